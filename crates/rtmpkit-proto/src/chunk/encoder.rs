@@ -1,0 +1,180 @@
+//! Splits messages into chunks, compressing headers where §5.3.1.2 allows.
+
+use super::{
+    ChunkStreamId, DEFAULT_CHUNK_SIZE, EXTENDED_TIMESTAMP_MARK, MAX_CHUNK_SIZE,
+    MAX_CHUNK_STREAM_ID, MAX_MESSAGE_LEN, MessageStreamId, decoder::validate_chunk_size,
+};
+use crate::Timestamp;
+use crate::error::Error;
+use bytes::BufMut;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    timestamp: Timestamp,
+    length: u32,
+    type_id: u8,
+    stream_id: u32,
+    /// The delta a following fmt-3 header implies, when we are sure every
+    /// peer reads it the same way (after a fmt 1 or 2 header).
+    delta: Option<u32>,
+    /// The extended timestamp written with the last fmt 0/1/2 header.
+    ext: Option<u32>,
+}
+
+/// Turns messages into chunks.
+///
+/// Header choice per message on a chunk stream (§5.3.1.2): fmt 0 for the
+/// first message, a new message stream id or a timestamp that goes back;
+/// fmt 1 when only length or type changed; fmt 2 when only the delta
+/// changed; fmt 3 when everything repeats. Continuation chunks are fmt 3 and
+/// repeat the extended timestamp whenever the header had one (§5.3.1.3; FFmpeg
+/// closes the connection if it is missing).
+#[derive(Debug)]
+pub struct ChunkEncoder {
+    chunk_size: u32,
+    streams: HashMap<u32, Sent>,
+}
+
+impl Default for ChunkEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChunkEncoder {
+    /// An encoder at the default chunk size of 128.
+    pub fn new() -> Self {
+        ChunkEncoder {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            streams: HashMap::new(),
+        }
+    }
+
+    /// Our current outgoing chunk size.
+    pub fn chunk_size(&self) -> u32 {
+        self.chunk_size
+    }
+
+    /// Changes the outgoing chunk size for every later message. The caller
+    /// must send the Set Chunk Size message (encoded at the old size) first.
+    pub fn set_chunk_size(&mut self, size: u32) -> Result<(), Error> {
+        self.chunk_size = validate_chunk_size(size, MAX_CHUNK_SIZE)?;
+        Ok(())
+    }
+
+    /// Forgets header state, so the next message on every chunk stream
+    /// starts with fmt 0.
+    pub fn reset(&mut self) {
+        self.streams.clear();
+    }
+
+    /// Appends the chunks of one message to `out`.
+    pub fn encode<B: BufMut>(
+        &mut self,
+        csid: ChunkStreamId,
+        timestamp: Timestamp,
+        type_id: u8,
+        stream_id: MessageStreamId,
+        payload: &[u8],
+        out: &mut B,
+    ) -> Result<(), Error> {
+        if csid.0 < 2 || csid.0 > MAX_CHUNK_STREAM_ID {
+            return Err(Error::Misuse("chunk stream id must be 2..=65599"));
+        }
+        let length = u32::try_from(payload.len())
+            .ok()
+            .filter(|&l| l <= MAX_MESSAGE_LEN)
+            .ok_or(Error::Misuse("message longer than 16 MiB - 1"))?;
+        let prev = self.streams.get(&csid.0).copied();
+        let (fmt, field, delta) = match prev {
+            Some(p) if p.stream_id == stream_id.0 && !timestamp.is_before(p.timestamp) => {
+                let delta = timestamp.wrapping_sub(p.timestamp);
+                if p.length != length || p.type_id != type_id {
+                    (1u8, delta, Some(delta))
+                } else if p.delta != Some(delta) {
+                    (2, delta, Some(delta))
+                } else {
+                    (3, delta, Some(delta))
+                }
+            }
+            _ => (0, timestamp.as_millis(), None),
+        };
+        // §5.3.1.3: the 24-bit field is 0xFFFFFF when the value is >= 0xFFFFFF.
+        let ext = match fmt {
+            3 => prev.and_then(|p| p.ext),
+            _ => (field >= EXTENDED_TIMESTAMP_MARK).then_some(field),
+        };
+        let ts24 = if ext.is_some() {
+            EXTENDED_TIMESTAMP_MARK
+        } else {
+            field
+        };
+        let first_chunk = payload.len().min(self.chunk_size as usize);
+        put_basic_header(fmt, csid.0, out);
+        match fmt {
+            0 => {
+                put_u24(out, ts24);
+                put_u24(out, length);
+                out.put_u8(type_id);
+                // §5.3.1.2.1: message stream id, little-endian.
+                out.put_u32_le(stream_id.0);
+            }
+            1 => {
+                put_u24(out, ts24);
+                put_u24(out, length);
+                out.put_u8(type_id);
+            }
+            2 => put_u24(out, ts24),
+            _ => {}
+        }
+        if let Some(e) = ext {
+            out.put_u32(e);
+        }
+        out.put_slice(&payload[..first_chunk]);
+        let mut rest = &payload[first_chunk..];
+        while !rest.is_empty() {
+            let n = rest.len().min(self.chunk_size as usize);
+            put_basic_header(3, csid.0, out);
+            if let Some(e) = ext {
+                out.put_u32(e);
+            }
+            out.put_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
+        self.streams.insert(
+            csid.0,
+            Sent {
+                timestamp,
+                length,
+                type_id,
+                stream_id: stream_id.0,
+                delta,
+                ext,
+            },
+        );
+        Ok(())
+    }
+}
+
+fn put_u24<B: BufMut>(out: &mut B, v: u32) {
+    out.put_slice(&v.to_be_bytes()[1..]);
+}
+
+/// §5.3.1.1: the smallest form that fits; the 3-byte form is little-endian.
+fn put_basic_header<B: BufMut>(fmt: u8, csid: u32, out: &mut B) {
+    let f = fmt << 6;
+    match csid {
+        2..=63 => out.put_u8(f | csid as u8),
+        64..=319 => {
+            out.put_u8(f);
+            out.put_u8((csid - 64) as u8);
+        }
+        _ => {
+            let v = csid - 64;
+            out.put_u8(f | 1);
+            out.put_u8((v & 0xff) as u8);
+            out.put_u8((v >> 8) as u8);
+        }
+    }
+}

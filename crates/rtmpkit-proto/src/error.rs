@@ -1,0 +1,154 @@
+//! The one error type of the protocol core, grouped by who is at fault.
+
+use thiserror::Error;
+
+/// Any failure of the protocol core.
+///
+/// Grouped by who is at fault: the bytes were malformed ([`Error::Decode`]),
+/// well-formed bytes broke the protocol ([`Error::Protocol`]), the handshake
+/// failed ([`Error::Handshake`]), the peer refused us ([`Error::Rejected`]), or
+/// the caller used the API wrongly ([`Error::Misuse`]).
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Malformed bytes from the peer.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Well-formed bytes that break the protocol or one of our limits.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The handshake could not be completed.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// The peer refused a request (`_error`, or an error-level `onStatus`).
+    #[error("rejected by peer: {code} ({description})")]
+    Rejected {
+        /// The status code, e.g. `NetStream.Publish.BadName`.
+        code: String,
+        /// The peer's description, possibly empty.
+        description: String,
+    },
+    /// The caller used the API in a way the protocol does not allow.
+    #[error("misuse: {0}")]
+    Misuse(&'static str),
+}
+
+/// Malformed bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended inside a value whose length is known to be larger.
+    #[error("truncated {0}")]
+    Truncated(&'static str),
+    /// An AMF0 type marker that does not exist.
+    #[error("invalid amf0 marker 0x{0:02x}")]
+    InvalidAmf0Marker(u8),
+    /// An AMF0 marker that is reserved and carries no defined encoding
+    /// (MovieClip 0x04, RecordSet 0x0E).
+    #[error("reserved amf0 marker 0x{0:02x} is not supported")]
+    ReservedAmf0Marker(u8),
+    /// The AVM+ marker (0x11) switches to AMF3, which this codec does not decode.
+    #[error("amf3 value (avm+ marker 0x11) is not supported")]
+    Amf3NotSupported,
+    /// AMF0 values nested deeper than the limit.
+    #[error("amf0 nesting deeper than {0} levels")]
+    NestingTooDeep(usize),
+    /// A message whose payload does not have the shape its type requires.
+    #[error("invalid {what} message: {detail}")]
+    InvalidMessage {
+        /// Which message.
+        what: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Bytes left over after a value that should end the input.
+    #[error("{0} trailing bytes after {1}")]
+    TrailingBytes(usize, &'static str),
+    /// Not an FLV stream.
+    #[error("not an flv file (signature {0:02x?})")]
+    NotFlv([u8; 3]),
+    /// A media tag header that cannot be parsed.
+    #[error("invalid media tag: {0}")]
+    InvalidMediaTag(&'static str),
+}
+
+/// Well-formed input that breaks the protocol or a configured limit.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// Set Chunk Size outside the allowed range (Adobe RTMP 1.0 §5.4.1).
+    #[error("chunk size {size} outside {min}..={max}")]
+    ChunkSizeOutOfRange {
+        /// The requested size.
+        size: u32,
+        /// Smallest allowed.
+        min: u32,
+        /// Largest allowed.
+        max: u32,
+    },
+    /// A message longer than the configured maximum.
+    #[error("message of {len} bytes exceeds the limit of {max}")]
+    MessageTooLong {
+        /// Announced length.
+        len: u32,
+        /// Limit.
+        max: u32,
+    },
+    /// More chunk streams with partial messages than allowed.
+    #[error("more than {0} chunk streams in use")]
+    TooManyChunkStreams(usize),
+    /// The bytes buffered for partial messages exceed the limit.
+    #[error("partial messages hold more than {0} bytes")]
+    TooMuchBuffered(usize),
+    /// A chunk refers to header state that was never established.
+    #[error("chunk stream {0} continues a message header that was never sent")]
+    MissingHeader(u32),
+    /// A message with a length that changed in the middle of a message.
+    #[error("chunk stream {0}: new header while a message is in progress")]
+    HeaderInsideMessage(u32),
+    /// A message that is not allowed at this point of the session.
+    #[error("unexpected {0}")]
+    Unexpected(String),
+    /// The peer sent too much data for the state we are in.
+    #[error("peer sent {0} bytes before the handshake finished")]
+    HandshakeOverflow(usize),
+}
+
+/// The handshake failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The peer asked for a protocol version we do not speak.
+    #[error("unsupported rtmp version {0} (encrypted rtmpe is 6 or 8; plain rtmp is 3)")]
+    UnsupportedVersion(u8),
+    /// The peer's digest did not verify.
+    #[error("{0} digest does not verify")]
+    BadDigest(&'static str),
+}
+
+impl Error {
+    /// Whether the peer refused a request.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, Error::Rejected { .. })
+    }
+
+    /// The peer's status code, when the peer refused a request.
+    pub fn status_code(&self) -> Option<&str> {
+        match self {
+            Error::Rejected { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl DecodeError {
+    pub(crate) fn invalid(what: &'static str, detail: impl Into<String>) -> Self {
+        DecodeError::InvalidMessage {
+            what,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Results of the protocol core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

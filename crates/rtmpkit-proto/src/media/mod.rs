@@ -1,0 +1,311 @@
+//! Audio and video tag headers (FLV / RTMP payload bytes), legacy and
+//! Enhanced RTMP.
+//!
+//! Legacy video (FLV spec E.4.3.1): `frameType(4) | codecId(4)`, and for
+//! AVC (7) `AVCPacketType(8) | CompositionTime(SI24)`. Enhanced RTMP
+//! (v1/v2, "ExVideoTagHeader"): `isEx(1) | frameType(3) | packetType(4)`,
+//! then a FourCC such as `hvc1`, `av01`, `vp09`.
+//!
+//! Legacy audio (E.4.2.1): `soundFormat(4) | rate(2) | size(1) | type(1)`,
+//! and for AAC (10) `AACPacketType(8)`. Enhanced audio uses soundFormat 9
+//! with `audioPacketType(4)` and a FourCC.
+
+use crate::error::DecodeError;
+
+/// Video frame type (FLV E.4.3.1 / E-RTMP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameType {
+    /// 1: keyframe (seekable).
+    Key,
+    /// 2: inter frame.
+    Inter,
+    /// 3: disposable inter frame (H.263 only).
+    DisposableInter,
+    /// 4: generated keyframe (server use).
+    GeneratedKey,
+    /// 5: video info / command frame.
+    Command,
+    /// Anything else.
+    Other(u8),
+}
+
+impl FrameType {
+    fn from_bits(v: u8) -> Self {
+        match v {
+            1 => FrameType::Key,
+            2 => FrameType::Inter,
+            3 => FrameType::DisposableInter,
+            4 => FrameType::GeneratedKey,
+            5 => FrameType::Command,
+            x => FrameType::Other(x),
+        }
+    }
+}
+
+/// The video codec of a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    /// A legacy FLV CodecID (7 = AVC; 12 = HEVC and 13 = AV1 in the
+    /// non-standard Chinese-ecosystem extension).
+    Legacy(u8),
+    /// An Enhanced RTMP FourCC (`avc1`, `hvc1`, `av01`, `vp09`, `vp08`, `vvc1`).
+    FourCc([u8; 4]),
+}
+
+impl VideoCodec {
+    /// Whether this is H.264 (legacy id 7 or `avc1`).
+    pub fn is_avc(self) -> bool {
+        matches!(self, VideoCodec::Legacy(7) | VideoCodec::FourCc([b'a', b'v', b'c', b'1']))
+    }
+
+    /// Whether this is H.265 (`hvc1`, or the legacy id 12 used by SRS).
+    pub fn is_hevc(self) -> bool {
+        matches!(self, VideoCodec::Legacy(12) | VideoCodec::FourCc([b'h', b'v', b'c', b'1']))
+    }
+}
+
+/// What a video tag carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoPacketKind {
+    /// Codec configuration (AVC sequence header / E-RTMP SequenceStart).
+    SequenceHeader,
+    /// Coded frames.
+    Frame,
+    /// End of sequence.
+    SequenceEnd,
+    /// E-RTMP Metadata (e.g. HDR colorInfo).
+    Metadata,
+    /// E-RTMP Multitrack or ModEx, or anything not listed.
+    Other(u8),
+}
+
+/// A parsed video tag header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoTagHeader {
+    /// Frame type.
+    pub frame_type: FrameType,
+    /// Codec.
+    pub codec: VideoCodec,
+    /// Packet kind.
+    pub kind: VideoPacketKind,
+    /// Composition time offset in ms (AVC / HEVC CodedFrames), else 0.
+    pub composition_time: i32,
+    /// Whether this is an Enhanced RTMP ExVideoTagHeader.
+    pub enhanced: bool,
+    /// Bytes of header before the codec payload.
+    pub header_len: usize,
+}
+
+impl VideoTagHeader {
+    /// Parses the header at the start of a video payload.
+    pub fn parse(p: &[u8]) -> Result<Self, DecodeError> {
+        let b0 = *p.first().ok_or(DecodeError::InvalidMediaTag("empty video tag"))?;
+        let si24 = |s: &[u8]| -> i32 {
+            let v = i32::from(s[0]) << 16 | i32::from(s[1]) << 8 | i32::from(s[2]);
+            (v << 8) >> 8
+        };
+        if b0 & 0x80 != 0 {
+            // E-RTMP ExVideoTagHeader.
+            let frame_type = FrameType::from_bits((b0 >> 4) & 0x07);
+            let packet_type = b0 & 0x0f;
+            if frame_type == FrameType::Command {
+                return Ok(VideoTagHeader {
+                    frame_type,
+                    codec: VideoCodec::FourCc(*b"\0\0\0\0"),
+                    kind: VideoPacketKind::Other(packet_type),
+                    composition_time: 0,
+                    enhanced: true,
+                    header_len: 1,
+                });
+            }
+            let f = p
+                .get(1..5)
+                .ok_or(DecodeError::InvalidMediaTag("enhanced video tag without fourcc"))?;
+            let fourcc = [f[0], f[1], f[2], f[3]];
+            let (kind, cts, len) = match packet_type {
+                0 => (VideoPacketKind::SequenceHeader, 0, 5),
+                1 => {
+                    // CodedFrames: avc1/hvc1/vvc1 carry SI24 compositionTimeOffset.
+                    if matches!(&fourcc, b"avc1" | b"hvc1" | b"vvc1") {
+                        let c = p
+                            .get(5..8)
+                            .ok_or(DecodeError::InvalidMediaTag("coded frames without cts"))?;
+                        (VideoPacketKind::Frame, si24(c), 8)
+                    } else {
+                        (VideoPacketKind::Frame, 0, 5)
+                    }
+                }
+                2 => (VideoPacketKind::SequenceEnd, 0, 5),
+                3 => (VideoPacketKind::Frame, 0, 5),
+                4 => (VideoPacketKind::Metadata, 0, 5),
+                x => (VideoPacketKind::Other(x), 0, 5),
+            };
+            return Ok(VideoTagHeader {
+                frame_type,
+                codec: VideoCodec::FourCc(fourcc),
+                kind,
+                composition_time: cts,
+                enhanced: true,
+                header_len: len,
+            });
+        }
+        let frame_type = FrameType::from_bits(b0 >> 4);
+        let codec_id = b0 & 0x0f;
+        // AVC, and HEVC / AV1 under the legacy ids SRS uses, have the
+        // AVCPacketType + CompositionTime layout.
+        if matches!(codec_id, 7 | 12 | 13) {
+            let h = p
+                .get(1..5)
+                .ok_or(DecodeError::InvalidMediaTag("avc video tag shorter than 5 bytes"))?;
+            let kind = match h[0] {
+                0 => VideoPacketKind::SequenceHeader,
+                1 => VideoPacketKind::Frame,
+                2 => VideoPacketKind::SequenceEnd,
+                x => VideoPacketKind::Other(x),
+            };
+            return Ok(VideoTagHeader {
+                frame_type,
+                codec: VideoCodec::Legacy(codec_id),
+                kind,
+                composition_time: si24(&h[1..4]),
+                enhanced: false,
+                header_len: 5,
+            });
+        }
+        Ok(VideoTagHeader {
+            frame_type,
+            codec: VideoCodec::Legacy(codec_id),
+            kind: VideoPacketKind::Frame,
+            composition_time: 0,
+            enhanced: false,
+            header_len: 1,
+        })
+    }
+
+    /// Whether the tag starts a GOP: a keyframe that is not a sequence header.
+    pub fn is_keyframe(&self) -> bool {
+        self.frame_type == FrameType::Key && self.kind == VideoPacketKind::Frame
+    }
+
+    /// Whether the tag is codec configuration.
+    pub fn is_sequence_header(&self) -> bool {
+        self.kind == VideoPacketKind::SequenceHeader
+    }
+}
+
+/// The audio codec of a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCodec {
+    /// A legacy SoundFormat (10 = AAC, 2 = MP3, 13 = Opus in the Chinese-ecosystem extension).
+    Legacy(u8),
+    /// An Enhanced RTMP FourCC (`mp4a`, `Opus`, `fLaC`, `ac-3`, `ec-3`, `.mp3`).
+    FourCc([u8; 4]),
+}
+
+/// A parsed audio tag header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioTagHeader {
+    /// Codec.
+    pub codec: AudioCodec,
+    /// Legacy sound rate index (0: 5.5 kHz, 1: 11 kHz, 2: 22 kHz, 3: 44 kHz).
+    pub rate_index: u8,
+    /// Legacy: 16-bit samples.
+    pub sixteen_bit: bool,
+    /// Legacy: stereo.
+    pub stereo: bool,
+    /// AAC sequence header / E-RTMP SequenceStart.
+    pub sequence_header: bool,
+    /// Bytes of header before the codec payload.
+    pub header_len: usize,
+}
+
+impl AudioTagHeader {
+    /// Parses the header at the start of an audio payload.
+    pub fn parse(p: &[u8]) -> Result<Self, DecodeError> {
+        let b0 = *p.first().ok_or(DecodeError::InvalidMediaTag("empty audio tag"))?;
+        let format = b0 >> 4;
+        if format == 9 {
+            let f = p
+                .get(1..5)
+                .ok_or(DecodeError::InvalidMediaTag("enhanced audio tag without fourcc"))?;
+            return Ok(AudioTagHeader {
+                codec: AudioCodec::FourCc([f[0], f[1], f[2], f[3]]),
+                rate_index: 0,
+                sixteen_bit: false,
+                stereo: false,
+                sequence_header: b0 & 0x0f == 0,
+                header_len: 5,
+            });
+        }
+        let (seq, len) = if format == 10 {
+            let t = *p
+                .get(1)
+                .ok_or(DecodeError::InvalidMediaTag("aac audio tag without packet type"))?;
+            (t == 0, 2)
+        } else {
+            (false, 1)
+        };
+        Ok(AudioTagHeader {
+            codec: AudioCodec::Legacy(format),
+            rate_index: (b0 >> 2) & 3,
+            sixteen_bit: b0 & 2 != 0,
+            stereo: b0 & 1 != 0,
+            sequence_header: seq,
+            header_len: len,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn avc_headers() {
+        let seq = VideoTagHeader::parse(&[0x17, 0, 0, 0, 0, 1, 0x64]).unwrap();
+        assert!(seq.is_sequence_header() && !seq.is_keyframe());
+        assert!(seq.codec.is_avc());
+        let key = VideoTagHeader::parse(&[0x17, 1, 0, 0, 0x50, 0]).unwrap();
+        assert!(key.is_keyframe());
+        assert_eq!(key.composition_time, 80);
+        let inter = VideoTagHeader::parse(&[0x27, 1, 0xff, 0xff, 0xd8]).unwrap();
+        assert_eq!(inter.frame_type, FrameType::Inter);
+        assert_eq!(inter.composition_time, -40);
+        assert!(VideoTagHeader::parse(&[0x17, 1]).is_err());
+        assert!(VideoTagHeader::parse(&[]).is_err());
+    }
+
+    #[test]
+    fn enhanced_headers() {
+        // isEx | Key | SequenceStart, hvc1.
+        let h = VideoTagHeader::parse(b"\x90hvc1\x01").unwrap();
+        assert!(h.enhanced && h.is_sequence_header() && h.codec.is_hevc());
+        // Key | CodedFrames, hvc1, cts 0x000021.
+        let h = VideoTagHeader::parse(b"\x91hvc1\x00\x00\x21\x00").unwrap();
+        assert!(h.is_keyframe());
+        assert_eq!(h.composition_time, 33);
+        assert_eq!(h.header_len, 8);
+        // Inter | CodedFramesX, av01: no cts.
+        let h = VideoTagHeader::parse(b"\xa3av01\x00").unwrap();
+        assert_eq!(h.codec, VideoCodec::FourCc(*b"av01"));
+        assert_eq!(h.frame_type, FrameType::Inter);
+        assert_eq!(h.header_len, 5);
+        assert!(VideoTagHeader::parse(b"\x91hv").is_err());
+        assert!(VideoTagHeader::parse(b"\x91hvc1\x00").is_err());
+    }
+
+    #[test]
+    fn audio_headers() {
+        let a = AudioTagHeader::parse(&[0xaf, 0, 0x12, 0x10]).unwrap();
+        assert_eq!(a.codec, AudioCodec::Legacy(10));
+        assert!(a.sequence_header && a.stereo && a.sixteen_bit);
+        assert_eq!(a.rate_index, 3);
+        let a = AudioTagHeader::parse(&[0xaf, 1, 0x21]).unwrap();
+        assert!(!a.sequence_header);
+        let e = AudioTagHeader::parse(b"\x90Opus").unwrap();
+        assert_eq!(e.codec, AudioCodec::FourCc(*b"Opus"));
+        assert!(e.sequence_header);
+        assert!(AudioTagHeader::parse(&[0xaf]).is_err());
+        assert!(AudioTagHeader::parse(&[0x2f]).is_ok());
+    }
+}

@@ -1,0 +1,2 @@
+//! Sessions.
+#![allow(missing_docs)] pub struct ClientSession; pub struct ServerSession;
