@@ -1,0 +1,167 @@
+//! What client and server sessions share: the chunk layer, flow control
+//! messages, and the output buffer.
+
+use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkStreamId, DecoderLimits, MessageStreamId, RawMessage};
+use crate::error::{Error, ProtocolError};
+use crate::message::{LimitType, Message, UserControl};
+use crate::Timestamp;
+use bytes::{Bytes, BytesMut};
+
+/// Our Window Acknowledgement Size and Set Peer Bandwidth (what nginx-rtmp,
+/// SRS and FFmpeg use).
+pub const DEFAULT_WINDOW: u32 = 2_500_000;
+
+/// Chunk layer plus acknowledgement bookkeeping.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub decoder: ChunkDecoder,
+    pub encoder: ChunkEncoder,
+    out: BytesMut,
+    /// Bytes received since the session started (handshake included).
+    pub received: u64,
+    /// `received` when we last acknowledged.
+    acked_at: u64,
+    /// The window the peer asked us to acknowledge at.
+    pub peer_window: Option<u32>,
+    /// The last Window Acknowledgement Size we sent.
+    pub window_sent: Option<u32>,
+    /// The peer's last Acknowledgement sequence number.
+    pub peer_acked: u32,
+    /// Acknowledgements sent.
+    pub acks_sent: u64,
+    /// Bytes queued for sending since the session started.
+    pub sent: u64,
+}
+
+impl Conn {
+    pub fn new(limits: DecoderLimits) -> Self {
+        Conn {
+            decoder: ChunkDecoder::with_limits(limits),
+            encoder: ChunkEncoder::new(),
+            out: BytesMut::with_capacity(4096),
+            received: 0,
+            acked_at: 0,
+            peer_window: None,
+            window_sent: None,
+            peer_acked: 0,
+            acks_sent: 0,
+            sent: 0,
+        }
+    }
+
+    /// Queues raw bytes (the handshake).
+    pub fn queue_raw(&mut self, b: &[u8]) {
+        self.sent += b.len() as u64;
+        self.out.extend_from_slice(b);
+    }
+
+    /// Queues one message.
+    pub fn send(&mut self, csid: ChunkStreamId, ts: Timestamp, msid: u32, msg: &Message) {
+        let payload = msg.payload();
+        self.send_raw(csid, ts, msg.type_id(), msid, &payload);
+    }
+
+    /// Queues one message from its parts.
+    pub fn send_raw(&mut self, csid: ChunkStreamId, ts: Timestamp, type_id: u8, msid: u32, payload: &[u8]) {
+        let before = self.out.len();
+        // Our own callers pass valid chunk stream ids and payloads shorter than
+        // 16 MiB (checked at the public API); an error here is a bug, reported
+        // in debug builds and otherwise dropped rather than panicking.
+        let r = self
+            .encoder
+            .encode(csid, ts, type_id, MessageStreamId(msid), payload, &mut self.out);
+        debug_assert!(r.is_ok(), "encode failed: {r:?}");
+        self.sent += (self.out.len() - before) as u64;
+    }
+
+    /// Queues a protocol control message on csid 2, msid 0 (§5.4).
+    pub fn send_control(&mut self, msg: &Message) {
+        self.send(ChunkStreamId::CONTROL, Timestamp::ZERO, 0, msg);
+    }
+
+    /// Sends Set Chunk Size and switches the encoder after it.
+    pub fn set_chunk_size(&mut self, size: u32) -> Result<(), Error> {
+        self.send_control(&Message::SetChunkSize(size));
+        self.encoder.set_chunk_size(size)
+    }
+
+    /// Sends Window Acknowledgement Size.
+    pub fn send_window(&mut self, size: u32) {
+        self.send_control(&Message::WindowAckSize(size));
+        self.window_sent = Some(size);
+    }
+
+    /// Bytes to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        (!self.out.is_empty()).then(|| self.out.split().freeze())
+    }
+
+    /// Counts received bytes and acknowledges when a window is full.
+    pub fn count_received(&mut self, n: usize) {
+        self.received += n as u64;
+    }
+
+    /// §5.4.3: acknowledge after receiving a window's worth of bytes. The
+    /// sequence number is the byte count modulo 2^32 (not reset near the top
+    /// as some servers do).
+    pub fn maybe_ack(&mut self) {
+        if let Some(w) = self.peer_window {
+            if w > 0 && self.received - self.acked_at >= u64::from(w) {
+                self.acked_at = self.received;
+                self.acks_sent += 1;
+                self.send_control(&Message::Acknowledgement(self.received as u32));
+            }
+        }
+    }
+
+    /// Handles what both sides handle alike. Returns the message when the
+    /// caller has more to do with it.
+    pub fn handle_common(&mut self, raw: &RawMessage, msg: Message) -> Option<Message> {
+        match msg {
+            // Applied by the decoder already.
+            Message::SetChunkSize(_) | Message::Abort(_) => None,
+            Message::Acknowledgement(seq) => {
+                self.peer_acked = seq;
+                None
+            }
+            Message::WindowAckSize(w) => {
+                self.peer_window = Some(w);
+                None
+            }
+            Message::SetPeerBandwidth { size, limit } => {
+                // §5.4.5: "The peer receiving this message SHOULD respond with
+                // a Window Acknowledgement Size message if the window size is
+                // different from the last one sent". Dynamic is treated as
+                // hard; a soft limit only lowers.
+                let answer = match (limit, self.window_sent) {
+                    (LimitType::SOFT, Some(cur)) => size.min(cur),
+                    _ => size,
+                };
+                if self.window_sent != Some(answer) {
+                    self.send_window(answer);
+                }
+                None
+            }
+            Message::UserControl(UserControl::PingRequest(t)) => {
+                self.send_control(&Message::UserControl(UserControl::PingResponse(t)));
+                let _ = raw;
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Decodes the next message, with the chunk layer's error mapped.
+    pub fn next_raw(&mut self) -> Result<Option<RawMessage>, Error> {
+        self.decoder.next_message()
+    }
+}
+
+/// Converts a raw message into a typed one, or a protocol error naming it.
+pub(crate) fn typed(raw: &RawMessage) -> Result<Message, Error> {
+    Ok(Message::decode(raw.type_id, raw.payload.clone())?)
+}
+
+pub(crate) fn unexpected(what: impl Into<String>) -> Error {
+    ProtocolError::Unexpected(what.into()).into()
+}

@@ -1,0 +1,309 @@
+//! Client and server sessions in memory, no sockets, virtual time.
+
+use super::*;
+use crate::amf0::Amf0Object;
+use crate::error::Error;
+use crate::handshake::HandshakeKind;
+use crate::message::{status, type_id};
+use crate::url::RtmpUrl;
+use crate::Timestamp;
+use bytes::Bytes;
+use std::time::{Duration, Instant};
+
+/// One client connected to one server session.
+struct Pair {
+    client: ClientSession,
+    server: ServerSession,
+    client_events: Vec<ClientEvent>,
+    server_events: Vec<ServerEvent>,
+    client_error: Option<Error>,
+}
+
+impl Pair {
+    fn new(cfg: ClientConfig, scfg: ServerConfig, now: Instant, seed: u64) -> Self {
+        Pair {
+            client: ClientSession::new(cfg, now, seed),
+            server: ServerSession::new(scfg, now, seed + 1),
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            client_error: None,
+        }
+    }
+
+    /// Moves bytes both ways (in pieces of `mtu`) until neither side has anything to say.
+    fn pump(&mut self, now: Instant, mtu: usize) -> bool {
+        let mut moved = false;
+        while let Some(b) = self.client.poll_transmit() {
+            moved = true;
+            for piece in b.chunks(mtu) {
+                self.server.handle_input(piece, now).expect("server input");
+            }
+        }
+        while let Some(b) = self.server.poll_transmit() {
+            moved = true;
+            if self.client_error.is_some() {
+                continue;
+            }
+            for piece in b.chunks(mtu) {
+                if let Err(e) = self.client.handle_input(piece, now) {
+                    self.client_error = Some(e);
+                    break;
+                }
+            }
+        }
+        while let Some(e) = self.client.poll_event() {
+            moved = true;
+            self.client_events.push(e);
+        }
+        while let Some(e) = self.server.poll_event() {
+            moved = true;
+            self.server_events.push(e);
+        }
+        moved
+    }
+}
+
+fn url() -> RtmpUrl {
+    RtmpUrl::parse("rtmp://127.0.0.1/live/cam?token=1").unwrap()
+}
+
+/// What a player should see: (type, timestamp, payload).
+type Media = (u8, u32, Bytes);
+
+fn sample_media() -> Vec<Media> {
+    let mut v = vec![
+        (type_id::VIDEO, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f])),
+        (type_id::AUDIO, 0, Bytes::from_static(&[0xaf, 0, 0x12, 0x10])),
+    ];
+    for i in 0..60u32 {
+        let key = i % 25 == 0;
+        let len = if key { 20_000 } else { 1_500 + (i as usize * 97) % 3000 };
+        let mut p = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+        p.extend((0..len).map(|j| (j as u32 ^ i) as u8));
+        v.push((type_id::VIDEO, i * 40, Bytes::from(p)));
+        let mut a = vec![0xaf, 1];
+        a.extend((0..200).map(|j| (j + i) as u8));
+        v.push((type_id::AUDIO, i * 23, Bytes::from(a)));
+    }
+    v
+}
+
+fn accept_all(events: &[ServerEvent], server: &mut ServerSession) {
+    for e in events {
+        match e {
+            ServerEvent::ConnectRequested { .. } => server.accept_connect().unwrap(),
+            ServerEvent::PublishRequested { stream_id, .. } => server.accept_publish(*stream_id).unwrap(),
+            ServerEvent::PlayRequested { stream_id, .. } => server.accept_play(*stream_id).unwrap(),
+            _ => {}
+        }
+    }
+}
+
+/// Drives a pair until it is idle, accepting every request.
+fn settle(p: &mut Pair, now: Instant) {
+    for _ in 0..100 {
+        let seen = p.server_events.len();
+        let moved = p.pump(now, 1000);
+        let new: Vec<ServerEvent> = p.server_events[seen..].to_vec();
+        accept_all(&new, &mut p.server);
+        if !moved && new.is_empty() {
+            return;
+        }
+    }
+    panic!("pair never settled");
+}
+
+#[test]
+fn publish_and_play_through_a_server_in_memory() {
+    let t0 = Instant::now();
+    let scfg = ServerConfig {
+        window_ack_size: 50_000,
+        peer_bandwidth: 50_000,
+        ping_interval: Some(Duration::from_secs(1)),
+        ..ServerConfig::default()
+    };
+    let mut publisher = Pair::new(ClientConfig::publish(&url()), scfg.clone(), t0, 10);
+    let mut play_cfg = ClientConfig::play(&url());
+    play_cfg.handshake = HandshakeKind::Digest;
+    let mut player = Pair::new(play_cfg, scfg, t0, 20);
+
+    settle(&mut player, t0);
+    assert!(player.server.client_used_digest());
+    assert!(player.client_events.contains(&ClientEvent::PlayStarted), "{:?}", player.client_events);
+    let play_sid = player.server_events.iter().find_map(|e| match e {
+        ServerEvent::PlayRequested { stream_id, name, .. } => {
+            assert_eq!(name, "cam?token=1");
+            Some(*stream_id)
+        }
+        _ => None,
+    });
+    let play_sid = play_sid.expect("play requested");
+
+    settle(&mut publisher, t0);
+    assert!(publisher.client_events.contains(&ClientEvent::PublishStarted), "{:?}", publisher.client_events);
+    assert!(publisher.client.is_started());
+    assert!(publisher
+        .server_events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::PublishRequested { name, kind, .. } if name == "cam?token=1" && kind == "live")));
+
+    // Publish metadata and media; the test plays the hub's part and relays
+    // every server event of the publisher to the player's server session.
+    let meta = Amf0Object::new().with("width", 1280.0).with("height", 720.0).with("framerate", 25.0);
+    publisher.client.send_metadata(meta.clone()).unwrap();
+    let media = sample_media();
+    let mut now = t0;
+    for (i, (ty, ts, payload)) in media.iter().enumerate() {
+        publisher.client.send_media(*ty, Timestamp(*ts), payload).unwrap();
+        if i % 7 == 0 {
+            now += Duration::from_millis(150);
+            publisher.server.handle_timeout(now);
+            player.server.handle_timeout(now);
+        }
+        let seen = publisher.server_events.len();
+        publisher.pump(now, 1400);
+        for e in publisher.server_events[seen..].to_vec() {
+            match e {
+                ServerEvent::Metadata { timestamp, data, .. } => {
+                    player.server.send_metadata(play_sid, timestamp, &data).unwrap()
+                }
+                ServerEvent::Audio { timestamp, payload, .. } => {
+                    player.server.send_media(play_sid, type_id::AUDIO, timestamp, &payload).unwrap()
+                }
+                ServerEvent::Video { timestamp, payload, .. } => {
+                    player.server.send_media(play_sid, type_id::VIDEO, timestamp, &payload).unwrap()
+                }
+                _ => {}
+            }
+        }
+        player.pump(now, 1400);
+    }
+    publisher.client.close();
+    settle(&mut publisher, now);
+    assert!(publisher.server_events.iter().any(|e| matches!(e, ServerEvent::PublishEnded { .. })));
+    player.server.send_stream_end(play_sid).unwrap();
+    settle(&mut player, now);
+
+    // The player got the metadata, then every message identical and in order.
+    let got_meta = player.client_events.iter().find_map(|e| match e {
+        ClientEvent::Metadata { data, .. } => data.metadata().cloned(),
+        _ => None,
+    });
+    assert_eq!(got_meta, Some(meta));
+    let got: Vec<Media> = player
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Audio { timestamp, payload } => Some((type_id::AUDIO, timestamp.0, payload.clone())),
+            ClientEvent::Video { timestamp, payload } => Some((type_id::VIDEO, timestamp.0, payload.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got.len(), media.len());
+    assert_eq!(got, media);
+    assert_eq!(
+        player.client_events.iter().filter(|e| matches!(e, ClientEvent::StreamEnded(_))).count(),
+        1,
+        "StreamEOF + UnpublishNotify end the stream once"
+    );
+
+    // Acknowledgements flowed both ways, and pings were answered.
+    assert!(publisher.server.acks_sent() > 0, "server acks the publisher");
+    assert!(publisher.client.peer_acked() > 0);
+    assert!(player.client.acks_sent() > 0, "player acks the server");
+    assert!(player.server.peer_acked() > 0);
+    assert!(player.server_events.iter().any(|e| matches!(e, ServerEvent::PingAnswered { .. })));
+    assert!(publisher.server_events.iter().any(|e| matches!(e, ServerEvent::PingAnswered { .. })));
+}
+
+#[test]
+fn duplicate_publisher_is_rejected_with_the_code() {
+    let t0 = Instant::now();
+    let mut p = Pair::new(ClientConfig::publish(&url()), ServerConfig::default(), t0, 1);
+    for _ in 0..50 {
+        let seen = p.server_events.len();
+        p.pump(t0, 4096);
+        for e in p.server_events[seen..].to_vec() {
+            match e {
+                ServerEvent::ConnectRequested { .. } => p.server.accept_connect().unwrap(),
+                ServerEvent::PublishRequested { stream_id, .. } => p
+                    .server
+                    .reject_publish(stream_id, status::PUBLISH_BAD_NAME, "Already publishing")
+                    .unwrap(),
+                _ => {}
+            }
+        }
+        if p.client_error.is_some() {
+            break;
+        }
+    }
+    let e = p.client_error.expect("publish fails");
+    assert!(e.is_rejected());
+    assert_eq!(e.status_code(), Some(status::PUBLISH_BAD_NAME));
+    assert_eq!(e.to_string(), "rejected by peer: NetStream.Publish.BadName (Already publishing)");
+    assert_eq!(p.client.state(), ClientState::Closed);
+}
+
+#[test]
+fn connect_rejected_fails_at_once() {
+    let t0 = Instant::now();
+    let mut p = Pair::new(ClientConfig::play(&url()), ServerConfig::default(), t0, 1);
+    for _ in 0..20 {
+        let seen = p.server_events.len();
+        p.pump(t0, 4096);
+        for e in p.server_events[seen..].to_vec() {
+            if let ServerEvent::ConnectRequested { app, tc_url, .. } = e {
+                assert_eq!(app, "live");
+                assert_eq!(tc_url.as_deref(), Some("rtmp://127.0.0.1/live"));
+                p.server.reject_connect("no such app").unwrap();
+            }
+        }
+    }
+    let e = p.client_error.expect("rejected");
+    assert_eq!(e.status_code(), Some(status::CONNECT_REJECTED));
+}
+
+#[test]
+fn media_before_start_is_misuse_not_panic() {
+    let mut c = ClientSession::new(ClientConfig::publish(&url()), Instant::now(), 1);
+    assert!(matches!(c.send_media(9, Timestamp(0), &[0x17]), Err(Error::Misuse(_))));
+    let mut c = ClientSession::new(ClientConfig::play(&url()), Instant::now(), 1);
+    assert!(matches!(c.send_metadata(Amf0Object::new()), Err(Error::Misuse(_))));
+}
+
+#[test]
+fn garbage_after_handshake_closes_the_session_with_an_error() {
+    let t0 = Instant::now();
+    let mut s = ServerSession::new(ServerConfig::default(), t0, 1);
+    let mut c = crate::handshake::ClientHandshake::new(HandshakeKind::Simple, 0, 2);
+    s.handle_input(&c.take_output(), t0).unwrap();
+    let s012 = s.poll_transmit().unwrap();
+    c.handle_input(&s012, 0).unwrap();
+    s.handle_input(&c.take_output(), t0).unwrap();
+    // A fmt-3 chunk on a fresh chunk stream.
+    assert!(s.handle_input(&[0xc5, 1, 2, 3], t0).is_err());
+    assert_eq!(s.state(), ServerState::Closed);
+    assert!(s.handle_input(&[0], t0).is_err());
+}
+
+#[test]
+fn repeated_result_is_ignored() {
+    use crate::chunk::{ChunkEncoder, ChunkStreamId, MessageStreamId};
+    use crate::message::{Command, Message};
+    let t0 = Instant::now();
+    let mut p = Pair::new(ClientConfig::play(&url()), ServerConfig::default(), t0, 3);
+    settle(&mut p, t0);
+    assert!(p.client.is_started());
+    // A second connect _result (transaction 1) from a confused server.
+    let mut enc = ChunkEncoder::new();
+    enc.set_chunk_size(4096).unwrap();
+    let info = crate::message::StatusInfo::new("status", status::CONNECT_SUCCESS, "again");
+    let m = Message::command(Command::result(1.0, crate::amf0::Amf0Value::Null, info.to_object().into()));
+    let mut out = Vec::new();
+    enc.encode(ChunkStreamId(9), Timestamp(0), m.type_id(), MessageStreamId(0), &m.payload(), &mut out)
+        .unwrap();
+    p.client.handle_input(&out, t0).unwrap();
+    let ev = p.client.poll_event();
+    assert!(matches!(ev, Some(ClientEvent::Notice(_))), "{ev:?}");
+    assert!(p.client.is_started());
+}
