@@ -1,1 +1,2 @@
+//! The `rtmpkit` command line.
 fn main() {}

@@ -129,7 +129,13 @@ impl RtmpUrl {
     /// `scheme://host[:port]/app`: the tcUrl of connect (port only if given).
     pub fn tc_url(&self) -> String {
         match self.port {
-            Some(p) => format!("{}://{}:{}/{}", self.scheme(), self.host_for_url(), p, self.app),
+            Some(p) => format!(
+                "{}://{}:{}/{}",
+                self.scheme(),
+                self.host_for_url(),
+                p,
+                self.app
+            ),
             None => format!("{}://{}/{}", self.scheme(), self.host_for_url(), self.app),
         }
     }
@@ -179,7 +185,10 @@ mod tests {
     #[test]
     fn parses_the_usual_forms() {
         let u = RtmpUrl::parse("rtmp://127.0.0.1/live/test").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.app.as_str(), u.stream.as_str()), ("127.0.0.1", None, "live", "test"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.app.as_str(), u.stream.as_str()),
+            ("127.0.0.1", None, "live", "test")
+        );
         assert_eq!(u.tc_url(), "rtmp://127.0.0.1/live");
         assert_eq!(u.port_or_default(), 1935);
         let u = RtmpUrl::parse("rtmp://h:19350/a/b/c?k=v&x=1").unwrap();
@@ -208,7 +217,15 @@ mod tests {
 
     #[test]
     fn missing_parts_are_errors() {
-        for bad in ["http://h/a/s", "rtmp://h", "rtmp://h/", "rtmp://h/app", "rtmp:///a/s", "rtmp://h:x/a/s", "rtmp://h//s"] {
+        for bad in [
+            "http://h/a/s",
+            "rtmp://h",
+            "rtmp://h/",
+            "rtmp://h/app",
+            "rtmp:///a/s",
+            "rtmp://h:x/a/s",
+            "rtmp://h//s",
+        ] {
             assert!(RtmpUrl::parse(bad).is_err(), "{bad}");
         }
     }

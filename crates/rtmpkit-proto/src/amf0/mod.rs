@@ -220,7 +220,10 @@ pub fn decode(buf: &[u8]) -> Result<Amf0Value, DecodeError> {
     let mut r = Amf0Reader::new(buf);
     let v = r.read_value()?;
     if !r.is_empty() {
-        return Err(DecodeError::TrailingBytes(r.remaining().len(), "amf0 value"));
+        return Err(DecodeError::TrailingBytes(
+            r.remaining().len(),
+            "amf0 value",
+        ));
     }
     Ok(v)
 }

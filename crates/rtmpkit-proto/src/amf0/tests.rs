@@ -64,8 +64,14 @@ fn trailing_bytes_rejected() {
 
 #[test]
 fn number_and_string_bytes() {
-    assert_eq!(to_vec(&Amf0Value::Number(1.0)), [0, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(to_vec(&Amf0Value::String("ab".into())), [2, 0, 2, b'a', b'b']);
+    assert_eq!(
+        to_vec(&Amf0Value::Number(1.0)),
+        [0, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]
+    );
+    assert_eq!(
+        to_vec(&Amf0Value::String("ab".into())),
+        [2, 0, 2, b'a', b'b']
+    );
 }
 
 #[test]
@@ -98,7 +104,10 @@ fn nesting_limit() {
     for _ in 0..100_000 {
         hostile.extend_from_slice(&[0x03, 0x00, 0x01, b'a']);
     }
-    assert_eq!(decode(&hostile), Err(DecodeError::NestingTooDeep(MAX_DEPTH)));
+    assert_eq!(
+        decode(&hostile),
+        Err(DecodeError::NestingTooDeep(MAX_DEPTH))
+    );
 }
 
 #[test]
@@ -132,7 +141,10 @@ fn null_inside_object_parses() {
         .with("objectEncoding", Amf0Value::Null);
     let bytes = to_vec(&Amf0Value::Object(info.clone()));
     let v = decode(&bytes).unwrap();
-    assert_eq!(v.as_object().unwrap().get("objectEncoding"), Some(&Amf0Value::Null));
+    assert_eq!(
+        v.as_object().unwrap().get("objectEncoding"),
+        Some(&Amf0Value::Null)
+    );
     assert_eq!(v, Amf0Value::Object(info));
 }
 

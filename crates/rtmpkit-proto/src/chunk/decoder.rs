@@ -196,7 +196,9 @@ impl ChunkDecoder {
                 return Err(ProtocolError::MissingHeader(csid).into());
             }
             if self.streams.len() >= self.limits.max_chunk_streams {
-                return Err(ProtocolError::TooManyChunkStreams(self.limits.max_chunk_streams).into());
+                return Err(
+                    ProtocolError::TooManyChunkStreams(self.limits.max_chunk_streams).into(),
+                );
             }
         }
         let ext = if fmt < 3 {

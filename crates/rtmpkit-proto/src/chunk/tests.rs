@@ -12,8 +12,15 @@ fn hex(s: &str) -> Vec<u8> {
 
 fn enc(e: &mut ChunkEncoder, csid: u32, ts: u32, ty: u8, msid: u32, p: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    e.encode(ChunkStreamId(csid), Timestamp(ts), ty, MessageStreamId(msid), p, &mut out)
-        .unwrap();
+    e.encode(
+        ChunkStreamId(csid),
+        Timestamp(ts),
+        ty,
+        MessageStreamId(msid),
+        p,
+        &mut out,
+    )
+    .unwrap();
     out
 }
 
@@ -149,7 +156,10 @@ fn header_compression_is_used() {
     wire.extend(c);
     wire.extend(d);
     wire.extend(back);
-    let ts: Vec<u32> = decode_all(&mut dec, &wire).iter().map(|m| m.timestamp.0).collect();
+    let ts: Vec<u32> = decode_all(&mut dec, &wire)
+        .iter()
+        .map(|m| m.timestamp.0)
+        .collect();
     assert_eq!(ts, vec![0, 23, 46, 69, 10]);
 }
 
@@ -193,7 +203,14 @@ fn invalid_csid_is_misuse() {
     let mut out = Vec::new();
     for c in [0, 1, 65600] {
         assert!(matches!(
-            e.encode(ChunkStreamId(c), Timestamp(0), 8, MessageStreamId(1), &[], &mut out),
+            e.encode(
+                ChunkStreamId(c),
+                Timestamp(0),
+                8,
+                MessageStreamId(1),
+                &[],
+                &mut out
+            ),
             Err(Error::Misuse(_))
         ));
     }
@@ -242,7 +259,10 @@ fn extended_timestamp_across_the_wrap() {
         wire.extend(enc(&mut e, 6, t, 9, 1, &[1u8; 300]));
     }
     let mut d = ChunkDecoder::new();
-    let got: Vec<u32> = decode_all(&mut d, &wire).iter().map(|m| m.timestamp.0).collect();
+    let got: Vec<u32> = decode_all(&mut d, &wire)
+        .iter()
+        .map(|m| m.timestamp.0)
+        .collect();
     assert_eq!(got, stamps);
     // The first message after the wrap is written as a delta (fmt 2), not a
     // jump back (fmt 0).
@@ -338,7 +358,10 @@ fn limits_are_enforced() {
     d.push(&hex("06 000000 0003e9 09 01000000"));
     assert!(matches!(
         d.next_message(),
-        Err(Error::Protocol(ProtocolError::MessageTooLong { len: 1001, max: 1000 }))
+        Err(Error::Protocol(ProtocolError::MessageTooLong {
+            len: 1001,
+            max: 1000
+        }))
     ));
 
     let mut d = ChunkDecoder::with_limits(limits);
@@ -373,7 +396,10 @@ fn limits_are_enforced() {
             break;
         }
     }
-    assert!(matches!(res, Err(Error::Protocol(ProtocolError::TooMuchBuffered(2000)))));
+    assert!(matches!(
+        res,
+        Err(Error::Protocol(ProtocolError::TooMuchBuffered(2000)))
+    ));
 }
 
 #[test]

@@ -86,7 +86,9 @@ impl FlvReader {
             }
             let offset = u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]]);
             if !(9..=MAX_DATA_OFFSET).contains(&offset) {
-                return Err(DecodeError::InvalidMediaTag("flv header data offset out of range"));
+                return Err(DecodeError::InvalidMediaTag(
+                    "flv header data offset out of range",
+                ));
             }
             let flags = self.buf[4];
             self.header = Some(FlvHeader {
@@ -112,10 +114,13 @@ impl FlvReader {
         let h = &self.buf[..11];
         let tag_type = h[0] & 0x1f;
         if h[0] & 0x20 != 0 {
-            return Err(DecodeError::InvalidMediaTag("encrypted flv tag (filter bit set)"));
+            return Err(DecodeError::InvalidMediaTag(
+                "encrypted flv tag (filter bit set)",
+            ));
         }
         let size = (u32::from(h[1]) << 16 | u32::from(h[2]) << 8 | u32::from(h[3])) as usize;
-        let ts = u32::from(h[7]) << 24 | u32::from(h[4]) << 16 | u32::from(h[5]) << 8 | u32::from(h[6]);
+        let ts =
+            u32::from(h[7]) << 24 | u32::from(h[4]) << 16 | u32::from(h[5]) << 8 | u32::from(h[6]);
         if self.buf.len() < 11 + size + 4 {
             return Ok(None);
         }
@@ -189,7 +194,14 @@ mod tests {
         assert_eq!(tags.len(), 3);
         assert_eq!(tags[2].timestamp, Timestamp(0x0123_4567));
         assert_eq!(&tags[2].data[..], &[0xaf, 1, 2]);
-        assert_eq!(r.header().unwrap(), FlvHeader { version: 1, has_audio: true, has_video: true });
+        assert_eq!(
+            r.header().unwrap(),
+            FlvHeader {
+                version: 1,
+                has_audio: true,
+                has_video: true
+            }
+        );
         assert_eq!(r.pending_bytes(), 0);
     }
 

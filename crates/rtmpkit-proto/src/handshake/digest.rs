@@ -39,10 +39,10 @@ pub fn server_key() -> [u8; 68] {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schema {
     /// Digest block first (SRS "schema1", FFmpeg's client, what FMS requires):
-    /// offset = (p[8]+p[9]+p[10]+p[11]) % 728 + 12.
+    /// `offset = (p[8] + p[9] + p[10] + p[11]) % 728 + 12`.
     DigestFirst,
     /// Key block first (SRS "schema0", RTMPE):
-    /// offset = (p[772]+..+p[775]) % 728 + 776.
+    /// `offset = (p[772] + .. + p[775]) % 728 + 776`.
     KeyFirst,
 }
 

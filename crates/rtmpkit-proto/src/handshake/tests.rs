@@ -86,9 +86,15 @@ fn simple_s2_echoes_c1() {
 #[test]
 fn rtmpe_version_is_rejected_at_once() {
     let mut s = ServerHandshake::new(0, 4);
-    assert_eq!(s.handle_input(&[6], 0), Err(HandshakeError::UnsupportedVersion(6)));
+    assert_eq!(
+        s.handle_input(&[6], 0),
+        Err(HandshakeError::UnsupportedVersion(6))
+    );
     let mut s = ServerHandshake::new(0, 4);
-    assert_eq!(s.handle_input(&[200], 0), Err(HandshakeError::UnsupportedVersion(200)));
+    assert_eq!(
+        s.handle_input(&[200], 0),
+        Err(HandshakeError::UnsupportedVersion(200))
+    );
 }
 
 /// lal v0.21.0's deterministic digest C1 (test-vectors.md): time 0, version
@@ -108,7 +114,10 @@ fn lal_digest_c1_vector() {
         hex("2df95dd708aada79a52707dd38d92dff654932732b211eadc09a1836b72b4e50")
     );
     // A server recognises it, and answers with a valid digest S1 and S2.
-    assert_eq!(find_digest(&c1, &player_key()[..30]).map(|x| x.0), Some(Schema::DigestFirst));
+    assert_eq!(
+        find_digest(&c1, &player_key()[..30]).map(|x| x.0),
+        Some(Schema::DigestFirst)
+    );
     let mut s = ServerHandshake::new(0, 11);
     let mut c0c1 = vec![3];
     c0c1.extend_from_slice(&c1);
@@ -127,7 +136,10 @@ fn key_first_schema_is_recognised() {
     SplitMix64::new(5).fill(&mut c1[8..]);
     c1[4..8].copy_from_slice(&[0x80, 0, 7, 2]);
     imprint(&mut c1, Schema::KeyFirst, &player_key()[..30]);
-    assert_eq!(find_digest(&c1, &player_key()[..30]).map(|x| x.0), Some(Schema::KeyFirst));
+    assert_eq!(
+        find_digest(&c1, &player_key()[..30]).map(|x| x.0),
+        Some(Schema::KeyFirst)
+    );
 }
 
 /// A C0+C1 captured from FFmpeg 5.1's RTMP client (`ffmpeg ... -f flv
@@ -142,7 +154,10 @@ fn ffmpeg_c1_digest_verifies() {
     let c1: [u8; PACKET_SIZE] = c0c1[1..].try_into().unwrap();
     assert_eq!(&c1[..8], &[0, 0, 0, 0, 0x09, 0x00, 0x7c, 0x02]);
     assert_eq!(Schema::DigestFirst.digest_offset(&c1), 494);
-    assert_eq!(find_digest(&c1, &player_key()[..30]).map(|x| x.0), Some(Schema::DigestFirst));
+    assert_eq!(
+        find_digest(&c1, &player_key()[..30]).map(|x| x.0),
+        Some(Schema::DigestFirst)
+    );
     let mut s = ServerHandshake::new(0, 1);
     s.handle_input(c0c1, 0).unwrap();
     assert!(s.client_used_digest());

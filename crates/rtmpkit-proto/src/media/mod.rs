@@ -55,12 +55,18 @@ pub enum VideoCodec {
 impl VideoCodec {
     /// Whether this is H.264 (legacy id 7 or `avc1`).
     pub fn is_avc(self) -> bool {
-        matches!(self, VideoCodec::Legacy(7) | VideoCodec::FourCc([b'a', b'v', b'c', b'1']))
+        matches!(
+            self,
+            VideoCodec::Legacy(7) | VideoCodec::FourCc([b'a', b'v', b'c', b'1'])
+        )
     }
 
     /// Whether this is H.265 (`hvc1`, or the legacy id 12 used by SRS).
     pub fn is_hevc(self) -> bool {
-        matches!(self, VideoCodec::Legacy(12) | VideoCodec::FourCc([b'h', b'v', b'c', b'1']))
+        matches!(
+            self,
+            VideoCodec::Legacy(12) | VideoCodec::FourCc([b'h', b'v', b'c', b'1'])
+        )
     }
 }
 
@@ -99,7 +105,9 @@ pub struct VideoTagHeader {
 impl VideoTagHeader {
     /// Parses the header at the start of a video payload.
     pub fn parse(p: &[u8]) -> Result<Self, DecodeError> {
-        let b0 = *p.first().ok_or(DecodeError::InvalidMediaTag("empty video tag"))?;
+        let b0 = *p
+            .first()
+            .ok_or(DecodeError::InvalidMediaTag("empty video tag"))?;
         let si24 = |s: &[u8]| -> i32 {
             let v = i32::from(s[0]) << 16 | i32::from(s[1]) << 8 | i32::from(s[2]);
             (v << 8) >> 8
@@ -118,9 +126,9 @@ impl VideoTagHeader {
                     header_len: 1,
                 });
             }
-            let f = p
-                .get(1..5)
-                .ok_or(DecodeError::InvalidMediaTag("enhanced video tag without fourcc"))?;
+            let f = p.get(1..5).ok_or(DecodeError::InvalidMediaTag(
+                "enhanced video tag without fourcc",
+            ))?;
             let fourcc = [f[0], f[1], f[2], f[3]];
             let (kind, cts, len) = match packet_type {
                 0 => (VideoPacketKind::SequenceHeader, 0, 5),
@@ -154,9 +162,9 @@ impl VideoTagHeader {
         // AVC, and HEVC / AV1 under the legacy ids SRS uses, have the
         // AVCPacketType + CompositionTime layout.
         if matches!(codec_id, 7 | 12 | 13) {
-            let h = p
-                .get(1..5)
-                .ok_or(DecodeError::InvalidMediaTag("avc video tag shorter than 5 bytes"))?;
+            let h = p.get(1..5).ok_or(DecodeError::InvalidMediaTag(
+                "avc video tag shorter than 5 bytes",
+            ))?;
             let kind = match h[0] {
                 0 => VideoPacketKind::SequenceHeader,
                 1 => VideoPacketKind::Frame,
@@ -222,12 +230,14 @@ pub struct AudioTagHeader {
 impl AudioTagHeader {
     /// Parses the header at the start of an audio payload.
     pub fn parse(p: &[u8]) -> Result<Self, DecodeError> {
-        let b0 = *p.first().ok_or(DecodeError::InvalidMediaTag("empty audio tag"))?;
+        let b0 = *p
+            .first()
+            .ok_or(DecodeError::InvalidMediaTag("empty audio tag"))?;
         let format = b0 >> 4;
         if format == 9 {
-            let f = p
-                .get(1..5)
-                .ok_or(DecodeError::InvalidMediaTag("enhanced audio tag without fourcc"))?;
+            let f = p.get(1..5).ok_or(DecodeError::InvalidMediaTag(
+                "enhanced audio tag without fourcc",
+            ))?;
             return Ok(AudioTagHeader {
                 codec: AudioCodec::FourCc([f[0], f[1], f[2], f[3]]),
                 rate_index: 0,
@@ -238,9 +248,9 @@ impl AudioTagHeader {
             });
         }
         let (seq, len) = if format == 10 {
-            let t = *p
-                .get(1)
-                .ok_or(DecodeError::InvalidMediaTag("aac audio tag without packet type"))?;
+            let t = *p.get(1).ok_or(DecodeError::InvalidMediaTag(
+                "aac audio tag without packet type",
+            ))?;
             (t == 0, 2)
         } else {
             (false, 1)

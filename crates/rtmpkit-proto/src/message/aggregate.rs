@@ -26,7 +26,8 @@ pub fn split_aggregate(msg: &RawMessage) -> Result<Vec<RawMessage>, DecodeError>
         };
         let type_id = h[0];
         let size = (u32::from(h[1]) << 16 | u32::from(h[2]) << 8 | u32::from(h[3])) as usize;
-        let ts = u32::from(h[7]) << 24 | u32::from(h[4]) << 16 | u32::from(h[5]) << 8 | u32::from(h[6]);
+        let ts =
+            u32::from(h[7]) << 24 | u32::from(h[4]) << 16 | u32::from(h[5]) << 8 | u32::from(h[6]);
         let start = pos + 11;
         let end = start + size;
         if end > p.len() {

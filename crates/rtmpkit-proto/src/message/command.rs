@@ -129,17 +129,32 @@ impl Command {
 
     /// `releaseStream` (FMLE; sent before publish by FFmpeg and OBS).
     pub fn release_stream(transaction_id: f64, name: &str) -> Self {
-        Self::new("releaseStream", transaction_id, Amf0Value::Null, vec![name.into()])
+        Self::new(
+            "releaseStream",
+            transaction_id,
+            Amf0Value::Null,
+            vec![name.into()],
+        )
     }
 
     /// `FCPublish` (FMLE; the server may answer `onFCPublish`).
     pub fn fc_publish(transaction_id: f64, name: &str) -> Self {
-        Self::new("FCPublish", transaction_id, Amf0Value::Null, vec![name.into()])
+        Self::new(
+            "FCPublish",
+            transaction_id,
+            Amf0Value::Null,
+            vec![name.into()],
+        )
     }
 
     /// `FCUnpublish`, sent on a clean stop.
     pub fn fc_unpublish(transaction_id: f64, name: &str) -> Self {
-        Self::new("FCUnpublish", transaction_id, Amf0Value::Null, vec![name.into()])
+        Self::new(
+            "FCUnpublish",
+            transaction_id,
+            Amf0Value::Null,
+            vec![name.into()],
+        )
     }
 
     /// `publish` (§7.2.2.6): name and type ("live", "record" or "append").

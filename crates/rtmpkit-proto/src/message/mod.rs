@@ -1,7 +1,7 @@
 //! Typed RTMP messages (Adobe RTMP 1.0 §5.4, §6.2, §7).
 //!
 //! [`Message::decode`] turns a payload of a known type id into a typed value;
-//! [`Message::encode`] does the reverse. Audio, video and aggregate payloads
+//! [`Message::encode_into`] does the reverse. Audio, video and aggregate payloads
 //! stay [`Bytes`] so they are never copied.
 
 mod aggregate;
@@ -150,9 +150,9 @@ impl Message {
             t::WINDOW_ACK_SIZE => Message::WindowAckSize(be32(&payload, "window ack size")?),
             t::SET_PEER_BANDWIDTH => {
                 let size = be32(&payload, "set peer bandwidth")?;
-                let limit = *payload.get(4).ok_or_else(|| {
-                    DecodeError::invalid("set peer bandwidth", "no limit type")
-                })?;
+                let limit = *payload
+                    .get(4)
+                    .ok_or_else(|| DecodeError::invalid("set peer bandwidth", "no limit type"))?;
                 Message::SetPeerBandwidth {
                     size,
                     limit: LimitType(limit),

@@ -1,7 +1,7 @@
 use super::*;
+use crate::Timestamp;
 use crate::amf0::{Amf0Object, Amf0Value};
 use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkStreamId, MessageStreamId, RawMessage};
-use crate::Timestamp;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
@@ -20,8 +20,15 @@ fn wire(csid: u32, msid: u32, m: &Message) -> Vec<u8> {
     let mut e = ChunkEncoder::new();
     e.set_chunk_size(4096).unwrap();
     let mut out = Vec::new();
-    e.encode(ChunkStreamId(csid), Timestamp(0), m.type_id(), MessageStreamId(msid), &m.payload(), &mut out)
-        .unwrap();
+    e.encode(
+        ChunkStreamId(csid),
+        Timestamp(0),
+        m.type_id(),
+        MessageStreamId(msid),
+        &m.payload(),
+        &mut out,
+    )
+    .unwrap();
     out
 }
 
@@ -32,21 +39,38 @@ fn all_messages() -> Vec<Message> {
         Message::Abort(6),
         Message::Acknowledgement(123_456),
         Message::WindowAckSize(2_500_000),
-        Message::SetPeerBandwidth { size: 2_500_000, limit: LimitType::DYNAMIC },
+        Message::SetPeerBandwidth {
+            size: 2_500_000,
+            limit: LimitType::DYNAMIC,
+        },
         Message::UserControl(UserControl::StreamBegin(1)),
         Message::UserControl(UserControl::StreamEof(1)),
         Message::UserControl(UserControl::StreamDry(1)),
-        Message::UserControl(UserControl::SetBufferLength { stream_id: 1, buffer_ms: 3000 }),
+        Message::UserControl(UserControl::SetBufferLength {
+            stream_id: 1,
+            buffer_ms: 3000,
+        }),
         Message::UserControl(UserControl::StreamIsRecorded(1)),
         Message::UserControl(UserControl::PingRequest(77)),
         Message::UserControl(UserControl::PingResponse(77)),
-        Message::UserControl(UserControl::Other { event: 31, data: Bytes::from_static(&[0, 0, 0, 1]) }),
+        Message::UserControl(UserControl::Other {
+            event: 31,
+            data: Bytes::from_static(&[0, 0, 0, 1]),
+        }),
         Message::Audio(Bytes::from_static(&[0xaf, 1, 2, 3])),
         Message::Video(Bytes::from_static(&[0x17, 1, 0, 0, 0, 9])),
-        Message::Aggregate(Bytes::from_static(&[9, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x17, 0, 0, 0, 12])),
-        Message::Unknown { type_id: 19, payload: Bytes::from_static(b"so") },
+        Message::Aggregate(Bytes::from_static(&[
+            9, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x17, 0, 0, 0, 12,
+        ])),
+        Message::Unknown {
+            type_id: 19,
+            payload: Bytes::from_static(b"so"),
+        },
         Message::data(DataMessage::set_data_frame(Amf0Object::new().with("width", 640.0)).values),
-        Message::Data { amf3: true, data: DataMessage::on_metadata(Amf0Object::new().with("fps", 25.0)) },
+        Message::Data {
+            amf3: true,
+            data: DataMessage::on_metadata(Amf0Object::new().with("fps", 25.0)),
+        },
         Message::command(Command::connect(Amf0Object::new().with("app", "live"))),
         Message::command(Command::create_stream(2.0)),
         Message::command(Command::release_stream(2.0, "s")),
@@ -56,12 +80,18 @@ fn all_messages() -> Vec<Message> {
         Message::command(Command::play(0.0, "s", Some(-2.0))),
         Message::command(Command::delete_stream(6.0, 1)),
         Message::command(Command::result(2.0, Amf0Value::Null, 1.0.into())),
-        Message::command(Command::error(2.0, &StatusInfo::new("error", "NetConnection.Call.Failed", "x"))),
+        Message::command(Command::error(
+            2.0,
+            &StatusInfo::new("error", "NetConnection.Call.Failed", "x"),
+        )),
         Message::command(Command::on_status(&info)),
         Message::command(Command::on_bw_done()),
         Message::command(Command::check_bw(3.0)),
         Message::command(Command::on_fc_publish(&info)),
-        Message::Command { amf3: true, command: Command::create_stream(2.0) },
+        Message::Command {
+            amf3: true,
+            command: Command::create_stream(2.0),
+        },
     ]
 }
 
@@ -99,7 +129,8 @@ fn every_strict_prefix_of_a_control_or_command_is_an_error_not_a_value() {
                 Ok(v) if v == m => {
                     let tail = crate::amf0::decode_all(&p[n..]).unwrap();
                     assert!(
-                        tail == [Amf0Value::Null] || tail == [Amf0Value::Number(0.0), Amf0Value::Null],
+                        tail == [Amf0Value::Null]
+                            || tail == [Amf0Value::Number(0.0), Amf0Value::Null],
                         "prefix {n} of {m:?}"
                     );
                 }
@@ -112,7 +143,10 @@ fn every_strict_prefix_of_a_control_or_command_is_an_error_not_a_value() {
 #[test]
 fn short_control_payloads_are_errors() {
     for ty in [1u8, 2, 3, 4, 5, 6] {
-        assert!(Message::decode(ty, Bytes::from_static(&[0, 1])).is_err(), "type {ty}");
+        assert!(
+            Message::decode(ty, Bytes::from_static(&[0, 1])).is_err(),
+            "type {ty}"
+        );
     }
     // A ping request of fewer than 6 bytes (lal panicked).
     assert!(Message::decode(4, Bytes::from_static(&[0, 6, 0, 0, 1])).is_err());
@@ -124,10 +158,23 @@ fn short_control_payloads_are_errors() {
 
 #[test]
 fn vector_control_messages() {
-    assert_eq!(wire(2, 0, &Message::WindowAckSize(1)), hex("02 000000 000004 05 00000000 00000001"));
-    assert_eq!(wire(2, 0, &Message::SetChunkSize(1)), hex("02 000000 000004 01 00000000 00000001"));
     assert_eq!(
-        wire(2, 0, &Message::SetPeerBandwidth { size: 1, limit: LimitType::DYNAMIC }),
+        wire(2, 0, &Message::WindowAckSize(1)),
+        hex("02 000000 000004 05 00000000 00000001")
+    );
+    assert_eq!(
+        wire(2, 0, &Message::SetChunkSize(1)),
+        hex("02 000000 000004 01 00000000 00000001")
+    );
+    assert_eq!(
+        wire(
+            2,
+            0,
+            &Message::SetPeerBandwidth {
+                size: 1,
+                limit: LimitType::DYNAMIC
+            }
+        ),
         hex("02 000000 000005 06 00000000 00000001 02")
     );
 }
@@ -135,17 +182,27 @@ fn vector_control_messages() {
 #[test]
 fn vector_create_stream_and_result() {
     let m = Message::command(Command::create_stream(2.0));
-    let expect = format!("03 000000 000019 14 00000000 02 000c {} 00 4000000000000000 05", ascii("createStream"));
+    let expect = format!(
+        "03 000000 000019 14 00000000 02 000c {} 00 4000000000000000 05",
+        ascii("createStream")
+    );
     assert_eq!(wire(3, 0, &m), hex(&expect));
     let m = Message::command(Command::result(1.0, Amf0Value::Null, 1.0.into()));
-    let expect = format!("03 000000 00001d 14 00000000 02 0007 {} 00 3ff0000000000000 05 00 3ff0000000000000", ascii("_result"));
+    let expect = format!(
+        "03 000000 00001d 14 00000000 02 0007 {} 00 3ff0000000000000 05 00 3ff0000000000000",
+        ascii("_result")
+    );
     assert_eq!(wire(3, 0, &m), hex(&expect));
 }
 
 #[test]
 fn vector_play_and_publish() {
     let m = Message::command(Command::play(3.0, "test", None));
-    let expect = format!("05 000000 000018 14 01000000 02 0004 {} 00 4008000000000000 05 02 0004 {}", ascii("play"), ascii("test"));
+    let expect = format!(
+        "05 000000 000018 14 01000000 02 0004 {} 00 4008000000000000 05 02 0004 {}",
+        ascii("play"),
+        ascii("test")
+    );
     assert_eq!(wire(5, 1, &m), hex(&expect));
     let m = Message::command(Command::publish(3.0, "test", "live"));
     let expect = format!(
@@ -159,9 +216,19 @@ fn vector_play_and_publish() {
 
 #[test]
 fn vector_on_status_lengths() {
-    let p = Message::command(Command::on_status(&StatusInfo::new("status", status::PUBLISH_START, "Start publishing"))).payload();
+    let p = Message::command(Command::on_status(&StatusInfo::new(
+        "status",
+        status::PUBLISH_START,
+        "Start publishing",
+    )))
+    .payload();
     assert_eq!(p.len(), 0x69);
-    let p = Message::command(Command::on_status(&StatusInfo::new("status", status::PLAY_START, "Start live"))).payload();
+    let p = Message::command(Command::on_status(&StatusInfo::new(
+        "status",
+        status::PLAY_START,
+        "Start live",
+    )))
+    .payload();
     assert_eq!(p.len(), 0x60);
 }
 
@@ -181,7 +248,11 @@ fn vector_connect() {
 /// lal server_session_test.go: a publish command without a publishing type.
 #[test]
 fn publish_without_type_parses() {
-    let p = hex(&format!("02 0007 {} 00 4008000000000000 05 02 0009 {}", ascii("publish"), ascii("innertest")));
+    let p = hex(&format!(
+        "02 0007 {} 00 4008000000000000 05 02 0009 {}",
+        ascii("publish"),
+        ascii("innertest")
+    ));
     let c = Command::decode(&p).unwrap();
     assert_eq!(c.name, "publish");
     assert_eq!(c.stream_name(), Some("innertest"));
@@ -231,14 +302,26 @@ fn aggregate_is_split_with_rebased_timestamps() {
     };
     let subs = split_aggregate(&agg).unwrap();
     assert_eq!(subs.len(), 3);
-    assert_eq!(subs.iter().map(|m| m.timestamp.0).collect::<Vec<_>>(), vec![1000, 1016, 1032]);
-    assert_eq!(subs.iter().map(|m| m.type_id).collect::<Vec<_>>(), vec![9, 8, 9]);
+    assert_eq!(
+        subs.iter().map(|m| m.timestamp.0).collect::<Vec<_>>(),
+        vec![1000, 1016, 1032]
+    );
+    assert_eq!(
+        subs.iter().map(|m| m.type_id).collect::<Vec<_>>(),
+        vec![9, 8, 9]
+    );
     assert_eq!(&subs[0].payload[..], &[0x17, 1, 2]);
     assert_eq!(subs[1].stream_id, MessageStreamId(1));
     // Without the final back pointer.
-    let short = RawMessage { payload: Bytes::from(body[..body.len() - 4].to_vec()), ..agg.clone() };
+    let short = RawMessage {
+        payload: Bytes::from(body[..body.len() - 4].to_vec()),
+        ..agg.clone()
+    };
     assert_eq!(split_aggregate(&short).unwrap().len(), 3);
     // Truncated inside a sub-message: an error.
-    let bad = RawMessage { payload: Bytes::from(body[..body.len() - 6].to_vec()), ..agg };
+    let bad = RawMessage {
+        payload: Bytes::from(body[..body.len() - 6].to_vec()),
+        ..agg
+    };
     assert!(split_aggregate(&bad).is_err());
 }

@@ -59,9 +59,12 @@ impl ClientConfig {
             handshake: HandshakeKind::Simple,
             chunk_size: 4096,
             flash_ver: match mode {
-                ClientMode::Publish => {
-                    concat!("FMLE/3.0 (compatible; rtmpkit/", env!("CARGO_PKG_VERSION"), ")").into()
-                }
+                ClientMode::Publish => concat!(
+                    "FMLE/3.0 (compatible; rtmpkit/",
+                    env!("CARGO_PKG_VERSION"),
+                    ")"
+                )
+                .into(),
                 ClientMode::Play => "LNX 9,0,124,2".into(),
             },
             publish_type: "live".into(),
@@ -351,8 +354,12 @@ impl ClientSession {
         debug_assert_eq!(tid, 1.0);
         let mut cmd = Command::connect(o);
         cmd.transaction_id = tid;
-        self.conn
-            .send(ChunkStreamId::COMMAND, Timestamp::ZERO, 0, &Message::command(cmd));
+        self.conn.send(
+            ChunkStreamId::COMMAND,
+            Timestamp::ZERO,
+            0,
+            &Message::command(cmd),
+        );
         self.state = ClientState::ExpectConnectResult;
         Ok(())
     }
@@ -375,14 +382,16 @@ impl ClientSession {
             Message::UserControl(uc) => self.handle_user_control(uc),
             Message::Command { command, .. } => self.handle_command(command)?,
             Message::Data { data, .. } => self.handle_data(raw.timestamp, data),
-            Message::Audio(payload) => self.media(raw.stream_id.0, |timestamp| ClientEvent::Audio {
-                timestamp,
-                payload,
-            }, raw.timestamp),
-            Message::Video(payload) => self.media(raw.stream_id.0, |timestamp| ClientEvent::Video {
-                timestamp,
-                payload,
-            }, raw.timestamp),
+            Message::Audio(payload) => self.media(
+                raw.stream_id.0,
+                |timestamp| ClientEvent::Audio { timestamp, payload },
+                raw.timestamp,
+            ),
+            Message::Video(payload) => self.media(
+                raw.stream_id.0,
+                |timestamp| ClientEvent::Video { timestamp, payload },
+                raw.timestamp,
+            ),
             other => self.notice(format!("ignored message type {}", other.type_id())),
         }
         Ok(())
@@ -471,11 +480,14 @@ impl ClientSession {
                         .ok_or_else(|| unexpected("createStream _result without a stream id"))?
                         as u32;
                     self.stream_id = Some(sid);
-                    self.events.push_back(ClientEvent::StreamCreated { stream_id: sid });
+                    self.events
+                        .push_back(ClientEvent::StreamCreated { stream_id: sid });
                     self.start_stream(sid);
                 }
                 Some(_) => {}
-                None => self.notice(format!("_result for transaction {tid} that is not pending, ignored")),
+                None => self.notice(format!(
+                    "_result for transaction {tid} that is not pending, ignored"
+                )),
             },
             "_error" => match pending {
                 Some(Pending::Connect | Pending::CreateStream) => {
@@ -546,7 +558,8 @@ impl ClientSession {
     }
 
     fn send_command(&mut self, csid: ChunkStreamId, msid: u32, cmd: Command) {
-        self.conn.send(csid, Timestamp::ZERO, msid, &Message::command(cmd));
+        self.conn
+            .send(csid, Timestamp::ZERO, msid, &Message::command(cmd));
     }
 
     fn create_stream(&mut self) {
@@ -569,14 +582,23 @@ impl ClientSession {
         match self.config.mode {
             ClientMode::Publish => {
                 let kind = self.config.publish_type.clone();
-                self.send_command(ChunkStreamId::STREAM, sid, Command::publish(t, &name, &kind));
+                self.send_command(
+                    ChunkStreamId::STREAM,
+                    sid,
+                    Command::publish(t, &name, &kind),
+                );
             }
             ClientMode::Play => {
-                self.send_command(ChunkStreamId::STREAM, sid, Command::play(t, &name, Some(-2.0)));
-                self.conn.send_control(&Message::UserControl(UserControl::SetBufferLength {
-                    stream_id: sid,
-                    buffer_ms: self.config.buffer_length_ms,
-                }));
+                self.send_command(
+                    ChunkStreamId::STREAM,
+                    sid,
+                    Command::play(t, &name, Some(-2.0)),
+                );
+                self.conn
+                    .send_control(&Message::UserControl(UserControl::SetBufferLength {
+                        stream_id: sid,
+                        buffer_ms: self.config.buffer_length_ms,
+                    }));
             }
         }
         self.state = ClientState::ExpectStart;
@@ -595,7 +617,8 @@ impl ClientSession {
     pub fn send_metadata(&mut self, metadata: Amf0Object) -> Result<()> {
         let sid = self.publishing_stream()?;
         let msg = Message::data(DataMessage::set_data_frame(metadata).values);
-        self.conn.send(ChunkStreamId::STREAM, Timestamp::ZERO, sid, &msg);
+        self.conn
+            .send(ChunkStreamId::STREAM, Timestamp::ZERO, sid, &msg);
         Ok(())
     }
 
@@ -615,7 +638,11 @@ impl ClientSession {
             type_id::AUDIO => ChunkStreamId::AUDIO,
             type_id::VIDEO => ChunkStreamId::VIDEO,
             type_id::DATA_AMF0 => ChunkStreamId::STREAM,
-            _ => return Err(Error::Misuse("media type must be audio (8), video (9) or data (18)")),
+            _ => {
+                return Err(Error::Misuse(
+                    "media type must be audio (8), video (9) or data (18)",
+                ));
+            }
         };
         if payload.len() > crate::chunk::MAX_MESSAGE_LEN as usize {
             return Err(Error::Misuse("message longer than 16 MiB - 1"));

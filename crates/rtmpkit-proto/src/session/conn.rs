@@ -1,10 +1,12 @@
 //! What client and server sessions share: the chunk layer, flow control
 //! messages, and the output buffer.
 
-use crate::chunk::{ChunkDecoder, ChunkEncoder, ChunkStreamId, DecoderLimits, MessageStreamId, RawMessage};
+use crate::Timestamp;
+use crate::chunk::{
+    ChunkDecoder, ChunkEncoder, ChunkStreamId, DecoderLimits, MessageStreamId, RawMessage,
+};
 use crate::error::{Error, ProtocolError};
 use crate::message::{LimitType, Message, UserControl};
-use crate::Timestamp;
 use bytes::{Bytes, BytesMut};
 
 /// Our Window Acknowledgement Size and Set Peer Bandwidth (what nginx-rtmp,
@@ -62,14 +64,26 @@ impl Conn {
     }
 
     /// Queues one message from its parts.
-    pub fn send_raw(&mut self, csid: ChunkStreamId, ts: Timestamp, type_id: u8, msid: u32, payload: &[u8]) {
+    pub fn send_raw(
+        &mut self,
+        csid: ChunkStreamId,
+        ts: Timestamp,
+        type_id: u8,
+        msid: u32,
+        payload: &[u8],
+    ) {
         let before = self.out.len();
         // Our own callers pass valid chunk stream ids and payloads shorter than
         // 16 MiB (checked at the public API); an error here is a bug, reported
         // in debug builds and otherwise dropped rather than panicking.
-        let r = self
-            .encoder
-            .encode(csid, ts, type_id, MessageStreamId(msid), payload, &mut self.out);
+        let r = self.encoder.encode(
+            csid,
+            ts,
+            type_id,
+            MessageStreamId(msid),
+            payload,
+            &mut self.out,
+        );
         debug_assert!(r.is_ok(), "encode failed: {r:?}");
         self.sent += (self.out.len() - before) as u64;
     }

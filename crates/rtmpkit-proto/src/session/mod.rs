@@ -5,7 +5,7 @@
 //! and `poll_event()` (what happened) until both are empty. The caller owns
 //! the socket and the clock; nothing here blocks or sleeps.
 //!
-//! The shared [`conn::Conn`] does what both sides do alike: the chunk layer,
+//! The shared connection core does what both sides do alike: the chunk layer,
 //! acknowledgements (§5.4.3: "The client or the server MUST send an
 //! acknowledgment to the peer after receiving bytes equal to the window
 //! size"), Set Peer Bandwidth answers (§5.4.5) and ping responses (§7.1.7).

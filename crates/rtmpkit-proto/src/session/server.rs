@@ -376,7 +376,9 @@ impl ServerSession {
                 });
             }
             Message::Audio(_) | Message::Video(_) => {
-                self.notice(format!("media on stream {sid}, which is not publishing, ignored"));
+                self.notice(format!(
+                    "media on stream {sid}, which is not publishing, ignored"
+                ));
             }
             other => self.notice(format!("ignored message type {}", other.type_id())),
         }
@@ -384,11 +386,14 @@ impl ServerSession {
     }
 
     fn is_publishing(&self, sid: u32) -> bool {
-        self.streams.get(&sid).is_some_and(|s| s.role == Role::Publishing)
+        self.streams
+            .get(&sid)
+            .is_some_and(|s| s.role == Role::Publishing)
     }
 
     fn send_command(&mut self, csid: ChunkStreamId, msid: u32, cmd: Command) {
-        self.conn.send(csid, Timestamp::ZERO, msid, &Message::command(cmd));
+        self.conn
+            .send(csid, Timestamp::ZERO, msid, &Message::command(cmd));
     }
 
     fn send_status(&mut self, msid: u32, level: &str, code: &str, description: &str) {
@@ -417,7 +422,10 @@ impl ServerSession {
         if self.state != ServerState::Connected {
             // Commands before our answer to connect are kept waiting by
             // nobody: a client must wait for _result.
-            return Err(unexpected(format!("{} before connect was answered", cmd.name)));
+            return Err(unexpected(format!(
+                "{} before connect was answered",
+                cmd.name
+            )));
         }
         match cmd.name.as_str() {
             "createStream" => {
@@ -482,7 +490,12 @@ impl ServerSession {
             }
             "publish" => {
                 let Some(slot) = self.streams.get_mut(&msid) else {
-                    self.send_status(msid, status::LEVEL_ERROR, status::FAILED, "publish on a stream that was not created");
+                    self.send_status(
+                        msid,
+                        status::LEVEL_ERROR,
+                        status::FAILED,
+                        "publish on a stream that was not created",
+                    );
                     return Ok(());
                 };
                 let name = cmd.stream_name().unwrap_or_default().to_owned();
@@ -493,7 +506,12 @@ impl ServerSession {
                     .unwrap_or("live")
                     .to_owned();
                 if name.is_empty() {
-                    self.send_status(msid, status::LEVEL_ERROR, status::PUBLISH_BAD_NAME, "empty stream name");
+                    self.send_status(
+                        msid,
+                        status::LEVEL_ERROR,
+                        status::PUBLISH_BAD_NAME,
+                        "empty stream name",
+                    );
                     return Ok(());
                 }
                 slot.role = Role::PublishRequested;
@@ -506,11 +524,20 @@ impl ServerSession {
             }
             "play" => {
                 let Some(slot) = self.streams.get_mut(&msid) else {
-                    self.send_status(msid, status::LEVEL_ERROR, status::FAILED, "play on a stream that was not created");
+                    self.send_status(
+                        msid,
+                        status::LEVEL_ERROR,
+                        status::FAILED,
+                        "play on a stream that was not created",
+                    );
                     return Ok(());
                 };
                 let name = cmd.stream_name().unwrap_or_default().to_owned();
-                let start = cmd.args.get(1).and_then(Amf0Value::as_number).unwrap_or(-2.0);
+                let start = cmd
+                    .args
+                    .get(1)
+                    .and_then(Amf0Value::as_number)
+                    .unwrap_or(-2.0);
                 slot.role = Role::PlayRequested;
                 slot.name = name.clone();
                 self.events.push_back(ServerEvent::PlayRequested {
@@ -555,7 +582,9 @@ impl ServerSession {
             return;
         };
         let ev = match slot.role {
-            Role::Publishing | Role::PublishRequested => ServerEvent::PublishEnded { stream_id: sid },
+            Role::Publishing | Role::PublishRequested => {
+                ServerEvent::PublishEnded { stream_id: sid }
+            }
             Role::Playing | Role::PlayRequested if !only_publishing => {
                 ServerEvent::PlayEnded { stream_id: sid }
             }
@@ -581,9 +610,13 @@ impl ServerSession {
         let props = Amf0Object::new()
             .with("fmsVer", "FMS/3,0,1,123")
             .with("capabilities", 31.0);
-        let info = StatusInfo::new(status::LEVEL_STATUS, status::CONNECT_SUCCESS, "Connection succeeded.")
-            .to_object()
-            .with("objectEncoding", self.object_encoding);
+        let info = StatusInfo::new(
+            status::LEVEL_STATUS,
+            status::CONNECT_SUCCESS,
+            "Connection succeeded.",
+        )
+        .to_object()
+        .with("objectEncoding", self.object_encoding);
         let tid = self.connect_tid;
         self.send_command(
             ChunkStreamId::COMMAND,
@@ -619,7 +652,12 @@ impl ServerSession {
         let slot = self.slot_in(stream_id, Role::PublishRequested)?;
         slot.role = Role::Publishing;
         let desc = format!("{} is now published.", slot.name);
-        self.send_status(stream_id, status::LEVEL_STATUS, status::PUBLISH_START, &desc);
+        self.send_status(
+            stream_id,
+            status::LEVEL_STATUS,
+            status::PUBLISH_START,
+            &desc,
+        );
         Ok(())
     }
 
@@ -640,10 +678,21 @@ impl ServerSession {
         let name = slot.name.clone();
         self.conn
             .send_control(&Message::UserControl(UserControl::StreamBegin(stream_id)));
-        self.send_status(stream_id, status::LEVEL_STATUS, status::PLAY_RESET, &format!("Playing and resetting {name}."));
-        self.send_status(stream_id, status::LEVEL_STATUS, status::PLAY_START, &format!("Started playing {name}."));
+        self.send_status(
+            stream_id,
+            status::LEVEL_STATUS,
+            status::PLAY_RESET,
+            &format!("Playing and resetting {name}."),
+        );
+        self.send_status(
+            stream_id,
+            status::LEVEL_STATUS,
+            status::PLAY_START,
+            &format!("Started playing {name}."),
+        );
         let access = Message::data(vec!["|RtmpSampleAccess".into(), true.into(), true.into()]);
-        self.conn.send(ChunkStreamId::STREAM, Timestamp::ZERO, stream_id, &access);
+        self.conn
+            .send(ChunkStreamId::STREAM, Timestamp::ZERO, stream_id, &access);
         Ok(())
     }
 
@@ -663,15 +712,27 @@ impl ServerSession {
     }
 
     /// Sends `onMetaData` to a player.
-    pub fn send_metadata(&mut self, stream_id: u32, timestamp: Timestamp, data: &DataMessage) -> Result<()> {
+    pub fn send_metadata(
+        &mut self,
+        stream_id: u32,
+        timestamp: Timestamp,
+        data: &DataMessage,
+    ) -> Result<()> {
         self.playing(stream_id)?;
         let msg = Message::data(data.values.clone());
-        self.conn.send(ChunkStreamId::STREAM, timestamp, stream_id, &msg);
+        self.conn
+            .send(ChunkStreamId::STREAM, timestamp, stream_id, &msg);
         Ok(())
     }
 
     /// Sends an audio (8) or video (9) message to a player.
-    pub fn send_media(&mut self, stream_id: u32, type_id: u8, timestamp: Timestamp, payload: &[u8]) -> Result<()> {
+    pub fn send_media(
+        &mut self,
+        stream_id: u32,
+        type_id: u8,
+        timestamp: Timestamp,
+        payload: &[u8],
+    ) -> Result<()> {
         self.playing(stream_id)?;
         let csid = match type_id {
             type_id::AUDIO => ChunkStreamId::AUDIO,
@@ -681,7 +742,8 @@ impl ServerSession {
         if payload.len() > crate::chunk::MAX_MESSAGE_LEN as usize {
             return Err(Error::Misuse("message longer than 16 MiB - 1"));
         }
-        self.conn.send_raw(csid, timestamp, type_id, stream_id, payload);
+        self.conn
+            .send_raw(csid, timestamp, type_id, stream_id, payload);
         Ok(())
     }
 
@@ -691,7 +753,12 @@ impl ServerSession {
         self.playing(stream_id)?;
         self.conn
             .send_control(&Message::UserControl(UserControl::StreamEof(stream_id)));
-        self.send_status(stream_id, status::LEVEL_STATUS, status::PLAY_UNPUBLISH_NOTIFY, "Stop publishing.");
+        self.send_status(
+            stream_id,
+            status::LEVEL_STATUS,
+            status::PLAY_UNPUBLISH_NOTIFY,
+            "Stop publishing.",
+        );
         Ok(())
     }
 
@@ -701,8 +768,12 @@ impl ServerSession {
         self.playing(stream_id)?;
         self.conn
             .send_control(&Message::UserControl(UserControl::StreamBegin(stream_id)));
-        self.send_status(stream_id, status::LEVEL_STATUS, status::PLAY_PUBLISH_NOTIFY, "Start publishing.");
+        self.send_status(
+            stream_id,
+            status::LEVEL_STATUS,
+            status::PLAY_PUBLISH_NOTIFY,
+            "Start publishing.",
+        );
         Ok(())
     }
 }
-

@@ -1,12 +1,12 @@
 //! Client and server sessions in memory, no sockets, virtual time.
 
 use super::*;
+use crate::Timestamp;
 use crate::amf0::Amf0Object;
 use crate::error::Error;
 use crate::handshake::HandshakeKind;
 use crate::message::{status, type_id};
 use crate::url::RtmpUrl;
-use crate::Timestamp;
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 
@@ -72,12 +72,24 @@ type Media = (u8, u32, Bytes);
 
 fn sample_media() -> Vec<Media> {
     let mut v = vec![
-        (type_id::VIDEO, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f])),
-        (type_id::AUDIO, 0, Bytes::from_static(&[0xaf, 0, 0x12, 0x10])),
+        (
+            type_id::VIDEO,
+            0,
+            Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f]),
+        ),
+        (
+            type_id::AUDIO,
+            0,
+            Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+        ),
     ];
     for i in 0..60u32 {
         let key = i % 25 == 0;
-        let len = if key { 20_000 } else { 1_500 + (i as usize * 97) % 3000 };
+        let len = if key {
+            20_000
+        } else {
+            1_500 + (i as usize * 97) % 3000
+        };
         let mut p = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
         p.extend((0..len).map(|j| (j as u32 ^ i) as u8));
         v.push((type_id::VIDEO, i * 40, Bytes::from(p)));
@@ -92,7 +104,9 @@ fn accept_all(events: &[ServerEvent], server: &mut ServerSession) {
     for e in events {
         match e {
             ServerEvent::ConnectRequested { .. } => server.accept_connect().unwrap(),
-            ServerEvent::PublishRequested { stream_id, .. } => server.accept_publish(*stream_id).unwrap(),
+            ServerEvent::PublishRequested { stream_id, .. } => {
+                server.accept_publish(*stream_id).unwrap()
+            }
             ServerEvent::PlayRequested { stream_id, .. } => server.accept_play(*stream_id).unwrap(),
             _ => {}
         }
@@ -129,9 +143,15 @@ fn publish_and_play_through_a_server_in_memory() {
 
     settle(&mut player, t0);
     assert!(player.server.client_used_digest());
-    assert!(player.client_events.contains(&ClientEvent::PlayStarted), "{:?}", player.client_events);
+    assert!(
+        player.client_events.contains(&ClientEvent::PlayStarted),
+        "{:?}",
+        player.client_events
+    );
     let play_sid = player.server_events.iter().find_map(|e| match e {
-        ServerEvent::PlayRequested { stream_id, name, .. } => {
+        ServerEvent::PlayRequested {
+            stream_id, name, ..
+        } => {
             assert_eq!(name, "cam?token=1");
             Some(*stream_id)
         }
@@ -140,7 +160,13 @@ fn publish_and_play_through_a_server_in_memory() {
     let play_sid = play_sid.expect("play requested");
 
     settle(&mut publisher, t0);
-    assert!(publisher.client_events.contains(&ClientEvent::PublishStarted), "{:?}", publisher.client_events);
+    assert!(
+        publisher
+            .client_events
+            .contains(&ClientEvent::PublishStarted),
+        "{:?}",
+        publisher.client_events
+    );
     assert!(publisher.client.is_started());
     assert!(publisher
         .server_events
@@ -149,12 +175,18 @@ fn publish_and_play_through_a_server_in_memory() {
 
     // Publish metadata and media; the test plays the hub's part and relays
     // every server event of the publisher to the player's server session.
-    let meta = Amf0Object::new().with("width", 1280.0).with("height", 720.0).with("framerate", 25.0);
+    let meta = Amf0Object::new()
+        .with("width", 1280.0)
+        .with("height", 720.0)
+        .with("framerate", 25.0);
     publisher.client.send_metadata(meta.clone()).unwrap();
     let media = sample_media();
     let mut now = t0;
     for (i, (ty, ts, payload)) in media.iter().enumerate() {
-        publisher.client.send_media(*ty, Timestamp(*ts), payload).unwrap();
+        publisher
+            .client
+            .send_media(*ty, Timestamp(*ts), payload)
+            .unwrap();
         if i % 7 == 0 {
             now += Duration::from_millis(150);
             publisher.server.handle_timeout(now);
@@ -162,17 +194,26 @@ fn publish_and_play_through_a_server_in_memory() {
         }
         let seen = publisher.server_events.len();
         publisher.pump(now, 1400);
-        for e in publisher.server_events[seen..].to_vec() {
+        for e in publisher.server_events[seen..].iter().cloned() {
             match e {
-                ServerEvent::Metadata { timestamp, data, .. } => {
-                    player.server.send_metadata(play_sid, timestamp, &data).unwrap()
-                }
-                ServerEvent::Audio { timestamp, payload, .. } => {
-                    player.server.send_media(play_sid, type_id::AUDIO, timestamp, &payload).unwrap()
-                }
-                ServerEvent::Video { timestamp, payload, .. } => {
-                    player.server.send_media(play_sid, type_id::VIDEO, timestamp, &payload).unwrap()
-                }
+                ServerEvent::Metadata {
+                    timestamp, data, ..
+                } => player
+                    .server
+                    .send_metadata(play_sid, timestamp, &data)
+                    .unwrap(),
+                ServerEvent::Audio {
+                    timestamp, payload, ..
+                } => player
+                    .server
+                    .send_media(play_sid, type_id::AUDIO, timestamp, &payload)
+                    .unwrap(),
+                ServerEvent::Video {
+                    timestamp, payload, ..
+                } => player
+                    .server
+                    .send_media(play_sid, type_id::VIDEO, timestamp, &payload)
+                    .unwrap(),
                 _ => {}
             }
         }
@@ -180,7 +221,12 @@ fn publish_and_play_through_a_server_in_memory() {
     }
     publisher.client.close();
     settle(&mut publisher, now);
-    assert!(publisher.server_events.iter().any(|e| matches!(e, ServerEvent::PublishEnded { .. })));
+    assert!(
+        publisher
+            .server_events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::PublishEnded { .. }))
+    );
     player.server.send_stream_end(play_sid).unwrap();
     settle(&mut player, now);
 
@@ -194,36 +240,62 @@ fn publish_and_play_through_a_server_in_memory() {
         .client_events
         .iter()
         .filter_map(|e| match e {
-            ClientEvent::Audio { timestamp, payload } => Some((type_id::AUDIO, timestamp.0, payload.clone())),
-            ClientEvent::Video { timestamp, payload } => Some((type_id::VIDEO, timestamp.0, payload.clone())),
+            ClientEvent::Audio { timestamp, payload } => {
+                Some((type_id::AUDIO, timestamp.0, payload.clone()))
+            }
+            ClientEvent::Video { timestamp, payload } => {
+                Some((type_id::VIDEO, timestamp.0, payload.clone()))
+            }
             _ => None,
         })
         .collect();
     assert_eq!(got.len(), media.len());
     assert_eq!(got, media);
     assert_eq!(
-        player.client_events.iter().filter(|e| matches!(e, ClientEvent::StreamEnded(_))).count(),
+        player
+            .client_events
+            .iter()
+            .filter(|e| matches!(e, ClientEvent::StreamEnded(_)))
+            .count(),
         1,
         "StreamEOF + UnpublishNotify end the stream once"
     );
 
     // Acknowledgements flowed both ways, and pings were answered.
-    assert!(publisher.server.acks_sent() > 0, "server acks the publisher");
+    assert!(
+        publisher.server.acks_sent() > 0,
+        "server acks the publisher"
+    );
     assert!(publisher.client.peer_acked() > 0);
     assert!(player.client.acks_sent() > 0, "player acks the server");
     assert!(player.server.peer_acked() > 0);
-    assert!(player.server_events.iter().any(|e| matches!(e, ServerEvent::PingAnswered { .. })));
-    assert!(publisher.server_events.iter().any(|e| matches!(e, ServerEvent::PingAnswered { .. })));
+    assert!(
+        player
+            .server_events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::PingAnswered { .. }))
+    );
+    assert!(
+        publisher
+            .server_events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::PingAnswered { .. }))
+    );
 }
 
 #[test]
 fn duplicate_publisher_is_rejected_with_the_code() {
     let t0 = Instant::now();
-    let mut p = Pair::new(ClientConfig::publish(&url()), ServerConfig::default(), t0, 1);
+    let mut p = Pair::new(
+        ClientConfig::publish(&url()),
+        ServerConfig::default(),
+        t0,
+        1,
+    );
     for _ in 0..50 {
         let seen = p.server_events.len();
         p.pump(t0, 4096);
-        for e in p.server_events[seen..].to_vec() {
+        for e in p.server_events[seen..].iter().cloned() {
             match e {
                 ServerEvent::ConnectRequested { .. } => p.server.accept_connect().unwrap(),
                 ServerEvent::PublishRequested { stream_id, .. } => p
@@ -240,7 +312,10 @@ fn duplicate_publisher_is_rejected_with_the_code() {
     let e = p.client_error.expect("publish fails");
     assert!(e.is_rejected());
     assert_eq!(e.status_code(), Some(status::PUBLISH_BAD_NAME));
-    assert_eq!(e.to_string(), "rejected by peer: NetStream.Publish.BadName (Already publishing)");
+    assert_eq!(
+        e.to_string(),
+        "rejected by peer: NetStream.Publish.BadName (Already publishing)"
+    );
     assert_eq!(p.client.state(), ClientState::Closed);
 }
 
@@ -251,7 +326,7 @@ fn connect_rejected_fails_at_once() {
     for _ in 0..20 {
         let seen = p.server_events.len();
         p.pump(t0, 4096);
-        for e in p.server_events[seen..].to_vec() {
+        for e in p.server_events[seen..].iter().cloned() {
             if let ServerEvent::ConnectRequested { app, tc_url, .. } = e {
                 assert_eq!(app, "live");
                 assert_eq!(tc_url.as_deref(), Some("rtmp://127.0.0.1/live"));
@@ -266,9 +341,15 @@ fn connect_rejected_fails_at_once() {
 #[test]
 fn media_before_start_is_misuse_not_panic() {
     let mut c = ClientSession::new(ClientConfig::publish(&url()), Instant::now(), 1);
-    assert!(matches!(c.send_media(9, Timestamp(0), &[0x17]), Err(Error::Misuse(_))));
+    assert!(matches!(
+        c.send_media(9, Timestamp(0), &[0x17]),
+        Err(Error::Misuse(_))
+    ));
     let mut c = ClientSession::new(ClientConfig::play(&url()), Instant::now(), 1);
-    assert!(matches!(c.send_metadata(Amf0Object::new()), Err(Error::Misuse(_))));
+    assert!(matches!(
+        c.send_metadata(Amf0Object::new()),
+        Err(Error::Misuse(_))
+    ));
 }
 
 #[test]
@@ -298,10 +379,21 @@ fn repeated_result_is_ignored() {
     let mut enc = ChunkEncoder::new();
     enc.set_chunk_size(4096).unwrap();
     let info = crate::message::StatusInfo::new("status", status::CONNECT_SUCCESS, "again");
-    let m = Message::command(Command::result(1.0, crate::amf0::Amf0Value::Null, info.to_object().into()));
+    let m = Message::command(Command::result(
+        1.0,
+        crate::amf0::Amf0Value::Null,
+        info.to_object().into(),
+    ));
     let mut out = Vec::new();
-    enc.encode(ChunkStreamId(9), Timestamp(0), m.type_id(), MessageStreamId(0), &m.payload(), &mut out)
-        .unwrap();
+    enc.encode(
+        ChunkStreamId(9),
+        Timestamp(0),
+        m.type_id(),
+        MessageStreamId(0),
+        &m.payload(),
+        &mut out,
+    )
+    .unwrap();
     p.client.handle_input(&out, t0).unwrap();
     let ev = p.client.poll_event();
     assert!(matches!(ev, Some(ClientEvent::Notice(_))), "{ev:?}");
