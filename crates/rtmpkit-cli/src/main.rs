@@ -1,2 +1,101 @@
-//! The `rtmpkit` command line.
-fn main() {}
+//! The `rtmpkit` command line (../shared/spec/cli.md).
+
+mod flvsrc;
+mod pull;
+mod push;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+/// rtmpkit: an RTMP toolkit.
+#[derive(Debug, Parser)]
+#[command(name = "rtmpkit", version, about, long_about = None)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors: no progress, no summary.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Publish an FLV file (or stdin) to a server.
+    Push(push::PushArgs),
+    /// Play a stream and write it as FLV.
+    Pull(pull::PullArgs),
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let quiet = cli.quiet;
+    let res = rt.block_on(async move {
+        match cli.command {
+            Command::Push(a) => push::run(a, quiet).await,
+            Command::Pull(a) => pull::run(a, quiet).await,
+        }
+    });
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line that names the cause.
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Formats a bitrate.
+pub(crate) fn kbits(bytes: u64, secs: f64) -> String {
+    if secs <= 0.0 {
+        return "0 kbit/s".into();
+    }
+    format!("{:.0} kbit/s", bytes as f64 * 8.0 / 1000.0 / secs)
+}
+
+/// Formats a byte count.
+pub(crate) fn human_bytes(b: u64) -> String {
+    if b >= 1 << 20 {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    } else if b >= 1 << 10 {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}

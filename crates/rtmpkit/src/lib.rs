@@ -2,6 +2,26 @@
 //!
 //! This crate drives the sans-IO protocol core [`rtmpkit_proto`] (re-exported
 //! as [`proto`]) over tokio sockets, so an application depends on one crate.
+//!
+//! - [`client`]: [`PushSession`] publishes a stream, [`PullSession`] plays one.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), rtmpkit::Error> {
+//! use rtmpkit::{ClientOptions, PullSession};
+//! let pull = PullSession::connect("rtmp://127.0.0.1/live/test", ClientOptions::default()).await?;
+//! while let Some(msg) = pull.next_message().await {
+//!     println!("{:?} at {} ({} bytes)", msg.kind, msg.timestamp, msg.payload.len());
+//! }
+//! println!("ended: {}", pull.wait().await);
+//! # Ok(()) }
+//! ```
 
+pub mod client;
+mod error;
+
+pub use client::{
+    ClientOptions, EndReason, MediaKind, MediaMessage, PullSession, PushSession, SessionStat,
+};
+pub use error::{Error, Stage};
 pub use rtmpkit_proto as proto;
 pub use rtmpkit_proto::url::RtmpUrl;

@@ -189,6 +189,7 @@ pub struct ClientSession {
     notices: u32,
     /// Whether StreamEnded was reported since the stream last (re)started.
     ended: bool,
+    server_digest_verified: bool,
 }
 
 const MAX_NOTICES: u32 = 32;
@@ -212,6 +213,7 @@ impl ClientSession {
             events: VecDeque::new(),
             notices: 0,
             ended: false,
+            server_digest_verified: false,
         }
     }
 
@@ -253,6 +255,16 @@ impl ClientSession {
     /// The last acknowledgement sequence number the server sent.
     pub fn peer_acked(&self) -> u32 {
         self.conn.peer_acked
+    }
+
+    /// Bytes queued and not yet taken by [`ClientSession::poll_transmit`].
+    pub fn pending_output(&self) -> usize {
+        self.conn.pending_output()
+    }
+
+    /// Whether the server's digest verified (digest handshake only).
+    pub fn server_digest_verified(&self) -> bool {
+        self.server_digest_verified
     }
 
     /// Bytes to send now.
@@ -306,6 +318,7 @@ impl ClientSession {
             };
             let out = hs.take_output();
             let done = hs.is_complete();
+            self.server_digest_verified = hs.server_digest_verified();
             self.conn.queue_raw(&out);
             data = &data[used..];
             if done {

@@ -105,6 +105,11 @@ impl Conn {
         self.window_sent = Some(size);
     }
 
+    /// Bytes queued and not yet taken.
+    pub fn pending_output(&self) -> usize {
+        self.out.len()
+    }
+
     /// Bytes to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         (!self.out.is_empty()).then(|| self.out.split().freeze())

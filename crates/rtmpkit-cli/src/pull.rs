@@ -1,0 +1,220 @@
+//! `rtmpkit pull URL`: play a stream and write it as FLV.
+
+use crate::{human_bytes, kbits};
+use anyhow::{Context, Result, bail};
+use rtmpkit::proto::flv;
+use rtmpkit::{ClientOptions, EndReason, MediaKind, PullSession};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::time::Instant;
+
+/// Arguments of `rtmpkit pull`.
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// What to play: rtmp://host[:port]/app/stream[?query].
+    url: String,
+    /// Write the stream as FLV to FILE, or `-` for stdout (default: discard, stats only).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<String>,
+    /// Stop after this many seconds of wall time, close cleanly and exit 0.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Sessions in parallel to the same URL (load testing; not with -o).
+    #[arg(short = 'n', long = "sessions", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    sessions: u32,
+    /// Use the digest ("complex") handshake.
+    #[arg(long)]
+    complex_handshake: bool,
+    /// Seconds allowed to connect and start playing.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+}
+
+#[derive(Default)]
+struct Counters {
+    video: AtomicU64,
+    audio: AtomicU64,
+    metadata: AtomicU64,
+    payload: AtomicU64,
+    started: AtomicU64,
+}
+
+pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
+    if args.sessions > 1 && args.output.is_some() {
+        bail!("-o works with one session; drop -o or -n");
+    }
+    if !(args.timeout.is_finite() && args.timeout >= 0.0) {
+        bail!("--timeout must be a number of seconds >= 0");
+    }
+    if let Some(d) = args.duration {
+        if !(d.is_finite() && d > 0.0) {
+            bail!("--duration must be a number of seconds > 0");
+        }
+    }
+    rtmpkit::RtmpUrl::parse(&args.url)?;
+    let out: Option<Box<dyn AsyncWrite + Unpin + Send>> = match args.output.as_deref() {
+        None => None,
+        Some("-") => Some(Box::new(tokio::io::stdout())),
+        Some(path) => Some(Box::new(
+            tokio::fs::File::create(path)
+                .await
+                .with_context(|| format!("cannot create {path}"))?,
+        )),
+    };
+    let args = Arc::new(args);
+    let counters = Arc::new(Counters::default());
+    let wall0 = Instant::now();
+    let progress = (!quiet && std::io::stderr().is_terminal() && args.output.as_deref() != Some("-"))
+        .then(|| {
+            let c = counters.clone();
+            let n = args.sessions;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let secs = wall0.elapsed().as_secs_f64();
+                    eprint!(
+                        "\rpull: {} video, {} audio frames, {}, {}/{} sessions playing   ",
+                        c.video.load(Ordering::Relaxed),
+                        c.audio.load(Ordering::Relaxed),
+                        kbits(c.payload.load(Ordering::Relaxed), secs),
+                        c.started.load(Ordering::Relaxed),
+                        n
+                    );
+                }
+            })
+        });
+
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut out = out;
+    for _ in 0..args.sessions {
+        let (a, c, o) = (args.clone(), counters.clone(), out.take());
+        tasks.spawn(async move { pull_one(&a, &c, o).await });
+    }
+    let mut first_err = None;
+    let mut failures = 0u32;
+    let mut reasons = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(Ok(reason)) => reasons.push(reason),
+            Ok(Err(e)) => {
+                failures += 1;
+                first_err.get_or_insert(e);
+            }
+            Err(e) => {
+                failures += 1;
+                first_err.get_or_insert(anyhow::anyhow!("session task failed: {e}"));
+            }
+        }
+    }
+    if let Some(p) = progress {
+        p.abort();
+        eprintln!();
+    }
+    let secs = wall0.elapsed().as_secs_f64();
+    if !quiet {
+        eprintln!(
+            "pull: received {} video, {} audio, {} metadata messages ({}) from {} in {:.1}s ({}){}",
+            counters.video.load(Ordering::Relaxed),
+            counters.audio.load(Ordering::Relaxed),
+            counters.metadata.load(Ordering::Relaxed),
+            human_bytes(counters.payload.load(Ordering::Relaxed)),
+            rtmpkit::proto::url::redact(&args.url),
+            secs,
+            kbits(counters.payload.load(Ordering::Relaxed), secs),
+            match (reasons.first(), args.sessions) {
+                (Some(r), 1) => format!(": {r}"),
+                (_, n) if n > 1 => format!(", {n} sessions, {failures} failed"),
+                _ => String::new(),
+            }
+        );
+    }
+    match first_err {
+        Some(e) if args.sessions == 1 || failures == args.sessions => Err(e),
+        Some(e) => {
+            eprintln!("warning: {failures} of {} sessions failed; first: {e}", args.sessions);
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+async fn pull_one(
+    args: &PullArgs,
+    c: &Counters,
+    out: Option<Box<dyn AsyncWrite + Unpin + Send>>,
+) -> Result<EndReason> {
+    let opts = ClientOptions {
+        timeout: Duration::from_secs_f64(args.timeout),
+        complex_handshake: args.complex_handshake,
+        ..ClientOptions::default()
+    };
+    let session = PullSession::new(&args.url, opts)?;
+    let deadline = args
+        .duration
+        .map(|d| Instant::now() + Duration::from_secs_f64(d));
+    let sleep_deadline = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep_deadline);
+    tokio::select! {
+        r = session.start() => r?,
+        _ = &mut sleep_deadline => {
+            let _ = session.dispose();
+            bail!("{} did not start playing within --duration", session.url());
+        }
+        _ = tokio::signal::ctrl_c() => {
+            let _ = session.dispose();
+            bail!("interrupted before playing started");
+        }
+    }
+    c.started.fetch_add(1, Ordering::Relaxed);
+    let mut out = out.map(|w| BufWriter::with_capacity(256 * 1024, w));
+    let mut header = Vec::new();
+    flv::write_header(true, true, &mut header);
+    if let Some(w) = out.as_mut() {
+        w.write_all(&header).await.context("cannot write output")?;
+    }
+    let mut tag = Vec::with_capacity(64 * 1024);
+    let stopped_by_us = loop {
+        let msg = tokio::select! {
+            m = session.next_message() => m,
+            _ = &mut sleep_deadline => break true,
+            _ = tokio::signal::ctrl_c() => break true,
+        };
+        let Some(msg) = msg else {
+            break false;
+        };
+        let counter = match msg.kind {
+            MediaKind::Video => &c.video,
+            MediaKind::Audio => &c.audio,
+            MediaKind::Metadata => &c.metadata,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        c.payload.fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
+        if let Some(w) = out.as_mut() {
+            tag.clear();
+            flv::write_tag(msg.kind.type_id(), msg.timestamp, &msg.payload, &mut tag)?;
+            w.write_all(&tag).await.context("cannot write output")?;
+        }
+    };
+    if let Some(w) = out.as_mut() {
+        w.flush().await.context("cannot write output")?;
+    }
+    if stopped_by_us {
+        session.close().await?;
+        return Ok(EndReason::Closed);
+    }
+    let reason = session.wait().await;
+    match &reason {
+        EndReason::StreamEnded(_) | EndReason::PeerClosed | EndReason::Closed => Ok(reason),
+        other => bail!("playing {} {other}", session.url()),
+    }
+}

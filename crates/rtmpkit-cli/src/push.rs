@@ -1,0 +1,231 @@
+//! `rtmpkit push INPUT URL`: publish an FLV file (or stdin).
+
+use crate::flvsrc::TagSource;
+use crate::{human_bytes, kbits};
+use anyhow::{Result, bail};
+use rtmpkit::proto::Timestamp;
+use rtmpkit::proto::flv::{TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
+use rtmpkit::{ClientOptions, PushSession};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Arguments of `rtmpkit push`.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// FLV file to publish, or `-` for FLV on stdin.
+    input: String,
+    /// Where to publish: rtmp://host[:port]/app/stream[?query].
+    url: String,
+    /// Start again at the end of the file, with timestamps that keep increasing.
+    #[arg(long = "loop")]
+    looped: bool,
+    /// Send as fast as the connection takes it (default: paced at real time, like ffmpeg -re).
+    #[arg(long)]
+    no_pace: bool,
+    /// Sessions in parallel to the same URL (load testing).
+    #[arg(short = 'n', long = "sessions", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    sessions: u32,
+    /// Use the digest ("complex") handshake.
+    #[arg(long)]
+    complex_handshake: bool,
+    /// Seconds allowed to connect and start publishing.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+}
+
+#[derive(Default)]
+struct Counters {
+    tags: AtomicU64,
+    payload: AtomicU64,
+    media_ms: AtomicU64,
+    started: AtomicU64,
+}
+
+pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
+    if args.input == "-" && (args.sessions > 1 || args.looped) {
+        bail!("stdin input works with one session and without --loop");
+    }
+    if !(args.timeout.is_finite() && args.timeout >= 0.0) {
+        bail!("--timeout must be a number of seconds >= 0");
+    }
+    // Fail on a bad URL or input before connecting anything.
+    rtmpkit::RtmpUrl::parse(&args.url)?;
+    if args.input != "-" {
+        TagSource::open(&args.input).await?;
+    }
+    let args = Arc::new(args);
+    let counters = Arc::new(Counters::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wall0 = Instant::now();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..args.sessions {
+        let (a, c, s) = (args.clone(), counters.clone(), stop_rx.clone());
+        tasks.spawn(async move { push_one(&a, &c, s).await });
+    }
+    let progress = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let c = counters.clone();
+        let n = args.sessions;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let secs = wall0.elapsed().as_secs_f64();
+                eprint!(
+                    "\rpush: {:.1}s of media sent, {}, {}/{} sessions publishing   ",
+                    c.media_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+                    kbits(c.payload.load(Ordering::Relaxed), secs),
+                    c.started.load(Ordering::Relaxed),
+                    n
+                );
+            }
+        })
+    });
+
+    let mut first_err = None;
+    let mut failures = 0u32;
+    loop {
+        tokio::select! {
+            r = tasks.join_next() => match r {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => {
+                    failures += 1;
+                    first_err.get_or_insert(e);
+                }
+                Some(Err(e)) => {
+                    failures += 1;
+                    first_err.get_or_insert(anyhow::anyhow!("session task failed: {e}"));
+                }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("interrupted: closing");
+                let _ = stop_tx.send(true);
+            }
+        }
+    }
+    if let Some(p) = progress {
+        p.abort();
+        eprintln!();
+    }
+    let secs = wall0.elapsed().as_secs_f64();
+    if !quiet {
+        eprintln!(
+            "push: sent {} tags ({}, {:.1}s of media) to {} in {:.1}s ({}){}",
+            counters.tags.load(Ordering::Relaxed),
+            human_bytes(counters.payload.load(Ordering::Relaxed)),
+            counters.media_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+            rtmpkit::proto::url::redact(&args.url),
+            secs,
+            kbits(counters.payload.load(Ordering::Relaxed), secs),
+            if args.sessions > 1 {
+                format!(", {} sessions, {} failed", args.sessions, failures)
+            } else {
+                String::new()
+            }
+        );
+    }
+    match first_err {
+        Some(e) if args.sessions == 1 || failures == args.sessions => Err(e),
+        Some(e) => {
+            eprintln!("warning: {failures} of {} sessions failed; first: {e}", args.sessions);
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>) -> Result<()> {
+    let opts = ClientOptions {
+        timeout: Duration::from_secs_f64(args.timeout),
+        complex_handshake: args.complex_handshake,
+        ..ClientOptions::default()
+    };
+    let session = PushSession::new(&args.url, opts)?;
+    tokio::select! {
+        r = session.start() => r?,
+        _ = stop.wait_for(|s| *s) => {
+            let _ = session.dispose();
+            return Ok(());
+        }
+    }
+    c.started.fetch_add(1, Ordering::Relaxed);
+    let mut src = TagSource::open(&args.input).await?;
+    let wall0 = Instant::now();
+    let mut media0: Option<u32> = None;
+    let mut offset: u32 = 0;
+    let (mut first_raw, mut last_raw): (Option<u32>, u32) = (None, 0);
+    let mut last_video: Option<u32> = None;
+    let mut video_gap: u32 = 40;
+    let mut sent_meta = false;
+    let mut max_media = 0u32;
+    loop {
+        let tag = match src.next().await? {
+            Some(t) => t,
+            None if args.looped && first_raw.is_some() => {
+                // Timestamps keep increasing: the next pass starts one frame
+                // after the last tag of this one.
+                offset = offset
+                    .wrapping_add(last_raw.wrapping_sub(first_raw.unwrap_or(0)))
+                    .wrapping_add(video_gap);
+                src = TagSource::open(&args.input).await?;
+                first_raw = None;
+                continue;
+            }
+            None => break,
+        };
+        let raw = tag.timestamp.0;
+        first_raw.get_or_insert(raw);
+        last_raw = raw;
+        let ts = raw.wrapping_add(offset);
+        if !args.no_pace {
+            let m0 = *media0.get_or_insert(ts);
+            let ahead = (ts.wrapping_sub(m0) as i32).max(0) as u64;
+            let target = wall0 + Duration::from_millis(ahead);
+            tokio::select! {
+                _ = tokio::time::sleep_until(target) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        } else if *stop.borrow() {
+            break;
+        }
+        let len = tag.data.len() as u64;
+        match tag.tag_type {
+            TAG_SCRIPT if !sent_meta => {
+                session.write_script_tag(&tag.data).await?;
+                sent_meta = true;
+            }
+            TAG_SCRIPT => continue,
+            TAG_AUDIO | TAG_VIDEO => {
+                if tag.tag_type == TAG_VIDEO {
+                    if let Some(prev) = last_video {
+                        let d = raw.wrapping_sub(prev);
+                        if d > 0 && d < 1000 {
+                            video_gap = d;
+                        }
+                    }
+                    last_video = Some(raw);
+                }
+                session.write_media(tag.tag_type, Timestamp(ts), tag.data).await?;
+            }
+            other => {
+                tracing::debug!("skipping flv tag type {other}");
+                continue;
+            }
+        }
+        c.tags.fetch_add(1, Ordering::Relaxed);
+        c.payload.fetch_add(len, Ordering::Relaxed);
+        let m = ts.wrapping_sub(media0.unwrap_or(first_raw.unwrap_or(0)));
+        if m > max_media && (m as i32) > 0 {
+            c.media_ms.fetch_add(u64::from(m - max_media), Ordering::Relaxed);
+            max_media = m;
+        }
+    }
+    session.close().await?;
+    Ok(())
+}

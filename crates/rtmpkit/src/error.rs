@@ -1,0 +1,172 @@
+//! Errors of the tokio layer, with predicates in the style of hyper / h2.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// A step of starting a client session, named in timeout and close errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// DNS lookup and TCP connect.
+    Connect,
+    /// C0/C1/C2 and S0/S1/S2.
+    Handshake,
+    /// The `connect` command and its `_result`.
+    ConnectCommand,
+    /// `createStream` and its `_result`.
+    CreateStream,
+    /// `publish` and `NetStream.Publish.Start`.
+    Publish,
+    /// `play` and `NetStream.Play.Start`.
+    Play,
+    /// Publishing or playing.
+    Streaming,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Connect => "tcp connect",
+            Stage::Handshake => "handshake",
+            Stage::ConnectCommand => "connect command",
+            Stage::CreateStream => "createStream",
+            Stage::Publish => "publish",
+            Stage::Play => "play",
+            Stage::Streaming => "streaming",
+        })
+    }
+}
+
+/// Any failure of a session.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL could not be used.
+    #[error(transparent)]
+    Url(#[from] rtmpkit_proto::url::UrlError),
+    /// A stage did not finish in time.
+    #[error("{stage} with {url} timed out after {}", fmt_duration(*.after))]
+    Timeout {
+        /// The stage that timed out.
+        stage: Stage,
+        /// The URL (without credentials).
+        url: String,
+        /// The limit that ran out.
+        after: Duration,
+    },
+    /// A socket operation failed.
+    #[error("{stage} with {url} failed: {source}")]
+    Io {
+        /// The stage.
+        stage: Stage,
+        /// The URL (without credentials).
+        url: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The server refused: `_error`, `NetConnection.Connect.Rejected`,
+    /// `NetStream.Publish.BadName`, `NetStream.Play.StreamNotFound`, ...
+    #[error("{stage} rejected by {url}: {code}{}", fmt_description(description))]
+    Rejected {
+        /// The stage that was refused.
+        stage: Stage,
+        /// The URL (without credentials).
+        url: String,
+        /// The server's status code.
+        code: String,
+        /// The server's description.
+        description: String,
+    },
+    /// The server closed the connection.
+    #[error("{url} closed the connection during {stage}")]
+    Closed {
+        /// The stage.
+        stage: Stage,
+        /// The URL (without credentials).
+        url: String,
+    },
+    /// The peer broke the protocol or sent malformed bytes.
+    #[error("{stage} with {url}: {source}")]
+    Protocol {
+        /// The stage.
+        stage: Stage,
+        /// The URL (without credentials).
+        url: String,
+        /// What the protocol core said.
+        #[source]
+        source: rtmpkit_proto::Error,
+    },
+    /// The session was disposed.
+    #[error("session disposed")]
+    Disposed,
+    /// The API was used in a way it does not allow.
+    #[error("{0}")]
+    Misuse(&'static str),
+    /// Not supported (yet).
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+fn fmt_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+fn fmt_description(d: &str) -> String {
+    if d.is_empty() {
+        String::new()
+    } else {
+        format!(" ({d})")
+    }
+}
+
+impl Error {
+    /// Whether a stage timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
+    /// Whether the server refused.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, Error::Rejected { .. })
+    }
+
+    /// Whether a socket operation failed.
+    pub fn is_io(&self) -> bool {
+        matches!(self, Error::Io { .. })
+    }
+
+    /// Whether the server closed the connection.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Error::Closed { .. })
+    }
+
+    /// Whether the session was disposed.
+    pub fn is_disposed(&self) -> bool {
+        matches!(self, Error::Disposed)
+    }
+
+    /// The server's status code, when it refused.
+    pub fn status_code(&self) -> Option<&str> {
+        match self {
+            Error::Rejected { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The stage the error happened in, where known.
+    pub fn stage(&self) -> Option<Stage> {
+        match self {
+            Error::Timeout { stage, .. }
+            | Error::Io { stage, .. }
+            | Error::Rejected { stage, .. }
+            | Error::Closed { stage, .. }
+            | Error::Protocol { stage, .. } => Some(*stage),
+            _ => None,
+        }
+    }
+}
