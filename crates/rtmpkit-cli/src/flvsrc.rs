@@ -26,7 +26,11 @@ impl TagSource {
             )
         };
         Ok(TagSource {
-            name: if path == "-" { "stdin".into() } else { path.into() },
+            name: if path == "-" {
+                "stdin".into()
+            } else {
+                path.into()
+            },
             input,
             reader: FlvReader::new(),
             buf: vec![0; 64 * 1024],

@@ -3,7 +3,7 @@
 use crate::{human_bytes, kbits};
 use anyhow::{Context, Result, bail};
 use rtmpkit::proto::flv;
-use rtmpkit::{ClientOptions, EndReason, MediaKind, PullSession};
+use rtmpkit::{ClientOptions, EndReason, MediaKind, MediaMessage, PullSession};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,27 +67,29 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
     let args = Arc::new(args);
     let counters = Arc::new(Counters::default());
     let wall0 = Instant::now();
-    let progress = (!quiet && std::io::stderr().is_terminal() && args.output.as_deref() != Some("-"))
-        .then(|| {
-            let c = counters.clone();
-            let n = args.sessions;
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let progress = (!quiet
+        && std::io::stderr().is_terminal()
+        && args.output.as_deref() != Some("-"))
+    .then(|| {
+        let c = counters.clone();
+        let n = args.sessions;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            loop {
                 tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    let secs = wall0.elapsed().as_secs_f64();
-                    eprint!(
-                        "\rpull: {} video, {} audio frames, {}, {}/{} sessions playing   ",
-                        c.video.load(Ordering::Relaxed),
-                        c.audio.load(Ordering::Relaxed),
-                        kbits(c.payload.load(Ordering::Relaxed), secs),
-                        c.started.load(Ordering::Relaxed),
-                        n
-                    );
-                }
-            })
-        });
+                let secs = wall0.elapsed().as_secs_f64();
+                eprint!(
+                    "\rpull: {} video, {} audio frames, {}, {}/{} sessions playing   ",
+                    c.video.load(Ordering::Relaxed),
+                    c.audio.load(Ordering::Relaxed),
+                    kbits(c.payload.load(Ordering::Relaxed), secs),
+                    c.started.load(Ordering::Relaxed),
+                    n
+                );
+            }
+        })
+    });
 
     let mut tasks = tokio::task::JoinSet::new();
     let mut out = out;
@@ -136,7 +138,10 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
     match first_err {
         Some(e) if args.sessions == 1 || failures == args.sessions => Err(e),
         Some(e) => {
-            eprintln!("warning: {failures} of {} sessions failed; first: {e}", args.sessions);
+            eprintln!(
+                "warning: {failures} of {} sessions failed; first: {e}",
+                args.sessions
+            );
             Ok(())
         }
         None => Ok(()),
@@ -182,7 +187,7 @@ async fn pull_one(
     if let Some(w) = out.as_mut() {
         w.write_all(&header).await.context("cannot write output")?;
     }
-    let mut tag = Vec::with_capacity(64 * 1024);
+    let mut flv_out = FlvOut::default();
     let stopped_by_us = loop {
         let msg = tokio::select! {
             m = session.next_message() => m,
@@ -198,14 +203,14 @@ async fn pull_one(
             MediaKind::Metadata => &c.metadata,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        c.payload.fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
+        c.payload
+            .fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
         if let Some(w) = out.as_mut() {
-            tag.clear();
-            flv::write_tag(msg.kind.type_id(), msg.timestamp, &msg.payload, &mut tag)?;
-            w.write_all(&tag).await.context("cannot write output")?;
+            flv_out.push(msg, w).await?;
         }
     };
     if let Some(w) = out.as_mut() {
+        flv_out.finish(w).await?;
         w.flush().await.context("cannot write output")?;
     }
     if stopped_by_us {
@@ -216,5 +221,69 @@ async fn pull_one(
     match &reason {
         EndReason::StreamEnded(_) | EndReason::PeerClosed | EndReason::Closed => Ok(reason),
         other => bail!("playing {} {other}", session.url()),
+    }
+}
+
+/// Writes FLV tags so that the file starts with the metadata and the
+/// sequence headers: servers may send the audio sequence header only with
+/// the first audio frame (nginx-rtmp does), after some video. The first
+/// messages are held until both sequence headers arrived, 2 s of media
+/// passed, or 500 messages are waiting; then they are written metadata
+/// first, sequence headers next, the rest in arrival order.
+#[derive(Default)]
+struct FlvOut {
+    started: bool,
+    pending: Vec<MediaMessage>,
+    tag: Vec<u8>,
+}
+
+fn rank(m: &MediaMessage) -> u8 {
+    use rtmpkit::proto::media::{AudioTagHeader, VideoTagHeader};
+    match m.kind {
+        MediaKind::Metadata => 0,
+        MediaKind::Video
+            if VideoTagHeader::parse(&m.payload).is_ok_and(|h| h.is_sequence_header()) =>
+        {
+            1
+        }
+        MediaKind::Audio if AudioTagHeader::parse(&m.payload).is_ok_and(|h| h.sequence_header) => 1,
+        _ => 2,
+    }
+}
+
+impl FlvOut {
+    async fn push<W: AsyncWrite + Unpin>(&mut self, msg: MediaMessage, w: &mut W) -> Result<()> {
+        if self.started {
+            return self.write(&msg, w).await;
+        }
+        self.pending.push(msg);
+        let seq = |k: MediaKind| self.pending.iter().any(|m| m.kind == k && rank(m) == 1);
+        let span = match (self.pending.first(), self.pending.last()) {
+            (Some(a), Some(b)) => b.timestamp.wrapping_sub(a.timestamp) as i32,
+            _ => 0,
+        };
+        if (seq(MediaKind::Video) && seq(MediaKind::Audio))
+            || span > 2000
+            || self.pending.len() >= 500
+        {
+            self.finish(w).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> Result<()> {
+        self.started = true;
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by_key(rank);
+        for m in &pending {
+            self.write(m, w).await?;
+        }
+        Ok(())
+    }
+
+    async fn write<W: AsyncWrite + Unpin>(&mut self, m: &MediaMessage, w: &mut W) -> Result<()> {
+        self.tag.clear();
+        flv::write_tag(m.kind.type_id(), m.timestamp, &m.payload, &mut self.tag)?;
+        w.write_all(&self.tag).await.context("cannot write output")
     }
 }

@@ -133,7 +133,10 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
     match first_err {
         Some(e) if args.sessions == 1 || failures == args.sessions => Err(e),
         Some(e) => {
-            eprintln!("warning: {failures} of {} sessions failed; first: {e}", args.sessions);
+            eprintln!(
+                "warning: {failures} of {} sessions failed; first: {e}",
+                args.sessions
+            );
             Ok(())
         }
         None => Ok(()),
@@ -211,7 +214,9 @@ async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>
                     }
                     last_video = Some(raw);
                 }
-                session.write_media(tag.tag_type, Timestamp(ts), tag.data).await?;
+                session
+                    .write_media(tag.tag_type, Timestamp(ts), tag.data)
+                    .await?;
             }
             other => {
                 tracing::debug!("skipping flv tag type {other}");
@@ -222,7 +227,8 @@ async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>
         c.payload.fetch_add(len, Ordering::Relaxed);
         let m = ts.wrapping_sub(media0.unwrap_or(first_raw.unwrap_or(0)));
         if m > max_media && (m as i32) > 0 {
-            c.media_ms.fetch_add(u64::from(m - max_media), Ordering::Relaxed);
+            c.media_ms
+                .fetch_add(u64::from(m - max_media), Ordering::Relaxed);
             max_media = m;
         }
     }

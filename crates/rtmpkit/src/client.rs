@@ -347,11 +347,14 @@ impl Shared {
                     let (tx, rx) = mpsc::channel(self.opts.write_queue_size);
                     *lock(&self.queue_tx) = Some(tx);
                     let me = self.clone();
-                    tokio::spawn(async move { me.write_loop(rx).await }.instrument(self.span.clone()));
+                    tokio::spawn(
+                        async move { me.write_loop(rx).await }.instrument(self.span.clone()),
+                    );
                 }
                 let me = self.clone();
                 tokio::spawn(
-                    async move { me.read_loop(rd, early, media_tx).await }.instrument(self.span.clone()),
+                    async move { me.read_loop(rd, early, media_tx).await }
+                        .instrument(self.span.clone()),
                 );
                 self.span.in_scope(|| info!("started"));
                 Ok(())
@@ -373,7 +376,9 @@ impl Shared {
     /// the start status. Every await is bounded by the do-timeout deadline.
     async fn start_inner(self: &Arc<Self>) -> Result<(OwnedReadHalf, Vec<ClientEvent>), Error> {
         if self.url.tls {
-            return Err(Error::Unsupported("rtmps:// (RTMP over TLS) is not supported yet"));
+            return Err(Error::Unsupported(
+                "rtmps:// (RTMP over TLS) is not supported yet",
+            ));
         }
         let deadline = (!self.opts.timeout.is_zero()).then(|| Instant::now() + self.opts.timeout);
         let within = |stage: Stage| {
@@ -390,7 +395,9 @@ impl Shared {
         }
         .map_err(|e| self.io(Stage::Connect, e))?;
         // Media is latency-sensitive and our writes are already batched.
-        stream.set_nodelay(true).map_err(|e| self.io(Stage::Connect, e))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| self.io(Stage::Connect, e))?;
         *lock(&self.remote) = stream.peer_addr().ok();
         debug!(remote = ?stream.peer_addr().ok(), "tcp connected");
         let (mut rd, wr) = stream.into_split();
@@ -419,7 +426,9 @@ impl Shared {
             buf.clear();
             let read = rd.read_buf(&mut buf);
             let n = match deadline {
-                Some(d) => tokio::time::timeout_at(d, read).await.map_err(within(stage))?,
+                Some(d) => tokio::time::timeout_at(d, read)
+                    .await
+                    .map_err(within(stage))?,
                 None => read.await,
             }
             .map_err(|e| self.io(stage, e))?;
@@ -504,7 +513,8 @@ impl Shared {
                     })?
             }
             .map_err(|e| self.io(stage, e))?;
-            self.wrote_bytes.fetch_add(b.len() as u64, Ordering::Relaxed);
+            self.wrote_bytes
+                .fetch_add(b.len() as u64, Ordering::Relaxed);
         }
     }
 
@@ -728,7 +738,9 @@ impl Shared {
         f: impl FnOnce(&mut ClientSession) -> Result<(), rtmpkit_proto::Error>,
     ) -> Result<(), Error> {
         let mut g = lock(&self.session);
-        let s = g.as_mut().ok_or(Error::Misuse("the session has not started"))?;
+        let s = g
+            .as_mut()
+            .ok_or(Error::Misuse("the session has not started"))?;
         f(s).map_err(|e| self.map_proto(e, Stage::Streaming))
     }
 
@@ -903,7 +915,12 @@ impl PushSession {
     }
 
     /// Sends an audio (8), video (9) or data (18) message; the session chunks it.
-    pub async fn write_media(&self, type_id: u8, timestamp: Timestamp, payload: Bytes) -> Result<(), Error> {
+    pub async fn write_media(
+        &self,
+        type_id: u8,
+        timestamp: Timestamp,
+        payload: Bytes,
+    ) -> Result<(), Error> {
         self.shared
             .submit(Outgoing::Media {
                 type_id,
@@ -930,10 +947,18 @@ impl PushSession {
 
     /// Sends an FLV script tag body (`onMetaData ...`) as `@setDataFrame`.
     pub async fn write_script_tag(&self, body: &[u8]) -> Result<(), Error> {
-        let data = DataMessage::decode(body).map_err(|e| self.shared.map_proto(e.into(), Stage::Streaming))?;
+        let data = DataMessage::decode(body)
+            .map_err(|e| self.shared.map_proto(e.into(), Stage::Streaming))?;
         match data.metadata() {
             Some(m) => self.write_metadata(m.clone()).await,
-            None => self.write_media(type_id::DATA_AMF0, Timestamp::ZERO, Bytes::copy_from_slice(body)).await,
+            None => {
+                self.write_media(
+                    type_id::DATA_AMF0,
+                    Timestamp::ZERO,
+                    Bytes::copy_from_slice(body),
+                )
+                .await
+            }
         }
     }
 

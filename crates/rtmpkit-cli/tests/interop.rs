@@ -1,0 +1,521 @@
+//! Interop with real peers on 127.0.0.1: nginx-rtmp, `ffmpeg -listen 1`,
+//! ffmpeg as publisher and player, ffprobe to check media.
+//!
+//! Without the peers these tests say they are skipped and why; with
+//! `CI=true` a missing peer is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
+
+use rtmpkit_proto::flv::{FlvReader, TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
+use rtmpkit_proto::media::{AudioTagHeader, VideoTagHeader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const NGINX_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Whether the peers are here; panics in CI when one is missing.
+fn peers(needed: &[&str]) -> bool {
+    let mut missing: Vec<String> = needed
+        .iter()
+        .filter(|c| !have(c))
+        .map(|c| c.to_string())
+        .collect();
+    if needed.contains(&"nginx") && !Path::new(NGINX_MODULE).exists() {
+        missing.push("libnginx-mod-rtmp".into());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "missing {} (apt-get install -y ffmpeg nginx libnginx-mod-rtmp rtmpdump)",
+        missing.join(", ")
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("interop peers required in CI: {msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    false
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/sample-5s.flv")
+}
+
+fn rtmpkit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rtmpkit"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "port {port} never opened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process that is stopped (by pid) when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    fn wait_timeout(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if let Ok(Some(s)) = self.0.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+/// nginx with the rtmp module on 127.0.0.1:port, application "live".
+struct Nginx {
+    _proc: Proc,
+    _dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Nginx {
+    fn start() -> Nginx {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        let conf = format!(
+            "load_module {NGINX_MODULE};\n\
+             daemon off;\nmaster_process off;\nworker_processes 1;\n\
+             pid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\n\
+             events {{ worker_connections 1024; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
+               application live {{ live on; record off; }} }} }}\n",
+            d = dir.path().display()
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_port(port);
+        Nginx {
+            _proc: Proc(child),
+            _dir: dir,
+            port,
+        }
+    }
+
+    fn url(&self, stream: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{stream}", self.port)
+    }
+}
+
+/// (kind 'v'/'a', dts ms, size, keyframe) of one packet.
+type Packet = (char, i64, u64, bool);
+/// (dts ms from the start of the file, size, keyframe) of one stream's packets.
+type Track = Vec<(i64, u64, bool)>;
+
+/// Every packet of a file, via ffprobe.
+fn packets(file: &Path) -> Vec<Packet> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type,dts_time,size,flags",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let kind = if f[0] == "video" { 'v' } else { 'a' };
+            let dts = (f[1].parse::<f64>().unwrap_or(0.0) * 1000.0).round() as i64;
+            (kind, dts, f[2].parse().unwrap(), f[3].starts_with('K'))
+        })
+        .collect()
+}
+
+/// Per stream kind: sizes, keyframe flags and timestamps relative to the
+/// first packet of the file.
+fn summary(p: &[Packet]) -> Vec<(char, Track)> {
+    let base = p.iter().map(|x| x.1).min().unwrap_or(0);
+    ['v', 'a']
+        .iter()
+        .map(|&k| {
+            (
+                k,
+                p.iter()
+                    .filter(|x| x.0 == k)
+                    .map(|x| (x.1 - base, x.2, x.3))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn assert_same_media(input: &Path, output: &Path) {
+    let a = summary(&packets(input));
+    let b = summary(&packets(output));
+    for ((k, x), (_, y)) in a.iter().zip(b.iter()) {
+        assert_eq!(
+            x.len(),
+            y.len(),
+            "{k} packet count: in {} out {}",
+            x.len(),
+            y.len()
+        );
+        assert_eq!(x, y, "{k} packets differ");
+    }
+    eprintln!(
+        "same media: {} video, {} audio packets, same sizes, keyframes and timestamps",
+        a[0].1.len(),
+        a[1].1.len()
+    );
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    eprintln!(
+        "{:?} -> {}\n{}",
+        cmd,
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn ffmpeg_player(url: &str, out: &Path) -> Proc {
+    Proc(
+        Command::new("ffmpeg")
+            // ffmpeg does not stop when the publisher leaves: the read timeout ends it.
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-rw_timeout",
+                "3000000",
+                "-i",
+                url,
+            ])
+            .args(["-c", "copy", "-f", "flv", "-y"])
+            .arg(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn push_to_nginx_rtmp_and_pull_back_with_ffmpeg() {
+    if !peers(&["ffmpeg", "ffprobe", "nginx"]) {
+        return;
+    }
+    let nginx = Nginx::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ffmpeg-pulled.flv");
+    let mut player = ffmpeg_player(&nginx.url("push1"), &out);
+    std::thread::sleep(Duration::from_millis(800));
+    let r = run(rtmpkit().arg("push").arg(fixture()).arg(nginx.url("push1")));
+    assert!(r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("push: sent 346 tags"));
+    assert!(
+        player.wait_timeout(Duration::from_secs(30)).is_some(),
+        "ffmpeg did not stop"
+    );
+    assert_same_media(&fixture(), &out);
+}
+
+#[test]
+fn push_to_ffmpeg_listen() {
+    if !peers(&["ffmpeg", "ffprobe"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ffmpeg-listen.flv");
+    let port = free_port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/listen");
+    let mut server = Proc(
+        Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-listen",
+                "1",
+                "-i",
+                &url,
+            ])
+            .args(["-c", "copy", "-f", "flv", "-y"])
+            .arg(&out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // ffmpeg -listen takes one connection only: no probing, retry the push
+    // while it is not listening yet.
+    let t = Instant::now();
+    loop {
+        let r = run(rtmpkit()
+            .arg("push")
+            .arg("--no-pace")
+            .arg(fixture())
+            .arg(&url));
+        if r.status.success() {
+            break;
+        }
+        assert!(
+            String::from_utf8_lossy(&r.stderr).contains("refused")
+                && t.elapsed() < Duration::from_secs(10),
+            "push to ffmpeg -listen failed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let st = server
+        .wait_timeout(Duration::from_secs(15))
+        .expect("ffmpeg -listen ends after the publisher leaves");
+    assert!(st.success(), "ffmpeg exit {st}");
+    assert_same_media(&fixture(), &out);
+}
+
+/// Checks what the FLV written by `rtmpkit pull` looks like: metadata, then
+/// both sequence headers before any frame, monotonic timestamps.
+fn check_pulled_flv(file: &Path) {
+    let bytes = std::fs::read(file).unwrap();
+    let mut r = FlvReader::new();
+    r.push(&bytes);
+    let mut tags = Vec::new();
+    while let Some(t) = r.next_tag().unwrap() {
+        tags.push(t);
+    }
+    assert_eq!(r.pending_bytes(), 0, "no trailing garbage");
+    assert_eq!(tags[0].tag_type, TAG_SCRIPT, "starts with metadata");
+    let first_frame = tags
+        .iter()
+        .position(|t| {
+            (t.tag_type == TAG_VIDEO
+                && !VideoTagHeader::parse(&t.data).unwrap().is_sequence_header())
+                || (t.tag_type == TAG_AUDIO
+                    && !AudioTagHeader::parse(&t.data).unwrap().sequence_header)
+        })
+        .unwrap();
+    let head = &tags[..first_frame];
+    assert!(
+        head.iter().any(|t| t.tag_type == TAG_VIDEO),
+        "video sequence header first"
+    );
+    assert!(
+        head.iter().any(|t| t.tag_type == TAG_AUDIO),
+        "audio sequence header first"
+    );
+    for kind in [TAG_VIDEO, TAG_AUDIO] {
+        let ts: Vec<u32> = tags
+            .iter()
+            .filter(|t| t.tag_type == kind)
+            .map(|t| t.timestamp.0)
+            .collect();
+        assert!(
+            ts.windows(2).all(|w| w[0] <= w[1]),
+            "monotonic timestamps of tag type {kind}"
+        );
+    }
+}
+
+#[test]
+fn pull_from_nginx_rtmp_while_ffmpeg_publishes() {
+    if !peers(&["ffmpeg", "ffprobe", "nginx"]) {
+        return;
+    }
+    let nginx = Nginx::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pulled.flv");
+    let mut pull = Proc(
+        rtmpkit()
+            .arg("pull")
+            .arg(nginx.url("pull1"))
+            .arg("-o")
+            .arg(&out)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let r = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(fixture())
+        .args(["-c", "copy", "-f", "flv", &nginx.url("pull1")]));
+    assert!(r.status.success());
+    let st = pull
+        .wait_timeout(Duration::from_secs(15))
+        .expect("pull ends when the publisher leaves");
+    let mut err = String::new();
+    std::io::Read::read_to_string(pull.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    eprintln!("pull: {err}");
+    assert!(st.success(), "pull exit {st}");
+    check_pulled_flv(&out);
+    assert_same_media(&fixture(), &out);
+}
+
+#[test]
+fn digest_handshake_with_nginx_rtmp_push_and_pull() {
+    if !peers(&["ffprobe", "nginx"]) {
+        return;
+    }
+    let nginx = Nginx::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("digest.flv");
+    let mut pull = Proc(
+        rtmpkit()
+            .args(["-vv", "pull", "--complex-handshake"])
+            .arg(nginx.url("digest"))
+            .arg("-o")
+            .arg(&out)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let r = run(rtmpkit()
+        .args(["-vv", "push", "--complex-handshake"])
+        .arg(fixture())
+        .arg(nginx.url("digest")));
+    assert!(r.status.success());
+    let push_log = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        push_log.contains("server digest verified=true"),
+        "nginx answered with a valid digest S1"
+    );
+    let st = pull
+        .wait_timeout(Duration::from_secs(15))
+        .expect("pull ends");
+    let mut err = String::new();
+    std::io::Read::read_to_string(pull.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(st.success(), "pull exit {st}: {err}");
+    assert!(err.contains("server digest verified=true"));
+    assert_same_media(&fixture(), &out);
+}
+
+#[test]
+fn second_publisher_on_nginx_rtmp_fails_fast_with_the_code() {
+    if !peers(&["nginx"]) {
+        return;
+    }
+    let nginx = Nginx::start();
+    let mut first = Proc(
+        rtmpkit()
+            .args(["-q", "push", "--loop"])
+            .arg(fixture())
+            .arg(nginx.url("dup"))
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "the first publisher is running"
+    );
+    let t = Instant::now();
+    let r = run(rtmpkit().arg("push").arg(fixture()).arg(nginx.url("dup")));
+    let took = t.elapsed();
+    eprintln!("second publisher failed after {took:?}");
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains(&format!(
+            "error: publish rejected by {}: NetStream.Publish.BadName",
+            nginx.url("dup")
+        )),
+        "{err}"
+    );
+    // Well under the 10 s start timeout: the rejection ends the start at once.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "the first publisher is unharmed"
+    );
+}
+
+#[test]
+fn cli_failures_name_the_cause() {
+    let port = free_port();
+    let t = Instant::now();
+    let r = run(rtmpkit()
+        .arg("pull")
+        .arg(format!("rtmp://127.0.0.1:{port}/live/x")));
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("error: tcp connect with rtmp://127.0.0.1"),
+        "{err}"
+    );
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // A server that accepts and never answers: the start timeout names the stage.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("rtmp://127.0.0.1:{}/live/x", l.local_addr().unwrap().port());
+    let r = run(rtmpkit()
+        .args(["push", "--timeout", "1"])
+        .arg(fixture())
+        .arg(&url));
+    assert_eq!(r.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains(&format!("error: handshake with {url} timed out after 1s")),
+        "{err}"
+    );
+    drop(l);
+    let r = run(rtmpkit()
+        .arg("push")
+        .arg("/nonexistent.flv")
+        .arg("rtmp://127.0.0.1/live/x"));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("cannot open /nonexistent.flv"));
+    let r = run(rtmpkit()
+        .arg("push")
+        .arg(fixture())
+        .arg("rtmp://127.0.0.1/live"));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("invalid rtmp url"));
+}

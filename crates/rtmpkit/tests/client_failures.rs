@@ -1,0 +1,326 @@
+//! Failure paths of the client against small loopback servers of our own:
+//! each fails fast with the right error, and nothing is left open.
+
+use bytes::Bytes;
+use rtmpkit::proto::message::status;
+use rtmpkit::proto::session::{ServerConfig, ServerEvent, ServerSession};
+use rtmpkit::{ClientOptions, EndReason, PullSession, PushSession, Stage};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, timeout};
+
+async fn listener() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    (l, format!("rtmp://127.0.0.1:{port}/live/test"))
+}
+
+fn opts(timeout: Duration) -> ClientOptions {
+    ClientOptions {
+        timeout,
+        ..ClientOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn refused_port_fails_at_once() {
+    let (l, url) = listener().await;
+    drop(l);
+    let t = Instant::now();
+    let e = PushSession::connect(&url, opts(Duration::from_secs(10)))
+        .await
+        .expect_err("nothing listens");
+    assert!(e.is_io(), "{e}");
+    assert_eq!(e.stage(), Some(Stage::Connect));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(e.to_string().contains("tcp connect"), "{e}");
+}
+
+#[tokio::test]
+async fn silent_server_times_out_naming_the_handshake() {
+    let (l, url) = listener().await;
+    let _held = tokio::spawn(async move {
+        let (s, _) = l.accept().await.expect("accept");
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(s);
+    });
+    let t = Instant::now();
+    let e = PullSession::connect(&url, opts(Duration::from_millis(500)))
+        .await
+        .expect_err("no answer");
+    assert!(e.is_timeout(), "{e}");
+    assert_eq!(e.stage(), Some(Stage::Handshake));
+    assert_eq!(
+        e.to_string(),
+        format!("handshake with {url} timed out after 0.5s")
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn server_closing_at_once_is_a_closed_error() {
+    let (l, url) = listener().await;
+    tokio::spawn(async move {
+        let (s, _) = l.accept().await.expect("accept");
+        drop(s);
+    });
+    let e = PushSession::connect(&url, opts(Duration::from_secs(10)))
+        .await
+        .expect_err("closed");
+    assert!(e.is_closed() || e.is_io(), "{e}");
+    assert_eq!(e.stage(), Some(Stage::Handshake));
+}
+
+#[tokio::test]
+async fn dispose_during_start_returns_promptly_and_closes_the_socket() {
+    let (l, url) = listener().await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.expect("accept");
+        // Read C0+C1 and whatever follows until the client closes.
+        let mut buf = vec![0u8; 4096];
+        let mut total = 0;
+        let closed = loop {
+            match timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+                Ok(Ok(0)) => break true,
+                Ok(Ok(n)) => total += n,
+                _ => break false,
+            }
+        };
+        let _ = tx.send((closed, total));
+    });
+    let push = PushSession::new(&url, opts(Duration::from_secs(30))).expect("url");
+    assert!(push.dispose().is_err(), "dispose before start says so");
+    let p2 = push.clone();
+    let start = tokio::spawn(async move { p2.start().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    push.dispose().expect("dispose while starting");
+    push.dispose().expect("a second dispose is harmless");
+    let r = timeout(Duration::from_secs(2), start)
+        .await
+        .expect("start returned")
+        .expect("task");
+    assert!(r.expect_err("disposed").is_disposed());
+    assert!(t.elapsed() < Duration::from_secs(2));
+    let (closed, total) = timeout(Duration::from_secs(5), rx)
+        .await
+        .expect("server")
+        .expect("result");
+    assert!(closed, "the server saw the socket close");
+    assert_eq!(total, 1537, "the server got C0+C1 and nothing else");
+    assert_eq!(push.wait().await, EndReason::Disposed);
+}
+
+/// Serves one connection with the protocol core, answering publish / play
+/// with `decide`.
+async fn serve_one(
+    l: TcpListener,
+    reject_publish: Option<&'static str>,
+    media: Vec<(u8, u32, Bytes)>,
+) {
+    let (mut s, _) = l.accept().await.expect("accept");
+    s.set_nodelay(true).expect("nodelay");
+    let mut sess = ServerSession::new(ServerConfig::default(), std::time::Instant::now(), 7);
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if sess
+            .handle_input(&buf[..n], std::time::Instant::now())
+            .is_err()
+        {
+            return;
+        }
+        while let Some(ev) = sess.poll_event() {
+            match ev {
+                ServerEvent::ConnectRequested { .. } => sess.accept_connect().expect("accept"),
+                ServerEvent::PublishRequested { stream_id, .. } => match reject_publish {
+                    Some(code) => sess
+                        .reject_publish(stream_id, code, "Already publishing")
+                        .expect("reject"),
+                    None => sess.accept_publish(stream_id).expect("accept"),
+                },
+                ServerEvent::PlayRequested { stream_id, .. } => {
+                    sess.accept_play(stream_id).expect("accept");
+                    for (ty, ts, p) in &media {
+                        sess.send_media(stream_id, *ty, (*ts).into(), p)
+                            .expect("media");
+                    }
+                    sess.send_stream_end(stream_id).expect("eof");
+                }
+                _ => {}
+            }
+        }
+        while let Some(out) = sess.poll_transmit() {
+            if s.write_all(&out).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn publish_rejected_fails_at_once_with_the_code() {
+    let (l, url) = listener().await;
+    tokio::spawn(serve_one(l, Some(status::PUBLISH_BAD_NAME), vec![]));
+    let t = Instant::now();
+    let e = PushSession::connect(&url, opts(Duration::from_secs(10)))
+        .await
+        .expect_err("rejected");
+    assert!(e.is_rejected(), "{e}");
+    assert_eq!(e.status_code(), Some(status::PUBLISH_BAD_NAME));
+    assert_eq!(e.stage(), Some(Stage::Publish));
+    assert_eq!(
+        e.to_string(),
+        format!("publish rejected by {url}: NetStream.Publish.BadName (Already publishing)")
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn pull_receives_media_in_order_then_ends() {
+    let (l, url) = listener().await;
+    let media: Vec<(u8, u32, Bytes)> = (0..50u32)
+        .map(|i| {
+            let ty = if i % 2 == 0 { 9 } else { 8 };
+            let len = if ty == 9 { 9000 + i as usize } else { 300 };
+            (ty, i * 20, Bytes::from(vec![i as u8; len]))
+        })
+        .collect();
+    tokio::spawn(serve_one(l, None, media.clone()));
+    let pull = PullSession::connect(&url, opts(Duration::from_secs(10)))
+        .await
+        .expect("play");
+    assert!(pull.is_running());
+    assert_eq!(pull.app_name(), "live");
+    assert_eq!(pull.stream_name(), "test");
+    assert!(pull.unique_key().starts_with("RTMPPULL"));
+    let mut got = Vec::new();
+    while let Some(m) = timeout(Duration::from_secs(5), pull.next_message())
+        .await
+        .expect("message")
+    {
+        got.push((m.kind.type_id(), m.timestamp.0, m.payload));
+    }
+    assert_eq!(got, media);
+    assert!(matches!(pull.wait().await, EndReason::StreamEnded(_)));
+    let st = pull.stat();
+    assert!(st.read_bytes > 50 * 300);
+    assert!(st.wrote_bytes > 1537);
+    assert_eq!(st.protocol, "RTMP");
+    assert!(!pull.is_running());
+}
+
+#[tokio::test]
+async fn stats_and_liveness() {
+    let (l, url) = listener().await;
+    tokio::spawn(serve_one(l, None, vec![]));
+    let push = PushSession::connect(&url, opts(Duration::from_secs(10)))
+        .await
+        .expect("publish");
+    assert_eq!(push.is_alive(), (true, true), "first call answers alive");
+    assert_eq!(push.is_alive(), (false, false), "nothing moved since");
+    push.update_stat(Duration::ZERO); // no division by zero
+    push.write_video(0.into(), Bytes::from(vec![0x17u8; 100_000]))
+        .await
+        .expect("write");
+    push.update_stat(Duration::from_secs(1));
+    let st = push.stat();
+    assert!(st.write_bitrate_kbits >= 100_000 * 8 / 1024, "{st:?}");
+    assert_eq!(st.bitrate_kbits, st.write_bitrate_kbits);
+    assert!(push.is_alive().1);
+    push.close().await.expect("close");
+    push.close().await.expect("second close is harmless");
+    assert_eq!(push.wait().await, EndReason::Closed);
+    assert!(
+        push.write_video(0.into(), Bytes::from_static(&[0x17]))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn write_queue_and_write_buffer_deliver_everything() {
+    for (queue, wbuf) in [(0usize, 0usize), (8, 0), (0, 16 * 1024), (4, 16 * 1024)] {
+        let (l, url) = listener().await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.expect("accept");
+            let mut sess =
+                ServerSession::new(ServerConfig::default(), std::time::Instant::now(), 7);
+            let mut buf = vec![0u8; 65536];
+            let mut frames = Vec::new();
+            loop {
+                let n = match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if sess
+                    .handle_input(&buf[..n], std::time::Instant::now())
+                    .is_err()
+                {
+                    break;
+                }
+                while let Some(ev) = sess.poll_event() {
+                    match ev {
+                        ServerEvent::ConnectRequested { .. } => sess.accept_connect().expect("c"),
+                        ServerEvent::PublishRequested { stream_id, .. } => {
+                            sess.accept_publish(stream_id).expect("p")
+                        }
+                        ServerEvent::Video {
+                            timestamp, payload, ..
+                        } => frames.push((timestamp.0, payload.len())),
+                        _ => {}
+                    }
+                }
+                while let Some(out) = sess.poll_transmit() {
+                    let _ = s.write_all(&out).await;
+                }
+            }
+            let _ = tx.send(frames);
+        });
+        let o = ClientOptions {
+            write_queue_size: queue,
+            write_buffer_size: wbuf,
+            ..ClientOptions::default()
+        };
+        let push = PushSession::connect(&url, o).await.expect("publish");
+        for i in 0..200u32 {
+            push.write_video(i.into(), Bytes::from(vec![0x27u8; 1000 + i as usize]))
+                .await
+                .expect("write");
+        }
+        push.close().await.expect("close");
+        let frames = timeout(Duration::from_secs(5), rx)
+            .await
+            .expect("server")
+            .expect("frames");
+        let expect: Vec<(u32, usize)> = (0..200u32).map(|i| (i, 1000 + i as usize)).collect();
+        assert_eq!(frames, expect, "queue {queue} buffer {wbuf}");
+    }
+}
+
+#[tokio::test]
+async fn bad_urls_fail_before_connecting() {
+    for bad in ["http://x/a/b", "rtmp://host/onlyapp", "rtmp://:1935/a/b"] {
+        let e = PushSession::new(bad, ClientOptions::default()).expect_err(bad);
+        assert!(e.to_string().contains("invalid rtmp url"), "{e}");
+    }
+    let push =
+        PushSession::new("rtmps://127.0.0.1:1/live/x", ClientOptions::default()).expect("parses");
+    let e = push.start().await.expect_err("tls unsupported");
+    assert!(e.to_string().contains("rtmps"), "{e}");
+    let _ = TcpStream::connect("127.0.0.1:1").await;
+}
