@@ -204,6 +204,10 @@ async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>
                 sent_meta = true;
             }
             TAG_SCRIPT => continue,
+            TAG_VIDEO if args.looped && is_sequence_end(&tag.data) => {
+                // An end of sequence would make players reset at every pass.
+                continue;
+            }
             TAG_AUDIO | TAG_VIDEO => {
                 if tag.tag_type == TAG_VIDEO {
                     if let Some(prev) = last_video {
@@ -234,4 +238,9 @@ async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>
     }
     session.close().await?;
     Ok(())
+}
+
+fn is_sequence_end(data: &[u8]) -> bool {
+    use rtmpkit::proto::media::{VideoPacketKind, VideoTagHeader};
+    VideoTagHeader::parse(data).is_ok_and(|h| h.kind == VideoPacketKind::SequenceEnd)
 }

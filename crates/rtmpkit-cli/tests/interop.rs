@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
 
 use rtmpkit_proto::flv::{FlvReader, TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
-use rtmpkit_proto::media::{AudioTagHeader, VideoTagHeader};
+use rtmpkit_proto::media::{AudioTagHeader, VideoPacketKind, VideoTagHeader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -518,4 +518,79 @@ fn cli_failures_name_the_cause() {
         .arg(fixture())
         .arg("rtmp://127.0.0.1/live"));
     assert!(String::from_utf8_lossy(&r.stderr).contains("invalid rtmp url"));
+}
+
+#[test]
+fn looped_push_keeps_timestamps_increasing_and_many_players_receive_it() {
+    if !peers(&["nginx"]) {
+        return;
+    }
+    let nginx = Nginx::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("looped.flv");
+    let one = Proc(
+        rtmpkit()
+            .args(["pull", "--duration", "8", "-o"])
+            .arg(&out)
+            .arg(nginx.url("loop"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let many = Proc(
+        rtmpkit()
+            .args(["pull", "--duration", "8", "-n", "3"])
+            .arg(nginx.url("loop"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let _push = Proc(
+        rtmpkit()
+            .args(["-q", "push", "--loop"])
+            .arg(fixture())
+            .arg(nginx.url("loop"))
+            .spawn()
+            .unwrap(),
+    );
+    for mut p in [one, many] {
+        let st = p
+            .wait_timeout(Duration::from_secs(20))
+            .expect("pull stops after --duration");
+        let mut err = String::new();
+        std::io::Read::read_to_string(p.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+        eprintln!("{err}");
+        assert!(st.success(), "{err}");
+        if err.contains("3 sessions") {
+            assert!(err.contains("3 sessions, 0 failed"), "{err}");
+        }
+    }
+    // More than one pass of the 5 s file, with timestamps that keep going up.
+    let bytes = std::fs::read(&out).unwrap();
+    let mut r = FlvReader::new();
+    r.push(&bytes);
+    let mut video = Vec::new();
+    while let Some(t) = r.next_tag().unwrap() {
+        if t.tag_type == TAG_VIDEO {
+            let h = VideoTagHeader::parse(&t.data).unwrap();
+            assert_ne!(
+                h.kind,
+                VideoPacketKind::SequenceEnd,
+                "--loop drops end-of-sequence tags"
+            );
+            if h.kind == VideoPacketKind::Frame {
+                video.push(t.timestamp.0);
+            }
+        }
+    }
+    assert!(video.len() > 150, "{} video frames in 8 s", video.len());
+    assert!(
+        video.windows(2).all(|w| w[0] < w[1]),
+        "strictly increasing video timestamps"
+    );
+    assert!(
+        *video.last().unwrap() > 5500,
+        "past the end of the first pass"
+    );
 }
