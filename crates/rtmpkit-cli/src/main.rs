@@ -3,6 +3,7 @@
 mod flvsrc;
 mod pull;
 mod push;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the live server: anyone may publish rtmp://HOST/APP/STREAM and play it.
+    Serve(serve::ServeArgs),
     /// Publish an FLV file (or stdin) to a server.
     Push(push::PushArgs),
     /// Play a stream and write it as FLV.
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
     let quiet = cli.quiet;
     let res = rt.block_on(async move {
         match cli.command {
+            Command::Serve(a) => serve::run(a).await,
             Command::Push(a) => push::run(a, quiet).await,
             Command::Pull(a) => pull::run(a, quiet).await,
         }

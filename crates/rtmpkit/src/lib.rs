@@ -4,6 +4,7 @@
 //! as [`proto`]) over tokio sockets, so an application depends on one crate.
 //!
 //! - [`client`]: [`PushSession`] publishes a stream, [`PullSession`] plays one.
+//! - [`server`]: [`server::Server`], a live server with GOP cache, fan-out and relays.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), rtmpkit::Error> {
@@ -18,6 +19,7 @@
 
 pub mod client;
 mod error;
+pub mod server;
 
 pub use client::{
     ClientOptions, EndReason, MediaKind, MediaMessage, PullSession, PushSession, SessionStat,

@@ -238,6 +238,11 @@ impl ServerSession {
         self.conn.peer_acked
     }
 
+    /// Bytes queued and not yet taken by [`ServerSession::poll_transmit`].
+    pub fn pending_output(&self) -> usize {
+        self.conn.pending_output()
+    }
+
     /// Bytes to send now.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         self.conn.poll_transmit()
@@ -725,7 +730,8 @@ impl ServerSession {
         Ok(())
     }
 
-    /// Sends an audio (8) or video (9) message to a player.
+    /// Sends an audio (8), video (9) or AMF0 data (18, e.g. an encoded
+    /// `onMetaData`) message to a player.
     pub fn send_media(
         &mut self,
         stream_id: u32,
@@ -737,7 +743,12 @@ impl ServerSession {
         let csid = match type_id {
             type_id::AUDIO => ChunkStreamId::AUDIO,
             type_id::VIDEO => ChunkStreamId::VIDEO,
-            _ => return Err(Error::Misuse("media type must be audio (8) or video (9)")),
+            type_id::DATA_AMF0 => ChunkStreamId::STREAM,
+            _ => {
+                return Err(Error::Misuse(
+                    "media type must be audio (8), video (9) or data (18)",
+                ));
+            }
         };
         if payload.len() > crate::chunk::MAX_MESSAGE_LEN as usize {
             return Err(Error::Misuse("message longer than 16 MiB - 1"));

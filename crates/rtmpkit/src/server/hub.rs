@@ -1,0 +1,568 @@
+//! Live streams: who publishes, what late joiners need, and each player's
+//! bounded queue.
+//!
+//! A message from a publisher becomes one [`Frame`] whose payload is a
+//! shared [`Bytes`]: every player's queue holds the same buffer.
+
+use bytes::Bytes;
+use rtmpkit_proto::Timestamp;
+use rtmpkit_proto::media::{AudioTagHeader, VideoTagHeader};
+use rtmpkit_proto::message::type_id;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+/// One media or metadata message, shared by every player.
+#[derive(Debug, Clone)]
+pub(crate) struct Frame {
+    /// 8 audio, 9 video, 18 data (`onMetaData`).
+    pub type_id: u8,
+    pub timestamp: Timestamp,
+    pub payload: Bytes,
+    /// A video keyframe (not a sequence header).
+    pub key: bool,
+    /// Codec configuration: AVC/HEVC/... sequence header, AAC config.
+    pub seq_header: bool,
+}
+
+impl Frame {
+    pub fn new(type_id: u8, timestamp: Timestamp, payload: Bytes) -> Frame {
+        let (key, seq_header) = match type_id {
+            type_id::VIDEO => match VideoTagHeader::parse(&payload) {
+                Ok(h) => (h.is_keyframe(), h.is_sequence_header()),
+                Err(_) => (false, false),
+            },
+            type_id::AUDIO => (
+                false,
+                AudioTagHeader::parse(&payload).is_ok_and(|h| h.sequence_header),
+            ),
+            _ => (false, false),
+        };
+        Frame {
+            type_id,
+            timestamp,
+            payload,
+            key,
+            seq_header,
+        }
+    }
+
+    fn cost(&self) -> usize {
+        self.payload.len() + 64
+    }
+}
+
+/// What a player's connection task sends.
+#[derive(Debug, Clone)]
+pub(crate) enum Item {
+    Frame(Frame),
+    /// The publisher (re)appeared: StreamBegin + PublishNotify.
+    StreamBegin,
+    /// The publisher left: StreamEOF + UnpublishNotify.
+    StreamEnd,
+}
+
+/// Limits of one player's queue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueLimits {
+    /// Above this many queued bytes, video is dropped until the next keyframe.
+    pub soft_bytes: usize,
+    /// Above this, audio is dropped too. Metadata, sequence headers and
+    /// stream events are never dropped.
+    pub hard_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    items: VecDeque<Item>,
+    bytes: usize,
+    /// Dropping video until a keyframe finds room.
+    skip_video: bool,
+    dropped: u64,
+    closed: bool,
+}
+
+/// A bounded queue between the stream and one player's connection task.
+#[derive(Debug)]
+pub(crate) struct PlayerQueue {
+    state: Mutex<QueueState>,
+    pub notify: Notify,
+    limits: QueueLimits,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PlayerQueue {
+    fn new(limits: QueueLimits) -> Self {
+        PlayerQueue {
+            state: Mutex::new(QueueState::default()),
+            notify: Notify::new(),
+            limits,
+        }
+    }
+
+    /// Queues an item, dropping media at the message level when the player
+    /// falls behind: non-key video first (and then every video frame until a
+    /// keyframe fits, so the decoder never sees a broken GOP), audio only
+    /// past the hard limit.
+    fn push(&self, item: Item) {
+        let mut q = lock(&self.state);
+        if q.closed {
+            return;
+        }
+        let keep = match &item {
+            Item::Frame(f) if f.seq_header || f.type_id == type_id::DATA_AMF0 => true,
+            Item::Frame(f) if f.type_id == type_id::VIDEO => {
+                if q.skip_video && !(f.key && q.bytes + f.cost() <= self.limits.soft_bytes) {
+                    false
+                } else if q.bytes + f.cost() > self.limits.soft_bytes {
+                    q.skip_video = true;
+                    false
+                } else {
+                    q.skip_video = false;
+                    true
+                }
+            }
+            Item::Frame(f) => q.bytes + f.cost() <= self.limits.hard_bytes,
+            Item::StreamBegin | Item::StreamEnd => true,
+        };
+        if !keep {
+            q.dropped += 1;
+            return;
+        }
+        if let Item::Frame(f) = &item {
+            q.bytes += f.cost();
+        }
+        q.items.push_back(item);
+        drop(q);
+        self.notify.notify_one();
+    }
+
+    /// Takes queued items, up to about `max_bytes` of payload.
+    pub fn take(&self, max_bytes: usize, out: &mut Vec<Item>) {
+        let mut q = lock(&self.state);
+        let mut taken = 0;
+        while let Some(item) = q.items.pop_front() {
+            if let Item::Frame(f) = &item {
+                q.bytes -= f.cost();
+                taken += f.cost();
+            }
+            out.push(item);
+            if taken >= max_bytes {
+                // More is left: make sure the task comes back for it.
+                if !q.items.is_empty() {
+                    self.notify.notify_one();
+                }
+                break;
+            }
+        }
+    }
+
+    /// Messages dropped so far.
+    pub fn dropped(&self) -> u64 {
+        lock(&self.state).dropped
+    }
+
+    /// Bytes waiting.
+    #[cfg(test)]
+    pub fn queued_bytes(&self) -> usize {
+        lock(&self.state).bytes
+    }
+
+    fn close(&self) {
+        let mut q = lock(&self.state);
+        q.closed = true;
+        q.items.clear();
+        q.bytes = 0;
+    }
+
+    /// Starts the player on a keyframe: video is skipped until one arrives.
+    fn wait_for_keyframe(&self) {
+        lock(&self.state).skip_video = true;
+    }
+}
+
+/// Limits of the GOP cache of one stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GopLimits {
+    pub enabled: bool,
+    pub max_bytes: usize,
+    pub max_messages: usize,
+}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    publisher: Option<u64>,
+    metadata: Option<Frame>,
+    video_seq: Option<Frame>,
+    audio_seq: Option<Frame>,
+    /// Messages since the last keyframe, the keyframe first.
+    gop: Vec<Frame>,
+    gop_bytes: usize,
+    players: HashMap<u64, Arc<PlayerQueue>>,
+}
+
+/// One live stream: `app/name`.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub key: String,
+    state: Mutex<StreamState>,
+    gop: GopLimits,
+}
+
+impl Stream {
+    /// Hands a publisher's message to the caches and every player.
+    pub fn publish_frame(&self, frame: Frame) {
+        let mut st = lock(&self.state);
+        if frame.type_id == type_id::DATA_AMF0 {
+            st.metadata = Some(frame.clone());
+        } else if frame.seq_header {
+            if frame.type_id == type_id::VIDEO {
+                st.video_seq = Some(frame.clone());
+            } else {
+                st.audio_seq = Some(frame.clone());
+            }
+        } else if self.gop.enabled {
+            if frame.key {
+                st.gop.clear();
+                st.gop_bytes = 0;
+            }
+            if frame.key || !st.gop.is_empty() {
+                if st.gop.len() >= self.gop.max_messages
+                    || st.gop_bytes + frame.payload.len() > self.gop.max_bytes
+                {
+                    // A GOP too long to keep: late joiners wait for the next keyframe.
+                    st.gop.clear();
+                    st.gop_bytes = 0;
+                } else {
+                    st.gop_bytes += frame.payload.len();
+                    st.gop.push(frame.clone());
+                }
+            }
+        }
+        for q in st.players.values() {
+            q.push(Item::Frame(frame.clone()));
+        }
+    }
+
+    /// Number of players.
+    pub fn player_count(&self) -> usize {
+        lock(&self.state).players.len()
+    }
+
+    /// Whether a publisher is on.
+    pub fn has_publisher(&self) -> bool {
+        lock(&self.state).publisher.is_some()
+    }
+}
+
+/// Why a publish was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum PublishError {
+    AlreadyPublishing,
+}
+
+/// Every live stream of a server.
+#[derive(Debug)]
+pub(crate) struct Hub {
+    streams: Mutex<HashMap<String, Arc<Stream>>>,
+    gop: GopLimits,
+    queue: QueueLimits,
+}
+
+impl Hub {
+    pub fn new(gop: GopLimits, queue: QueueLimits) -> Self {
+        Hub {
+            streams: Mutex::new(HashMap::new()),
+            gop,
+            queue,
+        }
+    }
+
+    fn entry(&self, key: &str) -> Arc<Stream> {
+        lock(&self.streams)
+            .entry(key.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Stream {
+                    key: key.to_owned(),
+                    state: Mutex::new(StreamState::default()),
+                    gop: self.gop,
+                })
+            })
+            .clone()
+    }
+
+    /// Looks a stream up without creating it.
+    pub fn get(&self, key: &str) -> Option<Arc<Stream>> {
+        lock(&self.streams).get(key).cloned()
+    }
+
+    /// Every stream: its name, whether it is published, its player count.
+    pub fn list(&self) -> Vec<(String, bool, usize)> {
+        let streams: Vec<Arc<Stream>> = lock(&self.streams).values().cloned().collect();
+        let mut v: Vec<(String, bool, usize)> = streams
+            .iter()
+            .map(|s| (s.key.clone(), s.has_publisher(), s.player_count()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Makes `conn` the publisher of `key`; waiting players are told the
+    /// stream begins.
+    pub fn publish(&self, key: &str, conn: u64) -> Result<Arc<Stream>, PublishError> {
+        let s = self.entry(key);
+        {
+            let mut st = lock(&s.state);
+            if st.publisher.is_some() {
+                return Err(PublishError::AlreadyPublishing);
+            }
+            st.publisher = Some(conn);
+            st.metadata = None;
+            st.video_seq = None;
+            st.audio_seq = None;
+            st.gop.clear();
+            st.gop_bytes = 0;
+            for q in st.players.values() {
+                q.push(Item::StreamBegin);
+            }
+        }
+        Ok(s)
+    }
+
+    /// Ends `conn`'s publishing of `key`: players get StreamEOF and
+    /// UnpublishNotify and keep waiting for the next publisher.
+    pub fn unpublish(&self, key: &str, conn: u64) {
+        let Some(s) = self.get(key) else {
+            return;
+        };
+        {
+            let mut st = lock(&s.state);
+            if st.publisher != Some(conn) {
+                return;
+            }
+            st.publisher = None;
+            st.metadata = None;
+            st.video_seq = None;
+            st.audio_seq = None;
+            st.gop.clear();
+            st.gop_bytes = 0;
+            for q in st.players.values() {
+                q.push(Item::StreamEnd);
+            }
+        }
+        self.forget_if_idle(&s);
+    }
+
+    /// Adds a player; it gets what a late joiner needs at once: metadata,
+    /// sequence headers and the GOP from the last keyframe.
+    pub fn play(&self, key: &str, conn: u64) -> (Arc<Stream>, Arc<PlayerQueue>) {
+        let s = self.entry(key);
+        let q = Arc::new(PlayerQueue::new(self.queue));
+        {
+            let mut st = lock(&s.state);
+            if st.publisher.is_some() {
+                for f in [&st.metadata, &st.video_seq, &st.audio_seq]
+                    .into_iter()
+                    .flatten()
+                {
+                    q.push(Item::Frame(f.clone()));
+                }
+                if st.gop.is_empty() {
+                    q.wait_for_keyframe();
+                }
+                for f in &st.gop {
+                    q.push(Item::Frame(f.clone()));
+                }
+            }
+            st.players.insert(conn, q.clone());
+        }
+        (s, q)
+    }
+
+    /// Removes a player.
+    pub fn stop_playing(&self, key: &str, conn: u64) {
+        let Some(s) = self.get(key) else {
+            return;
+        };
+        if let Some(q) = lock(&s.state).players.remove(&conn) {
+            q.close();
+        }
+        self.forget_if_idle(&s);
+    }
+
+    /// Tells every player the stream ends (server shutdown).
+    pub fn end_all(&self) {
+        let streams: Vec<Arc<Stream>> = lock(&self.streams).values().cloned().collect();
+        for s in streams {
+            for q in lock(&s.state).players.values() {
+                q.push(Item::StreamEnd);
+            }
+        }
+    }
+
+    fn forget_if_idle(&self, s: &Arc<Stream>) {
+        let mut map = lock(&self.streams);
+        let idle = {
+            let st = lock(&s.state);
+            st.publisher.is_none() && st.players.is_empty()
+        };
+        if idle {
+            if let Some(cur) = map.get(&s.key) {
+                if Arc::ptr_eq(cur, s) {
+                    map.remove(&s.key);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(ts: u32, key: bool, len: usize) -> Frame {
+        let mut p = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+        p.resize(len, 0);
+        Frame::new(9, Timestamp(ts), Bytes::from(p))
+    }
+
+    fn audio(ts: u32) -> Frame {
+        Frame::new(8, Timestamp(ts), Bytes::from_static(&[0xaf, 1, 0, 0]))
+    }
+
+    fn hub() -> Hub {
+        Hub::new(
+            GopLimits {
+                enabled: true,
+                max_bytes: 1 << 20,
+                max_messages: 100,
+            },
+            QueueLimits {
+                soft_bytes: 10_000,
+                hard_bytes: 20_000,
+            },
+        )
+    }
+
+    fn drain(q: &PlayerQueue) -> Vec<Item> {
+        let mut v = Vec::new();
+        q.take(usize::MAX, &mut v);
+        v
+    }
+
+    #[test]
+    fn late_joiner_starts_with_headers_and_the_last_gop() {
+        let h = hub();
+        let s = h.publish("live/a", 1).unwrap();
+        s.publish_frame(Frame::new(18, Timestamp(0), Bytes::from_static(b"meta")));
+        s.publish_frame(Frame::new(
+            9,
+            Timestamp(0),
+            Bytes::from_static(&[0x17, 0, 0, 0, 0]),
+        ));
+        s.publish_frame(Frame::new(
+            8,
+            Timestamp(0),
+            Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+        ));
+        s.publish_frame(video(0, true, 100));
+        s.publish_frame(video(40, false, 100));
+        s.publish_frame(video(80, true, 100));
+        s.publish_frame(audio(90));
+        s.publish_frame(video(120, false, 100));
+        let (_, q) = h.play("live/a", 2);
+        let items = drain(&q);
+        let ts: Vec<(u8, u32)> = items
+            .iter()
+            .map(|i| match i {
+                Item::Frame(f) => (f.type_id, f.timestamp.0),
+                _ => (0, 0),
+            })
+            .collect();
+        assert_eq!(
+            ts,
+            vec![(18, 0), (9, 0), (8, 0), (9, 80), (8, 90), (9, 120)]
+        );
+        assert!(matches!(&items[3], Item::Frame(f) if f.key));
+    }
+
+    #[test]
+    fn duplicate_publisher_is_refused_and_the_first_keeps_the_stream() {
+        let h = hub();
+        let _s = h.publish("live/a", 1).unwrap();
+        assert_eq!(
+            h.publish("live/a", 2).unwrap_err(),
+            PublishError::AlreadyPublishing
+        );
+        h.unpublish("live/a", 2); // not the publisher: no effect
+        assert!(h.get("live/a").unwrap().has_publisher());
+        h.unpublish("live/a", 1);
+        assert!(h.get("live/a").is_none(), "idle streams are forgotten");
+    }
+
+    #[test]
+    fn waiting_player_sees_begin_and_end() {
+        let h = hub();
+        let (_, q) = h.play("live/a", 7);
+        assert!(drain(&q).is_empty());
+        let s = h.publish("live/a", 1).unwrap();
+        s.publish_frame(video(0, true, 50));
+        h.unpublish("live/a", 1);
+        let items = drain(&q);
+        assert!(matches!(items[0], Item::StreamBegin));
+        assert!(matches!(items[1], Item::Frame(_)));
+        assert!(matches!(items[2], Item::StreamEnd));
+        assert!(h.get("live/a").is_some(), "the player keeps the stream");
+        h.stop_playing("live/a", 7);
+        assert!(h.get("live/a").is_none());
+    }
+
+    #[test]
+    fn slow_player_drops_video_until_a_keyframe_and_keeps_headers() {
+        let h = hub();
+        let s = h.publish("live/a", 1).unwrap();
+        let (_, q) = h.play("live/a", 2);
+        s.publish_frame(video(0, true, 3000));
+        for i in 1..10 {
+            s.publish_frame(video(i * 40, false, 3000)); // over the soft limit after 3
+        }
+        s.publish_frame(Frame::new(
+            9,
+            Timestamp(400),
+            Bytes::from_static(&[0x17, 0, 0, 0, 0]),
+        ));
+        for i in 0..200 {
+            s.publish_frame(audio(i)); // audio keeps flowing up to the hard limit
+        }
+        assert!(q.queued_bytes() <= 20_000 + 64);
+        assert!(q.dropped() > 0);
+        let items = drain(&q);
+        let vids: Vec<u32> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Frame(f) if f.type_id == 9 => Some(f.timestamp.0),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            vids,
+            vec![0, 40, 80, 400],
+            "no video after a drop until a keyframe; seq header kept"
+        );
+        // Room again: non-key video still waits for a keyframe.
+        s.publish_frame(video(440, false, 100));
+        s.publish_frame(video(480, true, 100));
+        s.publish_frame(video(520, false, 100));
+        let vids: Vec<u32> = drain(&q)
+            .iter()
+            .filter_map(|i| match i {
+                Item::Frame(f) if f.type_id == 9 => Some(f.timestamp.0),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(vids, vec![480, 520]);
+    }
+}

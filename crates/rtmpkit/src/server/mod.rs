@@ -1,0 +1,271 @@
+//! The RTMP server: accept loop, stream hub with GOP cache, fan-out to
+//! players with bounded queues, and relays (origin / edge).
+//!
+//! ```no_run
+//! # async fn f() -> std::io::Result<()> {
+//! use rtmpkit::server::{Server, ServerOptions};
+//! let server = Server::bind(ServerOptions::default()).await?;
+//! println!("listening rtmp {}", server.local_addr());
+//! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+mod conn;
+mod hub;
+mod relay;
+
+use hub::{GopLimits, Hub, QueueLimits};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tracing::{Instrument, error, info, warn};
+
+/// Resolves once the flag is set (the guard of `wait_for` is not `Send`, so
+/// it must not be held across the caller's awaits).
+pub(crate) async fn signalled(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Settings of a server. Every field has a working default.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Where to listen (default 0.0.0.0:1935).
+    pub listen: SocketAddr,
+    /// Our outgoing chunk size (default 4096).
+    pub chunk_size: u32,
+    /// Most connections at once; more are closed at accept (default 10000).
+    pub max_connections: usize,
+    /// Time for handshake + connect + publish / play (default 10 s).
+    pub setup_timeout: Duration,
+    /// A publisher that sends nothing this long is disconnected (default 30 s).
+    pub idle_timeout: Duration,
+    /// A player whose socket takes no data this long is disconnected (default 10 s).
+    pub stuck_timeout: Duration,
+    /// Keep the last GOP so late joiners start on a keyframe at once (default on).
+    pub gop_cache: bool,
+    /// Longest GOP kept, in bytes (default 32 MiB).
+    pub gop_cache_max_bytes: usize,
+    /// A player queue above this many bytes drops video until a keyframe (default 4 MiB).
+    pub player_queue_soft_bytes: usize,
+    /// A player queue above this many bytes drops audio too (default 8 MiB).
+    pub player_queue_hard_bytes: usize,
+    /// Edge mode: a play request for a stream nobody publishes here pulls
+    /// `ORIGIN/app/stream` from this origin (e.g. `rtmp://origin:1935`).
+    pub relay_pull: Option<String>,
+    /// Every published stream is also pushed to `URL/app/stream` for each of these.
+    pub relay_push: Vec<String>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            chunk_size: 4096,
+            max_connections: 10_000,
+            setup_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            stuck_timeout: Duration::from_secs(10),
+            gop_cache: true,
+            gop_cache_max_bytes: 32 << 20,
+            player_queue_soft_bytes: 4 << 20,
+            player_queue_hard_bytes: 8 << 20,
+            relay_pull: None,
+            relay_push: Vec::new(),
+        }
+    }
+}
+
+/// What connection tasks share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub opts: ServerOptions,
+    pub hub: Hub,
+    next_id: AtomicU64,
+    relay_pulls: Mutex<HashMap<String, watch::Sender<bool>>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A stream started publishing: start static relay pushes.
+    pub fn on_publish(self: &Arc<Self>, key: &str) {
+        for base in &self.opts.relay_push {
+            relay::spawn_push(self.clone(), key.to_owned(), base.clone());
+        }
+    }
+
+    /// A player joined: on an edge, pull the stream from the origin if
+    /// nobody publishes it here.
+    pub fn on_play(self: &Arc<Self>, key: &str) {
+        let Some(origin) = &self.opts.relay_pull else {
+            return;
+        };
+        if self.hub.get(key).is_some_and(|s| s.has_publisher()) {
+            return;
+        }
+        let mut pulls = relay::lock(&self.relay_pulls);
+        if pulls.contains_key(key) {
+            return;
+        }
+        let (tx, rx) = watch::channel(false);
+        pulls.insert(key.to_owned(), tx);
+        relay::spawn_pull(self.clone(), key.to_owned(), origin.clone(), rx);
+    }
+
+    /// A player left: stop an edge pull nobody watches any more.
+    pub fn on_stop_playing(self: &Arc<Self>, key: &str) {
+        if self.hub.get(key).is_some_and(|s| s.player_count() > 0) {
+            return;
+        }
+        if let Some(tx) = relay::lock(&self.relay_pulls).remove(key) {
+            let _ = tx.send(true);
+        }
+    }
+
+    pub(crate) fn forget_pull(&self, key: &str) {
+        relay::lock(&self.relay_pulls).remove(key);
+    }
+}
+
+/// A bound server, ready to run.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop_tx: watch::Sender<bool>,
+}
+
+/// One stream as [`StatsHandle::streams`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStat {
+    /// `app/stream`.
+    pub name: String,
+    /// Whether a publisher (or an edge relay) feeds it.
+    pub publishing: bool,
+    /// Players (relay pushes included).
+    pub players: usize,
+}
+
+/// Reads a running server's state.
+#[derive(Debug, Clone)]
+pub struct StatsHandle(Arc<Shared>);
+
+impl StatsHandle {
+    /// Every stream with a publisher or a player.
+    pub fn streams(&self) -> Vec<StreamStat> {
+        self.0
+            .hub
+            .list()
+            .into_iter()
+            .map(|(name, publishing, players)| StreamStat {
+                name,
+                publishing,
+                players,
+            })
+            .collect()
+    }
+}
+
+impl Server {
+    /// Binds the listening socket.
+    pub async fn bind(opts: ServerOptions) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(opts.listen).await?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            hub: Hub::new(
+                GopLimits {
+                    enabled: opts.gop_cache,
+                    max_bytes: opts.gop_cache_max_bytes,
+                    max_messages: 10_000,
+                },
+                QueueLimits {
+                    soft_bytes: opts.player_queue_soft_bytes,
+                    hard_bytes: opts
+                        .player_queue_hard_bytes
+                        .max(opts.player_queue_soft_bytes),
+                },
+            ),
+            next_id: AtomicU64::new(1),
+            relay_pulls: Mutex::new(HashMap::new()),
+            shutdown: stop_rx,
+            opts,
+        });
+        Ok(Server {
+            listener,
+            shared,
+            stop_tx,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.shared.opts.listen)
+    }
+
+    /// A handle to read the server's streams while it runs.
+    pub fn stats(&self) -> StatsHandle {
+        StatsHandle(self.shared.clone())
+    }
+
+    /// Serves until `shutdown` resolves; then players get end-of-stream,
+    /// connections close, and this returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let shared = self.shared;
+        let stop_tx = self.stop_tx;
+        let stop_rx = shared.shutdown.clone();
+        let limit = Arc::new(Semaphore::new(shared.opts.max_connections));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut backoff = Duration::from_millis(5);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                r = self.listener.accept() => match r {
+                    Ok((socket, peer)) => {
+                        backoff = Duration::from_millis(5);
+                        let Ok(permit) = limit.clone().try_acquire_owned() else {
+                            warn!(%peer, "connection refused: {} connections already", shared.opts.max_connections);
+                            drop(socket);
+                            continue;
+                        };
+                        let id = shared.next_id();
+                        let span = tracing::info_span!("conn", id, %peer);
+                        let (sh, rx) = (shared.clone(), stop_rx.clone());
+                        tasks.spawn(async move {
+                            conn::Conn::run(id, sh, socket, peer, rx).await;
+                            drop(permit);
+                        }.instrument(span));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait, then try again.
+                        error!("accept failed: {e}; retrying in {backoff:?}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                },
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        info!("shutting down: ending {} connections", tasks.len());
+        shared.hub.end_all();
+        let _ = stop_tx.send(true);
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(3), drain)
+            .await
+            .is_err()
+        {
+            tasks.abort_all();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,140 @@
+//! Relays: an edge pulls a stream from its origin while players watch it;
+//! a published stream is pushed to other servers.
+
+use super::Shared;
+use super::hub::{Frame, Item};
+use crate::client::{ClientOptions, MediaKind, PullSession, PushSession};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{Instrument, info, warn};
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn join(base: &str, key: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), key)
+}
+
+/// Pulls `origin/key` into the local stream `key` until told to stop, the
+/// server shuts down, or nobody watches; retries with back-off while
+/// players wait.
+pub(crate) fn spawn_pull(
+    shared: Arc<Shared>,
+    key: String,
+    origin: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    let url = join(&origin, &key);
+    let span = tracing::info_span!("relay_pull", stream = %key);
+    tokio::spawn(
+        async move {
+            let id = shared.next_id();
+            let mut shutdown = shared.shutdown.clone();
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                if *stop.borrow() || *shutdown.borrow() {
+                    break;
+                }
+                let pull = match PullSession::new(&url, ClientOptions::default()) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        warn!("relay pull: {e}");
+                        break;
+                    }
+                };
+                let started = tokio::select! {
+                    r = pull.start() => r,
+                    _ = super::signalled(&mut stop) => { let _ = pull.dispose(); break; }
+                    _ = super::signalled(&mut shutdown) => { let _ = pull.dispose(); break; }
+                };
+                if let Err(e) = started {
+                    warn!("relay pull from {url}: {e}; retrying in {backoff:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = super::signalled(&mut stop) => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+                backoff = Duration::from_millis(200);
+                let Ok(stream) = shared.hub.publish(&key, id) else {
+                    // Somebody publishes here now: no need to pull.
+                    let _ = pull.close().await;
+                    break;
+                };
+                info!("relaying from {url}");
+                loop {
+                    let msg = tokio::select! {
+                        m = pull.next_message() => m,
+                        _ = super::signalled(&mut stop) => None,
+                        _ = super::signalled(&mut shutdown) => None,
+                    };
+                    let Some(m) = msg else { break };
+                    let type_id = match m.kind {
+                        MediaKind::Metadata => rtmpkit_proto::message::type_id::DATA_AMF0,
+                        MediaKind::Audio => rtmpkit_proto::message::type_id::AUDIO,
+                        MediaKind::Video => rtmpkit_proto::message::type_id::VIDEO,
+                    };
+                    stream.publish_frame(Frame::new(type_id, m.timestamp, m.payload));
+                }
+                let _ = pull.close().await;
+                shared.hub.unpublish(&key, id);
+                info!("relay from {url} ended: {}", pull.wait().await);
+            }
+            shared.forget_pull(&key);
+        }
+        .instrument(span),
+    );
+}
+
+/// Pushes the local stream `key` to `base/key` while it is published.
+pub(crate) fn spawn_push(shared: Arc<Shared>, key: String, base: String) {
+    let url = join(&base, &key);
+    let span = tracing::info_span!("relay_push", stream = %key);
+    tokio::spawn(
+        async move {
+            let id = shared.next_id();
+            let (_stream, queue) = shared.hub.play(&key, id);
+            let push = match PushSession::connect(&url, ClientOptions::default()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!("relay push: {e}");
+                    shared.hub.stop_playing(&key, id);
+                    return;
+                }
+            };
+            info!("relaying to {url}");
+            let mut items = Vec::new();
+            let mut shutdown = shared.shutdown.clone();
+            'outer: loop {
+                tokio::select! {
+                    _ = queue.notify.notified() => {}
+                    _ = super::signalled(&mut shutdown) => break,
+                }
+                queue.take(256 * 1024, &mut items);
+                for item in items.drain(..) {
+                    let r = match item {
+                        Item::Frame(f)
+                            if f.type_id == rtmpkit_proto::message::type_id::DATA_AMF0 =>
+                        {
+                            push.write_script_tag(&f.payload).await
+                        }
+                        Item::Frame(f) => push.write_media(f.type_id, f.timestamp, f.payload).await,
+                        Item::StreamBegin => Ok(()),
+                        Item::StreamEnd => break 'outer,
+                    };
+                    if let Err(e) = r {
+                        warn!("relay push to {url}: {e}");
+                        break 'outer;
+                    }
+                }
+            }
+            let _ = push.close().await;
+            shared.hub.stop_playing(&key, id);
+            info!("relay to {url} ended");
+        }
+        .instrument(span),
+    );
+}
