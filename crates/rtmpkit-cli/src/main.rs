@@ -1,8 +1,10 @@
 //! The `rtmpkit` command line (../shared/spec/cli.md).
 
 mod flvsrc;
+mod probe;
 mod pull;
 mod push;
+mod relay;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,10 @@ enum Command {
     Push(push::PushArgs),
     /// Play a stream and write it as FLV.
     Pull(pull::PullArgs),
+    /// Play one stream and publish it to another URL.
+    Relay(relay::RelayArgs),
+    /// Show what is in a live stream: codecs, resolution, frame rate, bitrate.
+    Probe(probe::ProbeArgs),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -69,6 +75,8 @@ fn main() -> ExitCode {
             Command::Serve(a) => serve::run(a).await,
             Command::Push(a) => push::run(a, quiet).await,
             Command::Pull(a) => pull::run(a, quiet).await,
+            Command::Relay(a) => relay::run(a, quiet).await,
+            Command::Probe(a) => probe::run(a).await,
         }
     });
     match res {

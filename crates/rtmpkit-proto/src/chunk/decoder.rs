@@ -6,7 +6,7 @@ use super::{
 };
 use crate::Timestamp;
 use crate::error::{DecodeError, Error, ProtocolError};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::collections::HashMap;
 
 /// Limits that keep a hostile peer from taking unbounded memory.
@@ -309,9 +309,14 @@ impl ChunkDecoder {
         self.buf.advance(h.len);
         let whole = starting && payload_len == state.length as usize;
         let payload = if whole {
-            // The message fits in this chunk: hand out the received bytes
-            // themselves, no copy.
-            self.buf.split_to(payload_len).freeze()
+            // The message fits in one chunk. It is copied out rather than
+            // split off the receive buffer: a split would pin the whole
+            // receive allocation for as long as any player queue or GOP cache
+            // holds the message, so memory would no longer follow the bytes
+            // actually kept.
+            let p = Bytes::copy_from_slice(&self.buf[..payload_len]);
+            self.buf.advance(payload_len);
+            p
         } else {
             if self.buffered + payload_len > self.limits.max_buffered {
                 return Err(ProtocolError::TooMuchBuffered(self.limits.max_buffered).into());
@@ -327,8 +332,13 @@ impl ChunkDecoder {
                 return Ok(Step::Consumed);
             }
             self.buffered -= state.partial.len();
-            let v = std::mem::take(&mut state.partial);
-            bytes::Bytes::from(v)
+            let mut v = std::mem::take(&mut state.partial);
+            // Keep the allocation close to the message size: it may be held
+            // for a long time (GOP cache, player queues).
+            if v.capacity() - v.len() > v.len() / 8 {
+                v.shrink_to_fit();
+            }
+            Bytes::from(v)
         };
         state.in_progress = false;
         let msg = RawMessage {

@@ -10,6 +10,10 @@
 //! and for AAC (10) `AACPacketType(8)`. Enhanced audio uses soundFormat 9
 //! with `audioPacketType(4)` and a FourCC.
 
+mod codec;
+
+pub use codec::{AacInfo, AvcInfo, parse_aac_config, parse_avc_config};
+
 use crate::error::DecodeError;
 
 /// Video frame type (FLV E.4.3.1 / E-RTMP).

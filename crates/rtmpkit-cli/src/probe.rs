@@ -1,0 +1,285 @@
+//! `rtmpkit probe URL`: what is in a live stream.
+
+use crate::serve::json_string;
+use anyhow::{Result, bail};
+use rtmpkit::proto::amf0::Amf0Value;
+use rtmpkit::proto::media::{
+    AudioCodec, AudioTagHeader, VideoCodec, VideoTagHeader, parse_aac_config, parse_avc_config,
+};
+use rtmpkit::proto::message::DataMessage;
+use rtmpkit::{ClientOptions, MediaKind, PullSession};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Arguments of `rtmpkit probe`.
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// What to look at: rtmp://host[:port]/app/stream.
+    url: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Seconds of media to look at, at most.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// Seconds allowed to connect and start playing.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    video_codec: Option<String>,
+    video_profile: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    fps: Option<f64>,
+    audio_codec: Option<String>,
+    audio_profile: Option<String>,
+    sample_rate: Option<u32>,
+    channels: Option<u8>,
+    video_bytes: u64,
+    audio_bytes: u64,
+    span_ms: u32,
+    first_video_ms: Option<u128>,
+    first_video_key: bool,
+    video_frames: u64,
+    audio_frames: u64,
+}
+
+fn fourcc(c: [u8; 4]) -> String {
+    String::from_utf8_lossy(&c)
+        .trim_end_matches('\0')
+        .to_owned()
+}
+
+fn video_name(c: VideoCodec) -> String {
+    match c {
+        VideoCodec::Legacy(7) => "h264".into(),
+        VideoCodec::Legacy(12) => "hevc".into(),
+        VideoCodec::Legacy(2) => "h263".into(),
+        VideoCodec::Legacy(4) | VideoCodec::Legacy(5) => "vp6".into(),
+        VideoCodec::Legacy(x) => format!("codec id {x}"),
+        VideoCodec::FourCc(f) => match &f {
+            b"avc1" => "h264".into(),
+            b"hvc1" => "hevc".into(),
+            b"av01" => "av1".into(),
+            b"vp09" => "vp9".into(),
+            b"vp08" => "vp8".into(),
+            _ => fourcc(f),
+        },
+    }
+}
+
+fn audio_name(c: AudioCodec) -> String {
+    match c {
+        AudioCodec::Legacy(10) => "aac".into(),
+        AudioCodec::Legacy(2) | AudioCodec::Legacy(14) => "mp3".into(),
+        AudioCodec::Legacy(11) => "speex".into(),
+        AudioCodec::Legacy(7) => "g711a".into(),
+        AudioCodec::Legacy(8) => "g711u".into(),
+        AudioCodec::Legacy(13) => "opus".into(),
+        AudioCodec::Legacy(x) => format!("sound format {x}"),
+        AudioCodec::FourCc(f) => match &f {
+            b"mp4a" => "aac".into(),
+            b"Opus" => "opus".into(),
+            b"fLaC" => "flac".into(),
+            b".mp3" => "mp3".into(),
+            _ => fourcc(f),
+        },
+    }
+}
+
+pub async fn run(args: ProbeArgs) -> Result<()> {
+    if !(args.duration.is_finite() && args.duration > 0.0) {
+        bail!("--duration must be a number of seconds > 0");
+    }
+    let opts = ClientOptions {
+        timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
+        ..ClientOptions::default()
+    };
+    let t0 = Instant::now();
+    let pull = PullSession::connect(&args.url, opts).await?;
+    let mut rep = Report::default();
+    let mut video_ts: Vec<u32> = Vec::new();
+    let (mut first_ts, mut last_ts): (Option<u32>, u32) = (None, 0);
+    let wall_limit = t0 + Duration::from_secs_f64(args.duration + args.timeout.max(0.0));
+    loop {
+        let msg = tokio::select! {
+            m = pull.next_message() => m,
+            _ = tokio::time::sleep_until(wall_limit) => None,
+        };
+        let Some(m) = msg else { break };
+        match m.kind {
+            MediaKind::Metadata => {
+                if let Some(meta) = DataMessage::decode(&m.payload)
+                    .ok()
+                    .and_then(|d| d.metadata().cloned())
+                {
+                    let num = |k: &str| meta.get(k).and_then(Amf0Value::as_number);
+                    rep.width = rep.width.or(num("width").map(|v| v as u32));
+                    rep.height = rep.height.or(num("height").map(|v| v as u32));
+                    rep.fps = rep.fps.or(num("framerate").filter(|v| *v > 0.0));
+                }
+                continue;
+            }
+            MediaKind::Video => {
+                let Ok(h) = VideoTagHeader::parse(&m.payload) else {
+                    continue;
+                };
+                rep.video_codec = Some(video_name(h.codec));
+                if h.is_sequence_header() {
+                    if h.codec.is_avc() {
+                        if let Some(i) = parse_avc_config(&m.payload[h.header_len..]) {
+                            rep.video_profile = Some(i.profile_name().into());
+                            rep.width = Some(i.width);
+                            rep.height = Some(i.height);
+                        }
+                    }
+                    continue;
+                }
+                if rep.first_video_ms.is_none() {
+                    rep.first_video_ms = Some(t0.elapsed().as_millis());
+                    rep.first_video_key = h.is_keyframe();
+                }
+                rep.video_frames += 1;
+                rep.video_bytes += m.payload.len() as u64;
+                video_ts.push(m.timestamp.0);
+            }
+            MediaKind::Audio => {
+                let Ok(h) = AudioTagHeader::parse(&m.payload) else {
+                    continue;
+                };
+                rep.audio_codec = Some(audio_name(h.codec));
+                if h.sequence_header {
+                    if let Some(i) = parse_aac_config(&m.payload[h.header_len..]) {
+                        rep.audio_profile = Some(i.profile_name().into());
+                        rep.sample_rate = Some(i.sample_rate);
+                        rep.channels = Some(i.channels);
+                    }
+                    continue;
+                }
+                rep.audio_frames += 1;
+                rep.audio_bytes += m.payload.len() as u64;
+            }
+        }
+        let f = *first_ts.get_or_insert(m.timestamp.0);
+        last_ts = last_ts.max(m.timestamp.0);
+        rep.span_ms = last_ts.wrapping_sub(f);
+        if f64::from(rep.span_ms) >= args.duration * 1000.0 {
+            break;
+        }
+    }
+    let _ = pull.close().await;
+    if video_ts.len() >= 2 {
+        let span = video_ts[video_ts.len() - 1].wrapping_sub(video_ts[0]);
+        if span > 0 {
+            rep.fps = Some((video_ts.len() - 1) as f64 * 1000.0 / f64::from(span));
+        }
+    }
+    if rep.video_codec.is_none() && rep.audio_codec.is_none() {
+        bail!("{}: no audio or video arrived", pull.url());
+    }
+    if args.json {
+        println!("{}", to_json(pull.url(), &rep));
+    } else {
+        print_text(pull.url(), &rep);
+    }
+    Ok(())
+}
+
+fn kbps(bytes: u64, ms: u32) -> u64 {
+    if ms == 0 {
+        0
+    } else {
+        bytes * 8 / u64::from(ms)
+    }
+}
+
+fn print_text(url: &str, r: &Report) {
+    println!("stream: {url}");
+    match &r.video_codec {
+        Some(c) => {
+            let mut line = format!("video: {c}");
+            if let Some(p) = &r.video_profile {
+                line += &format!(" {p}");
+            }
+            if let (Some(w), Some(h)) = (r.width, r.height) {
+                line += &format!(" {w}x{h}");
+            }
+            if let Some(f) = r.fps {
+                line += &format!(", {f:.2} fps");
+            }
+            println!("{line}");
+        }
+        None => println!("video: none"),
+    }
+    match &r.audio_codec {
+        Some(c) => {
+            let mut line = format!("audio: {c}");
+            if let Some(p) = &r.audio_profile {
+                line += &format!(" {p}");
+            }
+            if let Some(s) = r.sample_rate {
+                line += &format!(" {s} Hz");
+            }
+            match r.channels {
+                Some(1) => line += " mono",
+                Some(2) => line += " stereo",
+                Some(n) => line += &format!(" {n} channels"),
+                None => {}
+            }
+            println!("{line}");
+        }
+        None => println!("audio: none"),
+    }
+    println!(
+        "bitrate: {} kbit/s (video {}, audio {}) over {:.1}s of media",
+        kbps(r.video_bytes + r.audio_bytes, r.span_ms),
+        kbps(r.video_bytes, r.span_ms),
+        kbps(r.audio_bytes, r.span_ms),
+        f64::from(r.span_ms) / 1000.0
+    );
+    if let Some(ms) = r.first_video_ms {
+        println!(
+            "first video frame: {ms} ms after connecting ({})",
+            if r.first_video_key {
+                "keyframe"
+            } else {
+                "not a keyframe"
+            }
+        );
+    }
+}
+
+fn to_json(url: &str, r: &Report) -> String {
+    let s = |v: &Option<String>| {
+        v.as_deref()
+            .map(json_string)
+            .unwrap_or_else(|| "null".into())
+    };
+    let n = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "null".into());
+    format!(
+        "{{\"url\":{},\"video\":{{\"codec\":{},\"profile\":{},\"width\":{},\"height\":{},\"fps\":{},\"frames\":{}}},\
+         \"audio\":{{\"codec\":{},\"profile\":{},\"sample_rate\":{},\"channels\":{},\"frames\":{}}},\
+         \"bitrate_kbps\":{},\"media_seconds\":{:.3},\"first_video_frame_ms\":{},\"first_video_frame_is_keyframe\":{}}}",
+        json_string(url),
+        s(&r.video_codec),
+        s(&r.video_profile),
+        n(r.width.map(u64::from)),
+        n(r.height.map(u64::from)),
+        r.fps
+            .map(|f| format!("{f:.3}"))
+            .unwrap_or_else(|| "null".into()),
+        r.video_frames,
+        s(&r.audio_codec),
+        s(&r.audio_profile),
+        n(r.sample_rate.map(u64::from)),
+        n(r.channels.map(u64::from)),
+        r.audio_frames,
+        kbps(r.video_bytes + r.audio_bytes, r.span_ms),
+        f64::from(r.span_ms) / 1000.0,
+        n(r.first_video_ms.map(|v| v as u64)),
+        r.first_video_key
+    )
+}

@@ -1,0 +1,75 @@
+//! `rtmpkit relay SRC DST`: play one stream and publish it to another URL.
+
+use crate::{human_bytes, kbits};
+use anyhow::Result;
+use rtmpkit::{ClientOptions, EndReason, MediaKind, PullSession, PushSession};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Arguments of `rtmpkit relay`.
+#[derive(Debug, clap::Args)]
+pub struct RelayArgs {
+    /// Where to play from: rtmp://host[:port]/app/stream.
+    src: String,
+    /// Where to publish to: rtmp://host[:port]/app/stream.
+    dst: String,
+    /// Seconds allowed for each side to start.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+}
+
+pub async fn run(args: RelayArgs, quiet: bool) -> Result<()> {
+    let opts = ClientOptions {
+        timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
+        ..ClientOptions::default()
+    };
+    rtmpkit::RtmpUrl::parse(&args.src)?;
+    rtmpkit::RtmpUrl::parse(&args.dst)?;
+    let pull = PullSession::connect(&args.src, opts.clone()).await?;
+    let push = match PushSession::connect(&args.dst, opts).await {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = pull.close().await;
+            return Err(e.into());
+        }
+    };
+    let t0 = Instant::now();
+    let (mut n, mut bytes) = (0u64, 0u64);
+    let interrupted = loop {
+        let m = tokio::select! {
+            m = pull.next_message() => m,
+            _ = tokio::signal::ctrl_c() => break true,
+        };
+        let Some(m) = m else { break false };
+        bytes += m.payload.len() as u64;
+        n += 1;
+        match m.kind {
+            MediaKind::Metadata => push.write_script_tag(&m.payload).await?,
+            _ => {
+                push.write_media(m.kind.type_id(), m.timestamp, m.payload)
+                    .await?
+            }
+        }
+    };
+    push.close().await?;
+    let reason = if interrupted {
+        let _ = pull.close().await;
+        EndReason::Closed
+    } else {
+        pull.wait().await
+    };
+    if !quiet {
+        eprintln!(
+            "relay: {n} messages ({}) from {} to {} in {:.1}s ({}): source {reason}",
+            human_bytes(bytes),
+            pull.url(),
+            push.url(),
+            t0.elapsed().as_secs_f64(),
+            kbits(bytes, t0.elapsed().as_secs_f64())
+        );
+    }
+    match reason {
+        EndReason::Failed(e) => anyhow::bail!("relay source failed: {e}"),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,246 @@
+//! Helpers shared by the interop test files: real peers, processes stopped
+//! by pid, ffprobe.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // not every file uses every helper
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const NGINX_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Whether the peers are here; panics in CI when one is missing.
+pub fn peers(needed: &[&str]) -> bool {
+    let mut missing: Vec<String> = needed
+        .iter()
+        .filter(|c| !have(c))
+        .map(|c| c.to_string())
+        .collect();
+    if needed.contains(&"nginx") && !Path::new(NGINX_MODULE).exists() {
+        missing.push("libnginx-mod-rtmp".into());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "missing {} (apt-get install -y ffmpeg nginx libnginx-mod-rtmp rtmpdump)",
+        missing.join(", ")
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("interop peers required in CI: {msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    false
+}
+
+pub fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/sample-5s.flv")
+}
+
+pub fn rtmpkit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rtmpkit"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_for_port(port: u16) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "port {port} never opened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process that is stopped (by pid) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    pub fn wait_timeout(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            if let Ok(Some(s)) = self.0.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+/// nginx with the rtmp module on 127.0.0.1:port, application "live".
+pub struct Nginx {
+    _proc: Proc,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Nginx {
+    pub fn start() -> Nginx {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        let conf = format!(
+            "load_module {NGINX_MODULE};\n\
+             daemon off;\nmaster_process off;\nworker_processes 1;\n\
+             pid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\n\
+             events {{ worker_connections 1024; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
+               application live {{ live on; record off; }} }} }}\n",
+            d = dir.path().display()
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_port(port);
+        Nginx {
+            _proc: Proc(child),
+            _dir: dir,
+            port,
+        }
+    }
+
+    pub fn url(&self, stream: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{stream}", self.port)
+    }
+}
+
+/// (kind 'v'/'a', dts ms, size, keyframe) of one packet.
+pub type Packet = (char, i64, u64, bool);
+/// (dts ms from the start of the file, size, keyframe) of one stream's packets.
+pub type Track = Vec<(i64, u64, bool)>;
+
+/// Every packet of a file, via ffprobe.
+pub fn packets(file: &Path) -> Vec<Packet> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=codec_type,dts_time,size,flags",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let kind = if f[0] == "video" { 'v' } else { 'a' };
+            let dts = (f[1].parse::<f64>().unwrap_or(0.0) * 1000.0).round() as i64;
+            (kind, dts, f[2].parse().unwrap(), f[3].starts_with('K'))
+        })
+        .collect()
+}
+
+/// Per stream kind: sizes, keyframe flags and timestamps relative to the
+/// first packet of the file.
+pub fn summary(p: &[Packet]) -> Vec<(char, Track)> {
+    let base = p.iter().map(|x| x.1).min().unwrap_or(0);
+    ['v', 'a']
+        .iter()
+        .map(|&k| {
+            (
+                k,
+                p.iter()
+                    .filter(|x| x.0 == k)
+                    .map(|x| (x.1 - base, x.2, x.3))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+pub fn assert_same_media(input: &Path, output: &Path) {
+    let a = summary(&packets(input));
+    let b = summary(&packets(output));
+    for ((k, x), (_, y)) in a.iter().zip(b.iter()) {
+        assert_eq!(
+            x.len(),
+            y.len(),
+            "{k} packet count: in {} out {}",
+            x.len(),
+            y.len()
+        );
+        assert_eq!(x, y, "{k} packets differ");
+    }
+    eprintln!(
+        "same media: {} video, {} audio packets, same sizes, keyframes and timestamps",
+        a[0].1.len(),
+        a[1].1.len()
+    );
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    eprintln!(
+        "{:?} -> {}\n{}",
+        cmd,
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn ffmpeg_player(url: &str, out: &Path) -> Proc {
+    Proc(
+        Command::new("ffmpeg")
+            // ffmpeg does not stop when the publisher leaves: the read timeout ends it.
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-rw_timeout",
+                "3000000",
+                "-i",
+                url,
+            ])
+            .args(["-c", "copy", "-f", "flv", "-y"])
+            .arg(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
