@@ -1,5 +1,6 @@
 //! The `rtmpkit` command line (../shared/spec/cli.md).
 
+mod bench;
 mod flvsrc;
 mod probe;
 mod pull;
@@ -37,6 +38,9 @@ enum Command {
     Relay(relay::RelayArgs),
     /// Show what is in a live stream: codecs, resolution, frame rate, bitrate.
     Probe(probe::ProbeArgs),
+    /// Load tools: connection storms and many players.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
             Command::Pull(a) => pull::run(a, quiet).await,
             Command::Relay(a) => relay::run(a, quiet).await,
             Command::Probe(a) => probe::run(a).await,
+            Command::Bench(c) => bench::run(c).await,
         }
     });
     match res {

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Side-by-side load test: rtmpkit serve vs nginx-rtmp (Debian libnginx-mod-rtmp),
+# one after the other, on 127.0.0.1 only, under the same publisher and the same
+# `rtmpkit bench` load. Prints one markdown table with both servers and the ratios.
+#
+#   bench/compare.sh [PLAY_SECONDS]        (default 15; whole run about 6 minutes)
+#
+# Needs: cargo, ffmpeg (to make the 4.4 Mbit/s input when it is not in
+# ../shared/media), nginx + libnginx-mod-rtmp. Every process started here is
+# stopped by pid on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+play_secs=${1:-15}
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+cargo build --release -q -p rtmpkit-cli
+bin=$PWD/target/release/rtmpkit
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+input=../shared/media/h264-main-720p25-4M-10s.flv
+if [ ! -f "$input" ]; then
+  input=$work/720p-4M.flv
+  echo "making a 720p 4 Mbit/s input with ffmpeg..." >&2
+  ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=25" \
+    -f lavfi -i "sine=frequency=1000:sample_rate=48000:beep_factor=4" -t 10 \
+    -c:v libx264 -profile:v main -preset veryfast -b:v 4000k -maxrate 4000k -bufsize 8000k \
+    -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -f flv "$input"
+fi
+
+port=$((20000 + RANDOM % 20000))
+
+start_rtmpkit() {
+  "$bin" -q serve --listen 127.0.0.1:$port >"$work/rtmpkit.log" 2>&1 &
+  echo $!
+}
+
+start_nginx() {
+  mkdir -p "$work/nginx/logs"
+  cat >"$work/nginx/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off;
+master_process off;
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+worker_rlimit_nofile 20000;
+events { worker_connections 16384; }
+rtmp {
+  server {
+    listen 127.0.0.1:$port;
+    chunk_size 4096;
+    application live { live on; record off; }
+  }
+}
+CONF
+  nginx -p "$work/nginx/" -c "$work/nginx/nginx.conf" >"$work/nginx/stdout.log" 2>&1 &
+  echo $!
+}
+
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "server did not open port $port" >&2
+  return 1
+}
+
+# Value of key=... in a RESULT line.
+val() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+declare -A R
+run_server() {
+  local name=$1 pid
+  pid=$(start_"$name")
+  pids+=("$pid")
+  wait_port
+  echo "== $name (pid $pid)" >&2
+  local out
+  out=$("$bin" bench connect "rtmp://127.0.0.1:$port/live/storm" -n 20 --duration 5 --server-pid "$pid" | tail -1)
+  echo "$out" >&2
+  R[$name,connect_cpu]=$(val server_cpu_ms_per_session "$out")
+  R[$name,connect_rate]=$(val per_sec "$out")
+  for n in 100 500 1000 1500 2000; do
+    out=$("$bin" bench play "rtmp://127.0.0.1:$port/live/s$n" -n "$n" --duration "$play_secs" \
+      --input "$input" --server-pid "$pid" 2>&1 | tee -a "$work/$name.play.log" | grep '^RESULT' || true)
+    echo "$out" >&2
+    R[$name,$n,mbps]=$(val mbps "$out")
+    R[$name,$n,behind]=$(val behind "$out")
+    R[$name,$n,playing]=$(val playing "$out")
+    R[$name,$n,cpu_gbit]=$(val server_cpu_pct_per_gbit "$out")
+    R[$name,$n,cpu]=$(val server_cpu_pct "$out")
+    R[$name,$n,rss]=$(val server_rss_kib "$out")
+    R[$name,$n,lat99]=$(val lat_p99_ms "$out")
+    R[$name,$n,ff95]=$(val first_frame_p95_ms "$out")
+    R[$name,$n,tool]=$(val tool_cpu_pct "$out")
+    # Stop growing N once this server falls behind or cannot take the players.
+    if [ "${R[$name,$n,behind]:-1}" != 0 ] || [ "${R[$name,$n,playing]:-0}" != "$n" ]; then
+      R[$name,max]=$n
+      break
+    fi
+    R[$name,ok]=$n
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  sleep 1
+}
+
+run_server rtmpkit
+run_server nginx
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+
+echo
+echo "rtmpkit vs nginx-rtmp $(nginx -v 2>&1 | sed 's/.*\///'), $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), ${play_secs}s per step, input $(basename "$input")"
+echo
+echo "| figure | rtmpkit | nginx-rtmp | ratio (rtmpkit / nginx) |"
+echo "|---|---|---|---|"
+echo "| connect storm: server CPU per session (ms) | ${R[rtmpkit,connect_cpu]} | ${R[nginx,connect_cpu]} | $(ratio "${R[rtmpkit,connect_cpu]}" "${R[nginx,connect_cpu]}") |"
+echo "| connect storm: sessions/s (20 in flight) | ${R[rtmpkit,connect_rate]} | ${R[nginx,connect_rate]} | $(ratio "${R[rtmpkit,connect_rate]}" "${R[nginx,connect_rate]}") |"
+echo "| most players kept in real time (of 100/500/1000/1500/2000) | ${R[rtmpkit,ok]:-0} | ${R[nginx,ok]:-0} | $(ratio "${R[rtmpkit,ok]:-0}" "${R[nginx,ok]:-0}") |"
+for n in 100 500 1000 1500 2000; do
+  [ -n "${R[rtmpkit,$n,mbps]:-}${R[nginx,$n,mbps]:-}" ] || continue
+  echo "| $n players: delivered Mbit/s | ${R[rtmpkit,$n,mbps]:-} | ${R[nginx,$n,mbps]:-} | $(ratio "${R[rtmpkit,$n,mbps]:-}" "${R[nginx,$n,mbps]:-}") |"
+  echo "| $n players: players behind real time | ${R[rtmpkit,$n,behind]:-} | ${R[nginx,$n,behind]:-} | |"
+  echo "| $n players: server CPU % of a core per delivered Gbit/s | ${R[rtmpkit,$n,cpu_gbit]:-} | ${R[nginx,$n,cpu_gbit]:-} | $(ratio "${R[rtmpkit,$n,cpu_gbit]:-}" "${R[nginx,$n,cpu_gbit]:-}") |"
+  echo "| $n players: server RSS KiB per player | $(awk -v r="${R[rtmpkit,$n,rss]:-0}" -v n=$n 'BEGIN{printf "%.1f", r/n}') | $(awk -v r="${R[nginx,$n,rss]:-0}" -v n=$n 'BEGIN{printf "%.1f", r/n}') | $(ratio "${R[rtmpkit,$n,rss]:-}" "${R[nginx,$n,rss]:-}") |"
+  echo "| $n players: latency publisher -> player p99 (ms) | ${R[rtmpkit,$n,lat99]:-} | ${R[nginx,$n,lat99]:-} | $(ratio "${R[rtmpkit,$n,lat99]:-}" "${R[nginx,$n,lat99]:-}") |"
+  echo "| $n players: connect -> first video frame p95 (ms) | ${R[rtmpkit,$n,ff95]:-} | ${R[nginx,$n,ff95]:-} | $(ratio "${R[rtmpkit,$n,ff95]:-}" "${R[nginx,$n,ff95]:-}") |"
+  echo "| $n players: load tool CPU % | ${R[rtmpkit,$n,tool]:-} | ${R[nginx,$n,tool]:-} | |"
+done

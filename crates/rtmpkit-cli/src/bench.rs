@@ -1,0 +1,491 @@
+//! `rtmpkit bench connect` and `rtmpkit bench play`: load tools that print
+//! figures (and, with `--server-pid`, the server's CPU and memory from /proc).
+
+use anyhow::{Context, Result, bail};
+use bytes::BytesMut;
+use rtmpkit::proto::Timestamp;
+use rtmpkit::proto::flv::{TAG_SCRIPT, TAG_VIDEO};
+use rtmpkit::proto::media::VideoTagHeader;
+use rtmpkit::proto::session::{ClientConfig, ClientEvent, ClientSession};
+use rtmpkit::{ClientOptions, PullSession, PushSession, RtmpUrl};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// `rtmpkit bench ...`
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCmd {
+    /// Connection storm: connect, play until Play.Start, close; repeat.
+    Connect(ConnectArgs),
+    /// N players of one stream (optionally published by the bench itself).
+    Play(PlayArgs),
+}
+
+/// Arguments of `rtmpkit bench connect`.
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// rtmp://host[:port]/app/stream to play.
+    url: String,
+    /// Sessions in flight at once.
+    #[arg(short = 'n', long, default_value_t = 50)]
+    concurrency: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Also wait for the first video frame (needs a live publisher) and report that time.
+    #[arg(long)]
+    first_frame: bool,
+    /// Report this process's CPU time and memory (the server's pid).
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+/// Arguments of `rtmpkit bench play`.
+#[derive(Debug, clap::Args)]
+pub struct PlayArgs {
+    /// rtmp://host[:port]/app/stream to play.
+    url: String,
+    /// Players.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    players: usize,
+    /// Seconds to measure, after every player is playing.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Publish this FLV (looped, real time) to the URL and measure latency
+    /// from our publisher to our players.
+    #[arg(long, value_name = "FLV")]
+    input: Option<String>,
+    /// Report this process's CPU time and memory (the server's pid).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Players connecting at once while ramping up.
+    #[arg(long, default_value_t = 50)]
+    ramp_concurrency: usize,
+}
+
+/// CPU ticks (user + system) and RSS of a process, from /proc.
+fn proc_sample(pid: u32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((ticks, rss))
+}
+
+/// Clock ticks per second of /proc/PID/stat (USER_HZ: 100 on Linux).
+const TICKS_PER_SEC: f64 = 100.0;
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn percentiles(mut v: Vec<f64>) -> String {
+    v.sort_by(|a, b| a.total_cmp(b));
+    format!(
+        "min {:.1} / median {:.1} / p95 {:.1} / p99 {:.1} / max {:.1} ms",
+        pct(&v, 0.0),
+        pct(&v, 0.5),
+        pct(&v, 0.95),
+        pct(&v, 0.99),
+        pct(&v, 1.0)
+    )
+}
+
+pub async fn run(cmd: BenchCmd) -> Result<()> {
+    match cmd {
+        BenchCmd::Connect(a) => connect(a).await,
+        BenchCmd::Play(a) => play(a).await,
+    }
+}
+
+async fn connect(a: ConnectArgs) -> Result<()> {
+    RtmpUrl::parse(&a.url)?;
+    if !(a.duration > 0.0) || a.concurrency == 0 {
+        bail!("--duration and -n must be > 0");
+    }
+    let end = Instant::now() + Duration::from_secs_f64(a.duration);
+    let lat = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let first = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let failures = Arc::new(Mutex::new(HashMap::<String, u64>::new()));
+    let before = a.server_pid.and_then(proc_sample);
+    let t0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..a.concurrency {
+        let (url, lat, first, failures) = (a.url.clone(), lat.clone(), first.clone(), failures.clone());
+        let want_first = a.first_frame;
+        tasks.spawn(async move {
+            while Instant::now() < end {
+                let t = Instant::now();
+                let opts = ClientOptions {
+                    timeout: Duration::from_secs(10),
+                    ..ClientOptions::default()
+                };
+                match PullSession::connect(&url, opts).await {
+                    Ok(p) => {
+                        lat.lock().unwrap_or_else(|e| e.into_inner()).push(t.elapsed().as_secs_f64() * 1000.0);
+                        if want_first {
+                            let got = tokio::time::timeout(Duration::from_secs(5), async {
+                                while let Some(m) = p.next_message().await {
+                                    if m.kind == rtmpkit::MediaKind::Video
+                                        && VideoTagHeader::parse(&m.payload).is_ok_and(|h| !h.is_sequence_header())
+                                    {
+                                        return true;
+                                    }
+                                }
+                                false
+                            })
+                            .await;
+                            match got {
+                                Ok(true) => first
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .push(t.elapsed().as_secs_f64() * 1000.0),
+                                _ => *failures
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .entry("no video frame within 5 s".into())
+                                    .or_default() += 1,
+                            }
+                        }
+                        let _ = p.dispose();
+                    }
+                    Err(e) => {
+                        // Group by cause, without the URL and port.
+                        let key = e.to_string().replace(&url, "URL");
+                        *failures.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let secs = t0.elapsed().as_secs_f64();
+    let after = a.server_pid.and_then(proc_sample);
+    let lat = std::mem::take(&mut *lat.lock().unwrap_or_else(|e| e.into_inner()));
+    let first = std::mem::take(&mut *first.lock().unwrap_or_else(|e| e.into_inner()));
+    let n = lat.len();
+    println!("bench connect: {} sessions in {:.1}s = {:.0} sessions/s ({} in flight)", n, secs, n as f64 / secs, a.concurrency);
+    println!("start latency (connect to Play.Start): {}", percentiles(lat.clone()));
+    if a.first_frame {
+        println!("time to first video frame: {}", percentiles(first.clone()));
+    }
+    let failures = failures.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let failed: u64 = failures.values().sum();
+    for (why, count) in &failures {
+        println!("failed {count}x: {why}");
+    }
+    let mut result = format!("RESULT connect sessions={n} failed={failed} per_sec={:.1}", n as f64 / secs);
+    let mut sorted = lat;
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    result += &format!(" start_p50_ms={:.2} start_p95_ms={:.2}", pct(&sorted, 0.5), pct(&sorted, 0.95));
+    if a.first_frame {
+        let mut f = first;
+        f.sort_by(|a, b| a.total_cmp(b));
+        result += &format!(" first_frame_p50_ms={:.2} first_frame_p95_ms={:.2}", pct(&f, 0.5), pct(&f, 0.95));
+    }
+    if let (Some((t0c, _)), Some((t1c, rss))) = (before, after) {
+        let cpu_ms = (t1c - t0c) as f64 / TICKS_PER_SEC * 1000.0;
+        let per = if n > 0 { cpu_ms / n as f64 } else { f64::NAN };
+        println!("server: {cpu_ms:.0} ms of CPU = {per:.3} ms per session, RSS {rss} KiB");
+        result += &format!(" server_cpu_ms_per_session={per:.4} server_rss_kib={rss}");
+    }
+    println!("{result}");
+    Ok(())
+}
+
+#[derive(Default)]
+struct PlayerStats {
+    bytes: AtomicU64,
+    messages: AtomicU64,
+    video: AtomicU64,
+}
+
+struct Shared {
+    measuring: AtomicBool,
+    sent: Mutex<HashMap<u32, Instant>>,
+    latencies: Mutex<Vec<f32>>,
+    first_frame: Mutex<Vec<f64>>,
+}
+
+/// One player on the protocol core directly: read, decode, count.
+async fn player(
+    url: String,
+    stats: Arc<PlayerStats>,
+    shared: Arc<Shared>,
+    ready: tokio::sync::mpsc::Sender<Result<(), String>>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let mut permit = Some(permit);
+    let res = player_inner(&url, &stats, &shared, &ready, &mut permit).await;
+    if let Err(e) = res {
+        let _ = ready.send(Err(e)).await;
+    }
+}
+
+async fn player_inner(
+    url: &str,
+    stats: &PlayerStats,
+    shared: &Shared,
+    ready: &tokio::sync::mpsc::Sender<Result<(), String>>,
+    permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<(), String> {
+    let u = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
+    let mut sock = TcpStream::connect(u.authority()).await.map_err(|e| format!("connect: {e}"))?;
+    let _ = sock.set_nodelay(true);
+    let mut sess = ClientSession::new(ClientConfig::play(&u), std::time::Instant::now(), rand_seed());
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut started = false;
+    let mut first = true;
+    loop {
+        while let Some(out) = sess.poll_transmit() {
+            sock.write_all(&out).await.map_err(|e| format!("write: {e}"))?;
+        }
+        buf.clear();
+        let n = sock.read_buf(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err(if started { "server closed".into() } else { "server closed before Play.Start".into() });
+        }
+        sess.handle_input(&buf, std::time::Instant::now()).map_err(|e| e.to_string())?;
+        let measuring = shared.measuring.load(Ordering::Relaxed);
+        let now = Instant::now();
+        while let Some(ev) = sess.poll_event() {
+            match ev {
+                ClientEvent::PlayStarted => {
+                    started = true;
+                    // The next player of the ramp may connect.
+                    permit.take();
+                    let _ = ready.send(Ok(())).await;
+                }
+                ClientEvent::Video { timestamp, payload } => {
+                    if first && VideoTagHeader::parse(&payload).is_ok_and(|h| !h.is_sequence_header()) {
+                        first = false;
+                        shared.first_frame.lock().unwrap_or_else(|e| e.into_inner()).push(t0.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    if measuring {
+                        stats.video.fetch_add(1, Ordering::Relaxed);
+                        stats.messages.fetch_add(1, Ordering::Relaxed);
+                        stats.bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
+                        let sent = shared.sent.lock().unwrap_or_else(|e| e.into_inner()).get(&timestamp.0).copied();
+                        if let Some(s) = sent {
+                            let ms = now.saturating_duration_since(s).as_secs_f64() * 1000.0;
+                            shared.latencies.lock().unwrap_or_else(|e| e.into_inner()).push(ms as f32);
+                        }
+                    }
+                }
+                ClientEvent::Audio { payload, .. } if measuring => {
+                    stats.messages.fetch_add(1, Ordering::Relaxed);
+                    stats.bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
+                }
+                ClientEvent::StreamEnded(_) => return Err("stream ended".into()),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+}
+
+/// Publishes `input` looped at real time, recording when each video
+/// timestamp left, so players can measure end-to-end latency.
+async fn publisher(url: String, input: String, shared: Arc<Shared>, sent_video: Arc<AtomicU64>) -> Result<()> {
+    let data = std::fs::read(&input).with_context(|| format!("cannot read {input}"))?;
+    let mut tags = Vec::new();
+    let mut r = rtmpkit::proto::flv::FlvReader::new();
+    r.push(&data);
+    while let Some(t) = r.next_tag()? {
+        tags.push(t);
+    }
+    let Some(last) = tags.last().map(|t| t.timestamp.0) else {
+        bail!("{input} has no tags");
+    };
+    let push = PushSession::connect(&url, ClientOptions::default()).await?;
+    let t0 = Instant::now();
+    let mut offset = 0u32;
+    loop {
+        for t in &tags {
+            let ts = t.timestamp.0.wrapping_add(offset);
+            tokio::time::sleep_until(t0 + Duration::from_millis(u64::from(ts))).await;
+            match t.tag_type {
+                TAG_SCRIPT if offset == 0 => push.write_script_tag(&t.data).await?,
+                TAG_SCRIPT => {}
+                _ => {
+                    if t.tag_type == TAG_VIDEO {
+                        if VideoTagHeader::parse(&t.data).is_ok_and(|h| h.kind == rtmpkit::proto::media::VideoPacketKind::SequenceEnd) {
+                            continue;
+                        }
+                        let now = Instant::now();
+                        let mut sent = shared.sent.lock().unwrap_or_else(|e| e.into_inner());
+                        sent.insert(ts, now);
+                        if sent.len() > 10_000 {
+                            sent.retain(|_, v| now.duration_since(*v) < Duration::from_secs(30));
+                        }
+                        drop(sent);
+                        if shared.measuring.load(Ordering::Relaxed) {
+                            sent_video.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    push.write_media(t.tag_type, Timestamp(ts), t.data.clone()).await?;
+                }
+            }
+        }
+        offset = offset.wrapping_add(last + 40);
+    }
+}
+
+async fn play(a: PlayArgs) -> Result<()> {
+    RtmpUrl::parse(&a.url)?;
+    if !(a.duration > 0.0) || a.players == 0 {
+        bail!("--duration and -n must be > 0");
+    }
+    let shared = Arc::new(Shared {
+        measuring: AtomicBool::new(false),
+        sent: Mutex::new(HashMap::new()),
+        latencies: Mutex::new(Vec::new()),
+        first_frame: Mutex::new(Vec::new()),
+    });
+    let sent_video = Arc::new(AtomicU64::new(0));
+    let mut background = tokio::task::JoinSet::new();
+    if let Some(input) = &a.input {
+        let (u, i, s, v) = (a.url.clone(), input.clone(), shared.clone(), sent_video.clone());
+        background.spawn(async move {
+            if let Err(e) = publisher(u, i, s, v).await {
+                eprintln!("bench publisher: {e:#}");
+            }
+        });
+        // Let the stream start (and the GOP cache fill) before players join.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(a.players.max(1));
+    let stats: Vec<Arc<PlayerStats>> = (0..a.players).map(|_| Arc::new(PlayerStats::default())).collect();
+    let ramp = Instant::now();
+    let limit = Arc::new(tokio::sync::Semaphore::new(a.ramp_concurrency.max(1)));
+    let mut ok = 0usize;
+    let mut failures: HashMap<String, u64> = HashMap::new();
+    for st in &stats {
+        let permit = limit.clone().acquire_owned().await?;
+        let (u, st, sh, tx) = (a.url.clone(), st.clone(), shared.clone(), ready_tx.clone());
+        background.spawn(player(u, st, sh, tx, permit));
+        while let Ok(r) = ready_rx.try_recv() {
+            match r {
+                Ok(()) => ok += 1,
+                Err(e) => *failures.entry(e).or_default() += 1,
+            }
+        }
+    }
+    let ramp_deadline = Instant::now() + Duration::from_secs(60);
+    while ok + (failures.values().sum::<u64>() as usize) < a.players {
+        match tokio::time::timeout_at(ramp_deadline, ready_rx.recv()).await {
+            Ok(Some(Ok(()))) => ok += 1,
+            Ok(Some(Err(e))) => *failures.entry(e).or_default() += 1,
+            _ => break,
+        }
+    }
+    eprintln!("{ok} of {} players playing after {:.1}s", a.players, ramp.elapsed().as_secs_f64());
+    let server_before = a.server_pid.and_then(proc_sample);
+    let self_before = proc_sample(std::process::id());
+    shared.measuring.store(true, Ordering::Relaxed);
+    let t0 = Instant::now();
+    let mut peak_rss = 0;
+    while t0.elapsed().as_secs_f64() < a.duration {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Some((_, rss)) = a.server_pid.and_then(proc_sample) {
+            peak_rss = peak_rss.max(rss);
+        }
+    }
+    shared.measuring.store(false, Ordering::Relaxed);
+    let secs = t0.elapsed().as_secs_f64();
+    let server_after = a.server_pid.and_then(proc_sample);
+    let self_after = proc_sample(std::process::id());
+    // Late failures (players dropped during the run).
+    while let Ok(r) = ready_rx.try_recv() {
+        if let Err(e) = r {
+            *failures.entry(e).or_default() += 1;
+        }
+    }
+    background.abort_all();
+
+    let bytes: u64 = stats.iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
+    let msgs: u64 = stats.iter().map(|s| s.messages.load(Ordering::Relaxed)).sum();
+    let sent = sent_video.load(Ordering::Relaxed);
+    // Behind: missed more than 1 s worth of the frames published during the
+    // window (25 fps streams: 25 frames), or latency above 1 s at the end.
+    let behind = if a.input.is_some() {
+        stats
+            .iter()
+            .filter(|s| s.video.load(Ordering::Relaxed) + 25 < sent)
+            .count()
+    } else {
+        0
+    };
+    let mbps = bytes as f64 * 8.0 / secs / 1e6;
+    println!(
+        "bench play: {ok} players for {secs:.1}s: {mbps:.1} Mbit/s delivered, {:.1} messages/s per player",
+        msgs as f64 / secs / ok.max(1) as f64
+    );
+    let mut result = format!("RESULT play players={} playing={ok} mbps={mbps:.2}", a.players);
+    if a.input.is_some() {
+        let lats: Vec<f64> = shared
+            .latencies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|&x| f64::from(x))
+            .collect();
+        let mut sorted = lats.clone();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        println!("published {sent} video frames; players behind real time (missed > 1 s of frames): {behind}");
+        println!("end-to-end latency publisher -> player: {}", percentiles(lats));
+        let mut ff: Vec<f64> = shared.first_frame.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        ff.sort_by(|a, b| a.total_cmp(b));
+        println!("time from connect to first video frame: {}", percentiles(ff.clone()));
+        result += &format!(
+            " behind={behind} lat_p50_ms={:.2} lat_p99_ms={:.2} first_frame_p95_ms={:.2}",
+            pct(&sorted, 0.5),
+            pct(&sorted, 0.99),
+            pct(&ff, 0.95)
+        );
+    }
+    for (why, count) in &failures {
+        println!("failed {count}x: {why}");
+    }
+    if let (Some((c0, _)), Some((c1, rss))) = (server_before, server_after) {
+        let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / secs * 100.0;
+        let per_gbit = if mbps > 0.0 { cpu / (mbps / 1000.0) } else { f64::NAN };
+        let per_player = if ok > 0 { rss as f64 / ok as f64 } else { f64::NAN };
+        println!(
+            "server: CPU {cpu:.1}% of a core = {per_gbit:.1}% per delivered Gbit/s; RSS {rss} KiB (peak {peak_rss}), {per_player:.1} KiB per player"
+        );
+        result += &format!(" server_cpu_pct={cpu:.1} server_cpu_pct_per_gbit={per_gbit:.2} server_rss_kib={rss}");
+    }
+    if let (Some((c0, _)), Some((c1, _))) = (self_before, self_after) {
+        let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / secs * 100.0;
+        println!("this load tool: CPU {cpu:.1}% of a core");
+        result += &format!(" tool_cpu_pct={cpu:.1}");
+    }
+    println!("{result}");
+    Ok(())
+}
