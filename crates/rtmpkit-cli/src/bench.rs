@@ -128,7 +128,8 @@ async fn connect(a: ConnectArgs) -> Result<()> {
     let t0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..a.concurrency {
-        let (url, lat, first, failures) = (a.url.clone(), lat.clone(), first.clone(), failures.clone());
+        let (url, lat, first, failures) =
+            (a.url.clone(), lat.clone(), first.clone(), failures.clone());
         let want_first = a.first_frame;
         tasks.spawn(async move {
             while Instant::now() < end {
@@ -139,12 +140,15 @@ async fn connect(a: ConnectArgs) -> Result<()> {
                 };
                 match PullSession::connect(&url, opts).await {
                     Ok(p) => {
-                        lat.lock().unwrap_or_else(|e| e.into_inner()).push(t.elapsed().as_secs_f64() * 1000.0);
+                        lat.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(t.elapsed().as_secs_f64() * 1000.0);
                         if want_first {
                             let got = tokio::time::timeout(Duration::from_secs(5), async {
                                 while let Some(m) = p.next_message().await {
                                     if m.kind == rtmpkit::MediaKind::Video
-                                        && VideoTagHeader::parse(&m.payload).is_ok_and(|h| !h.is_sequence_header())
+                                        && VideoTagHeader::parse(&m.payload)
+                                            .is_ok_and(|h| !h.is_sequence_header())
                                     {
                                         return true;
                                     }
@@ -157,11 +161,13 @@ async fn connect(a: ConnectArgs) -> Result<()> {
                                     .lock()
                                     .unwrap_or_else(|e| e.into_inner())
                                     .push(t.elapsed().as_secs_f64() * 1000.0),
-                                _ => *failures
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .entry("no video frame within 5 s".into())
-                                    .or_default() += 1,
+                                _ => {
+                                    *failures
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .entry("no video frame within 5 s".into())
+                                        .or_default() += 1
+                                }
                             }
                         }
                         let _ = p.dispose();
@@ -169,7 +175,11 @@ async fn connect(a: ConnectArgs) -> Result<()> {
                     Err(e) => {
                         // Group by cause, without the URL and port.
                         let key = e.to_string().replace(&url, "URL");
-                        *failures.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
+                        *failures
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(key)
+                            .or_default() += 1;
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
@@ -182,8 +192,17 @@ async fn connect(a: ConnectArgs) -> Result<()> {
     let lat = std::mem::take(&mut *lat.lock().unwrap_or_else(|e| e.into_inner()));
     let first = std::mem::take(&mut *first.lock().unwrap_or_else(|e| e.into_inner()));
     let n = lat.len();
-    println!("bench connect: {} sessions in {:.1}s = {:.0} sessions/s ({} in flight)", n, secs, n as f64 / secs, a.concurrency);
-    println!("start latency (connect to Play.Start): {}", percentiles(lat.clone()));
+    println!(
+        "bench connect: {} sessions in {:.1}s = {:.0} sessions/s ({} in flight)",
+        n,
+        secs,
+        n as f64 / secs,
+        a.concurrency
+    );
+    println!(
+        "start latency (connect to Play.Start): {}",
+        percentiles(lat.clone())
+    );
     if a.first_frame {
         println!("time to first video frame: {}", percentiles(first.clone()));
     }
@@ -192,14 +211,25 @@ async fn connect(a: ConnectArgs) -> Result<()> {
     for (why, count) in &failures {
         println!("failed {count}x: {why}");
     }
-    let mut result = format!("RESULT connect sessions={n} failed={failed} per_sec={:.1}", n as f64 / secs);
+    let mut result = format!(
+        "RESULT connect sessions={n} failed={failed} per_sec={:.1}",
+        n as f64 / secs
+    );
     let mut sorted = lat;
     sorted.sort_by(|a, b| a.total_cmp(b));
-    result += &format!(" start_p50_ms={:.2} start_p95_ms={:.2}", pct(&sorted, 0.5), pct(&sorted, 0.95));
+    result += &format!(
+        " start_p50_ms={:.2} start_p95_ms={:.2}",
+        pct(&sorted, 0.5),
+        pct(&sorted, 0.95)
+    );
     if a.first_frame {
         let mut f = first;
         f.sort_by(|a, b| a.total_cmp(b));
-        result += &format!(" first_frame_p50_ms={:.2} first_frame_p95_ms={:.2}", pct(&f, 0.5), pct(&f, 0.95));
+        result += &format!(
+            " first_frame_p50_ms={:.2} first_frame_p95_ms={:.2}",
+            pct(&f, 0.5),
+            pct(&f, 0.95)
+        );
     }
     if let (Some((t0c, _)), Some((t1c, rss))) = (before, after) {
         let cpu_ms = (t1c - t0c) as f64 / TICKS_PER_SEC * 1000.0;
@@ -249,22 +279,38 @@ async fn player_inner(
 ) -> Result<(), String> {
     let u = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
-    let mut sock = TcpStream::connect(u.authority()).await.map_err(|e| format!("connect: {e}"))?;
+    let mut sock = TcpStream::connect(u.authority())
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     let _ = sock.set_nodelay(true);
-    let mut sess = ClientSession::new(ClientConfig::play(&u), std::time::Instant::now(), rand_seed());
+    let mut sess = ClientSession::new(
+        ClientConfig::play(&u),
+        std::time::Instant::now(),
+        rand_seed(),
+    );
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut started = false;
     let mut first = true;
     loop {
         while let Some(out) = sess.poll_transmit() {
-            sock.write_all(&out).await.map_err(|e| format!("write: {e}"))?;
+            sock.write_all(&out)
+                .await
+                .map_err(|e| format!("write: {e}"))?;
         }
         buf.clear();
-        let n = sock.read_buf(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+        let n = sock
+            .read_buf(&mut buf)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
         if n == 0 {
-            return Err(if started { "server closed".into() } else { "server closed before Play.Start".into() });
+            return Err(if started {
+                "server closed".into()
+            } else {
+                "server closed before Play.Start".into()
+            });
         }
-        sess.handle_input(&buf, std::time::Instant::now()).map_err(|e| e.to_string())?;
+        sess.handle_input(&buf, std::time::Instant::now())
+            .map_err(|e| e.to_string())?;
         let measuring = shared.measuring.load(Ordering::Relaxed);
         let now = Instant::now();
         while let Some(ev) = sess.poll_event() {
@@ -276,24 +322,43 @@ async fn player_inner(
                     let _ = ready.send(Ok(())).await;
                 }
                 ClientEvent::Video { timestamp, payload } => {
-                    if first && VideoTagHeader::parse(&payload).is_ok_and(|h| !h.is_sequence_header()) {
+                    if first
+                        && VideoTagHeader::parse(&payload).is_ok_and(|h| !h.is_sequence_header())
+                    {
                         first = false;
-                        shared.first_frame.lock().unwrap_or_else(|e| e.into_inner()).push(t0.elapsed().as_secs_f64() * 1000.0);
+                        shared
+                            .first_frame
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(t0.elapsed().as_secs_f64() * 1000.0);
                     }
                     if measuring {
                         stats.video.fetch_add(1, Ordering::Relaxed);
                         stats.messages.fetch_add(1, Ordering::Relaxed);
-                        stats.bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
-                        let sent = shared.sent.lock().unwrap_or_else(|e| e.into_inner()).get(&timestamp.0).copied();
+                        stats
+                            .bytes
+                            .fetch_add(payload.len() as u64, Ordering::Relaxed);
+                        let sent = shared
+                            .sent
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(&timestamp.0)
+                            .copied();
                         if let Some(s) = sent {
                             let ms = now.saturating_duration_since(s).as_secs_f64() * 1000.0;
-                            shared.latencies.lock().unwrap_or_else(|e| e.into_inner()).push(ms as f32);
+                            shared
+                                .latencies
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(ms as f32);
                         }
                     }
                 }
                 ClientEvent::Audio { payload, .. } if measuring => {
                     stats.messages.fetch_add(1, Ordering::Relaxed);
-                    stats.bytes.fetch_add(payload.len() as u64, Ordering::Relaxed);
+                    stats
+                        .bytes
+                        .fetch_add(payload.len() as u64, Ordering::Relaxed);
                 }
                 ClientEvent::StreamEnded(_) => return Err("stream ended".into()),
                 _ => {}
@@ -311,7 +376,12 @@ fn rand_seed() -> u64 {
 
 /// Publishes `input` looped at real time, recording when each video
 /// timestamp left, so players can measure end-to-end latency.
-async fn publisher(url: String, input: String, shared: Arc<Shared>, sent_video: Arc<AtomicU64>) -> Result<()> {
+async fn publisher(
+    url: String,
+    input: String,
+    shared: Arc<Shared>,
+    sent_video: Arc<AtomicU64>,
+) -> Result<()> {
     let data = std::fs::read(&input).with_context(|| format!("cannot read {input}"))?;
     let mut tags = Vec::new();
     let mut r = rtmpkit::proto::flv::FlvReader::new();
@@ -334,7 +404,9 @@ async fn publisher(url: String, input: String, shared: Arc<Shared>, sent_video: 
                 TAG_SCRIPT => {}
                 _ => {
                     if t.tag_type == TAG_VIDEO {
-                        if VideoTagHeader::parse(&t.data).is_ok_and(|h| h.kind == rtmpkit::proto::media::VideoPacketKind::SequenceEnd) {
+                        if VideoTagHeader::parse(&t.data).is_ok_and(|h| {
+                            h.kind == rtmpkit::proto::media::VideoPacketKind::SequenceEnd
+                        }) {
                             continue;
                         }
                         let now = Instant::now();
@@ -348,7 +420,8 @@ async fn publisher(url: String, input: String, shared: Arc<Shared>, sent_video: 
                             sent_video.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    push.write_media(t.tag_type, Timestamp(ts), t.data.clone()).await?;
+                    push.write_media(t.tag_type, Timestamp(ts), t.data.clone())
+                        .await?;
                 }
             }
         }
@@ -370,7 +443,12 @@ async fn play(a: PlayArgs) -> Result<()> {
     let sent_video = Arc::new(AtomicU64::new(0));
     let mut background = tokio::task::JoinSet::new();
     if let Some(input) = &a.input {
-        let (u, i, s, v) = (a.url.clone(), input.clone(), shared.clone(), sent_video.clone());
+        let (u, i, s, v) = (
+            a.url.clone(),
+            input.clone(),
+            shared.clone(),
+            sent_video.clone(),
+        );
         background.spawn(async move {
             if let Err(e) = publisher(u, i, s, v).await {
                 eprintln!("bench publisher: {e:#}");
@@ -380,7 +458,9 @@ async fn play(a: PlayArgs) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(a.players.max(1));
-    let stats: Vec<Arc<PlayerStats>> = (0..a.players).map(|_| Arc::new(PlayerStats::default())).collect();
+    let stats: Vec<Arc<PlayerStats>> = (0..a.players)
+        .map(|_| Arc::new(PlayerStats::default()))
+        .collect();
     let ramp = Instant::now();
     let limit = Arc::new(tokio::sync::Semaphore::new(a.ramp_concurrency.max(1)));
     let mut ok = 0usize;
@@ -404,7 +484,26 @@ async fn play(a: PlayArgs) -> Result<()> {
             _ => break,
         }
     }
-    eprintln!("{ok} of {} players playing after {:.1}s", a.players, ramp.elapsed().as_secs_f64());
+    eprintln!(
+        "{ok} of {} players playing after {:.1}s",
+        a.players,
+        ramp.elapsed().as_secs_f64()
+    );
+    if a.input.is_some() {
+        // Servers without a GOP cache send video from the next keyframe:
+        // measure once every player has its first frame (or after 5 s).
+        let t = Instant::now();
+        while shared
+            .first_frame
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+            < ok
+            && t.elapsed() < Duration::from_secs(5)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let server_before = a.server_pid.and_then(proc_sample);
     let self_before = proc_sample(std::process::id());
     shared.measuring.store(true, Ordering::Relaxed);
@@ -429,7 +528,10 @@ async fn play(a: PlayArgs) -> Result<()> {
     background.abort_all();
 
     let bytes: u64 = stats.iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
-    let msgs: u64 = stats.iter().map(|s| s.messages.load(Ordering::Relaxed)).sum();
+    let msgs: u64 = stats
+        .iter()
+        .map(|s| s.messages.load(Ordering::Relaxed))
+        .sum();
     let sent = sent_video.load(Ordering::Relaxed);
     // Behind: missed more than 1 s worth of the frames published during the
     // window (25 fps streams: 25 frames), or latency above 1 s at the end.
@@ -446,7 +548,10 @@ async fn play(a: PlayArgs) -> Result<()> {
         "bench play: {ok} players for {secs:.1}s: {mbps:.1} Mbit/s delivered, {:.1} messages/s per player",
         msgs as f64 / secs / ok.max(1) as f64
     );
-    let mut result = format!("RESULT play players={} playing={ok} mbps={mbps:.2}", a.players);
+    let mut result = format!(
+        "RESULT play players={} playing={ok} mbps={mbps:.2}",
+        a.players
+    );
     if a.input.is_some() {
         let lats: Vec<f64> = shared
             .latencies
@@ -457,11 +562,23 @@ async fn play(a: PlayArgs) -> Result<()> {
             .collect();
         let mut sorted = lats.clone();
         sorted.sort_by(|a, b| a.total_cmp(b));
-        println!("published {sent} video frames; players behind real time (missed > 1 s of frames): {behind}");
-        println!("end-to-end latency publisher -> player: {}", percentiles(lats));
-        let mut ff: Vec<f64> = shared.first_frame.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        println!(
+            "published {sent} video frames; players behind real time (missed > 1 s of frames): {behind}"
+        );
+        println!(
+            "end-to-end latency publisher -> player: {}",
+            percentiles(lats)
+        );
+        let mut ff: Vec<f64> = shared
+            .first_frame
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         ff.sort_by(|a, b| a.total_cmp(b));
-        println!("time from connect to first video frame: {}", percentiles(ff.clone()));
+        println!(
+            "time from connect to first video frame: {}",
+            percentiles(ff.clone())
+        );
         result += &format!(
             " behind={behind} lat_p50_ms={:.2} lat_p99_ms={:.2} first_frame_p95_ms={:.2}",
             pct(&sorted, 0.5),
@@ -474,12 +591,22 @@ async fn play(a: PlayArgs) -> Result<()> {
     }
     if let (Some((c0, _)), Some((c1, rss))) = (server_before, server_after) {
         let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / secs * 100.0;
-        let per_gbit = if mbps > 0.0 { cpu / (mbps / 1000.0) } else { f64::NAN };
-        let per_player = if ok > 0 { rss as f64 / ok as f64 } else { f64::NAN };
+        let per_gbit = if mbps > 0.0 {
+            cpu / (mbps / 1000.0)
+        } else {
+            f64::NAN
+        };
+        let per_player = if ok > 0 {
+            rss as f64 / ok as f64
+        } else {
+            f64::NAN
+        };
         println!(
             "server: CPU {cpu:.1}% of a core = {per_gbit:.1}% per delivered Gbit/s; RSS {rss} KiB (peak {peak_rss}), {per_player:.1} KiB per player"
         );
-        result += &format!(" server_cpu_pct={cpu:.1} server_cpu_pct_per_gbit={per_gbit:.2} server_rss_kib={rss}");
+        result += &format!(
+            " server_cpu_pct={cpu:.1} server_cpu_pct_per_gbit={per_gbit:.2} server_rss_kib={rss}"
+        );
     }
     if let (Some((c0, _)), Some((c1, _))) = (self_before, self_after) {
         let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / secs * 100.0;

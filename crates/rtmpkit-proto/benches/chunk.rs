@@ -113,7 +113,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("rml_rtmp", |b| {
         b.iter(|| {
             let mut s = ChunkSerializer::new();
-            let _ = s.set_max_chunk_size(4096, RtmpTimestamp::new(0)).expect("valid size");
+            let _ = s
+                .set_max_chunk_size(4096, RtmpTimestamp::new(0))
+                .expect("valid size");
             let mut n = 0;
             for m in &rml_msgs {
                 n += s.serialize(m, false, false).expect("valid").bytes.len();

@@ -100,8 +100,15 @@ fn bench(c: &mut Criterion) {
             ts += 40;
             for (e, o) in encoders.iter_mut().zip(outs.iter_mut()) {
                 o.clear();
-                e.encode(ChunkStreamId::VIDEO, Timestamp(ts), 9, MessageStreamId(1), &payload, o)
-                    .expect("encode");
+                e.encode(
+                    ChunkStreamId::VIDEO,
+                    Timestamp(ts),
+                    9,
+                    MessageStreamId(1),
+                    &payload,
+                    o,
+                )
+                .expect("encode");
             }
             black_box(outs[999].len())
         })

@@ -101,7 +101,7 @@ impl ChunkDecoder {
     /// A decoder with the given limits.
     pub fn with_limits(limits: DecoderLimits) -> Self {
         ChunkDecoder {
-            buf: BytesMut::with_capacity(8192),
+            buf: BytesMut::new(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             streams: HashMap::new(),
             limits,

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::Timestamp;
 use crate::error::Error;
-use bytes::BufMut;
+use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +33,10 @@ struct Sent {
 #[derive(Debug)]
 pub struct ChunkEncoder {
     chunk_size: u32,
-    streams: HashMap<u32, Sent>,
+    /// Header state of chunk streams 0..64 (the ones real peers use), looked
+    /// up without hashing on the per-message path.
+    low: [Option<Sent>; 64],
+    high: HashMap<u32, Sent>,
 }
 
 impl Default for ChunkEncoder {
@@ -47,7 +50,8 @@ impl ChunkEncoder {
     pub fn new() -> Self {
         ChunkEncoder {
             chunk_size: DEFAULT_CHUNK_SIZE,
-            streams: HashMap::new(),
+            low: [None; 64],
+            high: HashMap::new(),
         }
     }
 
@@ -66,10 +70,11 @@ impl ChunkEncoder {
     /// Forgets header state, so the next message on every chunk stream
     /// starts with fmt 0.
     pub fn reset(&mut self) {
-        self.streams.clear();
+        self.low = [None; 64];
+        self.high.clear();
     }
 
-    /// Appends the chunks of one message to `out`.
+    /// Appends the chunks of one message to `out` (payload copied).
     pub fn encode<B: BufMut>(
         &mut self,
         csid: ChunkStreamId,
@@ -79,14 +84,72 @@ impl ChunkEncoder {
         payload: &[u8],
         out: &mut B,
     ) -> Result<(), Error> {
+        let plan = self.plan(csid, timestamp, type_id, stream_id, payload.len())?;
+        let first = payload.len().min(self.chunk_size as usize);
+        plan.first_header(out);
+        out.put_slice(&payload[..first]);
+        let mut rest = &payload[first..];
+        while !rest.is_empty() {
+            let n = rest.len().min(self.chunk_size as usize);
+            plan.continuation_header(out);
+            out.put_slice(&rest[..n]);
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
+
+    /// Encodes one message without copying its payload: chunk headers are
+    /// written into `headers` and handed out as segments, interleaved with
+    /// slices of `payload` (same buffer, reference counted), ready for a
+    /// vectored write. Every player of a stream shares the payload.
+    pub fn encode_shared(
+        &mut self,
+        csid: ChunkStreamId,
+        timestamp: Timestamp,
+        type_id: u8,
+        stream_id: MessageStreamId,
+        payload: &Bytes,
+        headers: &mut BytesMut,
+        segments: &mut impl Extend<Bytes>,
+    ) -> Result<(), Error> {
+        let plan = self.plan(csid, timestamp, type_id, stream_id, payload.len())?;
+        let size = self.chunk_size as usize;
+        let mut pos = 0;
+        loop {
+            if pos == 0 {
+                plan.first_header(headers);
+            } else {
+                plan.continuation_header(headers);
+            }
+            let end = (pos + size).min(payload.len());
+            segments.extend([headers.split().freeze(), payload.slice(pos..end)]);
+            pos = end;
+            if pos >= payload.len() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Chooses the header of the next message on `csid` and records it.
+    fn plan(
+        &mut self,
+        csid: ChunkStreamId,
+        timestamp: Timestamp,
+        type_id: u8,
+        stream_id: MessageStreamId,
+        len: usize,
+    ) -> Result<Plan, Error> {
         if csid.0 < 2 || csid.0 > MAX_CHUNK_STREAM_ID {
             return Err(Error::Misuse("chunk stream id must be 2..=65599"));
         }
-        let length = u32::try_from(payload.len())
+        let length = u32::try_from(len)
             .ok()
             .filter(|&l| l <= MAX_MESSAGE_LEN)
             .ok_or(Error::Misuse("message longer than 16 MiB - 1"))?;
-        let prev = self.streams.get(&csid.0).copied();
+        let prev = match self.low.get(csid.0 as usize) {
+            Some(slot) => *slot,
+            None => self.high.get(&csid.0).copied(),
+        };
         let (fmt, field, delta) = match prev {
             Some(p) if p.stream_id == stream_id.0 && !timestamp.is_before(p.timestamp) => {
                 let delta = timestamp.wrapping_sub(p.timestamp);
@@ -105,55 +168,79 @@ impl ChunkEncoder {
             3 => prev.and_then(|p| p.ext),
             _ => (field >= EXTENDED_TIMESTAMP_MARK).then_some(field),
         };
-        let ts24 = if ext.is_some() {
-            EXTENDED_TIMESTAMP_MARK
-        } else {
-            field
+        let sent = Sent {
+            timestamp,
+            length,
+            type_id,
+            stream_id: stream_id.0,
+            delta,
+            ext,
         };
-        let first_chunk = payload.len().min(self.chunk_size as usize);
-        put_basic_header(fmt, csid.0, out);
-        match fmt {
+        match self.low.get_mut(csid.0 as usize) {
+            Some(slot) => *slot = Some(sent),
+            None => {
+                self.high.insert(csid.0, sent);
+            }
+        }
+        Ok(Plan {
+            fmt,
+            csid: csid.0,
+            ts24: if ext.is_some() {
+                EXTENDED_TIMESTAMP_MARK
+            } else {
+                field
+            },
+            length,
+            type_id,
+            stream_id: stream_id.0,
+            ext,
+        })
+    }
+}
+
+/// The header fields of one message, decided by [`ChunkEncoder::plan`].
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    fmt: u8,
+    csid: u32,
+    ts24: u32,
+    length: u32,
+    type_id: u8,
+    stream_id: u32,
+    ext: Option<u32>,
+}
+
+impl Plan {
+    fn first_header<B: BufMut>(&self, out: &mut B) {
+        put_basic_header(self.fmt, self.csid, out);
+        match self.fmt {
             0 => {
-                put_u24(out, ts24);
-                put_u24(out, length);
-                out.put_u8(type_id);
+                put_u24(out, self.ts24);
+                put_u24(out, self.length);
+                out.put_u8(self.type_id);
                 // §5.3.1.2.1: message stream id, little-endian.
-                out.put_u32_le(stream_id.0);
+                out.put_u32_le(self.stream_id);
             }
             1 => {
-                put_u24(out, ts24);
-                put_u24(out, length);
-                out.put_u8(type_id);
+                put_u24(out, self.ts24);
+                put_u24(out, self.length);
+                out.put_u8(self.type_id);
             }
-            2 => put_u24(out, ts24),
+            2 => put_u24(out, self.ts24),
             _ => {}
         }
-        if let Some(e) = ext {
+        if let Some(e) = self.ext {
             out.put_u32(e);
         }
-        out.put_slice(&payload[..first_chunk]);
-        let mut rest = &payload[first_chunk..];
-        while !rest.is_empty() {
-            let n = rest.len().min(self.chunk_size as usize);
-            put_basic_header(3, csid.0, out);
-            if let Some(e) = ext {
-                out.put_u32(e);
-            }
-            out.put_slice(&rest[..n]);
-            rest = &rest[n..];
+    }
+
+    /// fmt 3, repeating the extended timestamp when the header had one
+    /// (§5.3.1.3; FFmpeg closes the connection if it is missing).
+    fn continuation_header<B: BufMut>(&self, out: &mut B) {
+        put_basic_header(3, self.csid, out);
+        if let Some(e) = self.ext {
+            out.put_u32(e);
         }
-        self.streams.insert(
-            csid.0,
-            Sent {
-                timestamp,
-                length,
-                type_id,
-                stream_id: stream_id.0,
-                delta,
-                ext,
-            },
-        );
-        Ok(())
     }
 }
 

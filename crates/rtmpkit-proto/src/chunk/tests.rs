@@ -436,3 +436,43 @@ fn bytes_written_into_the_buffer_directly_decode() {
     assert_eq!(m.payload, Bytes::from(vec![3u8; 100]));
     assert_eq!(d.pending_bytes(), 0);
 }
+
+/// The shared (vectored) form gives the same bytes as the copying form.
+#[test]
+fn encode_shared_equals_encode() {
+    let mut a = ChunkEncoder::new();
+    let mut b = ChunkEncoder::new();
+    a.set_chunk_size(1000).unwrap();
+    b.set_chunk_size(1000).unwrap();
+    let mut copied = Vec::new();
+    let mut segments: Vec<Bytes> = Vec::new();
+    let mut headers = bytes::BytesMut::new();
+    for (i, len) in [0usize, 1, 999, 1000, 1001, 2500, 3000, 3000]
+        .iter()
+        .enumerate()
+    {
+        let payload = Bytes::from((0..*len).map(|j| (j + i) as u8).collect::<Vec<u8>>());
+        let ts = Timestamp(0xFFFFF0 + i as u32 * 10);
+        a.encode(
+            ChunkStreamId(6),
+            ts,
+            9,
+            MessageStreamId(1),
+            &payload,
+            &mut copied,
+        )
+        .unwrap();
+        b.encode_shared(
+            ChunkStreamId(6),
+            ts,
+            9,
+            MessageStreamId(1),
+            &payload,
+            &mut headers,
+            &mut segments,
+        )
+        .unwrap();
+    }
+    let joined: Vec<u8> = segments.iter().flat_map(|s| s.iter().copied()).collect();
+    assert_eq!(joined, copied);
+}

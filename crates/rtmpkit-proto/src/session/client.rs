@@ -257,6 +257,11 @@ impl ClientSession {
         self.conn.peer_acked
     }
 
+    /// Moves everything queued into `dst`, in order, for one vectored write.
+    pub fn take_output(&mut self, dst: &mut Vec<Bytes>) {
+        self.conn.take_output(dst);
+    }
+
     /// Bytes queued and not yet taken by [`ClientSession::poll_transmit`].
     pub fn pending_output(&self) -> usize {
         self.conn.pending_output()

@@ -8,6 +8,7 @@ use crate::chunk::{
 use crate::error::{Error, ProtocolError};
 use crate::message::{LimitType, Message, UserControl};
 use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
 
 /// Our Window Acknowledgement Size and Set Peer Bandwidth (what nginx-rtmp,
 /// SRS and FFmpeg use).
@@ -18,7 +19,13 @@ pub const DEFAULT_WINDOW: u32 = 2_500_000;
 pub(crate) struct Conn {
     pub decoder: ChunkDecoder,
     pub encoder: ChunkEncoder,
+    /// Bytes written by the encoder (control messages, commands, small
+    /// media, chunk headers of shared payloads).
     out: BytesMut,
+    /// What goes out before `out`: earlier bytes of `out` and shared payload
+    /// slices, in order.
+    segments: VecDeque<Bytes>,
+    segments_len: usize,
     /// Bytes received since the session started (handshake included).
     pub received: u64,
     /// `received` when we last acknowledged.
@@ -40,7 +47,9 @@ impl Conn {
         Conn {
             decoder: ChunkDecoder::with_limits(limits),
             encoder: ChunkEncoder::new(),
-            out: BytesMut::with_capacity(4096),
+            out: BytesMut::with_capacity(1024),
+            segments: VecDeque::new(),
+            segments_len: 0,
             received: 0,
             acked_at: 0,
             peer_window: None,
@@ -88,6 +97,52 @@ impl Conn {
         self.sent += (self.out.len() - before) as u64;
     }
 
+    /// Queues a message whose payload is shared, not copied: the chunk
+    /// headers are written here and the payload goes out as slices of the
+    /// same buffer (vectored write). Small payloads are copied: an extra
+    /// I/O slice costs more than copying a few hundred bytes.
+    pub fn send_shared(
+        &mut self,
+        csid: ChunkStreamId,
+        ts: Timestamp,
+        type_id: u8,
+        msid: u32,
+        payload: &Bytes,
+    ) {
+        if payload.len() < 1024 {
+            self.send_raw(csid, ts, type_id, msid, payload);
+            return;
+        }
+        if !self.out.is_empty() {
+            let b = self.out.split().freeze();
+            self.segments_len += b.len();
+            self.segments.push_back(b);
+        }
+        let before = self.segments.len();
+        let r = self.encoder.encode_shared(
+            csid,
+            ts,
+            type_id,
+            MessageStreamId(msid),
+            payload,
+            &mut self.out,
+            &mut self.segments,
+        );
+        debug_assert!(r.is_ok(), "encode failed: {r:?}");
+        let added: usize = self.segments.iter().skip(before).map(Bytes::len).sum();
+        self.segments_len += added;
+        self.sent += added as u64;
+    }
+
+    /// Moves everything queued into `dst`, in order, for one vectored write.
+    pub fn take_output(&mut self, dst: &mut Vec<Bytes>) {
+        dst.extend(self.segments.drain(..));
+        self.segments_len = 0;
+        if !self.out.is_empty() {
+            dst.push(self.out.split().freeze());
+        }
+    }
+
     /// Queues a protocol control message on csid 2, msid 0 (§5.4).
     pub fn send_control(&mut self, msg: &Message) {
         self.send(ChunkStreamId::CONTROL, Timestamp::ZERO, 0, msg);
@@ -107,11 +162,15 @@ impl Conn {
 
     /// Bytes queued and not yet taken.
     pub fn pending_output(&self) -> usize {
-        self.out.len()
+        self.segments_len + self.out.len()
     }
 
-    /// Bytes to send, if any.
+    /// Bytes to send, if any, in order.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if let Some(b) = self.segments.pop_front() {
+            self.segments_len -= b.len();
+            return Some(b);
+        }
         (!self.out.is_empty()).then(|| self.out.split().freeze())
     }
 

@@ -238,6 +238,11 @@ impl ServerSession {
         self.conn.peer_acked
     }
 
+    /// Moves everything queued into `dst`, in order, for one vectored write.
+    pub fn take_output(&mut self, dst: &mut Vec<Bytes>) {
+        self.conn.take_output(dst);
+    }
+
     /// Bytes queued and not yet taken by [`ServerSession::poll_transmit`].
     pub fn pending_output(&self) -> usize {
         self.conn.pending_output()
@@ -755,6 +760,36 @@ impl ServerSession {
         }
         self.conn
             .send_raw(csid, timestamp, type_id, stream_id, payload);
+        Ok(())
+    }
+
+    /// Like [`ServerSession::send_media`], but the payload is not copied:
+    /// it goes out as slices of `payload` (take the output with
+    /// [`ServerSession::take_output`] and write it vectored). This is how one
+    /// buffer serves every player of a stream.
+    pub fn send_media_shared(
+        &mut self,
+        stream_id: u32,
+        type_id: u8,
+        timestamp: Timestamp,
+        payload: &Bytes,
+    ) -> Result<()> {
+        self.playing(stream_id)?;
+        let csid = match type_id {
+            type_id::AUDIO => ChunkStreamId::AUDIO,
+            type_id::VIDEO => ChunkStreamId::VIDEO,
+            type_id::DATA_AMF0 => ChunkStreamId::STREAM,
+            _ => {
+                return Err(Error::Misuse(
+                    "media type must be audio (8), video (9) or data (18)",
+                ));
+            }
+        };
+        if payload.len() > crate::chunk::MAX_MESSAGE_LEN as usize {
+            return Err(Error::Misuse("message longer than 16 MiB - 1"));
+        }
+        self.conn
+            .send_shared(csid, timestamp, type_id, stream_id, payload);
         Ok(())
     }
 

@@ -3,9 +3,10 @@
 
 use super::hub::{Frame, Item, PlayerQueue, PublishError, Stream};
 use super::{ServerOptions, Shared};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use rtmpkit_proto::message::{Message, status, type_id};
 use rtmpkit_proto::session::{ServerConfig, ServerEvent, ServerSession};
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,7 @@ pub(crate) struct Conn {
     app: String,
     role: Role,
     out_batch: Vec<Item>,
+    segments: Vec<Bytes>,
 }
 
 /// The stream key: `app/name` without the query.
@@ -74,6 +76,7 @@ impl Conn {
             app: String::new(),
             role: Role::None,
             out_batch: Vec::new(),
+            segments: Vec::new(),
         };
         let end = conn.serve(&mut socket, &mut shutdown).await;
         conn.leave();
@@ -88,7 +91,8 @@ impl Conn {
 
     async fn serve(&mut self, socket: &mut TcpStream, shutdown: &mut watch::Receiver<bool>) -> End {
         let opts = self.shared.opts.clone();
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        // Players send little: start small, grow for publishers.
+        let mut buf = BytesMut::with_capacity(2 * 1024);
         // Handshake, connect and publish / play must finish in time.
         let setup_deadline = Instant::now() + opts.setup_timeout;
         let mut last_input = Instant::now();
@@ -104,6 +108,7 @@ impl Conn {
                 r = socket.read_buf(&mut buf) => {
                     match r {
                         Ok(0) => return End::PeerClosed,
+                        Ok(n) if n == buf.capacity() && n < 64 * 1024 => buf.reserve(64 * 1024),
                         Ok(_) => {}
                         Err(e) => return End::Error(e.to_string()),
                     }
@@ -140,19 +145,25 @@ impl Conn {
         }
     }
 
-    /// Writes what the session queued, in one write per batch. A player
-    /// that does not take it within the stuck timeout is disconnected.
+    /// Writes what the session queued with vectored writes: chunk headers
+    /// and slices of the shared payloads, no copy. A player that takes
+    /// nothing within the stuck timeout is disconnected.
     async fn flush(&mut self, socket: &mut TcpStream) -> Result<(), End> {
-        while let Some(bytes) = self.session.poll_transmit() {
-            match tokio::time::timeout(self.shared.opts.stuck_timeout, socket.write_all(&bytes))
-                .await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(End::Error(e.to_string())),
-                Err(_) => return Err(End::Timeout("write (player not reading)")),
-            }
+        self.session.take_output(&mut self.segments);
+        if self.segments.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let r = tokio::time::timeout(
+            self.shared.opts.stuck_timeout,
+            write_segments(socket, &self.segments),
+        )
+        .await;
+        self.segments.clear();
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(End::Error(e.to_string())),
+            Err(_) => Err(End::Timeout("write (player not reading)")),
+        }
     }
 
     /// Moves queued items into the session's output (one batch of up to
@@ -169,9 +180,10 @@ impl Conn {
         queue.take(256 * 1024, &mut items);
         for item in items.drain(..) {
             let r = match item {
-                Item::Frame(f) => self
-                    .session
-                    .send_media(sid, f.type_id, f.timestamp, &f.payload),
+                Item::Frame(f) => {
+                    self.session
+                        .send_media_shared(sid, f.type_id, f.timestamp, &f.payload)
+                }
                 Item::StreamBegin => self.session.send_stream_begin(sid),
                 Item::StreamEnd => self.session.send_stream_end(sid),
             };
@@ -306,4 +318,35 @@ impl Conn {
             Role::None => {}
         }
     }
+}
+
+/// Writes every segment in order with `writev`, up to 64 slices a call.
+async fn write_segments(socket: &mut TcpStream, segs: &[Bytes]) -> std::io::Result<()> {
+    let (mut idx, mut off) = (0usize, 0usize);
+    while idx < segs.len() {
+        let mut iov = Vec::with_capacity(64.min(segs.len() - idx));
+        iov.push(IoSlice::new(&segs[idx][off..]));
+        iov.extend(segs[idx + 1..].iter().take(63).map(|b| IoSlice::new(b)));
+        let mut n = socket.write_vectored(&iov).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && idx < segs.len() {
+            let left = segs[idx].len() - off;
+            if n >= left {
+                n -= left;
+                idx += 1;
+                off = 0;
+            } else {
+                off += n;
+                n = 0;
+            }
+        }
+        // Skip empty segments.
+        while idx < segs.len() && segs[idx].len() == off {
+            idx += 1;
+            off = 0;
+        }
+    }
+    Ok(())
 }
