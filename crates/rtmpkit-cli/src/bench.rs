@@ -117,7 +117,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
 
 async fn connect(a: ConnectArgs) -> Result<()> {
     RtmpUrl::parse(&a.url)?;
-    if !(a.duration > 0.0) || a.concurrency == 0 {
+    if a.duration.is_nan() || a.duration <= 0.0 || a.concurrency == 0 {
         bail!("--duration and -n must be > 0");
     }
     let end = Instant::now() + Duration::from_secs_f64(a.duration);
@@ -279,8 +279,11 @@ async fn player_inner(
 ) -> Result<(), String> {
     let u = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
-    let mut sock = TcpStream::connect(u.authority())
+    // A server that never answers must not hang the bench: 10 s to Play.Start.
+    let start_deadline = t0 + Duration::from_secs(10);
+    let mut sock = tokio::time::timeout_at(start_deadline, TcpStream::connect(u.authority()))
         .await
+        .map_err(|_| "no tcp connect within 10 s".to_string())?
         .map_err(|e| format!("connect: {e}"))?;
     let _ = sock.set_nodelay(true);
     let mut sess = ClientSession::new(
@@ -298,10 +301,14 @@ async fn player_inner(
                 .map_err(|e| format!("write: {e}"))?;
         }
         buf.clear();
-        let n = sock
-            .read_buf(&mut buf)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
+        let n = if started {
+            sock.read_buf(&mut buf).await
+        } else {
+            tokio::time::timeout_at(start_deadline, sock.read_buf(&mut buf))
+                .await
+                .map_err(|_| "no Play.Start within 10 s".to_string())?
+        }
+        .map_err(|e| format!("read: {e}"))?;
         if n == 0 {
             return Err(if started {
                 "server closed".into()
@@ -431,7 +438,7 @@ async fn publisher(
 
 async fn play(a: PlayArgs) -> Result<()> {
     RtmpUrl::parse(&a.url)?;
-    if !(a.duration > 0.0) || a.players == 0 {
+    if a.duration.is_nan() || a.duration <= 0.0 || a.players == 0 {
         bail!("--duration and -n must be > 0");
     }
     let shared = Arc::new(Shared {

@@ -102,6 +102,7 @@ impl ChunkEncoder {
     /// written into `headers` and handed out as segments, interleaved with
     /// slices of `payload` (same buffer, reference counted), ready for a
     /// vectored write. Every player of a stream shares the payload.
+    #[allow(clippy::too_many_arguments)] // the message header fields of `encode`, plus two outputs
     pub fn encode_shared(
         &mut self,
         csid: ChunkStreamId,
