@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn push_to_nginx_rtmp_and_pull_back_with_ffmpeg() {
+    let _serial = serial();
     if !peers(&["ffmpeg", "ffprobe", "nginx"]) {
         return;
     }
@@ -37,6 +38,7 @@ fn push_to_nginx_rtmp_and_pull_back_with_ffmpeg() {
 
 #[test]
 fn push_to_ffmpeg_listen() {
+    let _serial = serial();
     if !peers(&["ffmpeg", "ffprobe"]) {
         return;
     }
@@ -132,6 +134,7 @@ fn check_pulled_flv(file: &Path) {
 
 #[test]
 fn pull_from_nginx_rtmp_while_ffmpeg_publishes() {
+    let _serial = serial();
     if !peers(&["ffmpeg", "ffprobe", "nginx"]) {
         return;
     }
@@ -167,6 +170,7 @@ fn pull_from_nginx_rtmp_while_ffmpeg_publishes() {
 
 #[test]
 fn digest_handshake_with_nginx_rtmp_push_and_pull() {
+    let _serial = serial();
     if !peers(&["ffprobe", "nginx"]) {
         return;
     }
@@ -206,6 +210,7 @@ fn digest_handshake_with_nginx_rtmp_push_and_pull() {
 
 #[test]
 fn second_publisher_on_nginx_rtmp_fails_fast_with_the_code() {
+    let _serial = serial();
     if !peers(&["nginx"]) {
         return;
     }
@@ -246,6 +251,7 @@ fn second_publisher_on_nginx_rtmp_fails_fast_with_the_code() {
 
 #[test]
 fn cli_failures_name_the_cause() {
+    let _serial = serial();
     let port = free_port();
     let t = Instant::now();
     let r = run(rtmpkit()
@@ -287,6 +293,7 @@ fn cli_failures_name_the_cause() {
 
 #[test]
 fn looped_push_keeps_timestamps_increasing_and_many_players_receive_it() {
+    let _serial = serial();
     if !peers(&["nginx"]) {
         return;
     }

@@ -35,6 +35,7 @@ fn url(port: u16, stream: &str) -> String {
 
 #[test]
 fn ffmpeg_publishes_ffmpeg_and_rtmpdump_play() {
+    let _serial = serial();
     if !peers(&["ffmpeg", "ffprobe", "rtmpdump"]) {
         return;
     }
@@ -71,6 +72,7 @@ fn ffmpeg_publishes_ffmpeg_and_rtmpdump_play() {
 
 #[test]
 fn player_joining_mid_stream_gets_a_keyframe_first() {
+    let _serial = serial();
     if !peers(&["ffmpeg", "ffprobe"]) {
         return;
     }
@@ -143,6 +145,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn a_stalled_player_costs_bounded_memory_and_a_healthy_one_gets_every_frame() {
+    let _serial = serial();
     if !peers(&["ffmpeg", "ffprobe"]) || !Path::new("/proc/self/status").exists() {
         return;
     }
@@ -247,6 +250,7 @@ fn a_stalled_player_costs_bounded_memory_and_a_healthy_one_gets_every_frame() {
 
 #[test]
 fn readme_quick_start_works_as_written() {
+    let _serial = serial();
     // The README's commands use the default port 1935.
     if std::net::TcpListener::bind("127.0.0.1:1935").is_err() {
         assert!(
@@ -348,6 +352,7 @@ fn readme_quick_start_works_as_written() {
 
 #[test]
 fn relay_command_copies_a_stream() {
+    let _serial = serial();
     if !peers(&["ffprobe"]) {
         return;
     }

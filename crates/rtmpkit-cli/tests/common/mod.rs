@@ -7,6 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// Tests of one file run one at a time: they time real-time media on a
+/// 2-core machine, and a parallel ffmpeg encode would starve them.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 pub const NGINX_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
 pub fn have(cmd: &str) -> bool {
