@@ -1,6 +1,6 @@
 //! The client side: connect → createStream → publish or play.
 
-use super::conn::{Conn, typed, unexpected};
+use super::conn::{Conn, media_csid, typed, unexpected};
 use crate::Timestamp;
 use crate::amf0::Amf0Object;
 use crate::chunk::{ChunkStreamId, DecoderLimits, RawMessage};
@@ -652,19 +652,7 @@ impl ClientSession {
     /// chunks it.
     pub fn send_media(&mut self, type_id: u8, timestamp: Timestamp, payload: &[u8]) -> Result<()> {
         let sid = self.publishing_stream()?;
-        let csid = match type_id {
-            type_id::AUDIO => ChunkStreamId::AUDIO,
-            type_id::VIDEO => ChunkStreamId::VIDEO,
-            type_id::DATA_AMF0 => ChunkStreamId::STREAM,
-            _ => {
-                return Err(Error::Misuse(
-                    "media type must be audio (8), video (9) or data (18)",
-                ));
-            }
-        };
-        if payload.len() > crate::chunk::MAX_MESSAGE_LEN as usize {
-            return Err(Error::Misuse("message longer than 16 MiB - 1"));
-        }
+        let csid = media_csid(type_id, payload.len())?;
         self.conn.send_raw(csid, timestamp, type_id, sid, payload);
         Ok(())
     }

@@ -240,6 +240,22 @@ pub(crate) fn typed(raw: &RawMessage) -> Result<Message, Error> {
     Ok(Message::decode(raw.type_id, raw.payload.clone())?)
 }
 
+/// The chunk stream a media message goes on, checking its type and length.
+pub(crate) fn media_csid(type_id: u8, len: usize) -> Result<ChunkStreamId, Error> {
+    use crate::message::type_id as t;
+    if len > crate::chunk::MAX_MESSAGE_LEN as usize {
+        return Err(Error::Misuse("message longer than 16 MiB - 1"));
+    }
+    match type_id {
+        t::AUDIO => Ok(ChunkStreamId::AUDIO),
+        t::VIDEO => Ok(ChunkStreamId::VIDEO),
+        t::DATA_AMF0 => Ok(ChunkStreamId::STREAM),
+        _ => Err(Error::Misuse(
+            "media type must be audio (8), video (9) or data (18)",
+        )),
+    }
+}
+
 pub(crate) fn unexpected(what: impl Into<String>) -> Error {
     ProtocolError::Unexpected(what.into()).into()
 }

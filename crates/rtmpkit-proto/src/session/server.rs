@@ -5,7 +5,7 @@
 //! ([`ServerEvent::PublishRequested`], ...) and the application answers with
 //! [`ServerSession::accept_publish`] / [`ServerSession::reject_publish`] and so on.
 
-use super::conn::{Conn, DEFAULT_WINDOW, typed, unexpected};
+use super::conn::{Conn, DEFAULT_WINDOW, media_csid, typed, unexpected};
 use crate::Timestamp;
 use crate::amf0::{Amf0Object, Amf0Value};
 use crate::chunk::{ChunkStreamId, DecoderLimits, RawMessage};
@@ -745,19 +745,7 @@ impl ServerSession {
         payload: &[u8],
     ) -> Result<()> {
         self.playing(stream_id)?;
-        let csid = match type_id {
-            type_id::AUDIO => ChunkStreamId::AUDIO,
-            type_id::VIDEO => ChunkStreamId::VIDEO,
-            type_id::DATA_AMF0 => ChunkStreamId::STREAM,
-            _ => {
-                return Err(Error::Misuse(
-                    "media type must be audio (8), video (9) or data (18)",
-                ));
-            }
-        };
-        if payload.len() > crate::chunk::MAX_MESSAGE_LEN as usize {
-            return Err(Error::Misuse("message longer than 16 MiB - 1"));
-        }
+        let csid = media_csid(type_id, payload.len())?;
         self.conn
             .send_raw(csid, timestamp, type_id, stream_id, payload);
         Ok(())
@@ -775,19 +763,7 @@ impl ServerSession {
         payload: &Bytes,
     ) -> Result<()> {
         self.playing(stream_id)?;
-        let csid = match type_id {
-            type_id::AUDIO => ChunkStreamId::AUDIO,
-            type_id::VIDEO => ChunkStreamId::VIDEO,
-            type_id::DATA_AMF0 => ChunkStreamId::STREAM,
-            _ => {
-                return Err(Error::Misuse(
-                    "media type must be audio (8), video (9) or data (18)",
-                ));
-            }
-        };
-        if payload.len() > crate::chunk::MAX_MESSAGE_LEN as usize {
-            return Err(Error::Misuse("message longer than 16 MiB - 1"));
-        }
+        let csid = media_csid(type_id, payload.len())?;
         self.conn
             .send_shared(csid, timestamp, type_id, stream_id, payload);
         Ok(())

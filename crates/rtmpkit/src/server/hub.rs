@@ -204,6 +204,17 @@ struct StreamState {
     players: HashMap<u64, Arc<PlayerQueue>>,
 }
 
+impl StreamState {
+    /// Forgets what late joiners were given: a new publisher brings its own.
+    fn clear_caches(&mut self) {
+        self.metadata = None;
+        self.video_seq = None;
+        self.audio_seq = None;
+        self.gop.clear();
+        self.gop_bytes = 0;
+    }
+}
+
 /// One live stream: `app/name`.
 #[derive(Debug)]
 pub(crate) struct Stream {
@@ -320,11 +331,7 @@ impl Hub {
                 return Err(PublishError::AlreadyPublishing);
             }
             st.publisher = Some(conn);
-            st.metadata = None;
-            st.video_seq = None;
-            st.audio_seq = None;
-            st.gop.clear();
-            st.gop_bytes = 0;
+            st.clear_caches();
             for q in st.players.values() {
                 q.push(Item::StreamBegin);
             }
@@ -344,11 +351,7 @@ impl Hub {
                 return;
             }
             st.publisher = None;
-            st.metadata = None;
-            st.video_seq = None;
-            st.audio_seq = None;
-            st.gop.clear();
-            st.gop_bytes = 0;
+            st.clear_caches();
             for q in st.players.values() {
                 q.push(Item::StreamEnd);
             }
