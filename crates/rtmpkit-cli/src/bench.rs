@@ -351,7 +351,9 @@ async fn player_inner(
                             .unwrap_or_else(|e| e.into_inner())
                             .get(&timestamp.0)
                             .copied();
-                        if let Some(s) = sent {
+                        // Frames from the GOP cache were published before this
+                        // player joined: they say nothing about live latency.
+                        if let Some(s) = sent.filter(|s| *s >= t0) {
                             let ms = now.saturating_duration_since(s).as_secs_f64() * 1000.0;
                             shared
                                 .latencies

@@ -7,7 +7,6 @@ use super::{
 use crate::Timestamp;
 use crate::error::Error;
 use bytes::{BufMut, Bytes, BytesMut};
-use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy)]
 struct Sent {
@@ -33,10 +32,10 @@ struct Sent {
 #[derive(Debug)]
 pub struct ChunkEncoder {
     chunk_size: u32,
-    /// Header state of chunk streams 0..64 (the ones real peers use), looked
-    /// up without hashing on the per-message path.
-    low: [Option<Sent>; 64],
-    high: HashMap<u32, Sent>,
+    /// Header state per chunk stream. A session uses a handful of chunk
+    /// streams, so a short list searched in order is both the smallest and
+    /// the fastest map here (no hashing on the per-message path).
+    streams: Vec<(u32, Sent)>,
 }
 
 impl Default for ChunkEncoder {
@@ -50,8 +49,7 @@ impl ChunkEncoder {
     pub fn new() -> Self {
         ChunkEncoder {
             chunk_size: DEFAULT_CHUNK_SIZE,
-            low: [None; 64],
-            high: HashMap::new(),
+            streams: Vec::new(),
         }
     }
 
@@ -70,8 +68,7 @@ impl ChunkEncoder {
     /// Forgets header state, so the next message on every chunk stream
     /// starts with fmt 0.
     pub fn reset(&mut self) {
-        self.low = [None; 64];
-        self.high.clear();
+        self.streams.clear();
     }
 
     /// Appends the chunks of one message to `out` (payload copied).
@@ -147,10 +144,8 @@ impl ChunkEncoder {
             .ok()
             .filter(|&l| l <= MAX_MESSAGE_LEN)
             .ok_or(Error::Misuse("message longer than 16 MiB - 1"))?;
-        let prev = match self.low.get(csid.0 as usize) {
-            Some(slot) => *slot,
-            None => self.high.get(&csid.0).copied(),
-        };
+        let slot = self.streams.iter().position(|(c, _)| *c == csid.0);
+        let prev = slot.map(|i| self.streams[i].1);
         let (fmt, field, delta) = match prev {
             Some(p) if p.stream_id == stream_id.0 && !timestamp.is_before(p.timestamp) => {
                 let delta = timestamp.wrapping_sub(p.timestamp);
@@ -177,11 +172,9 @@ impl ChunkEncoder {
             delta,
             ext,
         };
-        match self.low.get_mut(csid.0 as usize) {
-            Some(slot) => *slot = Some(sent),
-            None => {
-                self.high.insert(csid.0, sent);
-            }
+        match slot {
+            Some(i) => self.streams[i].1 = sent,
+            None => self.streams.push((csid.0, sent)),
         }
         Ok(Plan {
             fmt,

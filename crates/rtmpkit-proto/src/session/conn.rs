@@ -138,6 +138,12 @@ impl Conn {
     pub fn take_output(&mut self, dst: &mut Vec<Bytes>) {
         dst.extend(self.segments.drain(..));
         self.segments_len = 0;
+        // A burst (a late joiner's GOP) must not leave every player holding
+        // room for hundreds of segments.
+        self.segments.shrink_to(16);
+        if self.out.capacity() > 4096 {
+            self.out = BytesMut::with_capacity(1024);
+        }
         if !self.out.is_empty() {
             dst.push(self.out.split().freeze());
         }

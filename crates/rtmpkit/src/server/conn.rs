@@ -159,6 +159,7 @@ impl Conn {
         )
         .await;
         self.segments.clear();
+        self.segments.shrink_to(64);
         match r {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(End::Error(e.to_string())),
@@ -191,6 +192,9 @@ impl Conn {
                 debug!("cannot send to player: {e}");
             }
         }
+        // Keep little room between batches: thousands of players each
+        // holding a GOP-sized batch vector would add up.
+        items.shrink_to(32);
         self.out_batch = items;
     }
 

@@ -143,6 +143,11 @@ impl PlayerQueue {
     /// Takes queued items, up to about `max_bytes` of payload.
     pub fn take(&self, max_bytes: usize, out: &mut Vec<Item>) {
         let mut q = lock(&self.state);
+        // A join fills the queue with a whole GOP once; do not keep that
+        // much room for every player afterwards.
+        if q.items.capacity() > 32 && q.items.len() <= 16 {
+            q.items.shrink_to(16);
+        }
         let mut taken = 0;
         while let Some(item) = q.items.pop_front() {
             if let Item::Frame(f) = &item {
