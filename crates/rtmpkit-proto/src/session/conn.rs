@@ -141,11 +141,13 @@ impl Conn {
         // A burst (a late joiner's GOP) must not leave every player holding
         // room for hundreds of segments.
         self.segments.shrink_to(16);
-        if self.out.capacity() > 4096 {
-            self.out = BytesMut::with_capacity(1024);
-        }
         if !self.out.is_empty() {
             dst.push(self.out.split().freeze());
+        }
+        // Only once everything queued was handed out: start a small buffer
+        // again instead of keeping a burst-sized one.
+        if self.out.capacity() > 4096 {
+            self.out = BytesMut::with_capacity(1024);
         }
     }
 

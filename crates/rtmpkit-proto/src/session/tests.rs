@@ -399,3 +399,53 @@ fn repeated_result_is_ignored() {
     assert!(matches!(ev, Some(ClientEvent::Notice(_))), "{ev:?}");
     assert!(p.client.is_started());
 }
+
+/// Everything queued comes out of `take_output`, in order, also after a
+/// burst that grew the output buffer (a regression: bytes were dropped).
+#[test]
+fn take_output_loses_nothing_after_a_burst() {
+    use crate::chunk::ChunkDecoder;
+    let t0 = Instant::now();
+    let mut p = Pair::new(ClientConfig::play(&url()), ServerConfig::default(), t0, 5);
+    settle(&mut p, t0);
+    let sid = p
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::PlayRequested { stream_id, .. } => Some(*stream_id),
+            _ => None,
+        })
+        .unwrap();
+    let mut dec = ChunkDecoder::new();
+    dec.set_chunk_size(4096).unwrap();
+    let mut sent = Vec::new();
+    let mut out = Vec::new();
+    for round in 0..3u32 {
+        let big = Bytes::from(vec![round as u8; 9000]);
+        p.server
+            .send_media_shared(sid, type_id::VIDEO, Timestamp(round * 1000), &big)
+            .unwrap();
+        sent.push((round * 1000, big));
+        // Small messages are copied into the buffer: 100 of them, last in
+        // the batch, grow it past 4 KiB.
+        for i in 1..=100u32 {
+            let payload = Bytes::from(vec![(i + round) as u8; 300]);
+            p.server
+                .send_media_shared(sid, type_id::AUDIO, Timestamp(round * 1000 + i), &payload)
+                .unwrap();
+            sent.push((round * 1000 + i, payload));
+        }
+        out.clear();
+        p.server.take_output(&mut out);
+        for seg in &out {
+            dec.push(seg);
+        }
+    }
+    let mut got = Vec::new();
+    while let Some(m) = dec.next_message().unwrap() {
+        if m.type_id == type_id::AUDIO || m.type_id == type_id::VIDEO {
+            got.push((m.timestamp.0, m.payload));
+        }
+    }
+    assert_eq!(got, sent);
+}
