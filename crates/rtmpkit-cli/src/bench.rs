@@ -2,17 +2,16 @@
 //! figures (and, with `--server-pid`, the server's CPU and memory from /proc).
 
 use anyhow::{Context, Result, bail};
-use bytes::BytesMut;
+use rtmpkit::driver::{Connection, DriverOptions, Flow, Handler};
 use rtmpkit::proto::Timestamp;
 use rtmpkit::proto::flv::{TAG_SCRIPT, TAG_VIDEO};
 use rtmpkit::proto::media::VideoTagHeader;
-use rtmpkit::proto::session::{ClientConfig, ClientEvent, ClientSession};
-use rtmpkit::{ClientOptions, PullSession, PushSession, RtmpUrl};
+use rtmpkit::proto::session::{Client, ClientConfig, ClientEvent, ClientSession};
+use rtmpkit::{ClientOptions, Media, MediaKind, PullSession, PushSession, RtmpUrl};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -146,10 +145,7 @@ async fn connect(a: ConnectArgs) -> Result<()> {
                         if want_first {
                             let got = tokio::time::timeout(Duration::from_secs(5), async {
                                 while let Some(m) = p.next_message().await {
-                                    if m.kind == rtmpkit::MediaKind::Video
-                                        && VideoTagHeader::parse(&m.payload)
-                                            .is_ok_and(|h| !h.is_sequence_header())
-                                    {
+                                    if m.kind == MediaKind::Video && !m.sequence_header {
                                         return true;
                                     }
                                 }
@@ -248,23 +244,24 @@ struct PlayerStats {
     video: AtomicU64,
 }
 
-struct Shared {
+/// What the bench's publisher, players and report share.
+struct BenchState {
     measuring: AtomicBool,
     sent: Mutex<HashMap<u32, Instant>>,
     latencies: Mutex<Vec<f32>>,
     first_frame: Mutex<Vec<f64>>,
 }
 
-/// One player on the protocol core directly: read, decode, count.
+/// One player on the protocol core directly, run by the library's driver:
+/// read, decode, count.
 async fn player(
     url: String,
     stats: Arc<PlayerStats>,
-    shared: Arc<Shared>,
+    state: Arc<BenchState>,
     ready: tokio::sync::mpsc::Sender<Result<(), String>>,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let mut permit = Some(permit);
-    let res = player_inner(&url, &stats, &shared, &ready, &mut permit).await;
+    let res = player_inner(&url, stats, state, ready.clone(), permit).await;
     if let Err(e) = res {
         let _ = ready.send(Err(e)).await;
     }
@@ -272,106 +269,139 @@ async fn player(
 
 async fn player_inner(
     url: &str,
-    stats: &PlayerStats,
-    shared: &Shared,
-    ready: &tokio::sync::mpsc::Sender<Result<(), String>>,
-    permit: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+    stats: Arc<PlayerStats>,
+    state: Arc<BenchState>,
+    ready: tokio::sync::mpsc::Sender<Result<(), String>>,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<(), String> {
     let u = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     // A server that never answers must not hang the bench: 10 s to Play.Start.
     let start_deadline = t0 + Duration::from_secs(10);
-    let mut sock = tokio::time::timeout_at(start_deadline, TcpStream::connect(u.authority()))
+    let sock = tokio::time::timeout_at(start_deadline, TcpStream::connect(u.authority()))
         .await
         .map_err(|_| "no tcp connect within 10 s".to_string())?
         .map_err(|e| format!("connect: {e}"))?;
     let _ = sock.set_nodelay(true);
-    let mut sess = ClientSession::new(
+    let session = ClientSession::new(
         ClientConfig::play(&u),
         std::time::Instant::now(),
         rand_seed(),
     );
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut started = false;
-    let mut first = true;
-    loop {
-        while let Some(out) = sess.poll_transmit() {
-            sock.write_all(&out)
-                .await
-                .map_err(|e| format!("write: {e}"))?;
+    let conn = Connection::new(sock, session, url, DriverOptions::default());
+    let mut p = BenchPlayer {
+        stats,
+        state,
+        ready,
+        permit: Some(permit),
+        t0,
+        start_deadline,
+        first: true,
+    };
+    match conn.run(&mut p).await {
+        Ok(why) => Err(why.into()),
+        Err(e) if p.permit.is_some() && e.is_timeout() => Err("no Play.Start within 10 s".into()),
+        Err(e) if e.is_closed() && p.permit.is_some() => {
+            Err("server closed before Play.Start".into())
         }
-        buf.clear();
-        let n = if started {
-            sock.read_buf(&mut buf).await
-        } else {
-            tokio::time::timeout_at(start_deadline, sock.read_buf(&mut buf))
-                .await
-                .map_err(|_| "no Play.Start within 10 s".to_string())?
-        }
-        .map_err(|e| format!("read: {e}"))?;
-        if n == 0 {
-            return Err(if started {
-                "server closed".into()
-            } else {
-                "server closed before Play.Start".into()
-            });
-        }
-        sess.handle_input(&buf, std::time::Instant::now())
-            .map_err(|e| e.to_string())?;
-        let measuring = shared.measuring.load(Ordering::Relaxed);
+        Err(e) if e.is_closed() => Err("server closed".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A bench player's application side: counts what arrives.
+struct BenchPlayer {
+    stats: Arc<PlayerStats>,
+    state: Arc<BenchState>,
+    ready: tokio::sync::mpsc::Sender<Result<(), String>>,
+    /// Held until Play.Start: the next player of the ramp may connect then.
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    t0: Instant,
+    start_deadline: Instant,
+    first: bool,
+}
+
+impl Handler<TcpStream, Client> for BenchPlayer {
+    type Signal = ();
+    type Stop = &'static str;
+
+    async fn on_events(
+        &mut self,
+        conn: &mut Connection<TcpStream, Client>,
+    ) -> Result<Flow<&'static str>, rtmpkit::Error> {
+        let measuring = self.state.measuring.load(Ordering::Relaxed);
         let now = Instant::now();
-        while let Some(ev) = sess.poll_event() {
+        while let Some(ev) = conn.session_mut().poll_event() {
             match ev {
                 ClientEvent::PlayStarted => {
-                    started = true;
-                    // The next player of the ramp may connect.
-                    permit.take();
-                    let _ = ready.send(Ok(())).await;
+                    self.permit.take();
+                    let _ = self.ready.send(Ok(())).await;
                 }
-                ClientEvent::Video { timestamp, payload } => {
-                    if first
-                        && VideoTagHeader::parse(&payload).is_ok_and(|h| !h.is_sequence_header())
-                    {
-                        first = false;
-                        shared
+                ClientEvent::Media(m) if m.kind == MediaKind::Video => {
+                    if self.first && !m.sequence_header {
+                        self.first = false;
+                        self.state
                             .first_frame
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .push(t0.elapsed().as_secs_f64() * 1000.0);
+                            .push(self.t0.elapsed().as_secs_f64() * 1000.0);
                     }
                     if measuring {
-                        stats.video.fetch_add(1, Ordering::Relaxed);
-                        stats.messages.fetch_add(1, Ordering::Relaxed);
-                        stats
-                            .bytes
-                            .fetch_add(payload.len() as u64, Ordering::Relaxed);
-                        let sent = shared
-                            .sent
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get(&timestamp.0)
-                            .copied();
-                        // Frames from the GOP cache were published before this
-                        // player joined: they say nothing about live latency.
-                        if let Some(s) = sent.filter(|s| *s >= t0) {
-                            let ms = now.saturating_duration_since(s).as_secs_f64() * 1000.0;
-                            shared
-                                .latencies
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .push(ms as f32);
-                        }
+                        self.count_video(&m, now);
                     }
                 }
-                ClientEvent::Audio { payload, .. } if measuring => {
-                    stats.messages.fetch_add(1, Ordering::Relaxed);
-                    stats
+                ClientEvent::Media(m) if measuring && m.kind == MediaKind::Audio => {
+                    self.stats.messages.fetch_add(1, Ordering::Relaxed);
+                    self.stats
                         .bytes
-                        .fetch_add(payload.len() as u64, Ordering::Relaxed);
+                        .fetch_add(m.payload.len() as u64, Ordering::Relaxed);
                 }
-                ClientEvent::StreamEnded(_) => return Err("stream ended".into()),
+                ClientEvent::StreamEnded(_) => return Ok(Flow::Stop("stream ended")),
                 _ => {}
             }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn deadline(&self, _: &Connection<TcpStream, Client>) -> Option<Instant> {
+        self.permit.is_some().then_some(self.start_deadline)
+    }
+
+    fn on_deadline(
+        &mut self,
+        conn: &mut Connection<TcpStream, Client>,
+    ) -> Result<Flow<&'static str>, rtmpkit::Error> {
+        Err(rtmpkit::Error::Timeout {
+            stage: rtmpkit::Stage::Play,
+            peer: conn.peer().to_owned(),
+            after: Duration::from_secs(10),
+        })
+    }
+}
+
+impl BenchPlayer {
+    fn count_video(&self, m: &rtmpkit::Media, now: Instant) {
+        self.stats.video.fetch_add(1, Ordering::Relaxed);
+        self.stats.messages.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(m.payload.len() as u64, Ordering::Relaxed);
+        let sent = self
+            .state
+            .sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&m.timestamp.0)
+            .copied();
+        // Frames from the GOP cache were published before this player
+        // joined: they say nothing about live latency.
+        if let Some(s) = sent.filter(|s| *s >= self.t0) {
+            let ms = now.saturating_duration_since(s).as_secs_f64() * 1000.0;
+            self.state
+                .latencies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(ms as f32);
         }
     }
 }
@@ -388,7 +418,7 @@ fn rand_seed() -> u64 {
 async fn publisher(
     url: String,
     input: String,
-    shared: Arc<Shared>,
+    shared: Arc<BenchState>,
     sent_video: Arc<AtomicU64>,
 ) -> Result<()> {
     let data = std::fs::read(&input).with_context(|| format!("cannot read {input}"))?;
@@ -409,7 +439,7 @@ async fn publisher(
             let ts = t.timestamp.0.wrapping_add(offset);
             tokio::time::sleep_until(t0 + Duration::from_millis(u64::from(ts))).await;
             match t.tag_type {
-                TAG_SCRIPT if offset == 0 => push.write_script_tag(&t.data).await?,
+                TAG_SCRIPT if offset == 0 => push.write_script_tag(t.data.clone()).await?,
                 TAG_SCRIPT => {}
                 _ => {
                     if t.tag_type == TAG_VIDEO {
@@ -429,7 +459,8 @@ async fn publisher(
                             sent_video.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    push.write_media(t.tag_type, Timestamp(ts), t.data.clone())
+                    let kind = MediaKind::from_type_id(t.tag_type).unwrap_or(MediaKind::Audio);
+                    push.write_media(Media::new(kind, Timestamp(ts), t.data.clone()))
                         .await?;
                 }
             }
@@ -443,7 +474,7 @@ async fn play(a: PlayArgs) -> Result<()> {
     if a.duration.is_nan() || a.duration <= 0.0 || a.players == 0 {
         bail!("--duration and -n must be > 0");
     }
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(BenchState {
         measuring: AtomicBool::new(false),
         sent: Mutex::new(HashMap::new()),
         latencies: Mutex::new(Vec::new()),

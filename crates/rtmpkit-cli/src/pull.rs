@@ -3,7 +3,7 @@
 use crate::{human_bytes, kbits};
 use anyhow::{Context, Result, bail};
 use rtmpkit::proto::flv;
-use rtmpkit::{ClientOptions, EndReason, MediaKind, MediaMessage, PullSession};
+use rtmpkit::{ClientOptions, EndReason, Media, MediaKind, PullSession};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -233,26 +233,20 @@ async fn pull_one(
 #[derive(Default)]
 struct FlvOut {
     started: bool,
-    pending: Vec<MediaMessage>,
+    pending: Vec<Media>,
     tag: Vec<u8>,
 }
 
-fn rank(m: &MediaMessage) -> u8 {
-    use rtmpkit::proto::media::{AudioTagHeader, VideoTagHeader};
+fn rank(m: &Media) -> u8 {
     match m.kind {
         MediaKind::Metadata => 0,
-        MediaKind::Video
-            if VideoTagHeader::parse(&m.payload).is_ok_and(|h| h.is_sequence_header()) =>
-        {
-            1
-        }
-        MediaKind::Audio if AudioTagHeader::parse(&m.payload).is_ok_and(|h| h.sequence_header) => 1,
+        _ if m.sequence_header => 1,
         _ => 2,
     }
 }
 
 impl FlvOut {
-    async fn push<W: AsyncWrite + Unpin>(&mut self, msg: MediaMessage, w: &mut W) -> Result<()> {
+    async fn push<W: AsyncWrite + Unpin>(&mut self, msg: Media, w: &mut W) -> Result<()> {
         if self.started {
             return self.write(&msg, w).await;
         }
@@ -281,7 +275,7 @@ impl FlvOut {
         Ok(())
     }
 
-    async fn write<W: AsyncWrite + Unpin>(&mut self, m: &MediaMessage, w: &mut W) -> Result<()> {
+    async fn write<W: AsyncWrite + Unpin>(&mut self, m: &Media, w: &mut W) -> Result<()> {
         self.tag.clear();
         flv::write_tag(m.kind.type_id(), m.timestamp, &m.payload, &mut self.tag)?;
         w.write_all(&self.tag).await.context("cannot write output")

@@ -5,7 +5,7 @@ use crate::{human_bytes, kbits};
 use anyhow::{Result, bail};
 use rtmpkit::proto::Timestamp;
 use rtmpkit::proto::flv::{TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
-use rtmpkit::{ClientOptions, PushSession};
+use rtmpkit::{ClientOptions, Media, MediaKind, PushSession};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -200,7 +200,7 @@ async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>
         let len = tag.data.len() as u64;
         match tag.tag_type {
             TAG_SCRIPT if !sent_meta => {
-                session.write_script_tag(&tag.data).await?;
+                session.write_script_tag(tag.data).await?;
                 sent_meta = true;
             }
             TAG_SCRIPT => continue,
@@ -218,8 +218,13 @@ async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>
                     }
                     last_video = Some(raw);
                 }
+                let kind = if tag.tag_type == TAG_VIDEO {
+                    MediaKind::Video
+                } else {
+                    MediaKind::Audio
+                };
                 session
-                    .write_media(tag.tag_type, Timestamp(ts), tag.data)
+                    .write_media(Media::new(kind, Timestamp(ts), tag.data))
                     .await?;
             }
             other => {

@@ -2,7 +2,7 @@
 
 use crate::{human_bytes, kbits};
 use anyhow::Result;
-use rtmpkit::{ClientOptions, EndReason, MediaKind, PullSession, PushSession};
+use rtmpkit::{ClientOptions, EndReason, PullSession, PushSession};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -43,13 +43,7 @@ pub async fn run(args: RelayArgs, quiet: bool) -> Result<()> {
         let Some(m) = m else { break false };
         bytes += m.payload.len() as u64;
         n += 1;
-        match m.kind {
-            MediaKind::Metadata => push.write_script_tag(&m.payload).await?,
-            _ => {
-                push.write_media(m.kind.type_id(), m.timestamp, m.payload)
-                    .await?
-            }
-        }
+        push.write_media(m).await?;
     };
     push.close().await?;
     let reason = if interrupted {

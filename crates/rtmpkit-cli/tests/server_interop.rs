@@ -5,9 +5,10 @@
 mod common;
 
 use common::*;
-use rtmpkit_proto::session::{ClientConfig, ClientEvent, ClientSession};
+use rtmpkit::driver::{Connection, DriverOptions, Flow, Handler};
+use rtmpkit_proto::session::{Client, ClientConfig, ClientEvent, ClientSession};
 use rtmpkit_proto::url::RtmpUrl;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -104,33 +105,59 @@ fn player_joining_mid_stream_gets_a_keyframe_first() {
     );
 }
 
-/// Handshake + connect + play with the protocol core over a socket with a
-/// tiny receive buffer, then never read again.
-fn stalled_player(port: u16, stream: &str) -> socket2::Socket {
+/// A player that stops at Play.Start and leaves its connection unread.
+struct StopAtStart;
+
+impl Handler<tokio::net::TcpStream, Client> for StopAtStart {
+    type Signal = ();
+    type Stop = ();
+
+    async fn on_events(
+        &mut self,
+        conn: &mut Connection<tokio::net::TcpStream, Client>,
+    ) -> Result<Flow<()>, rtmpkit::Error> {
+        while let Some(ev) = conn.session_mut().poll_event() {
+            if ev == ClientEvent::PlayStarted {
+                return Ok(Flow::Stop(()));
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// A stalled player: handshake + connect + play on the library's driver
+/// over a socket with a tiny receive buffer, then never read again. The
+/// runtime and the connection are kept (not driven) to keep the socket open.
+fn stalled_player(
+    port: u16,
+    stream: &str,
+) -> (
+    tokio::runtime::Runtime,
+    Connection<tokio::net::TcpStream, Client>,
+) {
     use socket2::{Domain, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     s.set_recv_buffer_size(4096).unwrap();
     s.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
         .unwrap();
-    let mut tcp: std::net::TcpStream = s.try_clone().unwrap().into();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let u = RtmpUrl::parse(&url(port, stream)).unwrap();
-    let mut sess = ClientSession::new(ClientConfig::play(&u), std::time::Instant::now(), 3);
-    let mut buf = [0u8; 4096];
-    loop {
-        while let Some(out) = sess.poll_transmit() {
-            tcp.write_all(&out).unwrap();
-        }
-        let n = tcp.read(&mut buf).unwrap();
-        assert!(n > 0, "server closed before play started");
-        sess.handle_input(&buf[..n], std::time::Instant::now())
-            .unwrap();
-        while let Some(ev) = sess.poll_event() {
-            if ev == ClientEvent::PlayStarted {
-                return s;
-            }
-        }
-    }
+    s.set_nonblocking(true).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let target = url(port, stream);
+    let conn = rt.block_on(async {
+        let tcp = tokio::net::TcpStream::from_std(s.into()).unwrap();
+        let u = RtmpUrl::parse(&target).unwrap();
+        let session = ClientSession::new(ClientConfig::play(&u), std::time::Instant::now(), 3);
+        let mut conn = Connection::new(tcp, session, &target, DriverOptions::default());
+        tokio::time::timeout(Duration::from_secs(10), conn.drive(&mut StopAtStart))
+            .await
+            .expect("play started in time")
+            .expect("play started");
+        conn
+    });
+    (rt, conn)
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -127,6 +127,40 @@ pub enum HandshakeError {
 }
 
 impl Error {
+    /// What a session tells its peer before it closes because of this
+    /// error: an error-level `onStatus` on the connection, or nothing. This
+    /// is the one place that decides it (as rustls maps its errors to
+    /// alerts).
+    ///
+    /// - Malformed bytes: `NetConnection.Call.BadVersion`, the code FMS
+    ///   documents for "packet encoded in an unidentified format".
+    /// - Valid bytes that break the protocol or a limit:
+    ///   `NetConnection.Call.Failed`, with our reason.
+    /// - A failed handshake: nothing (there is no chunk stream to speak on).
+    /// - The peer refused us, or our own misuse: nothing to tell.
+    pub fn peer_status(&self) -> Option<crate::message::StatusInfo> {
+        use crate::message::{StatusInfo, status};
+        let code = match self {
+            Error::Decode(_) => "NetConnection.Call.BadVersion",
+            Error::Protocol(_) => "NetConnection.Call.Failed",
+            Error::Handshake(_) | Error::Rejected { .. } | Error::Misuse(_) => return None,
+        };
+        Some(StatusInfo::new(
+            status::LEVEL_ERROR,
+            code,
+            &self.to_string(),
+        ))
+    }
+
+    /// Whether the peer broke the protocol: malformed bytes, a protocol
+    /// violation or a failed handshake.
+    pub fn is_protocol(&self) -> bool {
+        matches!(
+            self,
+            Error::Decode(_) | Error::Protocol(_) | Error::Handshake(_)
+        )
+    }
+
     /// Whether the peer refused a request.
     pub fn is_rejected(&self) -> bool {
         matches!(self, Error::Rejected { .. })

@@ -33,6 +33,7 @@ pub mod url;
 
 pub use chunk::{ChunkDecoder, ChunkEncoder, ChunkStreamId, MessageStreamId, RawMessage};
 pub use error::{DecodeError, Error, HandshakeError, ProtocolError, Result};
+pub use media::{Codec, Media, MediaKind};
 pub use message::Message;
 pub use session::{ClientSession, ServerSession};
 pub use time::Timestamp;

@@ -2,9 +2,8 @@
 //!
 //! `cargo run -p rtmpkit --example push -- tests/fixtures/sample-5s.flv rtmp://127.0.0.1/live/test`
 
-use bytes::Bytes;
-use rtmpkit::proto::flv::{FlvReader, TAG_SCRIPT};
-use rtmpkit::{ClientOptions, PushSession};
+use rtmpkit::proto::flv::FlvReader;
+use rtmpkit::{ClientOptions, Media, MediaKind, PushSession};
 use std::time::Duration;
 
 #[tokio::main]
@@ -24,10 +23,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Pace at real time, like ffmpeg -re.
         tokio::time::sleep_until(start + Duration::from_millis(tag.timestamp.as_millis().into()))
             .await;
-        if tag.tag_type == TAG_SCRIPT {
-            push.write_script_tag(&tag.data).await?;
-        } else {
-            push.write_media(tag.tag_type, tag.timestamp, Bytes::clone(&tag.data))
+        // FLV tag types are RTMP message types: 18 metadata, 8 audio, 9 video.
+        if let Some(kind) = MediaKind::from_type_id(tag.tag_type) {
+            push.write_media(Media::new(kind, tag.timestamp, tag.data))
                 .await?;
         }
     }

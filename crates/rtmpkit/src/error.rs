@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A step of starting a client session, named in timeout and close errors.
@@ -37,65 +38,75 @@ impl fmt::Display for Stage {
     }
 }
 
-/// Any failure of a session.
-#[derive(Debug, thiserror::Error)]
+/// Any failure of a session, client or server side. `peer` names the other
+/// end: the URL (without credentials) for a client, the address for a
+/// connection the server accepted.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The URL could not be used.
     #[error(transparent)]
     Url(#[from] rtmpkit_proto::url::UrlError),
     /// A stage did not finish in time.
-    #[error("{stage} with {url} timed out after {}", fmt_duration(*.after))]
+    #[error("{stage} with {peer} timed out after {}", fmt_duration(*.after))]
     Timeout {
         /// The stage that timed out.
         stage: Stage,
-        /// The URL (without credentials).
-        url: String,
+        /// The other end.
+        peer: String,
         /// The limit that ran out.
         after: Duration,
     },
     /// A socket operation failed.
-    #[error("{stage} with {url} failed: {source}")]
+    #[error("{stage} with {peer} failed: {source}")]
     Io {
         /// The stage.
         stage: Stage,
-        /// The URL (without credentials).
-        url: String,
+        /// The other end.
+        peer: String,
         /// The I/O error.
         #[source]
-        source: io::Error,
+        source: Arc<io::Error>,
     },
     /// The server refused: `_error`, `NetConnection.Connect.Rejected`,
     /// `NetStream.Publish.BadName`, `NetStream.Play.StreamNotFound`, ...
-    #[error("{stage} rejected by {url}: {code}{}", fmt_description(description))]
+    #[error("{stage} rejected by {peer}: {code}{}", fmt_description(description))]
     Rejected {
         /// The stage that was refused.
         stage: Stage,
-        /// The URL (without credentials).
-        url: String,
+        /// The other end.
+        peer: String,
         /// The server's status code.
         code: String,
         /// The server's description.
         description: String,
     },
-    /// The server closed the connection.
-    #[error("{url} closed the connection during {stage}")]
+    /// The peer closed the connection.
+    #[error("{peer} closed the connection during {stage}")]
     Closed {
         /// The stage.
         stage: Stage,
-        /// The URL (without credentials).
-        url: String,
+        /// The other end.
+        peer: String,
     },
     /// The peer broke the protocol or sent malformed bytes.
-    #[error("{stage} with {url}: {source}")]
+    #[error("{stage} with {peer}: {source}")]
     Protocol {
         /// The stage.
         stage: Stage,
-        /// The URL (without credentials).
-        url: String,
+        /// The other end.
+        peer: String,
         /// What the protocol core said.
         #[source]
         source: rtmpkit_proto::Error,
+    },
+    /// The peer took no data for this long (a stalled reader).
+    #[error("{peer} took no data for {}", fmt_duration(*.after))]
+    WriteStalled {
+        /// The other end.
+        peer: String,
+        /// The limit that ran out.
+        after: Duration,
     },
     /// The session was disposed.
     #[error("session disposed")]
@@ -125,9 +136,15 @@ fn fmt_description(d: &str) -> String {
 }
 
 impl Error {
-    /// Whether a stage timed out.
+    /// Whether a stage timed out, or the peer stopped taking data.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout { .. })
+        matches!(self, Error::Timeout { .. } | Error::WriteStalled { .. })
+    }
+
+    /// Whether the peer broke the protocol (malformed bytes, a protocol
+    /// violation, a failed handshake).
+    pub fn is_protocol(&self) -> bool {
+        matches!(self, Error::Protocol { source, .. } if source.is_protocol())
     }
 
     /// Whether the server refused.
@@ -140,7 +157,7 @@ impl Error {
         matches!(self, Error::Io { .. })
     }
 
-    /// Whether the server closed the connection.
+    /// Whether the peer closed the connection.
     pub fn is_closed(&self) -> bool {
         matches!(self, Error::Closed { .. })
     }
@@ -167,6 +184,34 @@ impl Error {
             | Error::Closed { stage, .. }
             | Error::Protocol { stage, .. } => Some(*stage),
             _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// An I/O failure at `stage`.
+    pub(crate) fn io(stage: Stage, peer: &str, source: io::Error) -> Error {
+        Error::Io {
+            stage,
+            peer: peer.to_owned(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// A failure of the protocol core at `stage`; a refusal keeps its code.
+    pub(crate) fn from_core(stage: Stage, peer: &str, e: rtmpkit_proto::Error) -> Error {
+        match e {
+            rtmpkit_proto::Error::Rejected { code, description } => Error::Rejected {
+                stage,
+                peer: peer.to_owned(),
+                code,
+                description,
+            },
+            source => Error::Protocol {
+                stage,
+                peer: peer.to_owned(),
+                source,
+            },
         }
     }
 }

@@ -5,6 +5,8 @@
 //!
 //! - [`client`]: [`PushSession`] publishes a stream, [`PullSession`] plays one.
 //! - [`server`]: [`server::Server`], a live server with GOP cache, fan-out and relays.
+//! - [`driver`]: the one connection driver both run on (a transport, a
+//!   session, an application [`driver::Handler`]), for your own endpoints.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), rtmpkit::Error> {
@@ -18,12 +20,12 @@
 //! ```
 
 pub mod client;
+pub mod driver;
 mod error;
 pub mod server;
 
-pub use client::{
-    ClientOptions, EndReason, MediaKind, MediaMessage, PullSession, PushSession, SessionStat,
-};
+pub use client::{ClientHandle, ClientOptions, EndReason, PullSession, PushSession, SessionStat};
 pub use error::{Error, Stage};
 pub use rtmpkit_proto as proto;
 pub use rtmpkit_proto::url::RtmpUrl;
+pub use rtmpkit_proto::{Media, MediaKind, Timestamp};

@@ -1,113 +1,16 @@
 //! The server in-process on 127.0.0.1, driven by our own client.
 
+mod common;
+
 use bytes::Bytes;
-use rtmpkit::proto::flv::{FlvReader, FlvTag, TAG_SCRIPT};
-use rtmpkit::proto::media::VideoTagHeader;
+use common::{collect, event_player, expected_media, media_of, publish, sample_tags, start};
 use rtmpkit::proto::message::{DataMessage, status};
-use rtmpkit::proto::session::{ClientConfig, ClientEvent, ClientSession};
-use rtmpkit::server::{Server, ServerOptions};
-use rtmpkit::{
-    ClientOptions, EndReason, MediaKind, MediaMessage, PullSession, PushSession, RtmpUrl,
-};
-use std::net::SocketAddr;
+use rtmpkit::proto::session::ClientEvent;
+use rtmpkit::server::ServerOptions;
+use rtmpkit::{ClientOptions, EndReason, Media, MediaKind, PullSession, PushSession};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
-
-struct Running {
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Running {
-    fn url(&self, stream: &str) -> String {
-        format!("rtmp://{}/live/{stream}", self.addr)
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        timeout(Duration::from_secs(5), self.task)
-            .await
-            .expect("server stops")
-            .expect("task")
-            .expect("run");
-    }
-}
-
-async fn start(mut opts: ServerOptions) -> Running {
-    opts.listen = "127.0.0.1:0".parse().expect("addr");
-    let server = Server::bind(opts).await.expect("bind");
-    let addr = server.local_addr();
-    let (stop, mut rx) = watch::channel(false);
-    let task = tokio::spawn(server.run(async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }));
-    Running { addr, stop, task }
-}
-
-fn sample_tags() -> Vec<FlvTag> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/sample-5s.flv"
-    );
-    let mut r = FlvReader::new();
-    r.push(&std::fs::read(path).expect("fixture"));
-    let mut v = Vec::new();
-    while let Some(t) = r.next_tag().expect("valid flv") {
-        v.push(t);
-    }
-    v
-}
-
-/// Publishes the sample; `pace` plays it at real time.
-async fn publish(url: &str, pace: bool) -> PushSession {
-    let push = PushSession::connect(url, ClientOptions::default())
-        .await
-        .expect("publish");
-    let t0 = Instant::now();
-    for t in sample_tags() {
-        if pace {
-            tokio::time::sleep_until(t0 + Duration::from_millis(t.timestamp.0.into())).await;
-        }
-        if t.tag_type == TAG_SCRIPT {
-            push.write_script_tag(&t.data).await.expect("metadata");
-        } else {
-            push.write_media(t.tag_type, t.timestamp, t.data)
-                .await
-                .expect("media");
-        }
-    }
-    push
-}
-
-/// (type, timestamp, payload) of the sample's audio and video tags.
-fn expected_media() -> Vec<(u8, u32, Bytes)> {
-    sample_tags()
-        .into_iter()
-        .filter(|t| t.tag_type != TAG_SCRIPT)
-        .map(|t| (t.tag_type, t.timestamp.0, t.data))
-        .collect()
-}
-
-async fn collect(pull: &PullSession) -> Vec<MediaMessage> {
-    let mut v = Vec::new();
-    while let Some(m) = timeout(Duration::from_secs(15), pull.next_message())
-        .await
-        .expect("message in time")
-    {
-        v.push(m);
-    }
-    v
-}
-
-fn media_of(msgs: &[MediaMessage]) -> Vec<(u8, u32, Bytes)> {
-    msgs.iter()
-        .filter(|m| m.kind != MediaKind::Metadata)
-        .map(|m| (m.kind.type_id(), m.timestamp.0, m.payload.clone()))
-        .collect()
-}
 
 #[tokio::test]
 async fn our_push_through_our_server_to_our_pull_is_identical() {
@@ -159,18 +62,13 @@ async fn late_joiner_starts_on_a_keyframe_from_the_gop_cache() {
     .expect("at once");
     let waited = joined.elapsed();
     assert_eq!(first[0].kind, MediaKind::Metadata);
-    let video: Vec<&MediaMessage> = first
+    let video: Vec<&Media> = first
         .iter()
         .filter(|m| m.kind == MediaKind::Video)
         .collect();
-    assert!(
-        VideoTagHeader::parse(&video[0].payload)
-            .expect("h")
-            .is_sequence_header()
-    );
+    assert!(video[0].sequence_header);
     let frame = pull_first_video_frame(&pull, &first).await;
-    let h = VideoTagHeader::parse(&frame.payload).expect("h");
-    assert!(h.is_keyframe(), "first video frame is a keyframe");
+    assert!(frame.keyframe, "first video frame is a keyframe");
     assert!(
         frame.timestamp.0 >= 2000 && frame.timestamp.0 <= 2500,
         "from the cached GOP: {}",
@@ -184,23 +82,14 @@ async fn late_joiner_starts_on_a_keyframe_from_the_gop_cache() {
     srv.stop().await;
 }
 
-async fn pull_first_video_frame(pull: &PullSession, seen: &[MediaMessage]) -> MediaMessage {
-    for m in seen {
-        if m.kind == MediaKind::Video
-            && !VideoTagHeader::parse(&m.payload)
-                .expect("h")
-                .is_sequence_header()
-        {
-            return m.clone();
-        }
+async fn pull_first_video_frame(pull: &PullSession, seen: &[Media]) -> Media {
+    let is_frame = |m: &Media| m.kind == MediaKind::Video && !m.sequence_header;
+    if let Some(m) = seen.iter().find(|m| is_frame(m)) {
+        return m.clone();
     }
     loop {
         let m = pull.next_message().await.expect("message");
-        if m.kind == MediaKind::Video
-            && !VideoTagHeader::parse(&m.payload)
-                .expect("h")
-                .is_sequence_header()
-        {
+        if is_frame(&m) {
             return m;
         }
     }
@@ -243,34 +132,7 @@ async fn duplicate_publisher_is_rejected_and_the_first_stream_is_unharmed() {
 async fn player_stays_connected_while_the_publisher_leaves_and_returns() {
     let srv = start(ServerOptions::default()).await;
     let url = srv.url("back");
-    let mut sock = tokio::net::TcpStream::connect(srv.addr)
-        .await
-        .expect("connect");
-    let mut sess = ClientSession::new(
-        ClientConfig::play(&RtmpUrl::parse(&url).expect("url")),
-        std::time::Instant::now(),
-        1,
-    );
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let player = tokio::spawn(async move {
-        let mut buf = vec![0u8; 65536];
-        loop {
-            while let Some(out) = sess.poll_transmit() {
-                sock.write_all(&out).await.expect("write");
-            }
-            let n = match timeout(Duration::from_secs(10), sock.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => n,
-                _ => return,
-            };
-            sess.handle_input(&buf[..n], std::time::Instant::now())
-                .expect("input");
-            while let Some(ev) = sess.poll_event() {
-                if tx.send(ev).is_err() {
-                    return;
-                }
-            }
-        }
-    });
+    let mut rx = event_player(&url).await;
     // Wait until playing.
     loop {
         let ev = timeout(Duration::from_secs(5), rx.recv())
@@ -291,14 +153,14 @@ async fn player_stays_connected_while_the_publisher_leaves_and_returns() {
                 .expect("event")
                 .expect("open");
             match ev {
-                ClientEvent::Video { .. } | ClientEvent::Audio { .. } => frames += 1,
+                ClientEvent::Media(m) if m.kind != MediaKind::Metadata => frames += 1,
                 ClientEvent::StreamEnded(_) => break,
                 _ => {}
             }
         }
         assert_eq!(frames, expected_media().len(), "round {round}: every frame");
     }
-    player.abort();
+    drop(rx);
     srv.stop().await;
 }
 

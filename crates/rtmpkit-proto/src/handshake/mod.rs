@@ -79,8 +79,27 @@ fn check_version(v: u8) -> Result<(), HandshakeError> {
     }
 }
 
+/// Gathers one handshake packet of a known size from inputs that may split
+/// it anywhere.
+#[derive(Debug, Default)]
+struct PacketReader {
+    buf: Vec<u8>,
+}
+
+impl PacketReader {
+    /// Takes bytes from `input[*used..]` until `need` are gathered, then
+    /// returns the packet.
+    fn take(&mut self, input: &[u8], used: &mut usize, need: usize) -> Option<Vec<u8>> {
+        let n = (need - self.buf.len()).min(input.len() - *used);
+        self.buf.extend_from_slice(&input[*used..*used + n]);
+        *used += n;
+        (self.buf.len() == need).then(|| std::mem::take(&mut self.buf))
+    }
+}
+
+/// What the client side of the handshake waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ClientState {
+enum ClientStep {
     ExpectS0S1,
     ExpectS2,
     Done,
@@ -89,11 +108,11 @@ enum ClientState {
 /// The client side: sends C0+C1, reads S0+S1, sends C2, reads S2.
 #[derive(Debug)]
 pub struct ClientHandshake {
-    state: ClientState,
+    step: ClientStep,
     kind: HandshakeKind,
     c1_digest: Option<[u8; DIGEST_SIZE]>,
     rng: SplitMix64,
-    buf: Vec<u8>,
+    reader: PacketReader,
     out: Vec<u8>,
     server_digest_verified: bool,
 }
@@ -123,11 +142,11 @@ impl ClientHandshake {
         out.push(RTMP_VERSION);
         out.extend_from_slice(&c1[..]);
         ClientHandshake {
-            state: ClientState::ExpectS0S1,
+            step: ClientStep::ExpectS0S1,
             kind,
             c1_digest,
             rng,
-            buf: Vec::new(),
+            reader: PacketReader::default(),
             out,
             server_digest_verified: false,
         }
@@ -140,7 +159,7 @@ impl ClientHandshake {
 
     /// Whether S2 was read and the session may start.
     pub fn is_complete(&self) -> bool {
-        self.state == ClientState::Done
+        self.step == ClientStep::Done
     }
 
     /// Whether the server proved it knows the FMS key (digest handshake only).
@@ -153,27 +172,23 @@ impl ClientHandshake {
     pub fn handle_input(&mut self, input: &[u8], now: u32) -> Result<usize, HandshakeError> {
         let mut used = 0;
         loop {
-            let need = match self.state {
-                ClientState::ExpectS0S1 => 1 + PACKET_SIZE,
-                ClientState::ExpectS2 => PACKET_SIZE,
-                ClientState::Done => return Ok(used),
+            let need = match self.step {
+                ClientStep::ExpectS0S1 => 1 + PACKET_SIZE,
+                ClientStep::ExpectS2 => PACKET_SIZE,
+                ClientStep::Done => return Ok(used),
             };
-            let take = (need - self.buf.len()).min(input.len() - used);
-            self.buf.extend_from_slice(&input[used..used + take]);
-            used += take;
-            if self.buf.len() < need {
+            let Some(packet) = self.reader.take(input, &mut used, need) else {
                 return Ok(used);
-            }
-            let packet = std::mem::take(&mut self.buf);
-            match self.state {
-                ClientState::ExpectS0S1 => {
+            };
+            match self.step {
+                ClientStep::ExpectS0S1 => {
                     check_version(packet[0])?;
                     let s1 = packet_from(&packet[1..]);
                     let c2 = self.c2_for(&s1, now);
                     self.out.extend_from_slice(&c2[..]);
-                    self.state = ClientState::ExpectS2;
+                    self.step = ClientStep::ExpectS2;
                 }
-                ClientState::ExpectS2 => {
+                ClientStep::ExpectS2 => {
                     if let (Some(d), true) = (self.c1_digest, self.server_digest_verified) {
                         // FFmpeg only warns on a bad S2 digest; so do we (by
                         // recording it), since servers that echo C1 still work.
@@ -181,9 +196,9 @@ impl ClientHandshake {
                         self.server_digest_verified =
                             digest::verify_response(&s2, &digest::server_key(), &d);
                     }
-                    self.state = ClientState::Done;
+                    self.step = ClientStep::Done;
                 }
-                ClientState::Done => {}
+                ClientStep::Done => {}
             }
         }
     }
@@ -205,8 +220,9 @@ impl ClientHandshake {
     }
 }
 
+/// What the server side of the handshake waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ServerState {
+enum ServerStep {
     ExpectC0C1,
     ExpectC2,
     Done,
@@ -215,10 +231,10 @@ enum ServerState {
 /// The server side: reads C0+C1, sends S0+S1+S2, reads C2.
 #[derive(Debug)]
 pub struct ServerHandshake {
-    state: ServerState,
+    step: ServerStep,
     epoch: u32,
     rng: SplitMix64,
-    buf: Vec<u8>,
+    reader: PacketReader,
     out: Vec<u8>,
     client_used_digest: bool,
 }
@@ -227,10 +243,10 @@ impl ServerHandshake {
     /// A server handshake; `epoch` is our time field, `seed` feeds the random bytes.
     pub fn new(epoch: u32, seed: u64) -> Self {
         ServerHandshake {
-            state: ServerState::ExpectC0C1,
+            step: ServerStep::ExpectC0C1,
             epoch,
             rng: SplitMix64::new(seed),
-            buf: Vec::new(),
+            reader: PacketReader::default(),
             out: Vec::new(),
             client_used_digest: false,
         }
@@ -243,7 +259,7 @@ impl ServerHandshake {
 
     /// Whether C2 was read.
     pub fn is_complete(&self) -> bool {
-        self.state == ServerState::Done
+        self.step == ServerStep::Done
     }
 
     /// Whether the client's C1 carried a valid Flash Player digest.
@@ -256,34 +272,32 @@ impl ServerHandshake {
     pub fn handle_input(&mut self, input: &[u8], now: u32) -> Result<usize, HandshakeError> {
         let mut used = 0;
         loop {
-            let need = match self.state {
-                ServerState::ExpectC0C1 => 1 + PACKET_SIZE,
-                ServerState::ExpectC2 => PACKET_SIZE,
-                ServerState::Done => return Ok(used),
+            let need = match self.step {
+                ServerStep::ExpectC0C1 => 1 + PACKET_SIZE,
+                ServerStep::ExpectC2 => PACKET_SIZE,
+                ServerStep::Done => return Ok(used),
             };
-            if self.state == ServerState::ExpectC0C1 && self.buf.is_empty() && used < input.len() {
+            if self.step == ServerStep::ExpectC0C1 && self.reader.buf.is_empty() {
                 // Reject a bad version at once rather than after 1536 more bytes.
-                check_version(input[used])?;
+                if let Some(&v) = input.get(used) {
+                    check_version(v)?;
+                }
             }
-            let take = (need - self.buf.len()).min(input.len() - used);
-            self.buf.extend_from_slice(&input[used..used + take]);
-            used += take;
-            if self.buf.len() < need {
+            let Some(packet) = self.reader.take(input, &mut used, need) else {
                 return Ok(used);
-            }
-            let packet = std::mem::take(&mut self.buf);
-            match self.state {
-                ServerState::ExpectC0C1 => {
+            };
+            match self.step {
+                ServerStep::ExpectC0C1 => {
                     let c1 = packet_from(&packet[1..]);
                     self.answer(&c1, now);
-                    self.state = ServerState::ExpectC2;
+                    self.step = ServerStep::ExpectC2;
                 }
-                ServerState::ExpectC2 => {
+                ServerStep::ExpectC2 => {
                     // Like FFmpeg's and nginx's servers we do not insist on an
                     // exact C2 echo: several clients send garbage here.
-                    self.state = ServerState::Done;
+                    self.step = ServerStep::Done;
                 }
-                ServerState::Done => {}
+                ServerStep::Done => {}
             }
         }
     }

@@ -11,8 +11,10 @@
 //! with `audioPacketType(4)` and a FourCC.
 
 mod codec;
+mod message;
 
 pub use codec::{AacInfo, AvcInfo, parse_aac_config, parse_avc_config};
+pub use message::{Codec, Media, MediaKind};
 
 use crate::error::DecodeError;
 

@@ -68,3 +68,41 @@ impl DataMessage {
         }
     }
 }
+
+/// `@setDataFrame` as AMF0: string marker, 16-bit length 13, the name.
+pub(crate) const SET_DATA_FRAME_AMF0: &[u8] = b"\x02\x00\x0d@setDataFrame";
+/// `onMetaData` as AMF0.
+const ON_METADATA_AMF0: &[u8] = b"\x02\x00\x0aonMetaData";
+
+/// The metadata a player gets, as bytes: `onMetaData` and its values, from a
+/// data message as a publisher sent it (`@setDataFrame` first or not). It
+/// is a slice of the same buffer: no decode, no copy. `None` when the
+/// message is not `onMetaData`.
+pub fn metadata_body(payload: &bytes::Bytes) -> Option<bytes::Bytes> {
+    let body = if payload.starts_with(SET_DATA_FRAME_AMF0) {
+        payload.slice(SET_DATA_FRAME_AMF0.len()..)
+    } else {
+        payload.clone()
+    };
+    body.starts_with(ON_METADATA_AMF0).then_some(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_body_is_a_slice_without_set_data_frame() {
+        let mut o = Amf0Object::new();
+        o.push("width", 320.0);
+        let enc = |d: DataMessage| crate::message::Message::data(d.values).payload();
+        let sent = enc(DataMessage::set_data_frame(o.clone()));
+        let body = metadata_body(&sent).expect("metadata");
+        assert_eq!(body, enc(DataMessage::on_metadata(o)));
+        assert_eq!(metadata_body(&body), Some(body.clone()), "already stripped");
+        let other = enc(DataMessage {
+            values: vec!["onTextData".into()],
+        });
+        assert_eq!(metadata_body(&other), None);
+    }
+}

@@ -11,7 +11,8 @@ mod user_control;
 
 pub use aggregate::split_aggregate;
 pub use command::{Command, StatusInfo, status};
-pub use data::DataMessage;
+pub(crate) use data::SET_DATA_FRAME_AMF0;
+pub use data::{DataMessage, metadata_body};
 pub use user_control::UserControl;
 
 use crate::amf0::{self, Amf0Value};

@@ -1,18 +1,21 @@
 //! The client side: connect → createStream → publish or play.
 
-use super::conn::{Conn, media_csid, typed, unexpected};
+use super::link::{Handshake, HandshakeFacts, Link, NoticeEvent, media_csid, unexpected};
+use super::{ClientSession, Session, Side};
 use crate::Timestamp;
 use crate::amf0::Amf0Object;
 use crate::chunk::{ChunkStreamId, DecoderLimits, RawMessage};
 use crate::error::{Error, Result};
 use crate::handshake::{ClientHandshake, HandshakeKind};
+use crate::media::{Media, MediaKind};
 use crate::message::{
-    Command, DataMessage, Message, StatusInfo, UserControl, split_aggregate, status, type_id,
+    Command, DataMessage, Message, SET_DATA_FRAME_AMF0, StatusInfo, UserControl, metadata_body,
+    status,
 };
 use crate::url::RtmpUrl;
-use bytes::Bytes;
-use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use bytes::{BufMut, BytesMut};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// Whether the client publishes or plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,8 @@ pub struct ClientConfig {
     pub buffer_length_ms: u32,
     /// Chunk decoder limits.
     pub limits: DecoderLimits,
+    /// Send a PingRequest this often as a keepalive (None: never).
+    pub ping_interval: Option<Duration>,
 }
 
 impl ClientConfig {
@@ -70,6 +75,7 @@ impl ClientConfig {
             publish_type: "live".into(),
             buffer_length_ms: 3000,
             limits: DecoderLimits::default(),
+            ping_interval: None,
         }
     }
 
@@ -112,31 +118,18 @@ pub enum ClientEvent {
     PlayStarted,
     /// Another `onStatus` (warnings, notifications).
     Status(StatusInfo),
-    /// Metadata (`onMetaData`) of the played stream.
-    Metadata {
-        /// Timestamp.
-        timestamp: Timestamp,
-        /// The data message (without `@setDataFrame`).
-        data: DataMessage,
-    },
-    /// An audio message of the played stream.
-    Audio {
-        /// Timestamp.
-        timestamp: Timestamp,
-        /// FLV audio tag body.
-        payload: Bytes,
-    },
-    /// A video message of the played stream.
-    Video {
-        /// Timestamp.
-        timestamp: Timestamp,
-        /// FLV video tag body.
-        payload: Bytes,
-    },
+    /// Metadata, audio or video of the played stream, in order.
+    Media(Media),
     /// The played stream ended; the connection stays open.
     StreamEnded(StreamEnd),
     /// Something unusual but harmless, worth a log line.
     Notice(String),
+}
+
+impl NoticeEvent for ClientEvent {
+    fn notice(text: String) -> Self {
+        ClientEvent::Notice(text)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,194 +158,29 @@ pub enum ClientState {
     Closed,
 }
 
-/// The client session state machine.
-///
-/// ```
-/// use rtmpkit_proto::session::{ClientConfig, ClientSession};
-/// use rtmpkit_proto::url::RtmpUrl;
-/// let url = RtmpUrl::parse("rtmp://127.0.0.1/live/test").unwrap();
-/// let mut s = ClientSession::new(ClientConfig::publish(&url), std::time::Instant::now(), 42);
-/// let c0c1 = s.poll_transmit().unwrap();
-/// assert_eq!(c0c1.len(), 1537);
-/// ```
+/// The client side of a session: what it asked for and where it is.
 #[derive(Debug)]
-pub struct ClientSession {
+pub struct Client {
     config: ClientConfig,
-    conn: Conn,
-    handshake: Option<ClientHandshake>,
     state: ClientState,
-    started_at: Instant,
     next_tid: u32,
     pending: HashMap<u32, Pending>,
     stream_id: Option<u32>,
-    events: VecDeque<ClientEvent>,
-    notices: u32,
     /// Whether StreamEnded was reported since the stream last (re)started.
     ended: bool,
     server_digest_verified: bool,
 }
 
-const MAX_NOTICES: u32 = 32;
+impl Side for Client {
+    type Event = ClientEvent;
 
-impl ClientSession {
-    /// Starts a session: C0+C1 are queued at once. `seed` feeds the
-    /// handshake's random bytes.
-    pub fn new(config: ClientConfig, now: Instant, seed: u64) -> Self {
-        let mut conn = Conn::new(config.limits);
-        let mut hs = ClientHandshake::new(config.handshake, 0, seed);
-        conn.queue_raw(&hs.take_output());
-        ClientSession {
-            config,
-            conn,
-            handshake: Some(hs),
-            state: ClientState::ExpectHandshake,
-            started_at: now,
-            next_tid: 1,
-            pending: HashMap::new(),
-            stream_id: None,
-            events: VecDeque::new(),
-            notices: 0,
-            ended: false,
-            server_digest_verified: false,
-        }
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &ClientConfig {
-        &self.config
-    }
-
-    /// What the session waits for now.
-    pub fn state(&self) -> ClientState {
-        self.state
-    }
-
-    /// Whether publish / play has started.
-    pub fn is_started(&self) -> bool {
-        self.state == ClientState::Started
-    }
-
-    /// The message stream id from createStream.
-    pub fn stream_id(&self) -> Option<u32> {
-        self.stream_id
-    }
-
-    /// Total bytes received (handshake included).
-    pub fn bytes_received(&self) -> u64 {
-        self.conn.received
-    }
-
-    /// Total bytes queued for sending (handshake included).
-    pub fn bytes_sent(&self) -> u64 {
-        self.conn.sent
-    }
-
-    /// Acknowledgements we sent.
-    pub fn acks_sent(&self) -> u64 {
-        self.conn.acks_sent
-    }
-
-    /// The last acknowledgement sequence number the server sent.
-    pub fn peer_acked(&self) -> u32 {
-        self.conn.peer_acked
-    }
-
-    /// Moves everything queued into `dst`, in order, for one vectored write.
-    pub fn take_output(&mut self, dst: &mut Vec<Bytes>) {
-        self.conn.take_output(dst);
-    }
-
-    /// Bytes queued and not yet taken by [`ClientSession::poll_transmit`].
-    pub fn pending_output(&self) -> usize {
-        self.conn.pending_output()
-    }
-
-    /// Whether the server's digest verified (digest handshake only).
-    pub fn server_digest_verified(&self) -> bool {
-        self.server_digest_verified
-    }
-
-    /// Bytes to send now.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.conn.poll_transmit()
-    }
-
-    /// The next event.
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        self.events.pop_front()
-    }
-
-    fn millis(&self, now: Instant) -> u32 {
-        now.saturating_duration_since(self.started_at).as_millis() as u32
-    }
-
-    fn tid(&mut self, p: Option<Pending>) -> f64 {
-        let t = self.next_tid;
-        self.next_tid += 1;
-        if let Some(p) = p {
-            self.pending.insert(t, p);
-        }
-        f64::from(t)
-    }
-
-    fn notice(&mut self, s: String) {
-        self.notices += 1;
-        if self.notices <= MAX_NOTICES {
-            self.events.push_back(ClientEvent::Notice(s));
-        }
-    }
-
-    fn fail(&mut self, e: Error) -> Error {
-        self.state = ClientState::Closed;
-        e
-    }
-
-    /// Feeds bytes received from the server. An error is fatal: the session
-    /// is closed and the connection should be dropped.
-    pub fn handle_input(&mut self, mut data: &[u8], now: Instant) -> Result<()> {
-        if self.state == ClientState::Closed {
-            return Err(Error::Misuse("session is closed"));
-        }
-        self.conn.count_received(data.len());
-        let now_ms = self.millis(now);
-        if let Some(hs) = &mut self.handshake {
-            let used = hs.handle_input(data, now_ms).map_err(Error::from);
-            let used = match used {
-                Ok(u) => u,
-                Err(e) => return Err(self.fail(e)),
-            };
-            let out = hs.take_output();
-            let done = hs.is_complete();
-            self.server_digest_verified = hs.server_digest_verified();
-            self.conn.queue_raw(&out);
-            data = &data[used..];
-            if done {
-                self.handshake = None;
-                self.after_handshake()?;
-            }
-        }
-        if self.handshake.is_none() {
-            self.conn.decoder.push(data);
-            loop {
-                let raw = match self.conn.next_raw() {
-                    Ok(Some(r)) => r,
-                    Ok(None) => break,
-                    Err(e) => return Err(self.fail(e)),
-                };
-                if let Err(e) = self.handle_raw(raw) {
-                    return Err(self.fail(e));
-                }
-                if self.state == ClientState::Closed {
-                    break;
-                }
-            }
-            self.conn.maybe_ack();
-        }
-        Ok(())
-    }
-
-    fn after_handshake(&mut self) -> Result<()> {
-        self.conn.set_chunk_size(self.config.chunk_size)?;
+    fn on_handshake_done(
+        &mut self,
+        link: &mut Link<ClientEvent>,
+        facts: HandshakeFacts,
+    ) -> Result<()> {
+        self.server_digest_verified = facts.server_digest_verified;
+        link.set_chunk_size(self.config.chunk_size)?;
         let c = &self.config;
         let mut o = Amf0Object::new()
             .with("app", c.app.as_str())
@@ -368,95 +196,87 @@ impl ClientSession {
             o.push("videoCodecs", 252.0);
             o.push("videoFunction", 1.0);
         }
-        let tid = self.tid(Some(Pending::Connect));
-        debug_assert_eq!(tid, 1.0);
         let mut cmd = Command::connect(o);
-        cmd.transaction_id = tid;
-        self.conn.send(
-            ChunkStreamId::COMMAND,
-            Timestamp::ZERO,
-            0,
-            &Message::command(cmd),
-        );
+        cmd.transaction_id = self.tid(Some(Pending::Connect));
+        link.send_command(ChunkStreamId::COMMAND, 0, cmd);
         self.state = ClientState::ExpectConnectResult;
         Ok(())
     }
 
-    fn handle_raw(&mut self, raw: RawMessage) -> Result<()> {
-        if raw.type_id == type_id::AGGREGATE {
-            for sub in split_aggregate(&raw)? {
-                if sub.type_id == type_id::AGGREGATE {
-                    return Err(unexpected("aggregate inside an aggregate"));
-                }
-                self.handle_raw(sub)?;
+    fn on_message(
+        &mut self,
+        link: &mut Link<ClientEvent>,
+        raw: RawMessage,
+        msg: Message,
+    ) -> Result<()> {
+        let kind = match msg {
+            Message::UserControl(uc) => {
+                self.handle_user_control(link, uc);
+                return Ok(());
             }
-            return Ok(());
-        }
-        let msg = typed(&raw)?;
-        let Some(msg) = self.conn.handle_common(&raw, msg) else {
-            return Ok(());
+            Message::Command { command, .. } => return self.handle_command(link, command),
+            Message::Data { data, .. } => {
+                match metadata_body(&raw.payload) {
+                    // Servers send metadata on the stream or on the connection.
+                    Some(body) if self.config.mode == ClientMode::Play => {
+                        link.push_event(ClientEvent::Media(Media::metadata(raw.timestamp, body)));
+                    }
+                    _ if data.handler() == Some("|RtmpSampleAccess") => {}
+                    _ => link.notice(format!("ignored data message {:?}", data.handler())),
+                }
+                return Ok(());
+            }
+            Message::Audio(_) => MediaKind::Audio,
+            Message::Video(_) => MediaKind::Video,
+            other => {
+                link.notice(format!("ignored message type {}", other.type_id()));
+                return Ok(());
+            }
         };
-        match msg {
-            Message::UserControl(uc) => self.handle_user_control(uc),
-            Message::Command { command, .. } => self.handle_command(command)?,
-            Message::Data { data, .. } => self.handle_data(raw.timestamp, data),
-            Message::Audio(payload) => self.media(
-                raw.stream_id.0,
-                |timestamp| ClientEvent::Audio { timestamp, payload },
+        let msid = raw.stream_id.0;
+        if self.config.mode == ClientMode::Play && Some(msid) == self.stream_id {
+            link.push_event(ClientEvent::Media(Media::new(
+                kind,
                 raw.timestamp,
-            ),
-            Message::Video(payload) => self.media(
-                raw.stream_id.0,
-                |timestamp| ClientEvent::Video { timestamp, payload },
-                raw.timestamp,
-            ),
-            other => self.notice(format!("ignored message type {}", other.type_id())),
+                raw.payload,
+            )));
+        } else {
+            link.notice(format!("media on message stream {msid} ignored"));
         }
         Ok(())
     }
+}
 
-    fn media(&mut self, msid: u32, f: impl FnOnce(Timestamp) -> ClientEvent, ts: Timestamp) {
-        if self.config.mode == ClientMode::Play && Some(msid) == self.stream_id {
-            self.events.push_back(f(ts));
-        } else {
-            self.notice(format!("media on message stream {msid} ignored"));
+impl Client {
+    fn tid(&mut self, p: Option<Pending>) -> f64 {
+        let t = self.next_tid;
+        self.next_tid += 1;
+        if let Some(p) = p {
+            self.pending.insert(t, p);
         }
+        f64::from(t)
     }
 
-    fn handle_user_control(&mut self, uc: UserControl) {
+    fn handle_user_control(&mut self, link: &mut Link<ClientEvent>, uc: UserControl) {
         match uc {
             UserControl::StreamEof(sid) if Some(sid) == self.stream_id => {
-                self.stream_ended(StreamEnd::Eof);
+                self.stream_ended(link, StreamEnd::Eof);
             }
             UserControl::StreamBegin(sid) if Some(sid) == self.stream_id => self.ended = false,
             UserControl::StreamBegin(_)
             | UserControl::StreamEof(_)
             | UserControl::StreamDry(_)
-            | UserControl::StreamIsRecorded(_)
-            | UserControl::PingResponse(_) => {}
-            other => self.notice(format!("ignored user control {other:?}")),
+            | UserControl::StreamIsRecorded(_) => {}
+            other => link.notice(format!("ignored user control {other:?}")),
         }
     }
 
     /// Reports the end of a played stream once (servers send both StreamEOF
     /// and UnpublishNotify).
-    fn stream_ended(&mut self, why: StreamEnd) {
+    fn stream_ended(&mut self, link: &mut Link<ClientEvent>, why: StreamEnd) {
         if self.config.mode == ClientMode::Play && !self.ended {
             self.ended = true;
-            self.events.push_back(ClientEvent::StreamEnded(why));
-        }
-    }
-
-    fn handle_data(&mut self, timestamp: Timestamp, data: DataMessage) {
-        match data.handler() {
-            Some("|RtmpSampleAccess") => {}
-            _ if data.metadata().is_some() && self.config.mode == ClientMode::Play => {
-                self.events.push_back(ClientEvent::Metadata {
-                    timestamp,
-                    data: data.without_set_data_frame(),
-                });
-            }
-            h => self.notice(format!("ignored data message {h:?}")),
+            link.push_event(ClientEvent::StreamEnded(why));
         }
     }
 
@@ -472,7 +292,7 @@ impl ClientSession {
         }
     }
 
-    fn handle_command(&mut self, cmd: Command) -> Result<()> {
+    fn handle_command(&mut self, link: &mut Link<ClientEvent>, cmd: Command) -> Result<()> {
         let tid = cmd.transaction_id;
         let pending = if tid >= 1.0 && tid.fract() == 0.0 && tid <= f64::from(u32::MAX) {
             self.pending.remove(&(tid as u32))
@@ -488,8 +308,8 @@ impl ClientSession {
                             return Err(Self::rejected(info, "_result"));
                         }
                     }
-                    self.events.push_back(ClientEvent::Connected);
-                    self.create_stream();
+                    link.push_event(ClientEvent::Connected);
+                    self.create_stream(link);
                 }
                 Some(Pending::CreateStream) => {
                     let sid = cmd
@@ -498,12 +318,11 @@ impl ClientSession {
                         .ok_or_else(|| unexpected("createStream _result without a stream id"))?
                         as u32;
                     self.stream_id = Some(sid);
-                    self.events
-                        .push_back(ClientEvent::StreamCreated { stream_id: sid });
-                    self.start_stream(sid);
+                    link.push_event(ClientEvent::StreamCreated { stream_id: sid });
+                    self.start_stream(link, sid);
                 }
                 Some(_) => {}
-                None => self.notice(format!(
+                None => link.notice(format!(
                     "_result for transaction {tid} that is not pending, ignored"
                 )),
             },
@@ -512,33 +331,28 @@ impl ClientSession {
                     return Err(Self::rejected(cmd.status(), "_error"));
                 }
                 // FFmpeg treats errors for these as warnings; so do we.
-                Some(p) => self.notice(format!("{p:?} failed: {:?}", cmd.status())),
-                None => self.notice(format!("_error for transaction {tid}: {:?}", cmd.status())),
+                Some(p) => link.notice(format!("{p:?} failed: {:?}", cmd.status())),
+                None => link.notice(format!("_error for transaction {tid}: {:?}", cmd.status())),
             },
             "onStatus" => {
                 let info = cmd.status().unwrap_or_default();
-                self.handle_status(info)?;
+                self.handle_status(link, info)?;
             }
             "onBWDone" => {
                 // Answer as FFmpeg does; servers that send onBWDone expect it.
                 let tid = self.tid(Some(Pending::CheckBw));
-                self.conn.send(
-                    ChunkStreamId::COMMAND,
-                    Timestamp::ZERO,
-                    0,
-                    &Message::command(Command::check_bw(tid)),
-                );
+                link.send_command(ChunkStreamId::COMMAND, 0, Command::check_bw(tid));
             }
             "onFCPublish" | "onFCUnpublish" | "onFCSubscribe" | "_checkbw" | "onBWCheck" => {}
             "close" => {
                 return Err(Self::rejected(cmd.status(), "NetConnection.Connect.Closed"));
             }
-            other => self.notice(format!("ignored command {other}")),
+            other => link.notice(format!("ignored command {other}")),
         }
         Ok(())
     }
 
-    fn handle_status(&mut self, info: StatusInfo) -> Result<()> {
+    fn handle_status(&mut self, link: &mut Link<ClientEvent>, info: StatusInfo) -> Result<()> {
         let mode = self.config.mode;
         let start_code = match mode {
             ClientMode::Publish => status::PUBLISH_START,
@@ -547,13 +361,13 @@ impl ClientSession {
         if info.code == start_code {
             if self.state == ClientState::ExpectStart {
                 self.state = ClientState::Started;
-                self.events.push_back(match mode {
+                link.push_event(match mode {
                     ClientMode::Publish => ClientEvent::PublishStarted,
                     ClientMode::Play => ClientEvent::PlayStarted,
                 });
             } else {
                 // Seen in the wild: a server that says it twice.
-                self.notice(format!("repeated {} ignored", info.code));
+                link.notice(format!("repeated {} ignored", info.code));
             }
             return Ok(());
         }
@@ -564,60 +378,46 @@ impl ClientSession {
             });
         }
         match info.code.as_str() {
-            status::PLAY_UNPUBLISH_NOTIFY => self.stream_ended(StreamEnd::UnpublishNotify),
-            status::PLAY_STOP | "NetStream.Play.Complete" => self.stream_ended(StreamEnd::Stopped),
+            status::PLAY_UNPUBLISH_NOTIFY => self.stream_ended(link, StreamEnd::UnpublishNotify),
+            status::PLAY_STOP | "NetStream.Play.Complete" => {
+                self.stream_ended(link, StreamEnd::Stopped);
+            }
             status::PLAY_PUBLISH_NOTIFY => {
                 self.ended = false;
-                self.events.push_back(ClientEvent::Status(info));
+                link.push_event(ClientEvent::Status(info));
             }
-            _ => self.events.push_back(ClientEvent::Status(info)),
+            _ => link.push_event(ClientEvent::Status(info)),
         }
         Ok(())
     }
 
-    fn send_command(&mut self, csid: ChunkStreamId, msid: u32, cmd: Command) {
-        self.conn
-            .send(csid, Timestamp::ZERO, msid, &Message::command(cmd));
-    }
-
-    fn create_stream(&mut self) {
+    fn create_stream(&mut self, link: &mut Link<ClientEvent>) {
         if self.config.mode == ClientMode::Publish {
             // As FFmpeg and OBS do: nginx-rtmp, SRS and FMLE-era ingest expect them.
             let name = self.config.stream.clone();
             let t = self.tid(Some(Pending::ReleaseStream));
-            self.send_command(ChunkStreamId::COMMAND, 0, Command::release_stream(t, &name));
+            link.send_command(ChunkStreamId::COMMAND, 0, Command::release_stream(t, &name));
             let t = self.tid(Some(Pending::FcPublish));
-            self.send_command(ChunkStreamId::COMMAND, 0, Command::fc_publish(t, &name));
+            link.send_command(ChunkStreamId::COMMAND, 0, Command::fc_publish(t, &name));
         }
         let t = self.tid(Some(Pending::CreateStream));
-        self.send_command(ChunkStreamId::COMMAND, 0, Command::create_stream(t));
+        link.send_command(ChunkStreamId::COMMAND, 0, Command::create_stream(t));
         self.state = ClientState::ExpectCreateStreamResult;
     }
 
-    fn start_stream(&mut self, sid: u32) {
+    fn start_stream(&mut self, link: &mut Link<ClientEvent>, sid: u32) {
         let name = self.config.stream.clone();
         let t = self.tid(None);
-        match self.config.mode {
-            ClientMode::Publish => {
-                let kind = self.config.publish_type.clone();
-                self.send_command(
-                    ChunkStreamId::STREAM,
-                    sid,
-                    Command::publish(t, &name, &kind),
-                );
-            }
-            ClientMode::Play => {
-                self.send_command(
-                    ChunkStreamId::STREAM,
-                    sid,
-                    Command::play(t, &name, Some(-2.0)),
-                );
-                self.conn
-                    .send_control(&Message::UserControl(UserControl::SetBufferLength {
-                        stream_id: sid,
-                        buffer_ms: self.config.buffer_length_ms,
-                    }));
-            }
+        let cmd = match self.config.mode {
+            ClientMode::Publish => Command::publish(t, &name, &self.config.publish_type),
+            ClientMode::Play => Command::play(t, &name, Some(-2.0)),
+        };
+        link.send_command(ChunkStreamId::STREAM, sid, cmd);
+        if self.config.mode == ClientMode::Play {
+            link.send_control(&Message::UserControl(UserControl::SetBufferLength {
+                stream_id: sid,
+                buffer_ms: self.config.buffer_length_ms,
+            }));
         }
         self.state = ClientState::ExpectStart;
     }
@@ -629,31 +429,92 @@ impl ClientSession {
             _ => Err(Error::Misuse("not publishing yet: wait for PublishStarted")),
         }
     }
+}
+
+impl ClientSession {
+    /// Starts a session: C0+C1 are queued at once. `seed` feeds the
+    /// handshake's random bytes.
+    ///
+    /// ```
+    /// use rtmpkit_proto::session::{ClientConfig, ClientSession};
+    /// use rtmpkit_proto::url::RtmpUrl;
+    /// let url = RtmpUrl::parse("rtmp://127.0.0.1/live/test").unwrap();
+    /// let mut s = ClientSession::new(ClientConfig::publish(&url), std::time::Instant::now(), 42);
+    /// let mut out = Vec::new();
+    /// assert_eq!(s.poll_transmit(usize::MAX, &mut out), 1537); // C0+C1
+    /// ```
+    pub fn new(config: ClientConfig, now: Instant, seed: u64) -> Self {
+        let hs = Handshake::Client(ClientHandshake::new(config.handshake, 0, seed));
+        Session {
+            link: Link::new(config.limits, hs, config.ping_interval, now),
+            side: Client {
+                config,
+                state: ClientState::ExpectHandshake,
+                next_tid: 1,
+                pending: HashMap::new(),
+                stream_id: None,
+                ended: false,
+                server_digest_verified: false,
+            },
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.side.config
+    }
+
+    /// What the session waits for now.
+    pub fn state(&self) -> ClientState {
+        if self.link.is_closed() {
+            ClientState::Closed
+        } else {
+            self.side.state
+        }
+    }
+
+    /// Whether publish / play has started.
+    pub fn is_started(&self) -> bool {
+        self.state() == ClientState::Started
+    }
+
+    /// The message stream id from createStream.
+    pub fn stream_id(&self) -> Option<u32> {
+        self.side.stream_id
+    }
+
+    /// Whether the server's digest verified (digest handshake only).
+    pub fn server_digest_verified(&self) -> bool {
+        self.side.server_digest_verified
+    }
 
     /// Sends metadata as `@setDataFrame onMetaData` (what servers keep and
     /// give to late players).
     pub fn send_metadata(&mut self, metadata: Amf0Object) -> Result<()> {
-        let sid = self.publishing_stream()?;
+        let sid = self.side.publishing_stream()?;
         let msg = Message::data(DataMessage::set_data_frame(metadata).values);
-        self.conn
+        self.link
             .send(ChunkStreamId::STREAM, Timestamp::ZERO, sid, &msg);
         Ok(())
     }
 
-    /// Sends a data message (type 18) as is.
-    pub fn send_data(&mut self, timestamp: Timestamp, data: &DataMessage) -> Result<()> {
-        let sid = self.publishing_stream()?;
-        let msg = Message::data(data.values.clone());
-        self.conn.send(ChunkStreamId::STREAM, timestamp, sid, &msg);
-        Ok(())
-    }
-
-    /// Sends an audio (8), video (9) or AMF0 data (18) message; the session
-    /// chunks it.
-    pub fn send_media(&mut self, type_id: u8, timestamp: Timestamp, payload: &[u8]) -> Result<()> {
-        let sid = self.publishing_stream()?;
-        let csid = media_csid(type_id, payload.len())?;
-        self.conn.send_raw(csid, timestamp, type_id, sid, payload);
+    /// Sends one media message; the session chunks it. Metadata goes out
+    /// as `@setDataFrame onMetaData ...`, as publishers send it.
+    pub fn send_media(&mut self, media: &Media) -> Result<()> {
+        let sid = self.side.publishing_stream()?;
+        let csid = media_csid(media.kind, media.payload.len())?;
+        let payload = if media.kind == MediaKind::Metadata
+            && !media.payload.starts_with(SET_DATA_FRAME_AMF0)
+        {
+            let mut b = BytesMut::with_capacity(SET_DATA_FRAME_AMF0.len() + media.payload.len());
+            b.put_slice(SET_DATA_FRAME_AMF0);
+            b.put_slice(&media.payload);
+            b.freeze()
+        } else {
+            media.payload.clone()
+        };
+        self.link
+            .send_shared(csid, media.timestamp, media.type_id(), sid, &payload);
         Ok(())
     }
 
@@ -661,18 +522,21 @@ impl ClientSession {
     /// for a player (as FFmpeg and OBS do). Send what `poll_transmit` then
     /// returns before closing the socket. Calling it again does nothing.
     pub fn close(&mut self) {
-        if self.state == ClientState::Closed {
+        if self.link.is_closed() {
             return;
         }
-        if let Some(sid) = self.stream_id {
-            if self.config.mode == ClientMode::Publish && self.state == ClientState::Started {
-                let name = self.config.stream.clone();
-                let t = self.tid(None);
-                self.send_command(ChunkStreamId::COMMAND, 0, Command::fc_unpublish(t, &name));
+        let side = &mut self.side;
+        if let Some(sid) = side.stream_id {
+            if side.config.mode == ClientMode::Publish && side.state == ClientState::Started {
+                let name = side.config.stream.clone();
+                let t = side.tid(None);
+                self.link
+                    .send_command(ChunkStreamId::COMMAND, 0, Command::fc_unpublish(t, &name));
             }
-            let t = self.tid(None);
-            self.send_command(ChunkStreamId::COMMAND, 0, Command::delete_stream(t, sid));
+            let t = side.tid(None);
+            self.link
+                .send_command(ChunkStreamId::COMMAND, 0, Command::delete_stream(t, sid));
         }
-        self.state = ClientState::Closed;
+        self.link.close();
     }
 }

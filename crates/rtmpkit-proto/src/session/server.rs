@@ -5,18 +5,18 @@
 //! ([`ServerEvent::PublishRequested`], ...) and the application answers with
 //! [`ServerSession::accept_publish`] / [`ServerSession::reject_publish`] and so on.
 
-use super::conn::{Conn, DEFAULT_WINDOW, media_csid, typed, unexpected};
+use super::link::{
+    DEFAULT_WINDOW, Handshake, HandshakeFacts, Link, NoticeEvent, media_csid, unexpected,
+};
+use super::{ServerSession, Session, Side};
 use crate::Timestamp;
 use crate::amf0::{Amf0Object, Amf0Value};
 use crate::chunk::{ChunkStreamId, DecoderLimits, RawMessage};
 use crate::error::{Error, Result};
 use crate::handshake::ServerHandshake;
-use crate::message::{
-    Command, DataMessage, LimitType, Message, StatusInfo, UserControl, split_aggregate, status,
-    type_id,
-};
-use bytes::Bytes;
-use std::collections::{HashMap, VecDeque};
+use crate::media::{Media, MediaKind};
+use crate::message::{Command, LimitType, Message, StatusInfo, UserControl, metadata_body, status};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Settings of a server session.
@@ -28,7 +28,8 @@ pub struct ServerConfig {
     pub window_ack_size: u32,
     /// Set Peer Bandwidth we announce (limit type dynamic).
     pub peer_bandwidth: u32,
-    /// Send a PingRequest this often (None: never).
+    /// Send a PingRequest this often (None: never). Default 60 s, as
+    /// nginx-rtmp's `ping`.
     pub ping_interval: Option<Duration>,
     /// Most message streams one connection may create.
     pub max_streams: u32,
@@ -42,7 +43,7 @@ impl Default for ServerConfig {
             chunk_size: 4096,
             window_ack_size: DEFAULT_WINDOW,
             peer_bandwidth: DEFAULT_WINDOW,
-            ping_interval: None,
+            ping_interval: Some(Duration::from_secs(60)),
             max_streams: 16,
             limits: DecoderLimits::default(),
         }
@@ -90,44 +91,26 @@ pub enum ServerEvent {
         /// Message stream id.
         stream_id: u32,
     },
-    /// Metadata from a publisher (`@setDataFrame` removed).
-    Metadata {
+    /// Metadata (`@setDataFrame` removed), audio or video from a publisher.
+    Media {
         /// Message stream id.
         stream_id: u32,
-        /// Timestamp.
-        timestamp: Timestamp,
-        /// The `onMetaData` data message.
-        data: DataMessage,
-    },
-    /// Audio from a publisher.
-    Audio {
-        /// Message stream id.
-        stream_id: u32,
-        /// Timestamp.
-        timestamp: Timestamp,
-        /// FLV audio tag body.
-        payload: Bytes,
-    },
-    /// Video from a publisher.
-    Video {
-        /// Message stream id.
-        stream_id: u32,
-        /// Timestamp.
-        timestamp: Timestamp,
-        /// FLV video tag body.
-        payload: Bytes,
-    },
-    /// The client answered our PingRequest.
-    PingAnswered {
-        /// Round trip in ms.
-        round_trip_ms: u32,
+        /// The message.
+        media: Media,
     },
     /// Something unusual but harmless, worth a log line.
     Notice(String),
 }
 
+impl NoticeEvent for ServerEvent {
+    fn notice(text: String) -> Self {
+        ServerEvent::Notice(text)
+    }
+}
+
+/// Where a message stream of the connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+enum SlotState {
     Created,
     PublishRequested,
     Publishing,
@@ -137,7 +120,7 @@ enum Role {
 
 #[derive(Debug)]
 struct Slot {
-    role: Role,
+    state: SlotState,
     name: String,
 }
 
@@ -156,262 +139,113 @@ pub enum ServerState {
     Closed,
 }
 
-/// The server session state machine of one connection.
+/// The server side of a session: the connection's app and message streams.
 #[derive(Debug)]
-pub struct ServerSession {
+pub struct Server {
     config: ServerConfig,
-    conn: Conn,
-    handshake: Option<ServerHandshake>,
     state: ServerState,
-    started_at: Instant,
-    now_ms: u32,
     connect_tid: f64,
     object_encoding: f64,
     app: Option<String>,
     next_stream_id: u32,
     streams: HashMap<u32, Slot>,
-    events: VecDeque<ServerEvent>,
-    next_ping: Option<Instant>,
-    notices: u32,
     client_used_digest: bool,
 }
 
-const MAX_NOTICES: u32 = 32;
+impl Side for Server {
+    type Event = ServerEvent;
 
-impl ServerSession {
-    /// A new session for an accepted connection.
-    pub fn new(config: ServerConfig, now: Instant, seed: u64) -> Self {
-        let mut conn = Conn::new(config.limits);
-        // Until the client announces a window, acknowledge at ours.
-        conn.peer_window = Some(config.window_ack_size);
-        ServerSession {
-            conn,
-            handshake: Some(ServerHandshake::new(0, seed)),
-            state: ServerState::ExpectHandshake,
-            started_at: now,
-            now_ms: 0,
-            connect_tid: 1.0,
-            object_encoding: 0.0,
-            app: None,
-            next_stream_id: 1,
-            streams: HashMap::new(),
-            events: VecDeque::new(),
-            next_ping: None,
-            notices: 0,
-            client_used_digest: false,
-            config,
-        }
-    }
-
-    /// What the session waits for.
-    pub fn state(&self) -> ServerState {
-        self.state
-    }
-
-    /// The app of the accepted connect.
-    pub fn app(&self) -> Option<&str> {
-        self.app.as_deref()
-    }
-
-    /// Whether the client used the digest handshake.
-    pub fn client_used_digest(&self) -> bool {
-        self.client_used_digest
-    }
-
-    /// Total bytes received.
-    pub fn bytes_received(&self) -> u64 {
-        self.conn.received
-    }
-
-    /// Total bytes queued for sending.
-    pub fn bytes_sent(&self) -> u64 {
-        self.conn.sent
-    }
-
-    /// Acknowledgements we sent.
-    pub fn acks_sent(&self) -> u64 {
-        self.conn.acks_sent
-    }
-
-    /// The client's last acknowledgement sequence number.
-    pub fn peer_acked(&self) -> u32 {
-        self.conn.peer_acked
-    }
-
-    /// Moves everything queued into `dst`, in order, for one vectored write.
-    pub fn take_output(&mut self, dst: &mut Vec<Bytes>) {
-        self.conn.take_output(dst);
-    }
-
-    /// Bytes queued and not yet taken by [`ServerSession::poll_transmit`].
-    pub fn pending_output(&self) -> usize {
-        self.conn.pending_output()
-    }
-
-    /// Bytes to send now.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.conn.poll_transmit()
-    }
-
-    /// The next event.
-    pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
-    }
-
-    /// When [`ServerSession::handle_timeout`] wants to be called next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_ping
-    }
-
-    /// Sends a PingRequest when one is due.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.now_ms = self.millis(now);
-        if let (Some(due), Some(iv)) = (self.next_ping, self.config.ping_interval) {
-            if now >= due && self.state == ServerState::Connected {
-                self.conn
-                    .send_control(&Message::UserControl(UserControl::PingRequest(self.now_ms)));
-                self.next_ping = Some(now + iv);
-            }
-        }
-    }
-
-    fn millis(&self, now: Instant) -> u32 {
-        now.saturating_duration_since(self.started_at).as_millis() as u32
-    }
-
-    fn notice(&mut self, s: String) {
-        self.notices += 1;
-        if self.notices <= MAX_NOTICES {
-            self.events.push_back(ServerEvent::Notice(s));
-        }
-    }
-
-    fn fail(&mut self, e: Error) -> Error {
-        self.state = ServerState::Closed;
-        e
-    }
-
-    /// Feeds bytes from the client. An error is fatal: drop the connection.
-    pub fn handle_input(&mut self, mut data: &[u8], now: Instant) -> Result<()> {
-        if self.state == ServerState::Closed {
-            return Err(Error::Misuse("session is closed"));
-        }
-        self.now_ms = self.millis(now);
-        self.conn.count_received(data.len());
-        if let Some(hs) = &mut self.handshake {
-            let used = match hs.handle_input(data, self.now_ms) {
-                Ok(u) => u,
-                Err(e) => return Err(self.fail(e.into())),
-            };
-            let out = hs.take_output();
-            self.conn.queue_raw(&out);
-            data = &data[used..];
-            if hs.is_complete() {
-                self.client_used_digest = hs.client_used_digest();
-                self.handshake = None;
-                self.state = ServerState::ExpectConnect;
-                if let Some(iv) = self.config.ping_interval {
-                    self.next_ping = Some(now + iv);
-                }
-            }
-        }
-        if self.handshake.is_none() {
-            self.conn.decoder.push(data);
-            loop {
-                let raw = match self.conn.next_raw() {
-                    Ok(Some(r)) => r,
-                    Ok(None) => break,
-                    Err(e) => return Err(self.fail(e)),
-                };
-                if let Err(e) = self.handle_raw(raw) {
-                    return Err(self.fail(e));
-                }
-                if self.state == ServerState::Closed {
-                    break;
-                }
-            }
-            self.conn.maybe_ack();
-        }
+    fn on_handshake_done(
+        &mut self,
+        _: &mut Link<ServerEvent>,
+        facts: HandshakeFacts,
+    ) -> Result<()> {
+        self.client_used_digest = facts.client_used_digest;
+        self.state = ServerState::ExpectConnect;
         Ok(())
     }
 
-    fn handle_raw(&mut self, raw: RawMessage) -> Result<()> {
-        if raw.type_id == type_id::AGGREGATE {
-            for sub in split_aggregate(&raw)? {
-                if sub.type_id == type_id::AGGREGATE {
-                    return Err(unexpected("aggregate inside an aggregate"));
-                }
-                self.handle_raw(sub)?;
-            }
-            return Ok(());
-        }
-        let msg = typed(&raw)?;
-        let Some(msg) = self.conn.handle_common(&raw, msg) else {
-            return Ok(());
-        };
+    fn on_message(
+        &mut self,
+        link: &mut Link<ServerEvent>,
+        raw: RawMessage,
+        msg: Message,
+    ) -> Result<()> {
         let sid = raw.stream_id.0;
-        match msg {
-            Message::UserControl(UserControl::PingResponse(t)) => {
-                self.events.push_back(ServerEvent::PingAnswered {
-                    round_trip_ms: self.now_ms.wrapping_sub(t),
-                });
-            }
-            Message::UserControl(_) => {}
-            Message::Command { command, .. } => self.handle_command(sid, command)?,
-            Message::Data { data, .. } => {
-                if self.is_publishing(sid) {
-                    if data.metadata().is_some() {
-                        self.events.push_back(ServerEvent::Metadata {
-                            stream_id: sid,
-                            timestamp: raw.timestamp,
-                            data: data.without_set_data_frame(),
-                        });
-                    } else {
-                        self.notice(format!("ignored data message {:?}", data.handler()));
-                    }
+        let kind = match msg {
+            Message::Command { command, .. } => return self.handle_command(link, sid, command),
+            Message::UserControl(_) => return Ok(()),
+            Message::Data { data, .. } if self.is_publishing(sid) => {
+                match metadata_body(&raw.payload) {
+                    Some(body) => link.push_event(ServerEvent::Media {
+                        stream_id: sid,
+                        media: Media::metadata(raw.timestamp, body),
+                    }),
+                    None => link.notice(format!("ignored data message {:?}", data.handler())),
                 }
+                return Ok(());
             }
-            Message::Audio(payload) if self.is_publishing(sid) => {
-                self.events.push_back(ServerEvent::Audio {
-                    stream_id: sid,
-                    timestamp: raw.timestamp,
-                    payload,
-                });
+            Message::Data { .. } => return Ok(()),
+            Message::Audio(_) => MediaKind::Audio,
+            Message::Video(_) => MediaKind::Video,
+            other => {
+                link.notice(format!("ignored message type {}", other.type_id()));
+                return Ok(());
             }
-            Message::Video(payload) if self.is_publishing(sid) => {
-                self.events.push_back(ServerEvent::Video {
-                    stream_id: sid,
-                    timestamp: raw.timestamp,
-                    payload,
-                });
-            }
-            Message::Audio(_) | Message::Video(_) => {
-                self.notice(format!(
-                    "media on stream {sid}, which is not publishing, ignored"
-                ));
-            }
-            other => self.notice(format!("ignored message type {}", other.type_id())),
+        };
+        if self.is_publishing(sid) {
+            let media = Media::new(kind, raw.timestamp, raw.payload);
+            link.push_event(ServerEvent::Media {
+                stream_id: sid,
+                media,
+            });
+        } else {
+            link.notice(format!(
+                "media on stream {sid}, which is not publishing, ignored"
+            ));
         }
         Ok(())
     }
+}
 
+impl Server {
     fn is_publishing(&self, sid: u32) -> bool {
         self.streams
             .get(&sid)
-            .is_some_and(|s| s.role == Role::Publishing)
+            .is_some_and(|s| s.state == SlotState::Publishing)
     }
 
-    fn send_command(&mut self, csid: ChunkStreamId, msid: u32, cmd: Command) {
-        self.conn
-            .send(csid, Timestamp::ZERO, msid, &Message::command(cmd));
-    }
-
-    fn send_status(&mut self, msid: u32, level: &str, code: &str, description: &str) {
+    fn send_status(
+        link: &mut Link<ServerEvent>,
+        msid: u32,
+        level: &str,
+        code: &str,
+        description: &str,
+    ) {
         let cmd = Command::on_status(&StatusInfo::new(level, code, description));
-        self.send_command(ChunkStreamId::STREAM, msid, cmd);
+        link.send_command(ChunkStreamId::STREAM, msid, cmd);
     }
 
-    fn handle_command(&mut self, msid: u32, cmd: Command) -> Result<()> {
+    fn slot_in(&mut self, sid: u32, state: SlotState) -> Result<&mut Slot> {
+        match self.streams.get_mut(&sid) {
+            Some(s) if s.state == state => Ok(s),
+            _ => Err(Error::Misuse("no such request on that stream")),
+        }
+    }
+
+    fn playing(&self, stream_id: u32) -> Result<()> {
+        match self.streams.get(&stream_id) {
+            Some(s) if s.state == SlotState::Playing => Ok(()),
+            _ => Err(Error::Misuse("stream is not playing")),
+        }
+    }
+
+    fn handle_command(
+        &mut self,
+        link: &mut Link<ServerEvent>,
+        msid: u32,
+        cmd: Command,
+    ) -> Result<()> {
         let tid = cmd.transaction_id;
         if self.state == ServerState::ExpectConnect {
             if cmd.name != "connect" {
@@ -419,10 +253,11 @@ impl ServerSession {
             }
             let object = cmd.object().cloned().unwrap_or_default();
             let app = object.get_str("app").unwrap_or_default().to_owned();
+            self.app = Some(app.clone());
             self.connect_tid = tid;
             self.object_encoding = object.get_number("objectEncoding").unwrap_or(0.0);
             self.state = ServerState::ExpectConnectDecision;
-            self.events.push_back(ServerEvent::ConnectRequested {
+            link.push_event(ServerEvent::ConnectRequested {
                 app,
                 tc_url: object.get_str("tcUrl").map(str::to_owned),
                 object,
@@ -445,7 +280,7 @@ impl ServerSession {
                         "NetConnection.Call.Failed",
                         "too many streams",
                     );
-                    self.send_command(ChunkStreamId::COMMAND, 0, Command::error(tid, &info));
+                    link.send_command(ChunkStreamId::COMMAND, 0, Command::error(tid, &info));
                     return Ok(());
                 }
                 let sid = self.next_stream_id;
@@ -453,18 +288,18 @@ impl ServerSession {
                 self.streams.insert(
                     sid,
                     Slot {
-                        role: Role::Created,
+                        state: SlotState::Created,
                         name: String::new(),
                     },
                 );
-                self.send_command(
+                link.send_command(
                     ChunkStreamId::COMMAND,
                     0,
                     Command::result(tid, Amf0Value::Null, sid.into()),
                 );
             }
             "releaseStream" => {
-                self.send_command(
+                link.send_command(
                     ChunkStreamId::COMMAND,
                     0,
                     Command::result(tid, Amf0Value::Null, Amf0Value::Undefined),
@@ -473,8 +308,8 @@ impl ServerSession {
             "FCPublish" => {
                 let name = cmd.stream_name().unwrap_or_default().to_owned();
                 let info = StatusInfo::new(status::LEVEL_STATUS, status::PUBLISH_START, &name);
-                self.send_command(ChunkStreamId::COMMAND, 0, Command::on_fc_publish(&info));
-                self.send_command(
+                link.send_command(ChunkStreamId::COMMAND, 0, Command::on_fc_publish(&info));
+                link.send_command(
                     ChunkStreamId::COMMAND,
                     0,
                     Command::result(tid, Amf0Value::Null, Amf0Value::Undefined),
@@ -483,8 +318,8 @@ impl ServerSession {
             "FCUnpublish" => {
                 let name = cmd.stream_name().unwrap_or_default().to_owned();
                 let info = StatusInfo::new(status::LEVEL_STATUS, status::UNPUBLISH_SUCCESS, &name);
-                self.send_command(ChunkStreamId::COMMAND, 0, Command::on_fc_unpublish(&info));
-                self.send_command(
+                link.send_command(ChunkStreamId::COMMAND, 0, Command::on_fc_unpublish(&info));
+                link.send_command(
                     ChunkStreamId::COMMAND,
                     0,
                     Command::result(tid, Amf0Value::Null, Amf0Value::Undefined),
@@ -492,15 +327,16 @@ impl ServerSession {
                 let found = self
                     .streams
                     .iter()
-                    .find(|(_, s)| s.role == Role::Publishing && s.name == name)
+                    .find(|(_, s)| s.state == SlotState::Publishing && s.name == name)
                     .map(|(&k, _)| k);
                 if let Some(sid) = found {
-                    self.end_stream_slot(sid, true);
+                    self.end_stream_slot(link, sid, true);
                 }
             }
             "publish" => {
                 let Some(slot) = self.streams.get_mut(&msid) else {
-                    self.send_status(
+                    Self::send_status(
+                        link,
                         msid,
                         status::LEVEL_ERROR,
                         status::FAILED,
@@ -516,7 +352,8 @@ impl ServerSession {
                     .unwrap_or("live")
                     .to_owned();
                 if name.is_empty() {
-                    self.send_status(
+                    Self::send_status(
+                        link,
                         msid,
                         status::LEVEL_ERROR,
                         status::PUBLISH_BAD_NAME,
@@ -524,9 +361,9 @@ impl ServerSession {
                     );
                     return Ok(());
                 }
-                slot.role = Role::PublishRequested;
+                slot.state = SlotState::PublishRequested;
                 slot.name = name.clone();
-                self.events.push_back(ServerEvent::PublishRequested {
+                link.push_event(ServerEvent::PublishRequested {
                     stream_id: msid,
                     name,
                     kind,
@@ -534,7 +371,8 @@ impl ServerSession {
             }
             "play" => {
                 let Some(slot) = self.streams.get_mut(&msid) else {
-                    self.send_status(
+                    Self::send_status(
+                        link,
                         msid,
                         status::LEVEL_ERROR,
                         status::FAILED,
@@ -548,9 +386,9 @@ impl ServerSession {
                     .get(1)
                     .and_then(Amf0Value::as_number)
                     .unwrap_or(-2.0);
-                slot.role = Role::PlayRequested;
+                slot.state = SlotState::PlayRequested;
                 slot.name = name.clone();
-                self.events.push_back(ServerEvent::PlayRequested {
+                link.push_event(ServerEvent::PlayRequested {
                     stream_id: msid,
                     name,
                     start,
@@ -559,16 +397,16 @@ impl ServerSession {
             "deleteStream" => {
                 let sid = cmd.first_number().unwrap_or(0.0);
                 if sid >= 0.0 && sid <= f64::from(u32::MAX) {
-                    self.end_stream_slot(sid as u32, false);
+                    self.end_stream_slot(link, sid as u32, false);
                     self.streams.remove(&(sid as u32));
                 }
             }
             "closeStream" => {
-                self.end_stream_slot(msid, false);
+                self.end_stream_slot(link, msid, false);
             }
             "_checkbw" | "_result" | "_error" | "onBWDone" | "getStreamLength" | "receiveAudio"
             | "receiveVideo" | "FCSubscribe" | "FCUnsubscribe" | "pause" => {
-                self.notice(format!("ignored command {}", cmd.name));
+                link.notice(format!("ignored command {}", cmd.name));
             }
             other => {
                 // nginx-rtmp ignores unknown calls; answering with _error tells
@@ -579,44 +417,86 @@ impl ServerSession {
                         "NetConnection.Call.Failed",
                         &format!("unknown command {other}"),
                     );
-                    self.send_command(ChunkStreamId::COMMAND, 0, Command::error(tid, &info));
+                    link.send_command(ChunkStreamId::COMMAND, 0, Command::error(tid, &info));
                 }
-                self.notice(format!("unknown command {other}"));
+                link.notice(format!("unknown command {other}"));
             }
         }
         Ok(())
     }
 
-    fn end_stream_slot(&mut self, sid: u32, only_publishing: bool) {
+    fn end_stream_slot(&mut self, link: &mut Link<ServerEvent>, sid: u32, only_publishing: bool) {
         let Some(slot) = self.streams.get_mut(&sid) else {
             return;
         };
-        let ev = match slot.role {
-            Role::Publishing | Role::PublishRequested => {
+        let ev = match slot.state {
+            SlotState::Publishing | SlotState::PublishRequested => {
                 ServerEvent::PublishEnded { stream_id: sid }
             }
-            Role::Playing | Role::PlayRequested if !only_publishing => {
+            SlotState::Playing | SlotState::PlayRequested if !only_publishing => {
                 ServerEvent::PlayEnded { stream_id: sid }
             }
             _ => return,
         };
-        slot.role = Role::Created;
-        self.events.push_back(ev);
+        slot.state = SlotState::Created;
+        link.push_event(ev);
+    }
+}
+
+impl ServerSession {
+    /// A new session for an accepted connection.
+    pub fn new(config: ServerConfig, now: Instant, seed: u64) -> Self {
+        let hs = Handshake::Server(ServerHandshake::new(0, seed));
+        let mut link = Link::new(config.limits, hs, config.ping_interval, now);
+        // Until the client announces a window, acknowledge at ours.
+        link.assume_peer_window(config.window_ack_size);
+        Session {
+            link,
+            side: Server {
+                config,
+                state: ServerState::ExpectHandshake,
+                connect_tid: 1.0,
+                object_encoding: 0.0,
+                app: None,
+                next_stream_id: 1,
+                streams: HashMap::new(),
+                client_used_digest: false,
+            },
+        }
+    }
+
+    /// What the session waits for.
+    pub fn state(&self) -> ServerState {
+        if self.link.is_closed() {
+            ServerState::Closed
+        } else {
+            self.side.state
+        }
+    }
+
+    /// The app of the accepted connect.
+    pub fn app(&self) -> Option<&str> {
+        self.side.app.as_deref()
+    }
+
+    /// Whether the client used the digest handshake.
+    pub fn client_used_digest(&self) -> bool {
+        self.side.client_used_digest
     }
 
     /// Accepts the connect request: Window Acknowledgement Size, Set Peer
     /// Bandwidth, Set Chunk Size, then `_result` with
     /// `NetConnection.Connect.Success` (§7.2.1.1).
     pub fn accept_connect(&mut self) -> Result<()> {
-        if self.state != ServerState::ExpectConnectDecision {
+        if self.side.state != ServerState::ExpectConnectDecision {
             return Err(Error::Misuse("no connect request to accept"));
         }
-        self.conn.send_window(self.config.window_ack_size);
-        self.conn.send_control(&Message::SetPeerBandwidth {
-            size: self.config.peer_bandwidth,
+        self.link.send_window(self.side.config.window_ack_size);
+        self.link.send_control(&Message::SetPeerBandwidth {
+            size: self.side.config.peer_bandwidth,
             limit: LimitType::DYNAMIC,
         });
-        self.conn.set_chunk_size(self.config.chunk_size)?;
+        self.link.set_chunk_size(self.side.config.chunk_size)?;
         let props = Amf0Object::new()
             .with("fmsVer", "FMS/3,0,1,123")
             .with("capabilities", 31.0);
@@ -626,43 +506,38 @@ impl ServerSession {
             "Connection succeeded.",
         )
         .to_object()
-        .with("objectEncoding", self.object_encoding);
-        let tid = self.connect_tid;
-        self.send_command(
+        .with("objectEncoding", self.side.object_encoding);
+        let tid = self.side.connect_tid;
+        self.link.send_command(
             ChunkStreamId::COMMAND,
             0,
             Command::result(tid, props.into(), info.into()),
         );
-        self.state = ServerState::Connected;
+        self.side.state = ServerState::Connected;
         Ok(())
     }
 
     /// Refuses the connect request with `NetConnection.Connect.Rejected`.
     /// The caller should close the connection after sending.
     pub fn reject_connect(&mut self, description: &str) -> Result<()> {
-        if self.state != ServerState::ExpectConnectDecision {
+        if self.side.state != ServerState::ExpectConnectDecision {
             return Err(Error::Misuse("no connect request to reject"));
         }
         let info = StatusInfo::new(status::LEVEL_ERROR, status::CONNECT_REJECTED, description);
-        let tid = self.connect_tid;
-        self.send_command(ChunkStreamId::COMMAND, 0, Command::error(tid, &info));
-        self.state = ServerState::Closed;
+        let tid = self.side.connect_tid;
+        self.link
+            .send_command(ChunkStreamId::COMMAND, 0, Command::error(tid, &info));
+        self.link.close();
         Ok(())
-    }
-
-    fn slot_in(&mut self, sid: u32, role: Role) -> Result<&mut Slot> {
-        match self.streams.get_mut(&sid) {
-            Some(s) if s.role == role => Ok(s),
-            _ => Err(Error::Misuse("no such request on that stream")),
-        }
     }
 
     /// Accepts a publish request: `onStatus NetStream.Publish.Start`.
     pub fn accept_publish(&mut self, stream_id: u32) -> Result<()> {
-        let slot = self.slot_in(stream_id, Role::PublishRequested)?;
-        slot.role = Role::Publishing;
+        let slot = self.side.slot_in(stream_id, SlotState::PublishRequested)?;
+        slot.state = SlotState::Publishing;
         let desc = format!("{} is now published.", slot.name);
-        self.send_status(
+        Server::send_status(
+            &mut self.link,
             stream_id,
             status::LEVEL_STATUS,
             status::PUBLISH_START,
@@ -674,108 +549,85 @@ impl ServerSession {
     /// Refuses a publish request with an error-level `onStatus` carrying
     /// `code` (e.g. `NetStream.Publish.BadName`).
     pub fn reject_publish(&mut self, stream_id: u32, code: &str, description: &str) -> Result<()> {
-        let slot = self.slot_in(stream_id, Role::PublishRequested)?;
-        slot.role = Role::Created;
-        self.send_status(stream_id, status::LEVEL_ERROR, code, description);
+        let slot = self.side.slot_in(stream_id, SlotState::PublishRequested)?;
+        slot.state = SlotState::Created;
+        Server::send_status(
+            &mut self.link,
+            stream_id,
+            status::LEVEL_ERROR,
+            code,
+            description,
+        );
         Ok(())
     }
 
     /// Accepts a play request: StreamBegin, `Play.Reset`, `Play.Start`,
     /// `|RtmpSampleAccess` (the order nginx-rtmp uses). Media may follow.
     pub fn accept_play(&mut self, stream_id: u32) -> Result<()> {
-        let slot = self.slot_in(stream_id, Role::PlayRequested)?;
-        slot.role = Role::Playing;
+        let slot = self.side.slot_in(stream_id, SlotState::PlayRequested)?;
+        slot.state = SlotState::Playing;
         let name = slot.name.clone();
-        self.conn
+        self.link
             .send_control(&Message::UserControl(UserControl::StreamBegin(stream_id)));
-        self.send_status(
+        Server::send_status(
+            &mut self.link,
             stream_id,
             status::LEVEL_STATUS,
             status::PLAY_RESET,
             &format!("Playing and resetting {name}."),
         );
-        self.send_status(
+        Server::send_status(
+            &mut self.link,
             stream_id,
             status::LEVEL_STATUS,
             status::PLAY_START,
             &format!("Started playing {name}."),
         );
         let access = Message::data(vec!["|RtmpSampleAccess".into(), true.into(), true.into()]);
-        self.conn
+        self.link
             .send(ChunkStreamId::STREAM, Timestamp::ZERO, stream_id, &access);
         Ok(())
     }
 
     /// Refuses a play request with an error-level `onStatus`.
     pub fn reject_play(&mut self, stream_id: u32, code: &str, description: &str) -> Result<()> {
-        let slot = self.slot_in(stream_id, Role::PlayRequested)?;
-        slot.role = Role::Created;
-        self.send_status(stream_id, status::LEVEL_ERROR, code, description);
+        let slot = self.side.slot_in(stream_id, SlotState::PlayRequested)?;
+        slot.state = SlotState::Created;
+        Server::send_status(
+            &mut self.link,
+            stream_id,
+            status::LEVEL_ERROR,
+            code,
+            description,
+        );
         Ok(())
     }
 
-    fn playing(&self, stream_id: u32) -> Result<()> {
-        match self.streams.get(&stream_id) {
-            Some(s) if s.role == Role::Playing => Ok(()),
-            _ => Err(Error::Misuse("stream is not playing")),
-        }
-    }
-
-    /// Sends `onMetaData` to a player.
-    pub fn send_metadata(
-        &mut self,
-        stream_id: u32,
-        timestamp: Timestamp,
-        data: &DataMessage,
-    ) -> Result<()> {
-        self.playing(stream_id)?;
-        let msg = Message::data(data.values.clone());
-        self.conn
-            .send(ChunkStreamId::STREAM, timestamp, stream_id, &msg);
-        Ok(())
-    }
-
-    /// Sends an audio (8), video (9) or AMF0 data (18, e.g. an encoded
-    /// `onMetaData`) message to a player.
-    pub fn send_media(
-        &mut self,
-        stream_id: u32,
-        type_id: u8,
-        timestamp: Timestamp,
-        payload: &[u8],
-    ) -> Result<()> {
-        self.playing(stream_id)?;
-        let csid = media_csid(type_id, payload.len())?;
-        self.conn
-            .send_raw(csid, timestamp, type_id, stream_id, payload);
-        Ok(())
-    }
-
-    /// Like [`ServerSession::send_media`], but the payload is not copied:
-    /// it goes out as slices of `payload` (take the output with
-    /// [`ServerSession::take_output`] and write it vectored). This is how one
-    /// buffer serves every player of a stream.
-    pub fn send_media_shared(
-        &mut self,
-        stream_id: u32,
-        type_id: u8,
-        timestamp: Timestamp,
-        payload: &Bytes,
-    ) -> Result<()> {
-        self.playing(stream_id)?;
-        let csid = media_csid(type_id, payload.len())?;
-        self.conn
-            .send_shared(csid, timestamp, type_id, stream_id, payload);
+    /// Sends one media message to a player. The payload is not copied: it
+    /// goes out as slices of `media.payload` (take the output with
+    /// [`ServerSession::poll_transmit`] and write it vectored). This is how
+    /// one buffer serves every player of a stream.
+    pub fn send_media(&mut self, stream_id: u32, media: &Media) -> Result<()> {
+        self.side.playing(stream_id)?;
+        let csid = media_csid(media.kind, media.payload.len())?;
+        self.link.send_shared(
+            csid,
+            media.timestamp,
+            media.type_id(),
+            stream_id,
+            &media.payload,
+        );
         Ok(())
     }
 
     /// Tells a player its publisher left: StreamEOF, then
     /// `NetStream.Play.UnpublishNotify` (what nginx-rtmp sends).
     pub fn send_stream_end(&mut self, stream_id: u32) -> Result<()> {
-        self.playing(stream_id)?;
-        self.conn
+        self.side.playing(stream_id)?;
+        self.link
             .send_control(&Message::UserControl(UserControl::StreamEof(stream_id)));
-        self.send_status(
+        Server::send_status(
+            &mut self.link,
             stream_id,
             status::LEVEL_STATUS,
             status::PLAY_UNPUBLISH_NOTIFY,
@@ -787,10 +639,11 @@ impl ServerSession {
     /// Tells a player a publisher (re)appeared: StreamBegin, then
     /// `NetStream.Play.PublishNotify`.
     pub fn send_stream_begin(&mut self, stream_id: u32) -> Result<()> {
-        self.playing(stream_id)?;
-        self.conn
+        self.side.playing(stream_id)?;
+        self.link
             .send_control(&Message::UserControl(UserControl::StreamBegin(stream_id)));
-        self.send_status(
+        Server::send_status(
+            &mut self.link,
             stream_id,
             status::LEVEL_STATUS,
             status::PLAY_PUBLISH_NOTIFY,

@@ -10,6 +10,13 @@ use crate::url::RtmpUrl;
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 
+/// Everything a session has queued, as one byte string.
+fn drain<S: Side>(s: &mut Session<S>) -> Vec<u8> {
+    let mut segs = Vec::new();
+    s.poll_transmit(usize::MAX, &mut segs);
+    segs.concat()
+}
+
 /// One client connected to one server session.
 struct Pair {
     client: ClientSession,
@@ -33,17 +40,16 @@ impl Pair {
     /// Moves bytes both ways (in pieces of `mtu`) until neither side has anything to say.
     fn pump(&mut self, now: Instant, mtu: usize) -> bool {
         let mut moved = false;
-        while let Some(b) = self.client.poll_transmit() {
+        let b = drain(&mut self.client);
+        if !b.is_empty() {
             moved = true;
             for piece in b.chunks(mtu) {
                 self.server.handle_input(piece, now).expect("server input");
             }
         }
-        while let Some(b) = self.server.poll_transmit() {
+        let b = drain(&mut self.server);
+        if !b.is_empty() && self.client_error.is_none() {
             moved = true;
-            if self.client_error.is_some() {
-                continue;
-            }
             for piece in b.chunks(mtu) {
                 if let Err(e) = self.client.handle_input(piece, now) {
                     self.client_error = Some(e);
@@ -68,9 +74,9 @@ fn url() -> RtmpUrl {
 }
 
 /// What a player should see: (type, timestamp, payload).
-type Media = (u8, u32, Bytes);
+type Sample = (u8, u32, Bytes);
 
-fn sample_media() -> Vec<Media> {
+fn sample_media() -> Vec<Sample> {
     let mut v = vec![
         (
             type_id::VIDEO,
@@ -183,10 +189,9 @@ fn publish_and_play_through_a_server_in_memory() {
     let media = sample_media();
     let mut now = t0;
     for (i, (ty, ts, payload)) in media.iter().enumerate() {
-        publisher
-            .client
-            .send_media(*ty, Timestamp(*ts), payload)
-            .unwrap();
+        let kind = crate::media::MediaKind::from_type_id(*ty).unwrap();
+        let m = crate::media::Media::new(kind, Timestamp(*ts), payload.clone());
+        publisher.client.send_media(&m).unwrap();
         if i % 7 == 0 {
             now += Duration::from_millis(150);
             publisher.server.handle_timeout(now);
@@ -195,26 +200,8 @@ fn publish_and_play_through_a_server_in_memory() {
         let seen = publisher.server_events.len();
         publisher.pump(now, 1400);
         for e in publisher.server_events[seen..].iter().cloned() {
-            match e {
-                ServerEvent::Metadata {
-                    timestamp, data, ..
-                } => player
-                    .server
-                    .send_metadata(play_sid, timestamp, &data)
-                    .unwrap(),
-                ServerEvent::Audio {
-                    timestamp, payload, ..
-                } => player
-                    .server
-                    .send_media(play_sid, type_id::AUDIO, timestamp, &payload)
-                    .unwrap(),
-                ServerEvent::Video {
-                    timestamp, payload, ..
-                } => player
-                    .server
-                    .send_media(play_sid, type_id::VIDEO, timestamp, &payload)
-                    .unwrap(),
-                _ => {}
+            if let ServerEvent::Media { media, .. } = e {
+                player.server.send_media(play_sid, &media).unwrap();
             }
         }
         player.pump(now, 1400);
@@ -232,19 +219,20 @@ fn publish_and_play_through_a_server_in_memory() {
 
     // The player got the metadata, then every message identical and in order.
     let got_meta = player.client_events.iter().find_map(|e| match e {
-        ClientEvent::Metadata { data, .. } => data.metadata().cloned(),
+        ClientEvent::Media(m) if m.kind == crate::media::MediaKind::Metadata => {
+            crate::message::DataMessage::decode(&m.payload)
+                .ok()
+                .and_then(|d| d.metadata().cloned())
+        }
         _ => None,
     });
     assert_eq!(got_meta, Some(meta));
-    let got: Vec<Media> = player
+    let got: Vec<Sample> = player
         .client_events
         .iter()
         .filter_map(|e| match e {
-            ClientEvent::Audio { timestamp, payload } => {
-                Some((type_id::AUDIO, timestamp.0, payload.clone()))
-            }
-            ClientEvent::Video { timestamp, payload } => {
-                Some((type_id::VIDEO, timestamp.0, payload.clone()))
+            ClientEvent::Media(m) if m.kind != crate::media::MediaKind::Metadata => {
+                Some((m.type_id(), m.timestamp.0, m.payload.clone()))
             }
             _ => None,
         })
@@ -263,24 +251,17 @@ fn publish_and_play_through_a_server_in_memory() {
 
     // Acknowledgements flowed both ways, and pings were answered.
     assert!(
-        publisher.server.acks_sent() > 0,
+        publisher.server.counters().acks_sent > 0,
         "server acks the publisher"
     );
-    assert!(publisher.client.peer_acked() > 0);
-    assert!(player.client.acks_sent() > 0, "player acks the server");
-    assert!(player.server.peer_acked() > 0);
+    assert!(publisher.client.counters().peer_acked > 0);
     assert!(
-        player
-            .server_events
-            .iter()
-            .any(|e| matches!(e, ServerEvent::PingAnswered { .. }))
+        player.client.counters().acks_sent > 0,
+        "player acks the server"
     );
-    assert!(
-        publisher
-            .server_events
-            .iter()
-            .any(|e| matches!(e, ServerEvent::PingAnswered { .. }))
-    );
+    assert!(player.server.counters().peer_acked > 0);
+    assert!(player.server.counters().round_trip.is_some());
+    assert!(publisher.server.counters().round_trip.is_some());
 }
 
 #[test]
@@ -341,10 +322,8 @@ fn connect_rejected_fails_at_once() {
 #[test]
 fn media_before_start_is_misuse_not_panic() {
     let mut c = ClientSession::new(ClientConfig::publish(&url()), Instant::now(), 1);
-    assert!(matches!(
-        c.send_media(9, Timestamp(0), &[0x17]),
-        Err(Error::Misuse(_))
-    ));
+    let m = crate::media::Media::video(Timestamp(0), Bytes::from_static(&[0x17]));
+    assert!(matches!(c.send_media(&m), Err(Error::Misuse(_))));
     let mut c = ClientSession::new(ClientConfig::play(&url()), Instant::now(), 1);
     assert!(matches!(
         c.send_metadata(Amf0Object::new()),
@@ -358,12 +337,24 @@ fn garbage_after_handshake_closes_the_session_with_an_error() {
     let mut s = ServerSession::new(ServerConfig::default(), t0, 1);
     let mut c = crate::handshake::ClientHandshake::new(HandshakeKind::Simple, 0, 2);
     s.handle_input(&c.take_output(), t0).unwrap();
-    let s012 = s.poll_transmit().unwrap();
+    let s012 = drain(&mut s);
     c.handle_input(&s012, 0).unwrap();
     s.handle_input(&c.take_output(), t0).unwrap();
     // A fmt-3 chunk on a fresh chunk stream.
-    assert!(s.handle_input(&[0xc5, 1, 2, 3], t0).is_err());
+    let e = s.handle_input(&[0xc5, 1, 2, 3], t0).unwrap_err();
+    assert!(e.is_protocol());
     assert_eq!(s.state(), ServerState::Closed);
+    // The client is told why, once, as an error-level onStatus.
+    let mut dec = crate::chunk::ChunkDecoder::new();
+    dec.push(&drain(&mut s));
+    let m = dec.next_message().unwrap().expect("a last word");
+    let cmd = match crate::message::Message::decode(m.type_id, m.payload).unwrap() {
+        crate::message::Message::Command { command, .. } => command,
+        other => panic!("{other:?}"),
+    };
+    let info = cmd.status().unwrap();
+    assert_eq!(info.code, "NetConnection.Call.Failed");
+    assert!(info.description.contains("chunk stream 5"), "{info:?}");
     assert!(s.handle_input(&[0], t0).is_err());
 }
 
@@ -400,10 +391,11 @@ fn repeated_result_is_ignored() {
     assert!(p.client.is_started());
 }
 
-/// Everything queued comes out of `take_output`, in order, also after a
-/// burst that grew the output buffer (a regression: bytes were dropped).
+/// Everything queued comes out of `poll_transmit`, in order, also after a
+/// burst that grew the output buffer (a regression: bytes were dropped),
+/// and also when taken in bounded batches.
 #[test]
-fn take_output_loses_nothing_after_a_burst() {
+fn poll_transmit_loses_nothing_after_a_burst() {
     use crate::chunk::ChunkDecoder;
     let t0 = Instant::now();
     let mut p = Pair::new(ClientConfig::play(&url()), ServerConfig::default(), t0, 5);
@@ -422,23 +414,30 @@ fn take_output_loses_nothing_after_a_burst() {
     let mut out = Vec::new();
     for round in 0..3u32 {
         let big = Bytes::from(vec![round as u8; 9000]);
-        p.server
-            .send_media_shared(sid, type_id::VIDEO, Timestamp(round * 1000), &big)
-            .unwrap();
+        let m = crate::media::Media::video(Timestamp(round * 1000), big.clone());
+        p.server.send_media(sid, &m).unwrap();
         sent.push((round * 1000, big));
         // Small messages are copied into the buffer: 100 of them, last in
         // the batch, grow it past 4 KiB.
         for i in 1..=100u32 {
             let payload = Bytes::from(vec![(i + round) as u8; 300]);
-            p.server
-                .send_media_shared(sid, type_id::AUDIO, Timestamp(round * 1000 + i), &payload)
-                .unwrap();
+            let m = crate::media::Media::audio(Timestamp(round * 1000 + i), payload.clone());
+            p.server.send_media(sid, &m).unwrap();
             sent.push((round * 1000 + i, payload));
         }
-        out.clear();
-        p.server.take_output(&mut out);
-        for seg in &out {
-            dec.push(seg);
+        // Batches of at least 5000 bytes, whole pieces.
+        loop {
+            out.clear();
+            let before = p.server.pending_output();
+            let n = p.server.poll_transmit(5000, &mut out);
+            if n == 0 {
+                break;
+            }
+            assert_eq!(p.server.pending_output(), before - n);
+            assert!(n >= 5000 || p.server.pending_output() == 0);
+            for seg in &out {
+                dec.push(seg);
+            }
         }
     }
     let mut got = Vec::new();

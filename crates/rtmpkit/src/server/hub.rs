@@ -1,61 +1,28 @@
 //! Live streams: who publishes, what late joiners need, and each player's
 //! bounded queue.
 //!
-//! A message from a publisher becomes one [`Frame`] whose payload is a
-//! shared [`Bytes`]: every player's queue holds the same buffer.
+//! A message from a publisher is one [`Media`] whose payload is a shared
+//! `Bytes`: every player's queue holds the same buffer. Its flags were set
+//! where it was received; nothing here parses a payload.
+//!
+//! Fan-out takes the stream lock only to update the caches and to clone
+//! the current list of players (one reference count); the N player queues
+//! are then filled with no stream lock held.
 
-use bytes::Bytes;
-use rtmpkit_proto::Timestamp;
-use rtmpkit_proto::media::{AudioTagHeader, VideoTagHeader};
-use rtmpkit_proto::message::type_id;
+use rtmpkit_proto::media::{Media, MediaKind};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
-/// One media or metadata message, shared by every player.
-#[derive(Debug, Clone)]
-pub(crate) struct Frame {
-    /// 8 audio, 9 video, 18 data (`onMetaData`).
-    pub type_id: u8,
-    pub timestamp: Timestamp,
-    pub payload: Bytes,
-    /// A video keyframe (not a sequence header).
-    pub key: bool,
-    /// Codec configuration: AVC/HEVC/... sequence header, AAC config.
-    pub seq_header: bool,
-}
-
-impl Frame {
-    pub fn new(type_id: u8, timestamp: Timestamp, payload: Bytes) -> Frame {
-        let (key, seq_header) = match type_id {
-            type_id::VIDEO => match VideoTagHeader::parse(&payload) {
-                Ok(h) => (h.is_keyframe(), h.is_sequence_header()),
-                Err(_) => (false, false),
-            },
-            type_id::AUDIO => (
-                false,
-                AudioTagHeader::parse(&payload).is_ok_and(|h| h.sequence_header),
-            ),
-            _ => (false, false),
-        };
-        Frame {
-            type_id,
-            timestamp,
-            payload,
-            key,
-            seq_header,
-        }
-    }
-
-    fn cost(&self) -> usize {
-        self.payload.len() + 64
-    }
+/// What a message costs in a queue: its payload and bookkeeping.
+fn cost(m: &Media) -> usize {
+    m.payload.len() + 64
 }
 
 /// What a player's connection task sends.
 #[derive(Debug, Clone)]
 pub(crate) enum Item {
-    Frame(Frame),
+    Media(Media),
     /// The publisher (re)appeared: StreamBegin + PublishNotify.
     StreamBegin,
     /// The publisher left: StreamEOF + UnpublishNotify.
@@ -113,11 +80,11 @@ impl PlayerQueue {
             return;
         }
         let keep = match &item {
-            Item::Frame(f) if f.seq_header || f.type_id == type_id::DATA_AMF0 => true,
-            Item::Frame(f) if f.type_id == type_id::VIDEO => {
-                if q.skip_video && !(f.key && q.bytes + f.cost() <= self.limits.soft_bytes) {
+            Item::Media(f) if f.sequence_header || f.kind == MediaKind::Metadata => true,
+            Item::Media(f) if f.kind == MediaKind::Video => {
+                if q.skip_video && !(f.keyframe && q.bytes + cost(f) <= self.limits.soft_bytes) {
                     false
-                } else if q.bytes + f.cost() > self.limits.soft_bytes {
+                } else if q.bytes + cost(f) > self.limits.soft_bytes {
                     q.skip_video = true;
                     false
                 } else {
@@ -125,15 +92,15 @@ impl PlayerQueue {
                     true
                 }
             }
-            Item::Frame(f) => q.bytes + f.cost() <= self.limits.hard_bytes,
+            Item::Media(f) => q.bytes + cost(f) <= self.limits.hard_bytes,
             Item::StreamBegin | Item::StreamEnd => true,
         };
         if !keep {
             q.dropped += 1;
             return;
         }
-        if let Item::Frame(f) = &item {
-            q.bytes += f.cost();
+        if let Item::Media(f) = &item {
+            q.bytes += cost(f);
         }
         q.items.push_back(item);
         drop(q);
@@ -150,9 +117,9 @@ impl PlayerQueue {
         }
         let mut taken = 0;
         while let Some(item) = q.items.pop_front() {
-            if let Item::Frame(f) = &item {
-                q.bytes -= f.cost();
-                taken += f.cost();
+            if let Item::Media(f) = &item {
+                q.bytes -= cost(f);
+                taken += cost(f);
             }
             out.push(item);
             if taken >= max_bytes {
@@ -200,16 +167,23 @@ pub(crate) struct GopLimits {
 #[derive(Debug, Default)]
 struct StreamState {
     publisher: Option<u64>,
-    metadata: Option<Frame>,
-    video_seq: Option<Frame>,
-    audio_seq: Option<Frame>,
+    metadata: Option<Media>,
+    video_seq: Option<Media>,
+    audio_seq: Option<Media>,
     /// Messages since the last keyframe, the keyframe first.
-    gop: Vec<Frame>,
+    gop: Vec<Media>,
     gop_bytes: usize,
     players: HashMap<u64, Arc<PlayerQueue>>,
+    /// The players' queues as one list, rebuilt when a player joins or
+    /// leaves, shared with fan-out by a reference count.
+    fanout: Arc<[Arc<PlayerQueue>]>,
 }
 
 impl StreamState {
+    fn rebuild_fanout(&mut self) {
+        self.fanout = self.players.values().cloned().collect();
+    }
+
     /// Forgets what late joiners were given: a new publisher brings its own.
     fn clear_caches(&mut self) {
         self.metadata = None;
@@ -230,22 +204,22 @@ pub(crate) struct Stream {
 
 impl Stream {
     /// Hands a publisher's message to the caches and every player.
-    pub fn publish_frame(&self, frame: Frame) {
+    pub fn publish(&self, frame: Media) {
         let mut st = lock(&self.state);
-        if frame.type_id == type_id::DATA_AMF0 {
+        if frame.kind == MediaKind::Metadata {
             st.metadata = Some(frame.clone());
-        } else if frame.seq_header {
-            if frame.type_id == type_id::VIDEO {
+        } else if frame.sequence_header {
+            if frame.kind == MediaKind::Video {
                 st.video_seq = Some(frame.clone());
             } else {
                 st.audio_seq = Some(frame.clone());
             }
         } else if self.gop.enabled {
-            if frame.key {
+            if frame.keyframe {
                 st.gop.clear();
                 st.gop_bytes = 0;
             }
-            if frame.key || !st.gop.is_empty() {
+            if frame.keyframe || !st.gop.is_empty() {
                 if st.gop.len() >= self.gop.max_messages
                     || st.gop_bytes + frame.payload.len() > self.gop.max_bytes
                 {
@@ -258,8 +232,10 @@ impl Stream {
                 }
             }
         }
-        for q in st.players.values() {
-            q.push(Item::Frame(frame.clone()));
+        let fanout = st.fanout.clone();
+        drop(st);
+        for q in fanout.iter() {
+            q.push(Item::Media(frame.clone()));
         }
     }
 
@@ -376,16 +352,17 @@ impl Hub {
                     .into_iter()
                     .flatten()
                 {
-                    q.push(Item::Frame(f.clone()));
+                    q.push(Item::Media(f.clone()));
                 }
                 if st.gop.is_empty() {
                     q.wait_for_keyframe();
                 }
                 for f in &st.gop {
-                    q.push(Item::Frame(f.clone()));
+                    q.push(Item::Media(f.clone()));
                 }
             }
             st.players.insert(conn, q.clone());
+            st.rebuild_fanout();
         }
         (s, q)
     }
@@ -395,7 +372,15 @@ impl Hub {
         let Some(s) = self.get(key) else {
             return;
         };
-        if let Some(q) = lock(&s.state).players.remove(&conn) {
+        let removed = {
+            let mut st = lock(&s.state);
+            let q = st.players.remove(&conn);
+            if q.is_some() {
+                st.rebuild_fanout();
+            }
+            q
+        };
+        if let Some(q) = removed {
             q.close();
         }
         self.forget_if_idle(&s);
@@ -405,7 +390,10 @@ impl Hub {
     pub fn end_all(&self) {
         let streams: Vec<Arc<Stream>> = lock(&self.streams).values().cloned().collect();
         for s in streams {
-            for q in lock(&s.state).players.values() {
+            // Begin / end notices are pushed under the stream lock so that
+            // they keep their order against a publisher that comes or goes
+            // at the same moment (rare events; media fan-out is not locked).
+            for q in lock(&s.state).fanout.iter() {
                 q.push(Item::StreamEnd);
             }
         }
@@ -431,14 +419,17 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn video(ts: u32, key: bool, len: usize) -> Frame {
+    use bytes::Bytes;
+    use rtmpkit_proto::Timestamp;
+
+    fn video(ts: u32, key: bool, len: usize) -> Media {
         let mut p = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
         p.resize(len, 0);
-        Frame::new(9, Timestamp(ts), Bytes::from(p))
+        Media::video(Timestamp(ts), Bytes::from(p))
     }
 
-    fn audio(ts: u32) -> Frame {
-        Frame::new(8, Timestamp(ts), Bytes::from_static(&[0xaf, 1, 0, 0]))
+    fn audio(ts: u32) -> Media {
+        Media::audio(Timestamp(ts), Bytes::from_static(&[0xaf, 1, 0, 0]))
     }
 
     fn hub() -> Hub {
@@ -465,28 +456,26 @@ mod tests {
     fn late_joiner_starts_with_headers_and_the_last_gop() {
         let h = hub();
         let s = h.publish("live/a", 1).unwrap();
-        s.publish_frame(Frame::new(18, Timestamp(0), Bytes::from_static(b"meta")));
-        s.publish_frame(Frame::new(
-            9,
+        s.publish(Media::metadata(Timestamp(0), Bytes::from_static(b"meta")));
+        s.publish(Media::video(
             Timestamp(0),
             Bytes::from_static(&[0x17, 0, 0, 0, 0]),
         ));
-        s.publish_frame(Frame::new(
-            8,
+        s.publish(Media::audio(
             Timestamp(0),
             Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
         ));
-        s.publish_frame(video(0, true, 100));
-        s.publish_frame(video(40, false, 100));
-        s.publish_frame(video(80, true, 100));
-        s.publish_frame(audio(90));
-        s.publish_frame(video(120, false, 100));
+        s.publish(video(0, true, 100));
+        s.publish(video(40, false, 100));
+        s.publish(video(80, true, 100));
+        s.publish(audio(90));
+        s.publish(video(120, false, 100));
         let (_, q) = h.play("live/a", 2);
         let items = drain(&q);
         let ts: Vec<(u8, u32)> = items
             .iter()
             .map(|i| match i {
-                Item::Frame(f) => (f.type_id, f.timestamp.0),
+                Item::Media(f) => (f.type_id(), f.timestamp.0),
                 _ => (0, 0),
             })
             .collect();
@@ -494,7 +483,7 @@ mod tests {
             ts,
             vec![(18, 0), (9, 0), (8, 0), (9, 80), (8, 90), (9, 120)]
         );
-        assert!(matches!(&items[3], Item::Frame(f) if f.key));
+        assert!(matches!(&items[3], Item::Media(f) if f.keyframe));
     }
 
     #[test]
@@ -517,11 +506,11 @@ mod tests {
         let (_, q) = h.play("live/a", 7);
         assert!(drain(&q).is_empty());
         let s = h.publish("live/a", 1).unwrap();
-        s.publish_frame(video(0, true, 50));
+        s.publish(video(0, true, 50));
         h.unpublish("live/a", 1);
         let items = drain(&q);
         assert!(matches!(items[0], Item::StreamBegin));
-        assert!(matches!(items[1], Item::Frame(_)));
+        assert!(matches!(items[1], Item::Media(_)));
         assert!(matches!(items[2], Item::StreamEnd));
         assert!(h.get("live/a").is_some(), "the player keeps the stream");
         h.stop_playing("live/a", 7);
@@ -533,17 +522,16 @@ mod tests {
         let h = hub();
         let s = h.publish("live/a", 1).unwrap();
         let (_, q) = h.play("live/a", 2);
-        s.publish_frame(video(0, true, 3000));
+        s.publish(video(0, true, 3000));
         for i in 1..10 {
-            s.publish_frame(video(i * 40, false, 3000)); // over the soft limit after 3
+            s.publish(video(i * 40, false, 3000)); // over the soft limit after 3
         }
-        s.publish_frame(Frame::new(
-            9,
+        s.publish(Media::video(
             Timestamp(400),
             Bytes::from_static(&[0x17, 0, 0, 0, 0]),
         ));
         for i in 0..200 {
-            s.publish_frame(audio(i)); // audio keeps flowing up to the hard limit
+            s.publish(audio(i)); // audio keeps flowing up to the hard limit
         }
         assert!(q.queued_bytes() <= 20_000 + 64);
         assert!(q.dropped() > 0);
@@ -551,7 +539,7 @@ mod tests {
         let vids: Vec<u32> = items
             .iter()
             .filter_map(|i| match i {
-                Item::Frame(f) if f.type_id == 9 => Some(f.timestamp.0),
+                Item::Media(f) if f.kind == MediaKind::Video => Some(f.timestamp.0),
                 _ => None,
             })
             .collect();
@@ -561,13 +549,13 @@ mod tests {
             "no video after a drop until a keyframe; seq header kept"
         );
         // Room again: non-key video still waits for a keyframe.
-        s.publish_frame(video(440, false, 100));
-        s.publish_frame(video(480, true, 100));
-        s.publish_frame(video(520, false, 100));
+        s.publish(video(440, false, 100));
+        s.publish(video(480, true, 100));
+        s.publish(video(520, false, 100));
         let vids: Vec<u32> = drain(&q)
             .iter()
             .filter_map(|i| match i {
-                Item::Frame(f) if f.type_id == 9 => Some(f.timestamp.0),
+                Item::Media(f) if f.kind == MediaKind::Video => Some(f.timestamp.0),
                 _ => None,
             })
             .collect();

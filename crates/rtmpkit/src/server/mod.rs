@@ -10,7 +10,7 @@
 //! # }
 //! ```
 
-mod conn;
+mod connection;
 mod hub;
 mod relay;
 
@@ -80,9 +80,9 @@ impl Default for ServerOptions {
     }
 }
 
-/// What connection tasks share.
+/// What the server's connection and relay tasks share.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct ServerContext {
     pub opts: ServerOptions,
     pub hub: Hub,
     next_id: AtomicU64,
@@ -90,7 +90,7 @@ pub(crate) struct Shared {
     shutdown: watch::Receiver<bool>,
 }
 
-impl Shared {
+impl ServerContext {
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -139,7 +139,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    context: Arc<ServerContext>,
     stop_tx: watch::Sender<bool>,
 }
 
@@ -156,7 +156,7 @@ pub struct StreamStat {
 
 /// Reads a running server's state.
 #[derive(Debug, Clone)]
-pub struct StatsHandle(Arc<Shared>);
+pub struct StatsHandle(Arc<ServerContext>);
 
 impl StatsHandle {
     /// Every stream with a publisher or a player.
@@ -179,7 +179,7 @@ impl Server {
     pub async fn bind(opts: ServerOptions) -> std::io::Result<Server> {
         let listener = TcpListener::bind(opts.listen).await?;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let shared = Arc::new(Shared {
+        let context = Arc::new(ServerContext {
             hub: Hub::new(
                 GopLimits {
                     enabled: opts.gop_cache,
@@ -200,7 +200,7 @@ impl Server {
         });
         Ok(Server {
             listener,
-            shared,
+            context,
             stop_tx,
         })
     }
@@ -209,21 +209,21 @@ impl Server {
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
-            .unwrap_or(self.shared.opts.listen)
+            .unwrap_or(self.context.opts.listen)
     }
 
     /// A handle to read the server's streams while it runs.
     pub fn stats(&self) -> StatsHandle {
-        StatsHandle(self.shared.clone())
+        StatsHandle(self.context.clone())
     }
 
     /// Serves until `shutdown` resolves; then players get end-of-stream,
     /// connections close, and this returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let shared = self.shared;
+        let ctx = self.context;
         let stop_tx = self.stop_tx;
-        let stop_rx = shared.shutdown.clone();
-        let limit = Arc::new(Semaphore::new(shared.opts.max_connections));
+        let stop_rx = ctx.shutdown.clone();
+        let limit = Arc::new(Semaphore::new(ctx.opts.max_connections));
         let mut tasks = tokio::task::JoinSet::new();
         let mut backoff = Duration::from_millis(5);
         tokio::pin!(shutdown);
@@ -234,15 +234,15 @@ impl Server {
                     Ok((socket, peer)) => {
                         backoff = Duration::from_millis(5);
                         let Ok(permit) = limit.clone().try_acquire_owned() else {
-                            warn!(%peer, "connection refused: {} connections already", shared.opts.max_connections);
+                            warn!(%peer, "connection refused: {} connections already", ctx.opts.max_connections);
                             drop(socket);
                             continue;
                         };
-                        let id = shared.next_id();
+                        let id = ctx.next_id();
                         let span = tracing::info_span!("conn", id, %peer);
-                        let (sh, rx) = (shared.clone(), stop_rx.clone());
+                        let (sh, rx) = (ctx.clone(), stop_rx.clone());
                         tasks.spawn(async move {
-                            conn::Conn::run(id, sh, socket, peer, rx).await;
+                            connection::serve(id, sh, socket, peer, rx).await;
                             drop(permit);
                         }.instrument(span));
                     }
@@ -257,7 +257,7 @@ impl Server {
             }
         }
         info!("shutting down: ending {} connections", tasks.len());
-        shared.hub.end_all();
+        ctx.hub.end_all();
         let _ = stop_tx.send(true);
         let drain = async { while tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(3), drain)

@@ -1,9 +1,9 @@
 //! Relays: an edge pulls a stream from its origin while players watch it;
 //! a published stream is pushed to other servers.
 
-use super::Shared;
-use super::hub::{Frame, Item};
-use crate::client::{ClientOptions, MediaKind, PullSession, PushSession};
+use super::ServerContext;
+use super::hub::Item;
+use crate::client::{ClientOptions, PullSession, PushSession};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -21,7 +21,7 @@ fn join(base: &str, key: &str) -> String {
 /// server shuts down, or nobody watches; retries with back-off while
 /// players wait.
 pub(crate) fn spawn_pull(
-    shared: Arc<Shared>,
+    ctx: Arc<ServerContext>,
     key: String,
     origin: String,
     mut stop: watch::Receiver<bool>,
@@ -30,8 +30,8 @@ pub(crate) fn spawn_pull(
     let span = tracing::info_span!("relay_pull", stream = %key);
     tokio::spawn(
         async move {
-            let id = shared.next_id();
-            let mut shutdown = shared.shutdown.clone();
+            let id = ctx.next_id();
+            let mut shutdown = ctx.shutdown.clone();
             let mut backoff = Duration::from_millis(200);
             loop {
                 if *stop.borrow() || *shutdown.borrow() {
@@ -59,7 +59,7 @@ pub(crate) fn spawn_pull(
                     continue;
                 }
                 backoff = Duration::from_millis(200);
-                let Ok(stream) = shared.hub.publish(&key, id) else {
+                let Ok(stream) = ctx.hub.publish(&key, id) else {
                     // Somebody publishes here now: no need to pull.
                     let _ = pull.close().await;
                     break;
@@ -72,42 +72,37 @@ pub(crate) fn spawn_pull(
                         _ = super::signalled(&mut shutdown) => None,
                     };
                     let Some(m) = msg else { break };
-                    let type_id = match m.kind {
-                        MediaKind::Metadata => rtmpkit_proto::message::type_id::DATA_AMF0,
-                        MediaKind::Audio => rtmpkit_proto::message::type_id::AUDIO,
-                        MediaKind::Video => rtmpkit_proto::message::type_id::VIDEO,
-                    };
-                    stream.publish_frame(Frame::new(type_id, m.timestamp, m.payload));
+                    stream.publish(m);
                 }
                 let _ = pull.close().await;
-                shared.hub.unpublish(&key, id);
+                ctx.hub.unpublish(&key, id);
                 info!("relay from {url} ended: {}", pull.wait().await);
             }
-            shared.forget_pull(&key);
+            ctx.forget_pull(&key);
         }
         .instrument(span),
     );
 }
 
 /// Pushes the local stream `key` to `base/key` while it is published.
-pub(crate) fn spawn_push(shared: Arc<Shared>, key: String, base: String) {
+pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, base: String) {
     let url = join(&base, &key);
     let span = tracing::info_span!("relay_push", stream = %key);
     tokio::spawn(
         async move {
-            let id = shared.next_id();
-            let (_stream, queue) = shared.hub.play(&key, id);
+            let id = ctx.next_id();
+            let (_stream, queue) = ctx.hub.play(&key, id);
             let push = match PushSession::connect(&url, ClientOptions::default()).await {
                 Ok(p) => p,
                 Err(e) => {
                     warn!("relay push: {e}");
-                    shared.hub.stop_playing(&key, id);
+                    ctx.hub.stop_playing(&key, id);
                     return;
                 }
             };
             info!("relaying to {url}");
             let mut items = Vec::new();
-            let mut shutdown = shared.shutdown.clone();
+            let mut shutdown = ctx.shutdown.clone();
             'outer: loop {
                 tokio::select! {
                     _ = queue.notify.notified() => {}
@@ -116,12 +111,7 @@ pub(crate) fn spawn_push(shared: Arc<Shared>, key: String, base: String) {
                 queue.take(256 * 1024, &mut items);
                 for item in items.drain(..) {
                     let r = match item {
-                        Item::Frame(f)
-                            if f.type_id == rtmpkit_proto::message::type_id::DATA_AMF0 =>
-                        {
-                            push.write_script_tag(&f.payload).await
-                        }
-                        Item::Frame(f) => push.write_media(f.type_id, f.timestamp, f.payload).await,
+                        Item::Media(m) => push.write_media(m).await,
                         Item::StreamBegin => Ok(()),
                         Item::StreamEnd => break 'outer,
                     };
@@ -132,7 +122,7 @@ pub(crate) fn spawn_push(shared: Arc<Shared>, key: String, base: String) {
                 }
             }
             let _ = push.close().await;
-            shared.hub.stop_playing(&key, id);
+            ctx.hub.stop_playing(&key, id);
             info!("relay to {url} ended");
         }
         .instrument(span),

@@ -1,0 +1,600 @@
+//! The RTMP client over tokio: [`PushSession`] and [`PullSession`], two thin
+//! faces of one core (client-session spec, "One core, two faces").
+//!
+//! One task owns the socket and the [`ClientSession`](rtmpkit_proto::ClientSession)
+//! and runs them on the [driver](crate::driver). The handles talk to it
+//! through channels (commands in, media out) and read its state and
+//! counters from atomics: nothing is locked around the session or the
+//! socket.
+
+mod task;
+
+use crate::driver::IoCounters;
+use crate::error::{Error, Stage};
+use bytes::Bytes;
+use rtmpkit_proto::amf0::Amf0Object;
+use rtmpkit_proto::media::Media;
+use rtmpkit_proto::session::ClientMode;
+use rtmpkit_proto::url::RtmpUrl;
+use rtmpkit_proto::{MediaKind, Timestamp};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+use task::Command;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::info;
+
+pub use rtmpkit_proto::session::StreamEnd;
+
+/// Options of a client session, with the defaults of the client spec
+/// ("Options, with defaults").
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// "Do" timeout: from the start of the TCP connect (DNS included) until
+    /// `NetStream.Publish.Start` / `NetStream.Play.Start`. Zero: none. Default 10 s.
+    pub timeout: Duration,
+    /// Longest wait for incoming data once started. Zero: none.
+    pub read_timeout: Duration,
+    /// Longest a single socket write may block. Zero: none.
+    pub write_timeout: Duration,
+    /// Bytes asked of the socket per read. Zero: 64 KiB.
+    pub read_buffer_size: usize,
+    /// Bytes gathered before a write; `flush` sends the rest, and nothing
+    /// waits longer than 20 ms. Zero: every write goes out at once.
+    pub write_buffer_size: usize,
+    /// Zero: a write returns once its bytes were written (or buffered). N:
+    /// writes go into a queue of N messages; a full queue makes the writer
+    /// wait (back-pressure), nothing is dropped.
+    pub write_queue_size: usize,
+    /// Use the digest ("complex") handshake.
+    pub complex_handshake: bool,
+    /// Our outgoing chunk size.
+    pub chunk_size: u32,
+    /// Messages buffered between the session and [`PullSession::next_message`].
+    pub pull_queue_size: usize,
+    /// Send a PingRequest this often as a keepalive. Zero: never.
+    pub ping_interval: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            timeout: Duration::from_secs(10),
+            read_timeout: Duration::ZERO,
+            write_timeout: Duration::ZERO,
+            read_buffer_size: 0,
+            write_buffer_size: 0,
+            write_queue_size: 0,
+            complex_handshake: false,
+            chunk_size: 4096,
+            pull_queue_size: 1024,
+            ping_interval: Duration::ZERO,
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone)]
+pub enum EndReason {
+    /// We closed it cleanly ([`PushSession::close`] / [`PullSession::close`]).
+    Closed,
+    /// [`PushSession::dispose`] / [`PullSession::dispose`] was called.
+    Disposed,
+    /// The server closed the connection.
+    PeerClosed,
+    /// The played stream ended (StreamEOF, UnpublishNotify, Play.Stop).
+    StreamEnded(StreamEnd),
+    /// No data arrived within the read timeout.
+    ReadTimeout,
+    /// It failed, for this reason.
+    Failed(Error),
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::Closed => f.write_str("closed"),
+            EndReason::Disposed => f.write_str("disposed"),
+            EndReason::PeerClosed => f.write_str("server closed the connection"),
+            EndReason::StreamEnded(StreamEnd::Eof) => f.write_str("stream ended (StreamEOF)"),
+            EndReason::StreamEnded(StreamEnd::UnpublishNotify) => {
+                f.write_str("stream ended (publisher left)")
+            }
+            EndReason::StreamEnded(StreamEnd::Stopped) => f.write_str("stream ended (Play.Stop)"),
+            EndReason::ReadTimeout => f.write_str("read timeout"),
+            EndReason::Failed(e) => write!(f, "failed: {e}"),
+        }
+    }
+}
+
+/// Counters and bitrates of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionStat {
+    /// Unique key, e.g. `RTMPPUSH1`.
+    pub key: String,
+    /// Always "RTMP".
+    pub protocol: &'static str,
+    /// When the session was created.
+    pub start_time: SystemTime,
+    /// The server's address once connected.
+    pub remote_addr: Option<SocketAddr>,
+    /// Bytes read from the socket.
+    pub read_bytes: u64,
+    /// Bytes written to the socket.
+    pub wrote_bytes: u64,
+    /// kbit/s read over the last [`PushSession::update_stat`] interval.
+    pub read_bitrate_kbits: u64,
+    /// kbit/s written over the last interval.
+    pub write_bitrate_kbits: u64,
+    /// The bitrate that matters: write for push, read for pull.
+    pub bitrate_kbits: u64,
+}
+
+/// Where a session is in its life, kept in an atomic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    New = 0,
+    Starting = 1,
+    Running = 2,
+    Ended = 3,
+}
+
+/// "Not measured yet" in the liveness atomics.
+const UNSEEN: u64 = u64::MAX;
+
+/// Bitrate and liveness bookkeeping, all atomics.
+#[derive(Debug)]
+struct Rates {
+    last_read: AtomicU64,
+    last_written: AtomicU64,
+    read_kbits: AtomicU64,
+    write_kbits: AtomicU64,
+    alive_read: AtomicU64,
+    alive_written: AtomicU64,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// What the handles and the session task share: identity, channels and
+/// atomics.
+#[derive(Debug)]
+struct ClientCore {
+    key: String,
+    mode: ClientMode,
+    url: RtmpUrl,
+    url_text: String,
+    opts: ClientOptions,
+    span: tracing::Span,
+    phase: AtomicU8,
+    dispose_tx: watch::Sender<bool>,
+    end_tx: watch::Sender<Option<EndReason>>,
+    /// Set once, by `start`.
+    commands: OnceLock<mpsc::Sender<Command>>,
+    media_tx: async_channel::Sender<Media>,
+    media_rx: async_channel::Receiver<Media>,
+    start_time: SystemTime,
+    remote: OnceLock<SocketAddr>,
+    io: Arc<IoCounters>,
+    rates: Rates,
+}
+
+impl ClientCore {
+    fn new(mode: ClientMode, url: &str, opts: ClientOptions) -> Result<Arc<Self>, Error> {
+        let url = RtmpUrl::parse(url)?;
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let key = match mode {
+            ClientMode::Publish => format!("RTMPPUSH{id}"),
+            ClientMode::Play => format!("RTMPPULL{id}"),
+        };
+        let url_text = url.to_string();
+        let span = tracing::info_span!("rtmp", key = %key);
+        span.in_scope(|| info!(url = %url_text, "new session"));
+        let (media_tx, media_rx) = async_channel::bounded(match mode {
+            ClientMode::Play => opts.pull_queue_size.max(1),
+            ClientMode::Publish => 1,
+        });
+        Ok(Arc::new(ClientCore {
+            key,
+            mode,
+            url,
+            url_text,
+            opts,
+            span,
+            phase: AtomicU8::new(Phase::New as u8),
+            dispose_tx: watch::channel(false).0,
+            end_tx: watch::channel(None).0,
+            commands: OnceLock::new(),
+            media_tx,
+            media_rx,
+            start_time: SystemTime::now(),
+            remote: OnceLock::new(),
+            io: Arc::default(),
+            rates: Rates {
+                last_read: AtomicU64::new(0),
+                last_written: AtomicU64::new(0),
+                read_kbits: AtomicU64::new(0),
+                write_kbits: AtomicU64::new(0),
+                alive_read: AtomicU64::new(UNSEEN),
+                alive_written: AtomicU64::new(UNSEEN),
+            },
+        }))
+    }
+
+    fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            0 => Phase::New,
+            1 => Phase::Starting,
+            2 => Phase::Running,
+            _ => Phase::Ended,
+        }
+    }
+
+    fn set_phase(&self, p: Phase) {
+        self.phase.store(p as u8, Ordering::Release);
+    }
+
+    fn closed(&self) -> Error {
+        Error::Closed {
+            stage: Stage::Streaming,
+            peer: self.url_text.clone(),
+        }
+    }
+
+    /// Starts the session task and waits for publish / play to start.
+    async fn start(self: &Arc<Self>) -> Result<(), Error> {
+        if self
+            .phase
+            .compare_exchange(
+                Phase::New as u8,
+                Phase::Starting as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return Err(Error::Misuse("start may be called once"));
+        }
+        let (tx, rx) = mpsc::channel(self.opts.write_queue_size.max(1));
+        let _ = self.commands.set(tx);
+        let (started_tx, started_rx) = oneshot::channel();
+        let me = self.clone();
+        tokio::spawn(task::run(me, rx, started_tx));
+        // The task always answers before it ends.
+        started_rx.await.unwrap_or(Err(Error::Disposed))
+    }
+
+    /// Ends the session once: records the reason and lets the pull queue
+    /// drain to its end.
+    fn finish(&self, reason: EndReason) {
+        let first = self.end_tx.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason.clone());
+                true
+            } else {
+                false
+            }
+        });
+        self.set_phase(Phase::Ended);
+        self.media_tx.close();
+        if first {
+            self.span.in_scope(|| info!(%reason, "session ended"));
+        }
+    }
+
+    fn dispose(&self) -> Result<(), Error> {
+        match self.phase() {
+            Phase::New => Err(Error::Misuse("dispose: the session was never started")),
+            Phase::Ended => Ok(()),
+            Phase::Starting | Phase::Running => {
+                self.dispose_tx.send_replace(true);
+                Ok(())
+            }
+        }
+    }
+
+    async fn wait(&self) -> EndReason {
+        let mut rx = self.end_tx.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(r) => r.clone().unwrap_or(EndReason::Disposed),
+            // The sender lives in `self`, so this cannot happen while we hold it.
+            Err(_) => EndReason::Disposed,
+        }
+    }
+
+    /// Hands a command to the session task; with `write_queue_size` 0 waits
+    /// until it was carried out.
+    async fn submit(&self, make: impl FnOnce(Option<task::Reply>) -> Command) -> Result<(), Error> {
+        match self.phase() {
+            Phase::Running => {}
+            Phase::New | Phase::Starting => {
+                return Err(Error::Misuse("the session has not started"));
+            }
+            Phase::Ended => return Err(self.closed()),
+        }
+        let Some(tx) = self.commands.get() else {
+            return Err(Error::Misuse("the session has not started"));
+        };
+        if self.opts.write_queue_size > 0 {
+            return tx.send(make(None)).await.map_err(|_| self.closed());
+        }
+        let (reply, done) = oneshot::channel();
+        tx.send(make(Some(reply)))
+            .await
+            .map_err(|_| self.closed())?;
+        done.await.unwrap_or_else(|_| Err(self.closed()))
+    }
+
+    /// Sends a command and waits for its answer, whatever the queue size.
+    async fn call(&self, make: impl FnOnce(task::Reply) -> Command) -> Result<(), Error> {
+        let Some(tx) = self.commands.get() else {
+            return Err(Error::Misuse("the session has not started"));
+        };
+        let (reply, done) = oneshot::channel();
+        tx.send(make(reply)).await.map_err(|_| self.closed())?;
+        done.await.unwrap_or_else(|_| Err(self.closed()))
+    }
+
+    async fn close(&self) -> Result<(), Error> {
+        match self.phase() {
+            Phase::Ended => Ok(()),
+            Phase::New | Phase::Starting => Err(Error::Misuse("the session has not started")),
+            Phase::Running => match self.call(Command::Close).await {
+                // Ended meanwhile: nothing left to close.
+                Err(Error::Closed { .. }) if self.phase() == Phase::Ended => Ok(()),
+                r => r,
+            },
+        }
+    }
+
+    fn stat(&self) -> SessionStat {
+        let (rk, wk) = (
+            self.rates.read_kbits.load(Ordering::Relaxed),
+            self.rates.write_kbits.load(Ordering::Relaxed),
+        );
+        SessionStat {
+            key: self.key.clone(),
+            protocol: "RTMP",
+            start_time: self.start_time,
+            remote_addr: self.remote.get().copied(),
+            read_bytes: self.io.read.load(Ordering::Relaxed),
+            wrote_bytes: self.io.written.load(Ordering::Relaxed),
+            read_bitrate_kbits: rk,
+            write_bitrate_kbits: wk,
+            bitrate_kbits: match self.mode {
+                ClientMode::Publish => wk,
+                ClientMode::Play => rk,
+            },
+        }
+    }
+
+    /// Bitrate in kbit/s = byte delta * 8 / 1024 / seconds; an interval of
+    /// zero changes nothing.
+    fn update_stat(&self, interval: Duration) {
+        let secs = interval.as_secs_f64();
+        if secs <= 0.0 {
+            return;
+        }
+        let kbits = |now: u64, last: &AtomicU64| {
+            let prev = last.swap(now, Ordering::Relaxed);
+            (now.saturating_sub(prev) as f64 * 8.0 / 1024.0 / secs) as u64
+        };
+        let r = kbits(self.io.read.load(Ordering::Relaxed), &self.rates.last_read);
+        let w = kbits(
+            self.io.written.load(Ordering::Relaxed),
+            &self.rates.last_written,
+        );
+        self.rates.read_kbits.store(r, Ordering::Relaxed);
+        self.rates.write_kbits.store(w, Ordering::Relaxed);
+    }
+
+    fn is_alive(&self) -> (bool, bool) {
+        let moved = |now: u64, seen: &AtomicU64| {
+            let prev = seen.swap(now, Ordering::Relaxed);
+            prev == UNSEEN || prev != now
+        };
+        (
+            moved(self.io.read.load(Ordering::Relaxed), &self.rates.alive_read),
+            moved(
+                self.io.written.load(Ordering::Relaxed),
+                &self.rates.alive_written,
+            ),
+        )
+    }
+}
+
+/// What both faces offer: start, close, dispose, wait, identity and
+/// introspection. [`PushSession`] and [`PullSession`] dereference to it.
+#[derive(Debug, Clone)]
+pub struct ClientHandle {
+    core: Arc<ClientCore>,
+}
+
+impl ClientHandle {
+    fn new(mode: ClientMode, url: &str, options: ClientOptions) -> Result<Self, Error> {
+        Ok(ClientHandle {
+            core: ClientCore::new(mode, url, options)?,
+        })
+    }
+
+    /// Connects, then publishes or plays; returns once the server answered
+    /// `NetStream.Publish.Start` / `NetStream.Play.Start`, or with the error
+    /// that stopped it (client-session spec, "Start").
+    pub async fn start(&self) -> Result<(), Error> {
+        self.core.start().await
+    }
+
+    /// Closes cleanly: FCUnpublish + deleteStream for a publisher,
+    /// deleteStream for a player, everything flushed, socket closed.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.core.close().await
+    }
+
+    /// Stops the session at once (no clean close): from any task, any
+    /// number of times; the first call closes the socket, also while
+    /// starting. Calling it on a session that was never started is an error.
+    pub fn dispose(&self) -> Result<(), Error> {
+        self.core.dispose()
+    }
+
+    /// Waits until the session ends, and says why.
+    pub async fn wait(&self) -> EndReason {
+        self.core.wait().await
+    }
+
+    /// The URL, without credentials.
+    pub fn url(&self) -> &str {
+        &self.core.url_text
+    }
+
+    /// The application (every path item but the last).
+    pub fn app_name(&self) -> &str {
+        &self.core.url.app
+    }
+
+    /// The stream name (the last path item, without the query).
+    pub fn stream_name(&self) -> &str {
+        &self.core.url.stream
+    }
+
+    /// The raw query, if the URL had one.
+    pub fn raw_query(&self) -> Option<&str> {
+        self.core.url.query.as_deref()
+    }
+
+    /// The unique key that prefixes this session's log lines.
+    pub fn unique_key(&self) -> &str {
+        &self.core.key
+    }
+
+    /// Counters and the bitrates of the last [`ClientHandle::update_stat`].
+    pub fn stat(&self) -> SessionStat {
+        self.core.stat()
+    }
+
+    /// Recomputes bitrates over `interval` (the time since the last call).
+    pub fn update_stat(&self, interval: Duration) {
+        self.core.update_stat(interval)
+    }
+
+    /// Whether bytes were (read, written) since the previous call; the
+    /// first call answers `(true, true)`.
+    pub fn is_alive(&self) -> (bool, bool) {
+        self.core.is_alive()
+    }
+
+    /// Whether the session has started and not ended.
+    pub fn is_running(&self) -> bool {
+        self.core.phase() == Phase::Running
+    }
+}
+
+/// Publishes a live stream to a server.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), rtmpkit::Error> {
+/// use rtmpkit::client::{ClientOptions, PushSession};
+/// let push = PushSession::new("rtmp://127.0.0.1/live/test", ClientOptions::default())?;
+/// push.start().await?;
+/// push.write_video(0.into(), bytes::Bytes::from_static(&[0x17, 0, 0, 0, 0])).await?;
+/// push.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PushSession {
+    handle: ClientHandle,
+}
+
+/// Plays a live stream from a server.
+#[derive(Debug, Clone)]
+pub struct PullSession {
+    handle: ClientHandle,
+}
+
+impl std::ops::Deref for PushSession {
+    type Target = ClientHandle;
+    fn deref(&self) -> &ClientHandle {
+        &self.handle
+    }
+}
+
+impl std::ops::Deref for PullSession {
+    type Target = ClientHandle;
+    fn deref(&self) -> &ClientHandle {
+        &self.handle
+    }
+}
+
+impl PushSession {
+    /// A session for `url`; nothing happens until [`ClientHandle::start`].
+    /// A URL without an app or stream name is an error here.
+    pub fn new(url: &str, options: ClientOptions) -> Result<Self, Error> {
+        Ok(PushSession {
+            handle: ClientHandle::new(ClientMode::Publish, url, options)?,
+        })
+    }
+
+    /// `new` + `start`.
+    pub async fn connect(url: &str, options: ClientOptions) -> Result<Self, Error> {
+        let s = Self::new(url, options)?;
+        s.start().await?;
+        Ok(s)
+    }
+
+    /// Sends one media message (metadata goes out as `@setDataFrame`).
+    pub async fn write_media(&self, media: Media) -> Result<(), Error> {
+        self.core.submit(|reply| Command::Media(media, reply)).await
+    }
+
+    /// Sends an FLV audio tag body.
+    pub async fn write_audio(&self, timestamp: Timestamp, payload: Bytes) -> Result<(), Error> {
+        self.write_media(Media::audio(timestamp, payload)).await
+    }
+
+    /// Sends an FLV video tag body.
+    pub async fn write_video(&self, timestamp: Timestamp, payload: Bytes) -> Result<(), Error> {
+        self.write_media(Media::video(timestamp, payload)).await
+    }
+
+    /// Sends an FLV script tag body (`onMetaData ...`) as metadata, bytes
+    /// as they are.
+    pub async fn write_script_tag(&self, body: Bytes) -> Result<(), Error> {
+        self.write_media(Media::new(MediaKind::Metadata, Timestamp::ZERO, body))
+            .await
+    }
+
+    /// Sends metadata as `@setDataFrame onMetaData`.
+    pub async fn write_metadata(&self, metadata: Amf0Object) -> Result<(), Error> {
+        self.core
+            .submit(|reply| Command::Metadata(metadata, reply))
+            .await
+    }
+
+    /// Sends everything buffered.
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.core.call(Command::Flush).await
+    }
+}
+
+impl PullSession {
+    /// A session for `url`; nothing happens until [`ClientHandle::start`].
+    pub fn new(url: &str, options: ClientOptions) -> Result<Self, Error> {
+        Ok(PullSession {
+            handle: ClientHandle::new(ClientMode::Play, url, options)?,
+        })
+    }
+
+    /// `new` + `start`.
+    pub async fn connect(url: &str, options: ClientOptions) -> Result<Self, Error> {
+        let s = Self::new(url, options)?;
+        s.start().await?;
+        Ok(s)
+    }
+
+    /// The next metadata / audio / video message in order; `None` once the
+    /// session ended (see [`ClientHandle::wait`] for why).
+    pub async fn next_message(&self) -> Option<Media> {
+        self.core.media_rx.recv().await.ok()
+    }
+}

@@ -1,0 +1,313 @@
+//! One accepted connection: its session runs on the [driver](crate::driver)
+//! with [`ServerHandler`], which gives the connection its part in the hub
+//! (publisher or player).
+
+use super::hub::{Item, PlayerQueue, PublishError, Stream};
+use super::{ServerContext, ServerOptions};
+use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
+use crate::error::{Error, Stage};
+use rtmpkit_proto::message::status;
+use rtmpkit_proto::session::{Server, ServerConfig, ServerEvent, ServerSession};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+/// What the connection does in the hub.
+enum Role {
+    None,
+    Publisher {
+        key: String,
+        stream: Arc<Stream>,
+    },
+    Player {
+        key: String,
+        stream_id: u32,
+        queue: Arc<PlayerQueue>,
+    },
+}
+
+/// Why the server ended a connection on purpose.
+#[derive(Debug)]
+enum ServerStop {
+    Shutdown,
+    Rejected,
+}
+
+/// The stream key: `app/name` without the query.
+fn stream_key(app: &str, name: &str) -> String {
+    let name = name.split('?').next().unwrap_or(name);
+    format!("{app}/{name}")
+}
+
+/// Serves one accepted TCP connection until it ends, then leaves the hub.
+pub(crate) async fn serve(
+    id: u64,
+    ctx: Arc<ServerContext>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = socket.set_nodelay(true);
+    let opts: &ServerOptions = &ctx.opts;
+    let cfg = ServerConfig {
+        chunk_size: opts.chunk_size,
+        ..ServerConfig::default()
+    };
+    let seed = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(peer.port());
+    let session = ServerSession::new(cfg, std::time::Instant::now(), seed);
+    let driver = DriverOptions {
+        // Players send little: start small; a publisher's reads grow it.
+        read_size: 2 * 1024,
+        max_read: 64 * 1024,
+        write_timeout: Some(opts.stuck_timeout),
+        ..DriverOptions::default()
+    };
+    let conn = Connection::new(socket, session, &peer.to_string(), driver);
+    let mut handler = ServerHandler {
+        id,
+        setup_deadline: Instant::now() + opts.setup_timeout,
+        ctx: ctx.clone(),
+        app: String::new(),
+        role: Role::None,
+        batch: Vec::new(),
+        shutdown,
+    };
+    let end = conn.run(&mut handler).await;
+    handler.leave();
+    match end {
+        Err(e) if e.is_closed() => debug!("connection closed by peer"),
+        Err(e) => info!("connection closed: {e}"),
+        Ok(ServerStop::Shutdown) => debug!("connection closed: server shutting down"),
+        Ok(ServerStop::Rejected) => debug!("connection closed after a rejection"),
+    }
+}
+
+/// Why the handler wakes the driver.
+enum Wake {
+    QueueReady,
+    Shutdown,
+}
+
+struct ServerHandler {
+    id: u64,
+    ctx: Arc<ServerContext>,
+    /// Handshake, connect and publish / play must finish by then.
+    setup_deadline: Instant,
+    app: String,
+    role: Role,
+    batch: Vec<Item>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl<T: Transport> Handler<T, Server> for ServerHandler {
+    type Signal = Wake;
+    type Stop = ServerStop;
+
+    fn signal(&mut self) -> impl Future<Output = Wake> + Send {
+        let queue = match &self.role {
+            Role::Player { queue, .. } => Some(queue.clone()),
+            _ => None,
+        };
+        let shutdown = &mut self.shutdown;
+        async move {
+            tokio::select! {
+                _ = async { queue.as_ref().expect("guarded").notify.notified().await }, if queue.is_some() => Wake::QueueReady,
+                _ = super::signalled(shutdown) => Wake::Shutdown,
+            }
+        }
+    }
+
+    async fn on_signal(
+        &mut self,
+        conn: &mut Connection<T, Server>,
+        wake: Wake,
+    ) -> Result<Flow<ServerStop>, Error> {
+        match wake {
+            Wake::QueueReady => {
+                self.fill_from_queue(conn.session_mut());
+                Ok(Flow::Continue)
+            }
+            Wake::Shutdown => {
+                if let Role::Player { stream_id, .. } = self.role {
+                    let _ = conn.session_mut().send_stream_end(stream_id);
+                }
+                Ok(Flow::Stop(ServerStop::Shutdown))
+            }
+        }
+    }
+
+    async fn on_events(
+        &mut self,
+        conn: &mut Connection<T, Server>,
+    ) -> Result<Flow<ServerStop>, Error> {
+        match self.handle_events(conn.session_mut()) {
+            Some(Ok(stop)) => Ok(Flow::Stop(stop)),
+            Some(Err(e)) => Err(Error::from_core(Stage::ConnectCommand, conn.peer(), e)),
+            None => Ok(Flow::Continue),
+        }
+    }
+
+    fn deadline(&self, conn: &Connection<T, Server>) -> Option<Instant> {
+        match self.role {
+            Role::None => Some(self.setup_deadline),
+            Role::Publisher { .. } => Some(conn.last_input() + self.ctx.opts.idle_timeout),
+            Role::Player { .. } => None,
+        }
+    }
+
+    fn on_deadline(&mut self, conn: &mut Connection<T, Server>) -> Result<Flow<ServerStop>, Error> {
+        let (stage, after) = match self.role {
+            Role::None => (
+                crate::driver::Staged::stage(conn.session()),
+                self.ctx.opts.setup_timeout,
+            ),
+            // Publisher idle: no media for the idle timeout.
+            _ => (Stage::Streaming, self.ctx.opts.idle_timeout),
+        };
+        Err(Error::Timeout {
+            stage,
+            peer: conn.peer().to_owned(),
+            after,
+        })
+    }
+}
+
+impl ServerHandler {
+    /// Moves queued items into the session's output (one batch of up to
+    /// 256 KiB, so a fast stream cannot starve the read side).
+    fn fill_from_queue(&mut self, session: &mut ServerSession) {
+        let Role::Player {
+            stream_id, queue, ..
+        } = &self.role
+        else {
+            return;
+        };
+        let (sid, queue) = (*stream_id, queue.clone());
+        let mut items = std::mem::take(&mut self.batch);
+        queue.take(256 * 1024, &mut items);
+        for item in items.drain(..) {
+            let r = match item {
+                Item::Media(m) => session.send_media(sid, &m),
+                Item::StreamBegin => session.send_stream_begin(sid),
+                Item::StreamEnd => session.send_stream_end(sid),
+            };
+            if let Err(e) = r {
+                debug!("cannot send to player: {e}");
+            }
+        }
+        // Keep little room between batches: thousands of players each
+        // holding a GOP-sized batch vector would add up.
+        items.shrink_to(32);
+        self.batch = items;
+    }
+
+    /// Acts on session events; returns how the connection must end, if it must.
+    fn handle_events(
+        &mut self,
+        session: &mut ServerSession,
+    ) -> Option<Result<ServerStop, rtmpkit_proto::Error>> {
+        while let Some(ev) = session.poll_event() {
+            match ev {
+                ServerEvent::ConnectRequested { app, tc_url, .. } => {
+                    debug!(%app, ?tc_url, "connect");
+                    if app.is_empty() {
+                        let _ =
+                            session.reject_connect("an app is required: rtmp://host/app/stream");
+                        return Some(Ok(ServerStop::Rejected));
+                    }
+                    self.app = app;
+                    if let Err(e) = session.accept_connect() {
+                        return Some(Err(e));
+                    }
+                }
+                ServerEvent::PublishRequested {
+                    stream_id,
+                    name,
+                    kind,
+                } => {
+                    if !matches!(self.role, Role::None) {
+                        let _ = session.reject_publish(
+                            stream_id,
+                            status::FAILED,
+                            "this connection already publishes or plays",
+                        );
+                        continue;
+                    }
+                    let key = stream_key(&self.app, &name);
+                    match self.ctx.hub.publish(&key, self.id) {
+                        Ok(stream) => {
+                            info!(stream = %key, %kind, "publish");
+                            let _ = session.accept_publish(stream_id);
+                            self.ctx.on_publish(&key);
+                            self.role = Role::Publisher { key, stream };
+                        }
+                        Err(PublishError::AlreadyPublishing) => {
+                            warn!(stream = %key, "publish refused: already publishing");
+                            let _ = session.reject_publish(
+                                stream_id,
+                                status::PUBLISH_BAD_NAME,
+                                "Already publishing",
+                            );
+                            return Some(Ok(ServerStop::Rejected));
+                        }
+                    }
+                }
+                ServerEvent::PlayRequested {
+                    stream_id, name, ..
+                } => {
+                    if !matches!(self.role, Role::None) {
+                        let _ = session.reject_play(
+                            stream_id,
+                            status::FAILED,
+                            "this connection already publishes or plays",
+                        );
+                        continue;
+                    }
+                    let key = stream_key(&self.app, &name);
+                    info!(stream = %key, "play");
+                    let (_stream, queue) = self.ctx.hub.play(&key, self.id);
+                    let _ = session.accept_play(stream_id);
+                    self.ctx.on_play(&key);
+                    self.role = Role::Player {
+                        key,
+                        stream_id,
+                        queue,
+                    };
+                    // Send what a late joiner needs right away.
+                    self.fill_from_queue(session);
+                }
+                ServerEvent::Media { media, .. } => {
+                    if let Role::Publisher { stream, .. } = &self.role {
+                        stream.publish(media);
+                    }
+                }
+                ServerEvent::PublishEnded { .. } | ServerEvent::PlayEnded { .. } => self.leave(),
+                ServerEvent::Notice(n) => debug!("{n}"),
+                other => debug!(?other, "event"),
+            }
+        }
+        None
+    }
+
+    /// Leaves the hub (idempotent).
+    fn leave(&mut self) {
+        match std::mem::replace(&mut self.role, Role::None) {
+            Role::Publisher { key, .. } => {
+                info!(stream = %key, "unpublish");
+                self.ctx.hub.unpublish(&key, self.id);
+            }
+            Role::Player { key, queue, .. } => {
+                let dropped = queue.dropped();
+                if dropped > 0 {
+                    info!(stream = %key, dropped, "player left; messages dropped while it was behind");
+                }
+                self.ctx.hub.stop_playing(&key, self.id);
+                self.ctx.on_stop_playing(&key);
+            }
+            Role::None => {}
+        }
+    }
+}
