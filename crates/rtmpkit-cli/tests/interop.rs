@@ -15,12 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
 fn push_to_nginx_rtmp_and_pull_back_with_ffmpeg() {
-    let _serial = serial();
-    if !peers(&["ffmpeg", "ffprobe", "nginx"]) {
-        return;
-    }
     let nginx = Nginx::start();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ffmpeg-pulled.flv");
@@ -36,12 +31,7 @@ fn push_to_nginx_rtmp_and_pull_back_with_ffmpeg() {
     assert_same_media(&fixture(), &out);
 }
 
-#[test]
 fn push_to_ffmpeg_listen() {
-    let _serial = serial();
-    if !peers(&["ffmpeg", "ffprobe"]) {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ffmpeg-listen.flv");
     let port = free_port();
@@ -132,12 +122,7 @@ fn check_pulled_flv(file: &Path) {
     }
 }
 
-#[test]
 fn pull_from_nginx_rtmp_while_ffmpeg_publishes() {
-    let _serial = serial();
-    if !peers(&["ffmpeg", "ffprobe", "nginx"]) {
-        return;
-    }
     let nginx = Nginx::start();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pulled.flv");
@@ -168,12 +153,7 @@ fn pull_from_nginx_rtmp_while_ffmpeg_publishes() {
     assert_same_media(&fixture(), &out);
 }
 
-#[test]
 fn digest_handshake_with_nginx_rtmp_push_and_pull() {
-    let _serial = serial();
-    if !peers(&["ffprobe", "nginx"]) {
-        return;
-    }
     let nginx = Nginx::start();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("digest.flv");
@@ -208,12 +188,7 @@ fn digest_handshake_with_nginx_rtmp_push_and_pull() {
     assert_same_media(&fixture(), &out);
 }
 
-#[test]
 fn second_publisher_on_nginx_rtmp_fails_fast_with_the_code() {
-    let _serial = serial();
-    if !peers(&["nginx"]) {
-        return;
-    }
     let nginx = Nginx::start();
     let mut first = Proc(
         rtmpkit()
@@ -249,9 +224,7 @@ fn second_publisher_on_nginx_rtmp_fails_fast_with_the_code() {
     );
 }
 
-#[test]
 fn cli_failures_name_the_cause() {
-    let _serial = serial();
     let port = free_port();
     let t = Instant::now();
     let r = run(rtmpkit()
@@ -291,12 +264,7 @@ fn cli_failures_name_the_cause() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("invalid rtmp url"));
 }
 
-#[test]
 fn looped_push_keeps_timestamps_increasing_and_many_players_receive_it() {
-    let _serial = serial();
-    if !peers(&["nginx"]) {
-        return;
-    }
     let nginx = Nginx::start();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("looped.flv");
@@ -365,4 +333,44 @@ fn looped_push_keeps_timestamps_increasing_and_many_players_receive_it() {
         *video.last().unwrap() > 5500,
         "past the end of the first pass"
     );
+}
+
+fn main() {
+    run_interop(vec![
+        interop(
+            "push_to_nginx_rtmp_and_pull_back_with_ffmpeg",
+            &["ffmpeg", "ffprobe", "nginx"],
+            push_to_nginx_rtmp_and_pull_back_with_ffmpeg,
+        ),
+        interop(
+            "push_to_ffmpeg_listen",
+            &["ffmpeg", "ffprobe"],
+            push_to_ffmpeg_listen,
+        ),
+        interop(
+            "pull_from_nginx_rtmp_while_ffmpeg_publishes",
+            &["ffmpeg", "ffprobe", "nginx"],
+            pull_from_nginx_rtmp_while_ffmpeg_publishes,
+        ),
+        interop(
+            "digest_handshake_with_nginx_rtmp_push_and_pull",
+            &["ffprobe", "nginx"],
+            digest_handshake_with_nginx_rtmp_push_and_pull,
+        ),
+        interop(
+            "second_publisher_on_nginx_rtmp_fails_fast_with_the_code",
+            &["nginx"],
+            second_publisher_on_nginx_rtmp_fails_fast_with_the_code,
+        ),
+        interop(
+            "cli_failures_name_the_cause",
+            &[],
+            cli_failures_name_the_cause,
+        ),
+        interop(
+            "looped_push_keeps_timestamps_increasing_and_many_players_receive_it",
+            &["nginx"],
+            looped_push_keeps_timestamps_increasing_and_many_players_receive_it,
+        ),
+    ]);
 }

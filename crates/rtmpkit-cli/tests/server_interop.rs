@@ -34,12 +34,7 @@ fn url(port: u16, stream: &str) -> String {
     format!("rtmp://127.0.0.1:{port}/live/{stream}")
 }
 
-#[test]
 fn ffmpeg_publishes_ffmpeg_and_rtmpdump_play() {
-    let _serial = serial();
-    if !peers(&["ffmpeg", "ffprobe", "rtmpdump"]) {
-        return;
-    }
     let (_server, port) = serve(&[]);
     let dir = tempfile::tempdir().unwrap();
     let by_ffmpeg = dir.path().join("ffmpeg.flv");
@@ -71,12 +66,7 @@ fn ffmpeg_publishes_ffmpeg_and_rtmpdump_play() {
     assert_same_media(&fixture(), &by_rtmpdump);
 }
 
-#[test]
 fn player_joining_mid_stream_gets_a_keyframe_first() {
-    let _serial = serial();
-    if !peers(&["ffmpeg", "ffprobe"]) {
-        return;
-    }
     let (_server, port) = serve(&[]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("late.flv");
@@ -170,12 +160,7 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-#[test]
 fn a_stalled_player_costs_bounded_memory_and_a_healthy_one_gets_every_frame() {
-    let _serial = serial();
-    if !peers(&["ffmpeg", "ffprobe"]) || !Path::new("/proc/self/status").exists() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     // 12 s of 20 Mbit/s video: 30 MB through the server, far more than a
     // player's queue bound (1 MiB here) and the GOP cache.
@@ -275,18 +260,8 @@ fn a_stalled_player_costs_bounded_memory_and_a_healthy_one_gets_every_frame() {
     assert_same_media(&input, &healthy_out);
 }
 
-#[test]
 fn readme_quick_start_works_as_written() {
-    let _serial = serial();
-    // The README's commands use the default port 1935.
-    if std::net::TcpListener::bind("127.0.0.1:1935").is_err() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "port 1935 is busy in CI"
-        );
-        eprintln!("SKIPPED: port 1935 is in use");
-        return;
-    }
+    // The README's commands use the default port 1935 (a need of this test).
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     for cmd in [
@@ -377,12 +352,7 @@ fn readme_quick_start_works_as_written() {
     assert!(st.success(), "exit 0 on SIGTERM: {st}");
 }
 
-#[test]
 fn relay_command_copies_a_stream() {
-    let _serial = serial();
-    if !peers(&["ffprobe"]) {
-        return;
-    }
     let (_server, port) = serve(&[]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("relayed.flv");
@@ -419,4 +389,34 @@ fn relay_command_copies_a_stream() {
             .success()
     );
     assert_same_media(&fixture(), &out);
+}
+
+fn main() {
+    run_interop(vec![
+        interop(
+            "ffmpeg_publishes_ffmpeg_and_rtmpdump_play",
+            &["ffmpeg", "ffprobe", "rtmpdump"],
+            ffmpeg_publishes_ffmpeg_and_rtmpdump_play,
+        ),
+        interop(
+            "player_joining_mid_stream_gets_a_keyframe_first",
+            &["ffmpeg", "ffprobe"],
+            player_joining_mid_stream_gets_a_keyframe_first,
+        ),
+        interop(
+            "a_stalled_player_costs_bounded_memory_and_a_healthy_one_gets_every_frame",
+            &["ffmpeg", "ffprobe", "/proc/self/status"],
+            a_stalled_player_costs_bounded_memory_and_a_healthy_one_gets_every_frame,
+        ),
+        interop(
+            "readme_quick_start_works_as_written",
+            &[FREE_PORT_1935],
+            readme_quick_start_works_as_written,
+        ),
+        interop(
+            "relay_command_copies_a_stream",
+            &["ffprobe"],
+            relay_command_copies_a_stream,
+        ),
+    ]);
 }

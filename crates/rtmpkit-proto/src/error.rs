@@ -109,9 +109,6 @@ pub enum ProtocolError {
     /// A message that is not allowed at this point of the session.
     #[error("unexpected {0}")]
     Unexpected(String),
-    /// The peer sent too much data for the state we are in.
-    #[error("peer sent {0} bytes before the handshake finished")]
-    HandshakeOverflow(usize),
 }
 
 /// The handshake failed.
@@ -121,9 +118,6 @@ pub enum HandshakeError {
     /// The peer asked for a protocol version we do not speak.
     #[error("unsupported rtmp version {0} (encrypted rtmpe is 6 or 8; plain rtmp is 3)")]
     UnsupportedVersion(u8),
-    /// The peer's digest did not verify.
-    #[error("{0} digest does not verify")]
-    BadDigest(&'static str),
 }
 
 impl Error {

@@ -2,17 +2,11 @@
 //! by pid, ffprobe.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // not every file uses every helper
 
+use libtest_mimic::{Arguments, Trial};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// Tests of one file run one at a time: they time real-time media on a
-/// 2-core machine, and a parallel ffmpeg encode would starve them.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 pub const NGINX_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
@@ -25,28 +19,66 @@ pub fn have(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Whether the peers are here; panics in CI when one is missing.
-pub fn peers(needed: &[&str]) -> bool {
-    let mut missing: Vec<String> = needed
+/// A need that is not a program: the README's default port must be free.
+pub const FREE_PORT_1935: &str = "free port 1935";
+
+/// What of `needs` is missing here: programs on the PATH, files (paths
+/// starting with `/`), nginx's rtmp module, a free port 1935.
+fn missing(needs: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = needs
         .iter()
-        .filter(|c| !have(c))
-        .map(|c| c.to_string())
+        .filter(|n| match **n {
+            FREE_PORT_1935 => std::net::TcpListener::bind("127.0.0.1:1935").is_err(),
+            p if p.starts_with('/') => !Path::new(p).exists(),
+            cmd => !have(cmd),
+        })
+        .map(|n| n.to_string())
         .collect();
-    if needed.contains(&"nginx") && !Path::new(NGINX_MODULE).exists() {
-        missing.push("libnginx-mod-rtmp".into());
+    if needs.contains(&"nginx") && !Path::new(NGINX_MODULE).exists() {
+        v.push("libnginx-mod-rtmp".into());
     }
-    if missing.is_empty() {
-        return true;
+    v
+}
+
+/// One interop test. Where a peer is missing it is reported as ignored,
+/// with the reason in front of its name, so the summary counts it; with
+/// `CI=true` it runs and fails instead.
+pub fn interop(name: &str, needs: &[&str], test: fn()) -> Trial {
+    let missing = missing(needs);
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let trial = Trial::test(name, move || {
+        if !missing.is_empty() {
+            return Err(format!(
+                "interop peers required in CI: missing {} (apt-get install -y ffmpeg nginx libnginx-mod-rtmp rtmpdump)",
+                missing.join(", ")
+            )
+            .into());
+        }
+        test();
+        Ok(())
+    });
+    match trial_kind(needs) {
+        Some(kind) if !ci => trial.with_ignored_flag(true).with_kind(kind),
+        _ => trial,
     }
-    let msg = format!(
-        "missing {} (apt-get install -y ffmpeg nginx libnginx-mod-rtmp rtmpdump)",
-        missing.join(", ")
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("interop peers required in CI: {msg}");
+}
+
+fn trial_kind(needs: &[&str]) -> Option<String> {
+    let m = missing(needs);
+    (!m.is_empty()).then(|| format!("SKIPPED: missing {}", m.join(", ")))
+}
+
+/// Runs the trials one at a time (they time real-time media on a 2-core
+/// machine), and says how many were skipped for a missing peer.
+pub fn run_interop(trials: Vec<Trial>) {
+    let mut args = Arguments::from_args();
+    args.test_threads = Some(1);
+    let skipped = trials.iter().filter(|t| t.has_ignored_flag()).count();
+    let conclusion = libtest_mimic::run(&args, trials);
+    if skipped > 0 {
+        eprintln!("SKIPPED: {skipped} interop tests, for missing peers (listed above as ignored)");
     }
-    eprintln!("SKIPPED: {msg}");
-    false
+    conclusion.exit();
 }
 
 pub fn fixture() -> PathBuf {

@@ -34,7 +34,7 @@ impl Default for DecoderLimits {
 }
 
 #[derive(Debug, Default)]
-struct StreamState {
+struct ChunkStreamState {
     timestamp: Timestamp,
     delta: u32,
     length: u32,
@@ -60,7 +60,7 @@ struct StreamState {
 pub struct ChunkDecoder {
     buf: BytesMut,
     chunk_size: u32,
-    streams: HashMap<u32, StreamState>,
+    streams: HashMap<u32, ChunkStreamState>,
     limits: DecoderLimits,
     buffered: usize,
 }

@@ -97,6 +97,72 @@ impl PacketReader {
     }
 }
 
+mod sealed {
+    /// The packets one side waits for and what it answers.
+    pub trait Steps {
+        /// Bytes of the next packet, `None` once done.
+        fn need(&self) -> Option<usize>;
+        /// Checks the first byte of a packet as soon as it arrives.
+        fn check_first_byte(&self, _b: u8) -> Result<(), super::HandshakeError> {
+            Ok(())
+        }
+        /// Handles a whole packet, appending what to send to `out`.
+        fn on_packet(
+            &mut self,
+            packet: &[u8],
+            now: u32,
+            out: &mut Vec<u8>,
+        ) -> Result<(), super::HandshakeError>;
+    }
+}
+
+/// A side of the handshake: [`ClientSteps`] or [`ServerSteps`]. Sealed.
+pub trait HandshakeSteps: sealed::Steps + std::fmt::Debug {}
+impl HandshakeSteps for ClientSteps {}
+impl HandshakeSteps for ServerSteps {}
+
+/// The handshake of one side; see [`ClientHandshake`] and [`ServerHandshake`].
+#[derive(Debug)]
+pub struct Handshake<S> {
+    steps: S,
+    reader: PacketReader,
+    out: Vec<u8>,
+}
+
+/// The client side: sends C0+C1, reads S0+S1, sends C2, reads S2.
+pub type ClientHandshake = Handshake<ClientSteps>;
+/// The server side: reads C0+C1, sends S0+S1+S2, reads C2.
+pub type ServerHandshake = Handshake<ServerSteps>;
+
+impl<S: HandshakeSteps> Handshake<S> {
+    /// Bytes to send now (a client's C0+C1 at first), emptying the queue.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Whether the last packet was read and the session may start.
+    pub fn is_complete(&self) -> bool {
+        self.steps.need().is_none()
+    }
+
+    /// Feeds bytes from the peer; returns how many were consumed. Bytes
+    /// after the last packet are not consumed: they belong to the chunk stream.
+    pub fn handle_input(&mut self, input: &[u8], now: u32) -> Result<usize, HandshakeError> {
+        let mut used = 0;
+        while let Some(need) = self.steps.need() {
+            if let (true, Some(&b)) = (self.reader.buf.is_empty(), input.get(used)) {
+                // A bad version is refused at once, not 1536 bytes later.
+                self.steps.check_first_byte(b)?;
+            }
+            let Some(packet) = self.reader.take(input, &mut used, need) else {
+                break;
+            };
+            self.steps.on_packet(&packet, now, &mut self.out)?;
+        }
+        Ok(used)
+    }
+}
+
 /// What the client side of the handshake waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ClientStep {
@@ -105,15 +171,13 @@ enum ClientStep {
     Done,
 }
 
-/// The client side: sends C0+C1, reads S0+S1, sends C2, reads S2.
+/// The client's side of the handshake.
 #[derive(Debug)]
-pub struct ClientHandshake {
+pub struct ClientSteps {
     step: ClientStep,
     kind: HandshakeKind,
     c1_digest: Option<[u8; DIGEST_SIZE]>,
     rng: SplitMix64,
-    reader: PacketReader,
-    out: Vec<u8>,
     server_digest_verified: bool,
 }
 
@@ -141,68 +205,65 @@ impl ClientHandshake {
         let mut out = Vec::with_capacity(1 + PACKET_SIZE);
         out.push(RTMP_VERSION);
         out.extend_from_slice(&c1[..]);
-        ClientHandshake {
-            step: ClientStep::ExpectS0S1,
-            kind,
-            c1_digest,
-            rng,
+        Handshake {
+            steps: ClientSteps {
+                step: ClientStep::ExpectS0S1,
+                kind,
+                c1_digest,
+                rng,
+                server_digest_verified: false,
+            },
             reader: PacketReader::default(),
             out,
-            server_digest_verified: false,
         }
-    }
-
-    /// Bytes to send now (C0+C1 at first, then C2), emptying the queue.
-    pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
-    }
-
-    /// Whether S2 was read and the session may start.
-    pub fn is_complete(&self) -> bool {
-        self.step == ClientStep::Done
     }
 
     /// Whether the server proved it knows the FMS key (digest handshake only).
     pub fn server_digest_verified(&self) -> bool {
-        self.server_digest_verified
+        self.steps.server_digest_verified
     }
+}
 
-    /// Feeds bytes from the server; returns how many were consumed. Bytes after
-    /// S2 are not consumed: they belong to the chunk stream.
-    pub fn handle_input(&mut self, input: &[u8], now: u32) -> Result<usize, HandshakeError> {
-        let mut used = 0;
-        loop {
-            let need = match self.step {
-                ClientStep::ExpectS0S1 => 1 + PACKET_SIZE,
-                ClientStep::ExpectS2 => PACKET_SIZE,
-                ClientStep::Done => return Ok(used),
-            };
-            let Some(packet) = self.reader.take(input, &mut used, need) else {
-                return Ok(used);
-            };
-            match self.step {
-                ClientStep::ExpectS0S1 => {
-                    check_version(packet[0])?;
-                    let s1 = packet_from(&packet[1..]);
-                    let c2 = self.c2_for(&s1, now);
-                    self.out.extend_from_slice(&c2[..]);
-                    self.step = ClientStep::ExpectS2;
-                }
-                ClientStep::ExpectS2 => {
-                    if let (Some(d), true) = (self.c1_digest, self.server_digest_verified) {
-                        // FFmpeg only warns on a bad S2 digest; so do we (by
-                        // recording it), since servers that echo C1 still work.
-                        let s2 = packet_from(&packet);
-                        self.server_digest_verified =
-                            digest::verify_response(&s2, &digest::server_key(), &d);
-                    }
-                    self.step = ClientStep::Done;
-                }
-                ClientStep::Done => {}
-            }
+impl sealed::Steps for ClientSteps {
+    fn need(&self) -> Option<usize> {
+        match self.step {
+            ClientStep::ExpectS0S1 => Some(1 + PACKET_SIZE),
+            ClientStep::ExpectS2 => Some(PACKET_SIZE),
+            ClientStep::Done => None,
         }
     }
 
+    fn on_packet(
+        &mut self,
+        packet: &[u8],
+        now: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), HandshakeError> {
+        match self.step {
+            ClientStep::ExpectS0S1 => {
+                check_version(packet[0])?;
+                let s1 = packet_from(&packet[1..]);
+                let c2 = self.c2_for(&s1, now);
+                out.extend_from_slice(&c2[..]);
+                self.step = ClientStep::ExpectS2;
+            }
+            ClientStep::ExpectS2 => {
+                if let (Some(d), true) = (self.c1_digest, self.server_digest_verified) {
+                    // FFmpeg only warns on a bad S2 digest; so do we (by
+                    // recording it), since servers that echo C1 still work.
+                    let s2 = packet_from(packet);
+                    self.server_digest_verified =
+                        digest::verify_response(&s2, &digest::server_key(), &d);
+                }
+                self.step = ClientStep::Done;
+            }
+            ClientStep::Done => {}
+        }
+        Ok(())
+    }
+}
+
+impl ClientSteps {
     fn c2_for(&mut self, s1: &[u8; PACKET_SIZE], now: u32) -> Box<[u8; PACKET_SIZE]> {
         if self.kind == HandshakeKind::Digest && s1[4..8] != [0, 0, 0, 0] {
             if let Some((_, s1_digest)) = digest::find_digest(s1, &digest::server_key()[..36]) {
@@ -228,81 +289,77 @@ enum ServerStep {
     Done,
 }
 
-/// The server side: reads C0+C1, sends S0+S1+S2, reads C2.
+/// The server's side of the handshake.
 #[derive(Debug)]
-pub struct ServerHandshake {
+pub struct ServerSteps {
     step: ServerStep,
     epoch: u32,
     rng: SplitMix64,
-    reader: PacketReader,
-    out: Vec<u8>,
     client_used_digest: bool,
 }
 
 impl ServerHandshake {
     /// A server handshake; `epoch` is our time field, `seed` feeds the random bytes.
     pub fn new(epoch: u32, seed: u64) -> Self {
-        ServerHandshake {
-            step: ServerStep::ExpectC0C1,
-            epoch,
-            rng: SplitMix64::new(seed),
+        Handshake {
+            steps: ServerSteps {
+                step: ServerStep::ExpectC0C1,
+                epoch,
+                rng: SplitMix64::new(seed),
+                client_used_digest: false,
+            },
             reader: PacketReader::default(),
             out: Vec::new(),
-            client_used_digest: false,
         }
-    }
-
-    /// Bytes to send now, emptying the queue.
-    pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.out)
-    }
-
-    /// Whether C2 was read.
-    pub fn is_complete(&self) -> bool {
-        self.step == ServerStep::Done
     }
 
     /// Whether the client's C1 carried a valid Flash Player digest.
     pub fn client_used_digest(&self) -> bool {
-        self.client_used_digest
+        self.steps.client_used_digest
     }
+}
 
-    /// Feeds bytes from the client; returns how many were consumed. Bytes
-    /// after C2 are not consumed.
-    pub fn handle_input(&mut self, input: &[u8], now: u32) -> Result<usize, HandshakeError> {
-        let mut used = 0;
-        loop {
-            let need = match self.step {
-                ServerStep::ExpectC0C1 => 1 + PACKET_SIZE,
-                ServerStep::ExpectC2 => PACKET_SIZE,
-                ServerStep::Done => return Ok(used),
-            };
-            if self.step == ServerStep::ExpectC0C1 && self.reader.buf.is_empty() {
-                // Reject a bad version at once rather than after 1536 more bytes.
-                if let Some(&v) = input.get(used) {
-                    check_version(v)?;
-                }
-            }
-            let Some(packet) = self.reader.take(input, &mut used, need) else {
-                return Ok(used);
-            };
-            match self.step {
-                ServerStep::ExpectC0C1 => {
-                    let c1 = packet_from(&packet[1..]);
-                    self.answer(&c1, now);
-                    self.step = ServerStep::ExpectC2;
-                }
-                ServerStep::ExpectC2 => {
-                    // Like FFmpeg's and nginx's servers we do not insist on an
-                    // exact C2 echo: several clients send garbage here.
-                    self.step = ServerStep::Done;
-                }
-                ServerStep::Done => {}
-            }
+impl sealed::Steps for ServerSteps {
+    fn need(&self) -> Option<usize> {
+        match self.step {
+            ServerStep::ExpectC0C1 => Some(1 + PACKET_SIZE),
+            ServerStep::ExpectC2 => Some(PACKET_SIZE),
+            ServerStep::Done => None,
         }
     }
 
-    fn answer(&mut self, c1: &[u8; PACKET_SIZE], now: u32) {
+    fn check_first_byte(&self, b: u8) -> Result<(), HandshakeError> {
+        match self.step {
+            ServerStep::ExpectC0C1 => check_version(b),
+            _ => Ok(()),
+        }
+    }
+
+    fn on_packet(
+        &mut self,
+        packet: &[u8],
+        now: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), HandshakeError> {
+        match self.step {
+            ServerStep::ExpectC0C1 => {
+                let c1 = packet_from(&packet[1..]);
+                self.answer(&c1, now, out);
+                self.step = ServerStep::ExpectC2;
+            }
+            ServerStep::ExpectC2 => {
+                // Like FFmpeg's and nginx's servers we do not insist on an
+                // exact C2 echo: several clients send garbage here.
+                self.step = ServerStep::Done;
+            }
+            ServerStep::Done => {}
+        }
+        Ok(())
+    }
+}
+
+impl ServerSteps {
+    fn answer(&mut self, c1: &[u8; PACKET_SIZE], now: u32, out: &mut Vec<u8>) {
         let mut s1 = Box::new([0u8; PACKET_SIZE]);
         self.rng.fill(&mut s1[8..]);
         s1[..4].copy_from_slice(&self.epoch.to_be_bytes());
@@ -327,10 +384,10 @@ impl ServerHandshake {
                 s2[4..8].copy_from_slice(&now.to_be_bytes());
             }
         }
-        self.out.reserve(1 + 2 * PACKET_SIZE);
-        self.out.push(RTMP_VERSION);
-        self.out.extend_from_slice(&s1[..]);
-        self.out.extend_from_slice(&s2[..]);
+        out.reserve(1 + 2 * PACKET_SIZE);
+        out.push(RTMP_VERSION);
+        out.extend_from_slice(&s1[..]);
+        out.extend_from_slice(&s2[..]);
     }
 }
 

@@ -1,6 +1,6 @@
 //! The client side: connect → createStream → publish or play.
 
-use super::link::{Handshake, HandshakeFacts, Link, NoticeEvent, media_csid, unexpected};
+use super::link::{AnyHandshake, HandshakeFacts, Link, NoticeEvent, media_csid, unexpected};
 use super::{ClientSession, Session, Side};
 use crate::Timestamp;
 use crate::amf0::Amf0Object;
@@ -444,7 +444,7 @@ impl ClientSession {
     /// assert_eq!(s.poll_transmit(usize::MAX, &mut out), 1537); // C0+C1
     /// ```
     pub fn new(config: ClientConfig, now: Instant, seed: u64) -> Self {
-        let hs = Handshake::Client(ClientHandshake::new(config.handshake, 0, seed));
+        let hs = AnyHandshake::Client(ClientHandshake::new(config.handshake, 0, seed));
         Session {
             link: Link::new(config.limits, hs, config.ping_interval, now),
             side: Client {

@@ -37,30 +37,30 @@ pub struct HandshakeFacts {
 
 /// Either side of the handshake.
 #[derive(Debug)]
-pub(crate) enum Handshake {
+pub(crate) enum AnyHandshake {
     Client(ClientHandshake),
     Server(ServerHandshake),
 }
 
-impl Handshake {
+impl AnyHandshake {
     fn handle_input(&mut self, input: &[u8], now: u32) -> Result<usize, HandshakeError> {
         match self {
-            Handshake::Client(h) => h.handle_input(input, now),
-            Handshake::Server(h) => h.handle_input(input, now),
+            AnyHandshake::Client(h) => h.handle_input(input, now),
+            AnyHandshake::Server(h) => h.handle_input(input, now),
         }
     }
 
     fn take_output(&mut self) -> Vec<u8> {
         match self {
-            Handshake::Client(h) => h.take_output(),
-            Handshake::Server(h) => h.take_output(),
+            AnyHandshake::Client(h) => h.take_output(),
+            AnyHandshake::Server(h) => h.take_output(),
         }
     }
 
     fn is_complete(&self) -> bool {
         match self {
-            Handshake::Client(h) => h.is_complete(),
-            Handshake::Server(h) => h.is_complete(),
+            AnyHandshake::Client(h) => h.is_complete(),
+            AnyHandshake::Server(h) => h.is_complete(),
         }
     }
 }
@@ -71,7 +71,7 @@ impl Handshake {
 pub struct Link<E> {
     decoder: ChunkDecoder,
     encoder: ChunkEncoder,
-    handshake: Option<Handshake>,
+    handshake: Option<AnyHandshake>,
     /// Sub-messages of an aggregate still to hand out.
     unpacked: VecDeque<RawMessage>,
     /// Bytes written by the encoder (control messages, commands, small
@@ -101,7 +101,7 @@ pub struct Link<E> {
 impl<E: NoticeEvent> Link<E> {
     pub(crate) fn new(
         limits: DecoderLimits,
-        mut handshake: Handshake,
+        mut handshake: AnyHandshake,
         ping_interval: Option<Duration>,
         now: Instant,
     ) -> Self {
@@ -148,7 +148,10 @@ impl<E: NoticeEvent> Link<E> {
     }
 
     /// Feeds received bytes to the handshake; returns it once it completed.
-    pub(crate) fn advance_handshake(&mut self, now: Instant) -> Result<Option<Handshake>, Error> {
+    pub(crate) fn advance_handshake(
+        &mut self,
+        now: Instant,
+    ) -> Result<Option<AnyHandshake>, Error> {
         let ms = self.millis(now);
         let Some(hs) = &mut self.handshake else {
             return Ok(None);

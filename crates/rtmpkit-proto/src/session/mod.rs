@@ -103,11 +103,11 @@ impl<S: Side> Session<S> {
     fn process(&mut self, now: Instant) -> Result<()> {
         if let Some(hs) = self.link.advance_handshake(now)? {
             let facts = match hs {
-                link::Handshake::Client(h) => HandshakeFacts {
+                link::AnyHandshake::Client(h) => HandshakeFacts {
                     server_digest_verified: h.server_digest_verified(),
                     ..HandshakeFacts::default()
                 },
-                link::Handshake::Server(h) => HandshakeFacts {
+                link::AnyHandshake::Server(h) => HandshakeFacts {
                     client_used_digest: h.client_used_digest(),
                     ..HandshakeFacts::default()
                 },

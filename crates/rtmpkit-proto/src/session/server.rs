@@ -6,7 +6,7 @@
 //! [`ServerSession::accept_publish`] / [`ServerSession::reject_publish`] and so on.
 
 use super::link::{
-    DEFAULT_WINDOW, Handshake, HandshakeFacts, Link, NoticeEvent, media_csid, unexpected,
+    AnyHandshake, DEFAULT_WINDOW, HandshakeFacts, Link, NoticeEvent, media_csid, unexpected,
 };
 use super::{ServerSession, Session, Side};
 use crate::Timestamp;
@@ -446,7 +446,7 @@ impl Server {
 impl ServerSession {
     /// A new session for an accepted connection.
     pub fn new(config: ServerConfig, now: Instant, seed: u64) -> Self {
-        let hs = Handshake::Server(ServerHandshake::new(0, seed));
+        let hs = AnyHandshake::Server(ServerHandshake::new(0, seed));
         let mut link = Link::new(config.limits, hs, config.ping_interval, now);
         // Until the client announces a window, acknowledge at ours.
         link.assume_peer_window(config.window_ack_size);

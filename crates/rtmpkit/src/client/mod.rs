@@ -77,9 +77,9 @@ impl Default for ClientOptions {
 /// Why a session ended.
 #[derive(Debug, Clone)]
 pub enum EndReason {
-    /// We closed it cleanly ([`PushSession::close`] / [`PullSession::close`]).
+    /// We closed it cleanly ([`ClientHandle::close`]).
     Closed,
-    /// [`PushSession::dispose`] / [`PullSession::dispose`] was called.
+    /// [`ClientHandle::dispose`] was called.
     Disposed,
     /// The server closed the connection.
     PeerClosed,
@@ -123,7 +123,7 @@ pub struct SessionStat {
     pub read_bytes: u64,
     /// Bytes written to the socket.
     pub wrote_bytes: u64,
-    /// kbit/s read over the last [`PushSession::update_stat`] interval.
+    /// kbit/s read over the last [`ClientHandle::update_stat`] interval.
     pub read_bitrate_kbits: u64,
     /// kbit/s written over the last interval.
     pub write_bitrate_kbits: u64,
