@@ -100,8 +100,8 @@ impl PacketReader {
 mod sealed {
     /// The packets one side waits for and what it answers.
     pub trait Steps {
-        /// Bytes of the next packet, `None` once done.
-        fn need(&self) -> Option<usize>;
+        /// What the side waits for.
+        fn step(&self) -> super::Step;
         /// Checks the first byte of a packet as soon as it arrives.
         fn check_first_byte(&self, _b: u8) -> Result<(), super::HandshakeError> {
             Ok(())
@@ -142,14 +142,14 @@ impl<S: HandshakeSteps> Handshake<S> {
 
     /// Whether the last packet was read and the session may start.
     pub fn is_complete(&self) -> bool {
-        self.steps.need().is_none()
+        self.steps.step() == Step::Done
     }
 
     /// Feeds bytes from the peer; returns how many were consumed. Bytes
     /// after the last packet are not consumed: they belong to the chunk stream.
     pub fn handle_input(&mut self, input: &[u8], now: u32) -> Result<usize, HandshakeError> {
         let mut used = 0;
-        while let Some(need) = self.steps.need() {
+        while let Some(need) = self.steps.step().need() {
             if let (true, Some(&b)) = (self.reader.buf.is_empty(), input.get(used)) {
                 // A bad version is refused at once, not 1536 bytes later.
                 self.steps.check_first_byte(b)?;
@@ -163,18 +163,33 @@ impl<S: HandshakeSteps> Handshake<S> {
     }
 }
 
-/// What the client side of the handshake waits for.
+/// What a side of the handshake waits for: the version byte and the first
+/// packet (C0+C1 / S0+S1), then the echo (C2 / S2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ClientStep {
-    ExpectS0S1,
-    ExpectS2,
+pub enum Step {
+    /// C0+C1 (server) or S0+S1 (client).
+    ExpectFirst,
+    /// C2 (server) or S2 (client).
+    ExpectEcho,
+    /// Complete.
     Done,
+}
+
+impl Step {
+    /// Bytes of the packet waited for.
+    fn need(self) -> Option<usize> {
+        match self {
+            Step::ExpectFirst => Some(1 + PACKET_SIZE),
+            Step::ExpectEcho => Some(PACKET_SIZE),
+            Step::Done => None,
+        }
+    }
 }
 
 /// The client's side of the handshake.
 #[derive(Debug)]
 pub struct ClientSteps {
-    step: ClientStep,
+    step: Step,
     kind: HandshakeKind,
     c1_digest: Option<[u8; DIGEST_SIZE]>,
     rng: SplitMix64,
@@ -207,7 +222,7 @@ impl ClientHandshake {
         out.extend_from_slice(&c1[..]);
         Handshake {
             steps: ClientSteps {
-                step: ClientStep::ExpectS0S1,
+                step: Step::ExpectFirst,
                 kind,
                 c1_digest,
                 rng,
@@ -225,12 +240,8 @@ impl ClientHandshake {
 }
 
 impl sealed::Steps for ClientSteps {
-    fn need(&self) -> Option<usize> {
-        match self.step {
-            ClientStep::ExpectS0S1 => Some(1 + PACKET_SIZE),
-            ClientStep::ExpectS2 => Some(PACKET_SIZE),
-            ClientStep::Done => None,
-        }
+    fn step(&self) -> Step {
+        self.step
     }
 
     fn on_packet(
@@ -240,14 +251,14 @@ impl sealed::Steps for ClientSteps {
         out: &mut Vec<u8>,
     ) -> Result<(), HandshakeError> {
         match self.step {
-            ClientStep::ExpectS0S1 => {
+            Step::ExpectFirst => {
                 check_version(packet[0])?;
                 let s1 = packet_from(&packet[1..]);
                 let c2 = self.c2_for(&s1, now);
                 out.extend_from_slice(&c2[..]);
-                self.step = ClientStep::ExpectS2;
+                self.step = Step::ExpectEcho;
             }
-            ClientStep::ExpectS2 => {
+            Step::ExpectEcho => {
                 if let (Some(d), true) = (self.c1_digest, self.server_digest_verified) {
                     // FFmpeg only warns on a bad S2 digest; so do we (by
                     // recording it), since servers that echo C1 still work.
@@ -255,9 +266,9 @@ impl sealed::Steps for ClientSteps {
                     self.server_digest_verified =
                         digest::verify_response(&s2, &digest::server_key(), &d);
                 }
-                self.step = ClientStep::Done;
+                self.step = Step::Done;
             }
-            ClientStep::Done => {}
+            Step::Done => {}
         }
         Ok(())
     }
@@ -281,18 +292,10 @@ impl ClientSteps {
     }
 }
 
-/// What the server side of the handshake waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ServerStep {
-    ExpectC0C1,
-    ExpectC2,
-    Done,
-}
-
 /// The server's side of the handshake.
 #[derive(Debug)]
 pub struct ServerSteps {
-    step: ServerStep,
+    step: Step,
     epoch: u32,
     rng: SplitMix64,
     client_used_digest: bool,
@@ -303,7 +306,7 @@ impl ServerHandshake {
     pub fn new(epoch: u32, seed: u64) -> Self {
         Handshake {
             steps: ServerSteps {
-                step: ServerStep::ExpectC0C1,
+                step: Step::ExpectFirst,
                 epoch,
                 rng: SplitMix64::new(seed),
                 client_used_digest: false,
@@ -320,17 +323,13 @@ impl ServerHandshake {
 }
 
 impl sealed::Steps for ServerSteps {
-    fn need(&self) -> Option<usize> {
-        match self.step {
-            ServerStep::ExpectC0C1 => Some(1 + PACKET_SIZE),
-            ServerStep::ExpectC2 => Some(PACKET_SIZE),
-            ServerStep::Done => None,
-        }
+    fn step(&self) -> Step {
+        self.step
     }
 
     fn check_first_byte(&self, b: u8) -> Result<(), HandshakeError> {
         match self.step {
-            ServerStep::ExpectC0C1 => check_version(b),
+            Step::ExpectFirst => check_version(b),
             _ => Ok(()),
         }
     }
@@ -342,17 +341,17 @@ impl sealed::Steps for ServerSteps {
         out: &mut Vec<u8>,
     ) -> Result<(), HandshakeError> {
         match self.step {
-            ServerStep::ExpectC0C1 => {
+            Step::ExpectFirst => {
                 let c1 = packet_from(&packet[1..]);
                 self.answer(&c1, now, out);
-                self.step = ServerStep::ExpectC2;
+                self.step = Step::ExpectEcho;
             }
-            ServerStep::ExpectC2 => {
+            Step::ExpectEcho => {
                 // Like FFmpeg's and nginx's servers we do not insist on an
                 // exact C2 echo: several clients send garbage here.
-                self.step = ServerStep::Done;
+                self.step = Step::Done;
             }
-            ServerStep::Done => {}
+            Step::Done => {}
         }
         Ok(())
     }
