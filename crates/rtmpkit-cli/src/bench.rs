@@ -288,7 +288,7 @@ async fn player_inner(
         std::time::Instant::now(),
         rand_seed(),
     );
-    let conn = Connection::new(sock, session, url, DriverOptions::default());
+    let mut conn = Connection::new(sock, session, url, DriverOptions::default());
     let mut p = BenchPlayer {
         stats,
         state,

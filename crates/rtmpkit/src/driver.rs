@@ -301,7 +301,7 @@ where
 
     /// Drives the connection until the handler stops it or it fails; then
     /// writes what is left (for up to a second) and shuts the transport.
-    pub async fn run<H: Handler<T, S>>(mut self, handler: &mut H) -> Result<H::Stop, Error> {
+    pub async fn run<H: Handler<T, S>>(&mut self, handler: &mut H) -> Result<H::Stop, Error> {
         let result = self.drive(handler).await;
         // The last words: a rejection, an end of stream, the status that
         // names a protocol error.

@@ -58,7 +58,7 @@ pub(crate) async fn run(
             _ = disposed(&mut dispose) => Err(Error::Disposed),
         };
         let reason = match conn {
-            Ok(conn) => {
+            Ok(mut conn) => {
                 let mut h = ClientHandler {
                     core: core.clone(),
                     commands,

@@ -65,7 +65,7 @@ pub(crate) async fn serve(
         write_timeout: Some(opts.stuck_timeout),
         ..DriverOptions::default()
     };
-    let conn = Connection::new(socket, session, &peer.to_string(), driver);
+    let mut conn = Connection::new(socket, session, &peer.to_string(), driver);
     let mut handler = ServerHandler {
         id,
         setup_deadline: Instant::now() + opts.setup_timeout,

@@ -143,7 +143,7 @@ impl ScriptServer {
         let (s, peer) = l.accept().await.expect("accept");
         s.set_nodelay(true).expect("nodelay");
         let session = ServerSession::new(ServerConfig::default(), std::time::Instant::now(), 7);
-        let conn = Connection::new(s, session, &peer.to_string(), DriverOptions::default());
+        let mut conn = Connection::new(s, session, &peer.to_string(), DriverOptions::default());
         let _ = conn.run(&mut self).await;
         self.received
     }
@@ -191,7 +191,7 @@ pub async fn event_player(url: &str) -> mpsc::UnboundedReceiver<ClientEvent> {
     let u = RtmpUrl::parse(url).expect("url");
     let sock = TcpStream::connect(u.authority()).await.expect("connect");
     let session = ClientSession::new(ClientConfig::play(&u), std::time::Instant::now(), 1);
-    let conn = Connection::new(sock, session, url, DriverOptions::default());
+    let mut conn = Connection::new(sock, session, url, DriverOptions::default());
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let _ = conn.run(&mut EventPlayer(tx)).await;
