@@ -314,6 +314,11 @@ where
     /// leaves the transport open: for a connection that is handed on, or
     /// deliberately left unread. Most callers want [`Connection::run`].
     pub async fn drive<H: Handler<T, S>>(&mut self, handler: &mut H) -> Result<H::Stop, Error> {
+        // One timer for the connection's life, moved only when the next
+        // deadline changes: a wake-up per message must not register a timer.
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             self.write_due().await?;
             let session_due = self.session.poll_timeout().map(Instant::from_std);
@@ -323,13 +328,18 @@ where
                 .into_iter()
                 .flatten()
                 .min();
+            if let Some(t) = wake.filter(|t| armed != Some(*t)) {
+                timer.as_mut().reset(t);
+            }
+            armed = wake;
             let flow = tokio::select! {
                 r = self.read_input() => {
                     r?;
                     handler.on_events(self).await?
                 }
                 s = handler.signal() => handler.on_signal(self, s).await?,
-                _ = sleep_until(wake) => {
+                _ = &mut timer, if wake.is_some() => {
+                    armed = None;
                     let now = Instant::now();
                     if session_due.is_some_and(|t| t <= now) {
                         self.session.handle_timeout(now.into_std());
@@ -345,13 +355,6 @@ where
                 return Ok(r);
             }
         }
-    }
-}
-
-async fn sleep_until(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }
 
