@@ -2,18 +2,18 @@
 //! figures (and, with `--server-pid`, the server's CPU and memory from /proc).
 
 use anyhow::{Context, Result, bail};
-use rtmpkit::driver::{Connection, DriverOptions, Flow, Handler};
 use rtmpkit::proto::Timestamp;
 use rtmpkit::proto::flv::{TAG_SCRIPT, TAG_VIDEO};
 use rtmpkit::proto::media::VideoTagHeader;
-use rtmpkit::proto::session::{Client, ClientConfig, ClientEvent, ClientSession};
 use rtmpkit::{ClientOptions, Media, MediaKind, PullSession, PushSession, RtmpUrl};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+mod player;
+use player::player;
 
 /// `rtmpkit bench ...`
 #[derive(Debug, clap::Subcommand)]
@@ -250,160 +250,6 @@ struct BenchState {
     sent: Mutex<HashMap<u32, Instant>>,
     latencies: Mutex<Vec<f32>>,
     first_frame: Mutex<Vec<f64>>,
-}
-
-/// One player on the protocol core directly, run by the library's driver:
-/// read, decode, count.
-async fn player(
-    url: String,
-    stats: Arc<PlayerStats>,
-    state: Arc<BenchState>,
-    ready: tokio::sync::mpsc::Sender<Result<(), String>>,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) {
-    let res = player_inner(&url, stats, state, ready.clone(), permit).await;
-    if let Err(e) = res {
-        let _ = ready.send(Err(e)).await;
-    }
-}
-
-async fn player_inner(
-    url: &str,
-    stats: Arc<PlayerStats>,
-    state: Arc<BenchState>,
-    ready: tokio::sync::mpsc::Sender<Result<(), String>>,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) -> Result<(), String> {
-    let u = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
-    let t0 = Instant::now();
-    // A server that never answers must not hang the bench: 10 s to Play.Start.
-    let start_deadline = t0 + Duration::from_secs(10);
-    let sock = tokio::time::timeout_at(start_deadline, TcpStream::connect(u.authority()))
-        .await
-        .map_err(|_| "no tcp connect within 10 s".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
-    let _ = sock.set_nodelay(true);
-    let session = ClientSession::new(
-        ClientConfig::play(&u),
-        std::time::Instant::now(),
-        rand_seed(),
-    );
-    let mut conn = Connection::new(sock, session, url, DriverOptions::default());
-    let mut p = BenchPlayer {
-        stats,
-        state,
-        ready,
-        permit: Some(permit),
-        t0,
-        start_deadline,
-        first: true,
-    };
-    match conn.run(&mut p).await {
-        Ok(why) => Err(why.into()),
-        Err(e) if p.permit.is_some() && e.is_timeout() => Err("no Play.Start within 10 s".into()),
-        Err(e) if e.is_closed() && p.permit.is_some() => {
-            Err("server closed before Play.Start".into())
-        }
-        Err(e) if e.is_closed() => Err("server closed".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// A bench player's application side: counts what arrives.
-struct BenchPlayer {
-    stats: Arc<PlayerStats>,
-    state: Arc<BenchState>,
-    ready: tokio::sync::mpsc::Sender<Result<(), String>>,
-    /// Held until Play.Start: the next player of the ramp may connect then.
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    t0: Instant,
-    start_deadline: Instant,
-    first: bool,
-}
-
-impl Handler<TcpStream, Client> for BenchPlayer {
-    type Signal = ();
-    type Stop = &'static str;
-
-    async fn on_events(
-        &mut self,
-        conn: &mut Connection<TcpStream, Client>,
-    ) -> Result<Flow<&'static str>, rtmpkit::Error> {
-        let measuring = self.state.measuring.load(Ordering::Relaxed);
-        let now = Instant::now();
-        while let Some(ev) = conn.session_mut().poll_event() {
-            match ev {
-                ClientEvent::PlayStarted => {
-                    self.permit.take();
-                    let _ = self.ready.send(Ok(())).await;
-                }
-                ClientEvent::Media(m) if m.kind == MediaKind::Video => {
-                    if self.first && !m.sequence_header {
-                        self.first = false;
-                        self.state
-                            .first_frame
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(self.t0.elapsed().as_secs_f64() * 1000.0);
-                    }
-                    if measuring {
-                        self.count_video(&m, now);
-                    }
-                }
-                ClientEvent::Media(m) if measuring && m.kind == MediaKind::Audio => {
-                    self.stats.messages.fetch_add(1, Ordering::Relaxed);
-                    self.stats
-                        .bytes
-                        .fetch_add(m.payload.len() as u64, Ordering::Relaxed);
-                }
-                ClientEvent::StreamEnded(_) => return Ok(Flow::Stop("stream ended")),
-                _ => {}
-            }
-        }
-        Ok(Flow::Continue)
-    }
-
-    fn deadline(&self, _: &Connection<TcpStream, Client>) -> Option<Instant> {
-        self.permit.is_some().then_some(self.start_deadline)
-    }
-
-    fn on_deadline(
-        &mut self,
-        conn: &mut Connection<TcpStream, Client>,
-    ) -> Result<Flow<&'static str>, rtmpkit::Error> {
-        Err(rtmpkit::Error::Timeout {
-            stage: rtmpkit::Stage::Play,
-            peer: conn.peer().to_owned(),
-            after: Duration::from_secs(10),
-        })
-    }
-}
-
-impl BenchPlayer {
-    fn count_video(&self, m: &rtmpkit::Media, now: Instant) {
-        self.stats.video.fetch_add(1, Ordering::Relaxed);
-        self.stats.messages.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .bytes
-            .fetch_add(m.payload.len() as u64, Ordering::Relaxed);
-        let sent = self
-            .state
-            .sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&m.timestamp.0)
-            .copied();
-        // Frames from the GOP cache were published before this player
-        // joined: they say nothing about live latency.
-        if let Some(s) = sent.filter(|s| *s >= self.t0) {
-            let ms = now.saturating_duration_since(s).as_secs_f64() * 1000.0;
-            self.state
-                .latencies
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(ms as f32);
-        }
-    }
 }
 
 fn rand_seed() -> u64 {
