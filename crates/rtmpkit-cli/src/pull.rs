@@ -125,7 +125,7 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
             counters.audio.load(Ordering::Relaxed),
             counters.metadata.load(Ordering::Relaxed),
             human_bytes(counters.payload.load(Ordering::Relaxed)),
-            rtmpkit::proto::url::redact(&args.url),
+            rtmpkit::proto::redact_url(&args.url),
             secs,
             kbits(counters.payload.load(Ordering::Relaxed), secs),
             match (reasons.first(), args.sessions) {

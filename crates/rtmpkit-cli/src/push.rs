@@ -120,7 +120,7 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
             counters.tags.load(Ordering::Relaxed),
             human_bytes(counters.payload.load(Ordering::Relaxed)),
             counters.media_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-            rtmpkit::proto::url::redact(&args.url),
+            rtmpkit::proto::redact_url(&args.url),
             secs,
             kbits(counters.payload.load(Ordering::Relaxed), secs),
             if args.sessions > 1 {

@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use rtmpkit::driver::{Connection, DriverOptions, Flow, Handler};
+use rtmpkit_proto::RtmpUrl;
 use rtmpkit_proto::session::{Client, ClientConfig, ClientEvent, ClientSession};
-use rtmpkit_proto::url::RtmpUrl;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -7,10 +7,12 @@
 //! Layers, bottom up:
 //! - [`amf0`]: AMF0 values (Adobe AMF0 specification).
 //! - [`handshake`]: C0/C1/C2 and S0/S1/S2, simple and digest (Adobe RTMP 1.0 §5.2).
-//! - [`chunk`]: [`ChunkDecoder`] / [`ChunkEncoder`] (Adobe RTMP 1.0 §5.3).
+//! - the chunk stream: [`ChunkDecoder`] / [`ChunkEncoder`] (Adobe RTMP 1.0 §5.3).
 //! - [`message`]: typed RTMP messages (§5.4, §6, §7).
 //! - [`session`]: [`ClientSession`] / [`ServerSession`] state machines.
-//! - [`media`] and [`flv`]: audio/video tag headers and the FLV file format.
+//! - [`media`] and [`flv`]: audio/video tag headers, [`Media`], and the FLV file format.
+//! - [`RtmpUrl`]: `rtmp://host[:port]/app/stream[?query]`; [`Error`]: every failure,
+//!   grouped by who is at fault.
 //!
 //! ```
 //! use rtmpkit_proto::amf0::{self, Amf0Value};
@@ -21,19 +23,22 @@
 #![warn(missing_docs)]
 
 pub mod amf0;
-pub mod chunk;
-pub mod error;
+mod chunk;
+mod error;
 pub mod flv;
 pub mod handshake;
 pub mod media;
 pub mod message;
 pub mod session;
 mod time;
-pub mod url;
+mod url;
 
-pub use chunk::{ChunkDecoder, ChunkEncoder, ChunkStreamId, MessageStreamId, RawMessage};
+pub use chunk::{
+    ChunkDecoder, ChunkEncoder, ChunkStreamId, DecoderLimits, MessageStreamId, RawMessage,
+};
 pub use error::{DecodeError, Error, HandshakeError, ProtocolError, Result};
 pub use media::{Codec, Media, MediaKind};
 pub use message::Message;
 pub use session::{ClientSession, ServerSession};
 pub use time::Timestamp;
+pub use url::{RtmpUrl, UrlError, redact as redact_url};

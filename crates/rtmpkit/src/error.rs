@@ -46,7 +46,7 @@ impl fmt::Display for Stage {
 pub enum Error {
     /// The URL could not be used.
     #[error(transparent)]
-    Url(#[from] rtmpkit_proto::url::UrlError),
+    Url(#[from] rtmpkit_proto::UrlError),
     /// A stage did not finish in time.
     #[error("{stage} with {peer} timed out after {}", fmt_duration(*.after))]
     Timeout {

@@ -27,5 +27,5 @@ pub mod server;
 pub use client::{ClientHandle, ClientOptions, EndReason, PullSession, PushSession, SessionStat};
 pub use error::{Error, Stage};
 pub use rtmpkit_proto as proto;
-pub use rtmpkit_proto::url::RtmpUrl;
+pub use rtmpkit_proto::RtmpUrl;
 pub use rtmpkit_proto::{Media, MediaKind, Timestamp};

@@ -437,7 +437,7 @@ impl ClientSession {
     ///
     /// ```
     /// use rtmpkit_proto::session::{ClientConfig, ClientSession};
-    /// use rtmpkit_proto::url::RtmpUrl;
+    /// use rtmpkit_proto::RtmpUrl;
     /// let url = RtmpUrl::parse("rtmp://127.0.0.1/live/test").unwrap();
     /// let mut s = ClientSession::new(ClientConfig::publish(&url), std::time::Instant::now(), 42);
     /// let mut out = Vec::new();
