@@ -122,9 +122,9 @@ pub enum HandshakeError {
 
 impl Error {
     /// What a session tells its peer before it closes because of this
-    /// error: an error-level `onStatus` on the connection, or nothing. This
-    /// is the one place that decides it (as rustls maps its errors to
-    /// alerts).
+    /// error: the code of an error-level `onStatus` on the connection (the
+    /// description is this error's text), or nothing. This is the one place
+    /// that decides it (as rustls maps its errors to alerts).
     ///
     /// - Malformed bytes: `NetConnection.Call.BadVersion`, the code FMS
     ///   documents for "packet encoded in an unidentified format".
@@ -132,18 +132,12 @@ impl Error {
     ///   `NetConnection.Call.Failed`, with our reason.
     /// - A failed handshake: nothing (there is no chunk stream to speak on).
     /// - The peer refused us, or our own misuse: nothing to tell.
-    pub fn peer_status(&self) -> Option<crate::message::StatusInfo> {
-        use crate::message::{StatusInfo, status};
-        let code = match self {
-            Error::Decode(_) => "NetConnection.Call.BadVersion",
-            Error::Protocol(_) => "NetConnection.Call.Failed",
-            Error::Handshake(_) | Error::Rejected { .. } | Error::Misuse(_) => return None,
-        };
-        Some(StatusInfo::new(
-            status::LEVEL_ERROR,
-            code,
-            &self.to_string(),
-        ))
+    pub fn peer_status(&self) -> Option<&'static str> {
+        match self {
+            Error::Decode(_) => Some("NetConnection.Call.BadVersion"),
+            Error::Protocol(_) => Some("NetConnection.Call.Failed"),
+            Error::Handshake(_) | Error::Rejected { .. } | Error::Misuse(_) => None,
+        }
     }
 
     /// Whether the peer broke the protocol: malformed bytes, a protocol

@@ -7,7 +7,9 @@ use crate::chunk::{
 };
 use crate::error::{Error, HandshakeError, ProtocolError};
 use crate::handshake::{ClientHandshake, ServerHandshake};
-use crate::message::{Command, LimitType, Message, UserControl, split_aggregate, type_id};
+use crate::message::{
+    Command, LimitType, Message, StatusInfo, UserControl, split_aggregate, status, type_id,
+};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -185,7 +187,8 @@ impl<E: NoticeEvent> Link<E> {
     /// says when the chunk layer is up.
     pub(crate) fn fail(&mut self, e: Error) -> Error {
         if !self.closed && self.handshake.is_none() {
-            if let Some(info) = e.peer_status() {
+            if let Some(code) = e.peer_status() {
+                let info = StatusInfo::new(status::LEVEL_ERROR, code, &e.to_string());
                 self.send(
                     ChunkStreamId::COMMAND,
                     Timestamp::ZERO,
