@@ -313,17 +313,13 @@ impl ClientCore {
             }
             Phase::Ended => return Err(self.closed()),
         }
+        if self.opts.write_queue_size == 0 {
+            return self.call(|reply| make(Some(reply))).await;
+        }
         let Some(tx) = self.commands.get() else {
             return Err(Error::Misuse("the session has not started"));
         };
-        if self.opts.write_queue_size > 0 {
-            return tx.send(make(None)).await.map_err(|_| self.closed());
-        }
-        let (reply, done) = oneshot::channel();
-        tx.send(make(Some(reply)))
-            .await
-            .map_err(|_| self.closed())?;
-        done.await.unwrap_or_else(|_| Err(self.closed()))
+        tx.send(make(None)).await.map_err(|_| self.closed())
     }
 
     /// Sends a command and waits for its answer, whatever the queue size.

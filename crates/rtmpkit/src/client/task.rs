@@ -266,7 +266,12 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
                 }
                 ClientEvent::Media(m) => {
                     // A bounded queue: a slow consumer slows the reading of
-                    // the socket, but dispose still gets through.
+                    // the socket, but dispose still gets through. Waiting
+                    // (and watching for dispose) only when the queue is full.
+                    let Err(async_channel::TrySendError::Full(m)) = self.core.media_tx.try_send(m)
+                    else {
+                        continue;
+                    };
                     tokio::select! {
                         _ = self.core.media_tx.send(m) => {}
                         _ = disposed(&mut self.dispose) => return Ok(Flow::Stop(EndReason::Disposed)),
