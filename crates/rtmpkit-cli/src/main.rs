@@ -1,12 +1,15 @@
 //! The `rtmpkit` command line (../shared/spec/cli.md).
 
 mod bench;
+mod client_tls;
 mod flvsrc;
+mod http;
 mod probe;
 mod pull;
 mod push;
 mod relay;
 mod serve;
+mod sign;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,8 +31,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the live server: anyone may publish rtmp://HOST/APP/STREAM and play it.
-    Serve(serve::ServeArgs),
+    /// Run the live server: publish rtmp[s]://HOST/APP/STREAM and play it.
+    Serve(Box<serve::ServeArgs>),
     /// Publish an FLV file (or stdin) to a server.
     Push(push::PushArgs),
     /// Play a stream and write it as FLV.
@@ -38,6 +41,8 @@ enum Command {
     Relay(relay::RelayArgs),
     /// Show what is in a live stream: codecs, resolution, frame rate, bitrate.
     Probe(probe::ProbeArgs),
+    /// Print a stream URL signed for a server run with --publish-secret / --play-secret.
+    Sign(sign::SignArgs),
     /// Load tools: connection storms and many players.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -76,12 +81,13 @@ fn main() -> ExitCode {
     let quiet = cli.quiet;
     let res = rt.block_on(async move {
         match cli.command {
-            Command::Serve(a) => serve::run(a).await,
+            Command::Serve(a) => serve::run(*a).await,
             Command::Push(a) => push::run(a, quiet).await,
             Command::Pull(a) => pull::run(a, quiet).await,
             Command::Relay(a) => relay::run(a, quiet).await,
             Command::Probe(a) => probe::run(a).await,
             Command::Bench(c) => bench::run(c).await,
+            Command::Sign(a) => sign::run(a),
         }
     });
     match res {
@@ -97,6 +103,9 @@ fn main() -> ExitCode {
                 }
             }
             eprintln!("error: {msg}");
+            if let Some(hint) = e.downcast_ref().and_then(client_tls::hint) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }

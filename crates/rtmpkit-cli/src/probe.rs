@@ -1,6 +1,5 @@
 //! `rtmpkit probe URL`: what is in a live stream.
 
-use crate::serve::json_string;
 use anyhow::{Result, bail};
 use rtmpkit::proto::amf0::Amf0Value;
 use rtmpkit::proto::media::{
@@ -14,7 +13,7 @@ use tokio::time::Instant;
 /// Arguments of `rtmpkit probe`.
 #[derive(Debug, clap::Args)]
 pub struct ProbeArgs {
-    /// What to look at: rtmp://host[:port]/app/stream.
+    /// What to look at: rtmp[s]://host[:port]/app/stream.
     url: String,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -25,6 +24,8 @@ pub struct ProbeArgs {
     /// Seconds allowed to connect and start playing.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
+    #[command(flatten)]
+    tls: crate::client_tls::TlsArgs,
 }
 
 #[derive(Debug, Default)]
@@ -94,10 +95,11 @@ pub async fn run(args: ProbeArgs) -> Result<()> {
     if !(args.duration.is_finite() && args.duration > 0.0) {
         bail!("--duration must be a number of seconds > 0");
     }
-    let opts = ClientOptions {
+    let mut opts = ClientOptions {
         timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
         ..ClientOptions::default()
     };
+    args.tls.apply(&mut opts)?;
     let t0 = Instant::now();
     let pull = PullSession::connect(&args.url, opts).await?;
     let mut rep = Report::default();
@@ -253,33 +255,28 @@ fn print_text(url: &str, r: &Report) {
 }
 
 fn to_json(url: &str, r: &Report) -> String {
-    let s = |v: &Option<String>| {
-        v.as_deref()
-            .map(json_string)
-            .unwrap_or_else(|| "null".into())
-    };
-    let n = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "null".into());
-    format!(
-        "{{\"url\":{},\"video\":{{\"codec\":{},\"profile\":{},\"width\":{},\"height\":{},\"fps\":{},\"frames\":{}}},\
-         \"audio\":{{\"codec\":{},\"profile\":{},\"sample_rate\":{},\"channels\":{},\"frames\":{}}},\
-         \"bitrate_kbps\":{},\"media_seconds\":{:.3},\"first_video_frame_ms\":{},\"first_video_frame_is_keyframe\":{}}}",
-        json_string(url),
-        s(&r.video_codec),
-        s(&r.video_profile),
-        n(r.width.map(u64::from)),
-        n(r.height.map(u64::from)),
-        r.fps
-            .map(|f| format!("{f:.3}"))
-            .unwrap_or_else(|| "null".into()),
-        r.video_frames,
-        s(&r.audio_codec),
-        s(&r.audio_profile),
-        n(r.sample_rate.map(u64::from)),
-        n(r.channels.map(u64::from)),
-        r.audio_frames,
-        kbps(r.video_bytes + r.audio_bytes, r.span_ms),
-        f64::from(r.span_ms) / 1000.0,
-        n(r.first_video_ms.map(|v| v as u64)),
-        r.first_video_key
-    )
+    let milli = |v: f64| (v * 1000.0).round() / 1000.0;
+    serde_json::json!({
+        "url": url,
+        "video": {
+            "codec": r.video_codec,
+            "profile": r.video_profile,
+            "width": r.width,
+            "height": r.height,
+            "fps": r.fps.map(milli),
+            "frames": r.video_frames,
+        },
+        "audio": {
+            "codec": r.audio_codec,
+            "profile": r.audio_profile,
+            "sample_rate": r.sample_rate,
+            "channels": r.channels,
+            "frames": r.audio_frames,
+        },
+        "bitrate_kbps": kbps(r.video_bytes + r.audio_bytes, r.span_ms),
+        "media_seconds": milli(f64::from(r.span_ms) / 1000.0),
+        "first_video_frame_ms": r.first_video_ms,
+        "first_video_frame_is_keyframe": r.first_video_key,
+    })
+    .to_string()
 }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 /// Arguments of `rtmpkit pull`.
 #[derive(Debug, clap::Args)]
 pub struct PullArgs {
-    /// What to play: rtmp://host[:port]/app/stream[?query].
+    /// What to play: rtmp[s]://host[:port]/app/stream[?query].
     url: String,
     /// Write the stream as FLV to FILE, or `-` for stdout (default: discard, stats only).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -31,6 +31,8 @@ pub struct PullArgs {
     /// Seconds allowed to connect and start playing.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
+    #[command(flatten)]
+    tls: crate::client_tls::TlsArgs,
 }
 
 #[derive(Default)]
@@ -153,11 +155,12 @@ async fn pull_one(
     c: &Counters,
     out: Option<Box<dyn AsyncWrite + Unpin + Send>>,
 ) -> Result<EndReason> {
-    let opts = ClientOptions {
+    let mut opts = ClientOptions {
         timeout: Duration::from_secs_f64(args.timeout),
         complex_handshake: args.complex_handshake,
         ..ClientOptions::default()
     };
+    args.tls.apply(&mut opts)?;
     let session = PullSession::new(&args.url, opts)?;
     let deadline = args
         .duration

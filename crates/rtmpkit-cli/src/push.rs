@@ -18,7 +18,7 @@ use tokio::time::Instant;
 pub struct PushArgs {
     /// FLV file to publish, or `-` for FLV on stdin.
     input: String,
-    /// Where to publish: rtmp://host[:port]/app/stream[?query].
+    /// Where to publish: rtmp[s]://host[:port]/app/stream[?query].
     url: String,
     /// Start again at the end of the file, with timestamps that keep increasing.
     #[arg(long = "loop")]
@@ -35,6 +35,8 @@ pub struct PushArgs {
     /// Seconds allowed to connect and start publishing.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
+    #[command(flatten)]
+    tls: crate::client_tls::TlsArgs,
 }
 
 #[derive(Default)]
@@ -144,11 +146,12 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
 }
 
 async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>) -> Result<()> {
-    let opts = ClientOptions {
+    let mut opts = ClientOptions {
         timeout: Duration::from_secs_f64(args.timeout),
         complex_handshake: args.complex_handshake,
         ..ClientOptions::default()
     };
+    args.tls.apply(&mut opts)?;
     let session = PushSession::new(&args.url, opts)?;
     tokio::select! {
         r = session.start() => r?,

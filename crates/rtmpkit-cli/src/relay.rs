@@ -9,20 +9,23 @@ use tokio::time::Instant;
 /// Arguments of `rtmpkit relay`.
 #[derive(Debug, clap::Args)]
 pub struct RelayArgs {
-    /// Where to play from: rtmp://host[:port]/app/stream.
+    /// Where to play from: rtmp[s]://host[:port]/app/stream.
     src: String,
-    /// Where to publish to: rtmp://host[:port]/app/stream.
+    /// Where to publish to: rtmp[s]://host[:port]/app/stream.
     dst: String,
     /// Seconds allowed for each side to start.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
+    #[command(flatten)]
+    tls: crate::client_tls::TlsArgs,
 }
 
 pub async fn run(args: RelayArgs, quiet: bool) -> Result<()> {
-    let opts = ClientOptions {
+    let mut opts = ClientOptions {
         timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
         ..ClientOptions::default()
     };
+    args.tls.apply(&mut opts)?;
     rtmpkit::RtmpUrl::parse(&args.src)?;
     rtmpkit::RtmpUrl::parse(&args.dst)?;
     let pull = PullSession::connect(&args.src, opts.clone()).await?;

@@ -1,25 +1,59 @@
 //! `rtmpkit serve`: the live server.
 
 use anyhow::{Context, Result, bail};
-use rtmpkit::server::{Server, ServerOptions, StatsHandle};
+use rtmpkit::server::{Server, ServerOptions};
+use rtmpkit::tls::ServerCertificate;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::{error, warn};
 
 /// Arguments of `rtmpkit serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// RTMP address to listen on [default: 0.0.0.0:1935].
+    /// Plain RTMP address to listen on, or `none` for TLS only [default: 0.0.0.0:1935].
+    #[arg(long, value_name = "ADDR|none")]
+    listen: Option<String>,
+    /// RTMPS address to listen on (needs --tls-cert and --tls-key), e.g. 0.0.0.0:443.
     #[arg(long, value_name = "ADDR")]
-    listen: Option<SocketAddr>,
-    /// HTTP address for a JSON status page (GET /stats) [default: none].
+    tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain of the RTMPS listener (leaf first). SIGHUP reloads it.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the RTMPS listener. SIGHUP reloads it.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// HTTP address for a JSON status page (GET /stats), public unless --http-token [default: none].
     #[arg(long, value_name = "ADDR")]
     http_listen: Option<SocketAddr>,
+    /// Require `Authorization: Bearer TOKEN` on the status page.
+    #[arg(long, value_name = "TOKEN")]
+    http_token: Option<String>,
     /// TOML file with any of the settings below (flags win).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Ask this HTTP URL before a publish starts (nginx-rtmp's on_publish: 2xx allows).
+    #[arg(long, value_name = "URL")]
+    on_publish: Option<String>,
+    /// Ask this HTTP URL before a play starts (nginx-rtmp's on_play).
+    #[arg(long, value_name = "URL")]
+    on_play: Option<String>,
+    /// Tell this HTTP URL when a publisher leaves.
+    #[arg(long, value_name = "URL")]
+    on_publish_done: Option<String>,
+    /// Tell this HTTP URL when a player leaves.
+    #[arg(long, value_name = "URL")]
+    on_play_done: Option<String>,
+    /// Seconds a hook may take; no answer refuses [default: 3].
+    #[arg(long, value_name = "SECS")]
+    hook_timeout: Option<f64>,
+    /// Publishing needs ?expires=E&token=T signed with this secret (see `rtmpkit sign`).
+    #[arg(long, value_name = "SECRET")]
+    publish_secret: Option<String>,
+    /// Playing needs ?expires=E&token=T signed with this secret.
+    #[arg(long, value_name = "SECRET")]
+    play_secret: Option<String>,
     /// Edge mode: pull streams nobody publishes here from this origin (rtmp://origin[:port]).
     #[arg(long, value_name = "URL")]
     relay_pull: Option<String>,
@@ -41,8 +75,19 @@ pub struct ServeArgs {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
-    listen: Option<SocketAddr>,
+    listen: Option<String>,
+    tls_listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     http_listen: Option<SocketAddr>,
+    http_token: Option<String>,
+    on_publish: Option<String>,
+    on_play: Option<String>,
+    on_publish_done: Option<String>,
+    on_play_done: Option<String>,
+    hook_timeout_secs: Option<f64>,
+    publish_secret: Option<String>,
+    play_secret: Option<String>,
     chunk_size: Option<u32>,
     max_connections: Option<usize>,
     setup_timeout_secs: Option<f64>,
@@ -56,6 +101,12 @@ struct FileConfig {
     relay_push: Option<Vec<String>>,
 }
 
+/// The HTTP status page's settings.
+struct HttpSettings {
+    listen: Option<SocketAddr>,
+    token: Option<String>,
+}
+
 fn secs(v: f64, name: &str) -> Result<Duration> {
     if !(v.is_finite() && v > 0.0) {
         bail!("{name} must be a number of seconds > 0");
@@ -63,7 +114,7 @@ fn secs(v: f64, name: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
-fn options(args: &ServeArgs) -> Result<(ServerOptions, Option<SocketAddr>)> {
+fn options(args: &ServeArgs) -> Result<(ServerOptions, HttpSettings)> {
     let file = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -74,8 +125,48 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, Option<SocketAddr>)> {
         None => FileConfig::default(),
     };
     let mut o = ServerOptions::default();
-    if let Some(v) = args.listen.or(file.listen) {
-        o.listen = v;
+    if let Some(v) = args.listen.clone().or(file.listen) {
+        o.listen = match v.as_str() {
+            "none" => None,
+            addr => Some(
+                addr.parse()
+                    .with_context(|| format!("--listen {addr:?}: expected ADDR:PORT or none"))?,
+            ),
+        };
+    }
+    o.tls_listen = args.tls_listen.or(file.tls_listen);
+    let cert = args.tls_cert.clone().or(file.tls_cert);
+    let key = args.tls_key.clone().or(file.tls_key);
+    match (o.tls_listen, cert, key) {
+        (Some(_), Some(cert), Some(key)) => {
+            o.tls_certificate = Some(ServerCertificate::load(&cert, &key)?);
+        }
+        (Some(_), _, _) => bail!("--tls-listen needs --tls-cert FILE and --tls-key FILE"),
+        (None, Some(_), _) | (None, _, Some(_)) => {
+            bail!("--tls-cert / --tls-key are used only with --tls-listen ADDR")
+        }
+        (None, None, None) => {}
+    }
+    if o.listen.is_none() && o.tls_listen.is_none() {
+        bail!("--listen none needs --tls-listen ADDR: nothing to listen on");
+    }
+    let auth = &mut o.auth;
+    auth.on_publish = args.on_publish.clone().or(file.on_publish);
+    auth.on_play = args.on_play.clone().or(file.on_play);
+    auth.on_publish_done = args.on_publish_done.clone().or(file.on_publish_done);
+    auth.on_play_done = args.on_play_done.clone().or(file.on_play_done);
+    if let Some(v) = args.hook_timeout.or(file.hook_timeout_secs) {
+        auth.hook_timeout = secs(v, "hook timeout")?;
+    }
+    auth.publish_secret = args.publish_secret.clone().or(file.publish_secret);
+    auth.play_secret = args.play_secret.clone().or(file.play_secret);
+    for secret in [&auth.publish_secret, &auth.play_secret]
+        .into_iter()
+        .flatten()
+    {
+        if secret.is_empty() {
+            bail!("a publish / play secret must not be empty");
+        }
     }
     if let Some(v) = args.chunk_size.or(file.chunk_size) {
         if !(128..=0xFF_FFFF).contains(&v) {
@@ -122,7 +213,14 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, Option<SocketAddr>)> {
             bail!("relay url {url:?} must be rtmp://host[:port] (the app/stream is added)");
         }
     }
-    Ok((o, args.http_listen.or(file.http_listen)))
+    let http = HttpSettings {
+        listen: args.http_listen.or(file.http_listen),
+        token: args.http_token.clone().or(file.http_token),
+    };
+    if http.token.is_some() && http.listen.is_none() {
+        bail!("--http-token is used only with --http-listen ADDR");
+    }
+    Ok((o, http))
 }
 
 async fn shutdown_signal() {
@@ -149,81 +247,52 @@ async fn shutdown_signal() {
 
 pub async fn run(args: ServeArgs) -> Result<()> {
     let (opts, http) = options(&args)?;
-    let listen = opts.listen;
-    let server = Server::bind(opts)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    println!("listening rtmp {}", server.local_addr());
-    if let Some(addr) = http {
+    let certificate = opts.tls_certificate.clone();
+    let server = Server::bind(opts).await?;
+    if let Some(addr) = server.local_addr() {
+        println!("listening rtmp {addr}");
+    }
+    if let Some(addr) = server.tls_local_addr() {
+        println!("listening rtmps {addr}");
+    }
+    if let Some(addr) = http.listen {
         let l = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        println!("listening http {}", l.local_addr()?);
-        tokio::spawn(http_stats(l, server.stats()));
+        let auth = if http.token.is_some() {
+            "bearer token"
+        } else {
+            "public"
+        };
+        println!("listening http {} ({auth})", l.local_addr()?);
+        tokio::spawn(crate::http::serve(l, server.stats(), http.token));
+    }
+    if let Some(cert) = certificate {
+        reload_on_hangup(cert);
     }
     server.run(shutdown_signal()).await?;
     eprintln!("stopped");
     Ok(())
 }
 
-/// A tiny HTTP/1.0 responder: `GET /stats` gives the streams as JSON.
-async fn http_stats(l: tokio::net::TcpListener, stats: StatsHandle) {
-    loop {
-        let Ok((mut s, _)) = l.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
+/// SIGHUP reads the certificate and key again; sessions stay up.
+fn reload_on_hangup(cert: ServerCertificate) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            warn!("cannot watch SIGHUP: the certificate will not be reloaded");
+            return;
         };
-        let stats = stats.clone();
         tokio::spawn(async move {
-            let mut req = vec![0u8; 2048];
-            let n = match tokio::time::timeout(Duration::from_secs(5), s.read(&mut req)).await {
-                Ok(Ok(n)) => n,
-                _ => return,
-            };
-            let line = String::from_utf8_lossy(&req[..n]);
-            let (status, body) = if line.starts_with("GET /stats ") {
-                let streams: Vec<String> = stats
-                    .streams()
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "{{\"name\":{},\"publishing\":{},\"players\":{}}}",
-                            json_string(&s.name),
-                            s.publishing,
-                            s.players
-                        )
-                    })
-                    .collect();
-                (
-                    "200 OK",
-                    format!("{{\"streams\":[{}]}}\n", streams.join(",")),
-                )
-            } else {
-                (
-                    "404 Not Found",
-                    "{\"error\":\"try GET /stats\"}\n".to_owned(),
-                )
-            };
-            let resp = format!(
-                "HTTP/1.0 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = s.write_all(resp.as_bytes()).await;
+            while hup.recv().await.is_some() {
+                match cert.reload() {
+                    Ok(()) => println!("reloaded certificate (SIGHUP)"),
+                    Err(e) => error!("SIGHUP: certificate not reloaded, the old one stays: {e}"),
+                }
+            }
         });
     }
-}
-
-pub(crate) fn json_string(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+    #[cfg(not(unix))]
+    let _ = cert;
 }

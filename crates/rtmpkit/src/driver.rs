@@ -389,7 +389,9 @@ async fn write_all_vectored<T: AsyncWrite + Unpin>(
             off = 0;
         }
     }
-    Ok(())
+    // A TLS transport may hold the last records until flushed (a no-op
+    // for a plain socket).
+    w.flush().await
 }
 
 #[cfg(test)]

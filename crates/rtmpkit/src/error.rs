@@ -10,6 +10,8 @@ use std::time::Duration;
 pub enum Stage {
     /// DNS lookup and TCP connect.
     Connect,
+    /// The TLS handshake of an `rtmps://` connection.
+    Tls,
     /// C0/C1/C2 and S0/S1/S2.
     Handshake,
     /// The `connect` command and its `_result`.
@@ -28,6 +30,7 @@ impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Stage::Connect => "tcp connect",
+            Stage::Tls => "TLS handshake",
             Stage::Handshake => "handshake",
             Stage::ConnectCommand => "connect command",
             Stage::CreateStream => "createStream",
@@ -100,6 +103,15 @@ pub enum Error {
         #[source]
         source: rtmpkit_proto::Error,
     },
+    /// The TLS handshake failed (the reason names the cause: unknown CA,
+    /// name mismatch, expired certificate, not TLS, closed).
+    #[error("TLS handshake with {peer} failed: {reason}")]
+    Tls {
+        /// The other end.
+        peer: String,
+        /// Why, in one phrase.
+        reason: String,
+    },
     /// The peer took no data for this long (a stalled reader).
     #[error("{peer} took no data for {}", fmt_duration(*.after))]
     WriteStalled {
@@ -160,6 +172,11 @@ impl Error {
     /// Whether the peer closed the connection.
     pub fn is_closed(&self) -> bool {
         matches!(self, Error::Closed { .. })
+    }
+
+    /// Whether the TLS handshake failed.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Error::Tls { .. })
     }
 
     /// Whether the session was disposed.

@@ -5,6 +5,7 @@
 //!
 //! - [`client`]: [`PushSession`] publishes a stream, [`PullSession`] plays one.
 //! - [`server`]: [`server::Server`], a live server with GOP cache, fan-out and relays.
+//! - [`tls`]: RTMPS settings for both (rustls).
 //! - [`driver`]: the one connection driver both run on (a transport, a
 //!   session, an application [`driver::Handler`]), for your own endpoints.
 //!
@@ -23,6 +24,7 @@ pub mod client;
 pub mod driver;
 mod error;
 pub mod server;
+pub mod tls;
 
 pub use client::{ClientHandle, ClientOptions, EndReason, PullSession, PushSession, SessionStat};
 pub use error::{Error, Stage};

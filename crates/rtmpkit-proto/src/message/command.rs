@@ -21,6 +21,10 @@ pub mod status {
     pub const PUBLISH_START: &str = "NetStream.Publish.Start";
     /// publish refused: the name is taken (nginx-rtmp, SRS).
     pub const PUBLISH_BAD_NAME: &str = "NetStream.Publish.BadName";
+    /// Publish refused by authorization (a hook or a signed URL).
+    pub const PUBLISH_UNAUTHORIZED: &str = "NetStream.Publish.Unauthorized";
+    /// Play refused by authorization (a hook or a signed URL).
+    pub const PLAY_UNAUTHORIZED: &str = "NetStream.Play.Unauthorized";
     /// The publisher stopped.
     pub const UNPUBLISH_SUCCESS: &str = "NetStream.Unpublish.Success";
     /// Play is starting.

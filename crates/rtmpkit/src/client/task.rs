@@ -1,4 +1,5 @@
-//! The task that owns a client's socket and session: TCP connect, then the
+//! The task that owns a client's socket and session: TCP connect (and TLS
+//! for `rtmps://`), then the
 //! [driver](crate::driver) with [`ClientHandler`] until the session ends.
 
 use super::{ClientCore, EndReason, Phase};
@@ -8,11 +9,14 @@ use rtmpkit_proto::amf0::Amf0Object;
 use rtmpkit_proto::handshake::HandshakeKind;
 use rtmpkit_proto::media::Media;
 use rtmpkit_proto::session::{Client, ClientConfig, ClientEvent, ClientMode, ClientSession};
+use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 use tracing::{Instrument, debug, info, warn};
 
 /// Where the answer to a command goes.
@@ -53,39 +57,25 @@ pub(crate) async fn run(
     async move {
         let mut dispose = core.dispose_tx.subscribe();
         let deadline = (!core.opts.timeout.is_zero()).then(|| Instant::now() + core.opts.timeout);
-        let conn = tokio::select! {
-            r = connect(&core, deadline) => r,
+        let dialed = tokio::select! {
+            r = dial(&core, deadline) => r,
             _ = disposed(&mut dispose) => Err(Error::Disposed),
         };
-        let reason = match conn {
-            Ok(mut conn) => {
-                let mut h = ClientHandler {
-                    core: core.clone(),
-                    commands,
-                    started: Some(started),
-                    dispose,
-                    deadline,
-                };
-                let r = conn.run(&mut h).await;
-                match (r, h.started.take()) {
-                    (Ok(reason), None) => reason,
-                    (Ok(reason), Some(tx)) => {
-                        // Stopped before publish / play started: disposed.
-                        let _ = tx.send(Err(Error::Disposed));
-                        reason
-                    }
-                    (Err(e), Some(tx)) => {
-                        warn!(error = %e, "start failed");
-                        let _ = tx.send(Err(e.clone()));
-                        EndReason::Failed(e)
-                    }
-                    (Err(e), None) if e.is_closed() => EndReason::PeerClosed,
-                    (Err(e), None) => EndReason::Failed(e),
-                }
-            }
+        let handler = ClientHandler {
+            core: core.clone(),
+            commands,
+            started: Some(started),
+            dispose,
+            deadline,
+        };
+        let reason = match dialed {
+            Ok(Dialed::Plain(tcp)) => drive(connection(&core, tcp), handler).await,
+            Ok(Dialed::Tls(tls)) => drive(connection(&core, *tls), handler).await,
             Err(e) => {
                 warn!(error = %e, "start failed");
-                let _ = started.send(Err(e.clone()));
+                if let Some(tx) = handler.started {
+                    let _ = tx.send(Err(e.clone()));
+                }
                 match e {
                     Error::Disposed => EndReason::Disposed,
                     e => EndReason::Failed(e),
@@ -98,26 +88,48 @@ pub(crate) async fn run(
     .await
 }
 
-/// DNS, TCP connect and the session, within the start deadline.
-async fn connect(
-    core: &ClientCore,
-    deadline: Option<Instant>,
-) -> Result<Connection<TcpStream, Client>, Error> {
-    if core.url.tls {
-        return Err(Error::Unsupported(
-            "rtmps:// (RTMP over TLS) is not supported yet",
-        ));
+/// Runs a connected session to its end.
+async fn drive<T: Transport>(mut conn: Connection<T, Client>, mut h: ClientHandler) -> EndReason {
+    let r = conn.run(&mut h).await;
+    match (r, h.started.take()) {
+        (Ok(reason), None) => reason,
+        (Ok(reason), Some(tx)) => {
+            // Stopped before publish / play started: disposed.
+            let _ = tx.send(Err(Error::Disposed));
+            reason
+        }
+        (Err(e), Some(tx)) => {
+            warn!(error = %e, "start failed");
+            let _ = tx.send(Err(e.clone()));
+            EndReason::Failed(e)
+        }
+        (Err(e), None) if e.is_closed() => EndReason::PeerClosed,
+        (Err(e), None) => EndReason::Failed(e),
     }
+}
+
+/// A connected socket, plain or TLS.
+enum Dialed {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// DNS, TCP connect and (for rtmps) the TLS handshake, within the start
+/// deadline.
+async fn dial(core: &ClientCore, deadline: Option<Instant>) -> Result<Dialed, Error> {
     let peer = core.url_text.as_str();
+    let within = |stage: Stage| {
+        move |_| Error::Timeout {
+            stage,
+            peer: peer.to_owned(),
+            after: core.opts.timeout,
+        }
+    };
     let dial = TcpStream::connect(core.url.authority());
     let stream = match deadline {
         Some(d) => tokio::time::timeout_at(d, dial)
             .await
-            .map_err(|_| Error::Timeout {
-                stage: Stage::Connect,
-                peer: peer.to_owned(),
-                after: core.opts.timeout,
-            })?,
+            .map_err(within(Stage::Connect))?,
         None => dial.await,
     }
     .map_err(|e| Error::io(Stage::Connect, peer, e))?;
@@ -129,6 +141,35 @@ async fn connect(
         let _ = core.remote.set(addr);
     }
     debug!(remote = ?stream.peer_addr().ok(), "tcp connected");
+    if !core.url.tls {
+        return Ok(Dialed::Plain(stream));
+    }
+    let config = core
+        .opts
+        .tls
+        .clone()
+        .unwrap_or_else(crate::tls::default_client_config);
+    let name = ServerName::try_from(core.url.host.clone()).map_err(|_| Error::Tls {
+        peer: peer.to_owned(),
+        reason: format!("{:?} is not a valid TLS server name", core.url.host),
+    })?;
+    let handshake = TlsConnector::from(config).connect(name, stream);
+    let tls = match deadline {
+        Some(d) => tokio::time::timeout_at(d, handshake)
+            .await
+            .map_err(within(Stage::Tls))?,
+        None => handshake.await,
+    }
+    .map_err(|e| Error::Tls {
+        peer: peer.to_owned(),
+        reason: crate::tls::describe_failure(&e),
+    })?;
+    debug!("tls connected");
+    Ok(Dialed::Tls(Box::new(tls)))
+}
+
+/// The session and the driver over a connected transport.
+fn connection<T: Transport>(core: &ClientCore, transport: T) -> Connection<T, Client> {
     let mut cfg = match core.mode {
         ClientMode::Publish => ClientConfig::publish(&core.url),
         ClientMode::Play => ClientConfig::play(&core.url),
@@ -155,7 +196,7 @@ async fn connect(
         write_buffer: core.opts.write_buffer_size,
         ..DriverOptions::default()
     };
-    Ok(Connection::new(stream, session, peer, opts).with_counters(core.io.clone()))
+    Connection::new(transport, session, &core.url_text, opts).with_counters(core.io.clone())
 }
 
 /// Why the application side wakes the driver.

@@ -2,6 +2,7 @@
 //! with [`ServerHandler`], which gives the connection its part in the hub
 //! (publisher or player).
 
+use super::auth::{Call, Caller, Decision, split_query};
 use super::hub::{Item, PlayerQueue, PublishError, Stream};
 use super::{ServerContext, ServerOptions};
 use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
@@ -10,7 +11,6 @@ use rtmpkit_proto::message::status;
 use rtmpkit_proto::session::{Server, ServerConfig, ServerEvent, ServerSession};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -38,19 +38,18 @@ enum ServerStop {
 
 /// The stream key: `app/name` without the query.
 fn stream_key(app: &str, name: &str) -> String {
-    let name = name.split('?').next().unwrap_or(name);
-    format!("{app}/{name}")
+    format!("{app}/{}", split_query(name).0)
 }
 
-/// Serves one accepted TCP connection until it ends, then leaves the hub.
-pub(crate) async fn serve(
+/// Serves one accepted connection (TCP, or TLS over TCP) until it ends,
+/// then leaves the hub.
+pub(crate) async fn serve<T: Transport>(
     id: u64,
     ctx: Arc<ServerContext>,
-    socket: TcpStream,
+    socket: T,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
 ) {
-    let _ = socket.set_nodelay(true);
     let opts: &ServerOptions = &ctx.opts;
     let cfg = ServerConfig {
         chunk_size: opts.chunk_size,
@@ -70,7 +69,11 @@ pub(crate) async fn serve(
         id,
         setup_deadline: Instant::now() + opts.setup_timeout,
         ctx: ctx.clone(),
-        app: String::new(),
+        caller: Caller {
+            addr: Some(peer),
+            client_id: id,
+            ..Caller::default()
+        },
         role: Role::None,
         batch: Vec::new(),
         shutdown,
@@ -96,7 +99,8 @@ struct ServerHandler {
     ctx: Arc<ServerContext>,
     /// Handshake, connect and publish / play must finish by then.
     setup_deadline: Instant,
-    app: String,
+    /// Who the client said it is in `connect` (told to hooks).
+    caller: Caller,
     role: Role,
     batch: Vec<Item>,
     shutdown: watch::Receiver<bool>,
@@ -143,7 +147,7 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
         &mut self,
         conn: &mut Connection<T, Server>,
     ) -> Result<Flow<ServerStop>, Error> {
-        match self.handle_events(conn.session_mut()) {
+        match self.handle_events(conn.session_mut()).await {
             Some(Ok(stop)) => Ok(Flow::Stop(stop)),
             Some(Err(e)) => Err(Error::from_core(Stage::ConnectCommand, conn.peer(), e)),
             None => Ok(Flow::Continue),
@@ -205,20 +209,29 @@ impl ServerHandler {
     }
 
     /// Acts on session events; returns how the connection must end, if it must.
-    fn handle_events(
+    async fn handle_events(
         &mut self,
         session: &mut ServerSession,
     ) -> Option<Result<ServerStop, rtmpkit_proto::Error>> {
         while let Some(ev) = session.poll_event() {
             match ev {
-                ServerEvent::ConnectRequested { app, tc_url, .. } => {
+                ServerEvent::ConnectRequested {
+                    app,
+                    tc_url,
+                    object,
+                } => {
                     debug!(%app, ?tc_url, "connect");
                     if app.is_empty() {
                         let _ =
                             session.reject_connect("an app is required: rtmp://host/app/stream");
                         return Some(Ok(ServerStop::Rejected));
                     }
-                    self.app = app;
+                    let text = |k: &str| object.get(k).and_then(|v| v.as_str()).unwrap_or("");
+                    self.caller.flashver = text("flashVer").to_owned();
+                    self.caller.swfurl = text("swfUrl").to_owned();
+                    self.caller.pageurl = text("pageUrl").to_owned();
+                    self.caller.tcurl = tc_url.unwrap_or_default();
+                    self.caller.app = app;
                     if let Err(e) = session.accept_connect() {
                         return Some(Err(e));
                     }
@@ -236,12 +249,27 @@ impl ServerHandler {
                         );
                         continue;
                     }
-                    let key = stream_key(&self.app, &name);
+                    let (name, redirect) = match self
+                        .authorize(Call::Publish, &name, ("type", kind.clone()))
+                        .await
+                    {
+                        Decision::Allow { name, relay } => (name, relay),
+                        Decision::Refuse(why) => {
+                            warn!(stream = %stream_key(&self.caller.app, &name), "publish refused: {why}");
+                            let _ = session.reject_publish(
+                                stream_id,
+                                status::PUBLISH_UNAUTHORIZED,
+                                &why,
+                            );
+                            return Some(Ok(ServerStop::Rejected));
+                        }
+                    };
+                    let key = stream_key(&self.caller.app, &name);
                     match self.ctx.hub.publish(&key, self.id) {
                         Ok(stream) => {
                             info!(stream = %key, %kind, "publish");
                             let _ = session.accept_publish(stream_id);
-                            self.ctx.on_publish(&key);
+                            self.ctx.on_publish(&key, redirect);
                             self.role = Role::Publisher { key, stream };
                         }
                         Err(PublishError::AlreadyPublishing) => {
@@ -256,7 +284,9 @@ impl ServerHandler {
                     }
                 }
                 ServerEvent::PlayRequested {
-                    stream_id, name, ..
+                    stream_id,
+                    name,
+                    start,
                 } => {
                     if !matches!(self.role, Role::None) {
                         let _ = session.reject_play(
@@ -266,11 +296,22 @@ impl ServerHandler {
                         );
                         continue;
                     }
-                    let key = stream_key(&self.app, &name);
+                    let (name, redirect) = match self
+                        .authorize(Call::Play, &name, ("start", start.to_string()))
+                        .await
+                    {
+                        Decision::Allow { name, relay } => (name, relay),
+                        Decision::Refuse(why) => {
+                            warn!(stream = %stream_key(&self.caller.app, &name), "play refused: {why}");
+                            let _ = session.reject_play(stream_id, status::PLAY_UNAUTHORIZED, &why);
+                            return Some(Ok(ServerStop::Rejected));
+                        }
+                    };
+                    let key = stream_key(&self.caller.app, &name);
                     info!(stream = %key, "play");
                     let (_stream, queue) = self.ctx.hub.play(&key, self.id);
                     let _ = session.accept_play(stream_id);
-                    self.ctx.on_play(&key);
+                    self.ctx.on_play(&key, redirect);
                     self.role = Role::Player {
                         key,
                         stream_id,
@@ -292,12 +333,26 @@ impl ServerHandler {
         None
     }
 
+    /// Asks the secrets and hooks, unless nothing is configured. While a
+    /// hook thinks, the connection is not read: nothing the client sends
+    /// meanwhile goes anywhere before the answer.
+    async fn authorize(&self, call: Call, name: &str, extra: (&str, String)) -> Decision {
+        if self.ctx.auth.is_open(call) {
+            return Decision::Allow {
+                name: split_query(name).0.to_owned(),
+                relay: None,
+            };
+        }
+        self.ctx.auth.check(call, &self.caller, name, extra).await
+    }
+
     /// Leaves the hub (idempotent).
     fn leave(&mut self) {
         match std::mem::replace(&mut self.role, Role::None) {
             Role::Publisher { key, .. } => {
                 info!(stream = %key, "unpublish");
                 self.ctx.hub.unpublish(&key, self.id);
+                self.notify_done(Call::PublishDone, &key);
             }
             Role::Player { key, queue, .. } => {
                 let dropped = queue.dropped();
@@ -306,8 +361,15 @@ impl ServerHandler {
                 }
                 self.ctx.hub.stop_playing(&key, self.id);
                 self.ctx.on_stop_playing(&key);
+                self.notify_done(Call::PlayDone, &key);
             }
             Role::None => {}
         }
+    }
+
+    /// Tells a done hook about `key` (`app/name`).
+    fn notify_done(&self, call: Call, key: &str) {
+        let name = key.split_once('/').map_or(key, |(_, n)| n);
+        self.ctx.auth.notify_done(call, &self.caller, name);
     }
 }

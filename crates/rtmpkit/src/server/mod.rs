@@ -5,15 +5,22 @@
 //! # async fn f() -> std::io::Result<()> {
 //! use rtmpkit::server::{Server, ServerOptions};
 //! let server = Server::bind(ServerOptions::default()).await?;
-//! println!("listening rtmp {}", server.local_addr());
+//! println!("listening rtmp {:?}", server.local_addr());
 //! server.run(async { let _ = tokio::signal::ctrl_c().await; }).await
 //! # }
 //! ```
 
+mod auth;
 mod connection;
 mod hub;
 mod relay;
+mod signed;
 
+pub use auth::AuthOptions;
+pub use signed::{sign_url, token as sign_token};
+
+use crate::tls::ServerCertificate;
+use auth::Authorizer;
 use hub::{GopLimits, Hub, QueueLimits};
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,8 +41,15 @@ pub(crate) async fn signalled(rx: &mut watch::Receiver<bool>) {
 /// Settings of a server. Every field has a working default.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// Where to listen (default 0.0.0.0:1935).
-    pub listen: SocketAddr,
+    /// Where to listen for plain RTMP (default 0.0.0.0:1935); `None`: only TLS.
+    pub listen: Option<SocketAddr>,
+    /// Where to listen for RTMPS (default none); needs `tls_certificate`.
+    pub tls_listen: Option<SocketAddr>,
+    /// The certificate the RTMPS listener presents; keep a clone to
+    /// [`reload`](ServerCertificate::reload) it.
+    pub tls_certificate: Option<ServerCertificate>,
+    /// Who may publish and play (default: anyone).
+    pub auth: AuthOptions,
     /// Our outgoing chunk size (default 4096).
     pub chunk_size: u32,
     /// Most connections at once; more are closed at accept (default 10000).
@@ -64,7 +78,10 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            listen: Some(SocketAddr::from(([0, 0, 0, 0], 1935))),
+            tls_listen: None,
+            tls_certificate: None,
+            auth: AuthOptions::default(),
             chunk_size: 4096,
             max_connections: 10_000,
             setup_timeout: Duration::from_secs(10),
@@ -85,6 +102,7 @@ impl Default for ServerOptions {
 pub(crate) struct ServerContext {
     pub opts: ServerOptions,
     pub hub: Hub,
+    pub auth: Authorizer,
     next_id: AtomicU64,
     relay_pulls: Mutex<HashMap<String, watch::Sender<bool>>>,
     shutdown: watch::Receiver<bool>,
@@ -95,18 +113,24 @@ impl ServerContext {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A stream started publishing: start static relay pushes.
-    pub fn on_publish(self: &Arc<Self>, key: &str) {
+    /// A stream started publishing: start static relay pushes, and the one
+    /// a hook's redirect asked for.
+    pub fn on_publish(self: &Arc<Self>, key: &str, redirect: Option<String>) {
         for base in &self.opts.relay_push {
-            relay::spawn_push(self.clone(), key.to_owned(), base.clone());
+            relay::spawn_push(self.clone(), key.to_owned(), relay::join(base, key));
+        }
+        if let Some(url) = redirect {
+            relay::spawn_push(self.clone(), key.to_owned(), url);
         }
     }
 
-    /// A player joined: on an edge, pull the stream from the origin if
-    /// nobody publishes it here.
-    pub fn on_play(self: &Arc<Self>, key: &str) {
-        let Some(origin) = &self.opts.relay_pull else {
-            return;
+    /// A player joined: on an edge (or when a hook redirected the play to
+    /// another server), pull the stream if nobody publishes it here.
+    pub fn on_play(self: &Arc<Self>, key: &str, redirect: Option<String>) {
+        let url = match (redirect, &self.opts.relay_pull) {
+            (Some(url), _) => url,
+            (None, Some(origin)) => relay::join(origin, key),
+            (None, None) => return,
         };
         if self.hub.get(key).is_some_and(|s| s.has_publisher()) {
             return;
@@ -117,7 +141,7 @@ impl ServerContext {
         }
         let (tx, rx) = watch::channel(false);
         pulls.insert(key.to_owned(), tx);
-        relay::spawn_pull(self.clone(), key.to_owned(), origin.clone(), rx);
+        relay::spawn_pull(self.clone(), key.to_owned(), url, rx);
     }
 
     /// A player left: stop an edge pull nobody watches any more.
@@ -135,10 +159,25 @@ impl ServerContext {
     }
 }
 
+async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+}
+
+/// Accepts from a listener; never resolves without one.
+async fn accept(l: Option<&TcpListener>) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A bound server, ready to run.
 #[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    listener: Option<TcpListener>,
+    tls: Option<(TcpListener, Arc<crate::tls::ServerConfig>)>,
     context: Arc<ServerContext>,
     stop_tx: watch::Sender<bool>,
 }
@@ -175,9 +214,28 @@ impl StatsHandle {
 }
 
 impl Server {
-    /// Binds the listening socket.
+    /// Binds the listening sockets. Fails on a bad hook URL, a TLS
+    /// listener without a certificate, or no listener at all.
     pub async fn bind(opts: ServerOptions) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(opts.listen).await?;
+        let invalid =
+            |msg: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg.to_owned());
+        let auth = Authorizer::new(opts.auth.clone())?;
+        let listener = match opts.listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let tls = match (opts.tls_listen, &opts.tls_certificate) {
+            (Some(addr), Some(cert)) => Some((bind(addr).await?, cert.server_config())),
+            (Some(_), None) => {
+                return Err(invalid("an RTMPS listener needs a certificate and key"));
+            }
+            (None, _) => None,
+        };
+        if listener.is_none() && tls.is_none() {
+            return Err(invalid(
+                "nothing to listen on: give a plain or a TLS address",
+            ));
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let context = Arc::new(ServerContext {
             hub: Hub::new(
@@ -193,6 +251,7 @@ impl Server {
                         .max(opts.player_queue_soft_bytes),
                 },
             ),
+            auth,
             next_id: AtomicU64::new(1),
             relay_pulls: Mutex::new(HashMap::new()),
             shutdown: stop_rx,
@@ -200,16 +259,20 @@ impl Server {
         });
         Ok(Server {
             listener,
+            tls,
             context,
             stop_tx,
         })
     }
 
-    /// The address actually bound (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or(self.context.opts.listen)
+    /// The plain RTMP address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The RTMPS address actually bound.
+    pub fn tls_local_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// A handle to read the server's streams while it runs.
@@ -227,34 +290,64 @@ impl Server {
         let mut tasks = tokio::task::JoinSet::new();
         let mut backoff = Duration::from_millis(5);
         tokio::pin!(shutdown);
+        let plain = self.listener.as_ref();
+        let tls = self.tls.as_ref().map(|(l, _)| l);
+        let acceptor = self
+            .tls
+            .as_ref()
+            .map(|(_, c)| tokio_rustls::TlsAcceptor::from(c.clone()));
         loop {
-            tokio::select! {
+            let (accepted, secure) = tokio::select! {
                 _ = &mut shutdown => break,
-                r = self.listener.accept() => match r {
-                    Ok((socket, peer)) => {
-                        backoff = Duration::from_millis(5);
-                        let Ok(permit) = limit.clone().try_acquire_owned() else {
-                            warn!(%peer, "connection refused: {} connections already", ctx.opts.max_connections);
-                            drop(socket);
-                            continue;
-                        };
-                        let id = ctx.next_id();
-                        let span = tracing::info_span!("conn", id, %peer);
-                        let (sh, rx) = (ctx.clone(), stop_rx.clone());
-                        tasks.spawn(async move {
-                            connection::serve(id, sh, socket, peer, rx).await;
-                            drop(permit);
-                        }.instrument(span));
+                r = accept(plain) => (r, false),
+                r = accept(tls) => (r, true),
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            };
+            let (socket, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, then try again.
+                    error!("accept failed: {e}; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(5);
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                warn!(%peer, "connection refused: {} connections already", ctx.opts.max_connections);
+                drop(socket);
+                continue;
+            };
+            // Media is latency-sensitive and the driver batches its writes.
+            let _ = socket.set_nodelay(true);
+            let id = ctx.next_id();
+            let span = tracing::info_span!("conn", id, %peer);
+            let (sh, rx) = (ctx.clone(), stop_rx.clone());
+            match acceptor.clone().filter(|_| secure) {
+                None => tasks.spawn(
+                    async move {
+                        connection::serve(id, sh, socket, peer, rx).await;
+                        drop(permit);
                     }
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait, then try again.
-                        error!("accept failed: {e}; retrying in {backoff:?}");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    .instrument(span),
+                ),
+                Some(acceptor) => tasks.spawn(
+                    async move {
+                        // The setup timeout covers the TLS handshake.
+                        let setup = sh.opts.setup_timeout;
+                        match tokio::time::timeout(setup, acceptor.accept(socket)).await {
+                            Ok(Ok(tls)) => connection::serve(id, sh, tls, peer, rx).await,
+                            Ok(Err(e)) => {
+                                warn!("TLS handshake failed: {}", crate::tls::describe_failure(&e))
+                            }
+                            Err(_) => warn!("TLS handshake not done after {setup:?}"),
+                        }
+                        drop(permit);
                     }
-                },
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
+                    .instrument(span),
+                ),
+            };
         }
         info!("shutting down: ending {} connections", tasks.len());
         ctx.hub.end_all();

@@ -13,20 +13,20 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn join(base: &str, key: &str) -> String {
+/// `base` (`rtmp://host[:port]`) and `app/stream` as one URL.
+pub(crate) fn join(base: &str, key: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), key)
 }
 
-/// Pulls `origin/key` into the local stream `key` until told to stop, the
+/// Pulls `url` into the local stream `key` until told to stop, the
 /// server shuts down, or nobody watches; retries with back-off while
 /// players wait.
 pub(crate) fn spawn_pull(
     ctx: Arc<ServerContext>,
     key: String,
-    origin: String,
+    url: String,
     mut stop: watch::Receiver<bool>,
 ) {
-    let url = join(&origin, &key);
     let span = tracing::info_span!("relay_pull", stream = %key);
     tokio::spawn(
         async move {
@@ -84,9 +84,8 @@ pub(crate) fn spawn_pull(
     );
 }
 
-/// Pushes the local stream `key` to `base/key` while it is published.
-pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, base: String) {
-    let url = join(&base, &key);
+/// Pushes the local stream `key` to `url` while it is published.
+pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
     let span = tracing::info_span!("relay_push", stream = %key);
     tokio::spawn(
         async move {

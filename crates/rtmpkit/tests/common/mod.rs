@@ -34,6 +34,7 @@ pub fn opts(timeout: Duration) -> ClientOptions {
 /// An rtmpkit server running in this process.
 pub struct Running {
     pub addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -54,14 +55,23 @@ impl Running {
 }
 
 pub async fn start(mut opts: ServerOptions) -> Running {
-    opts.listen = "127.0.0.1:0".parse().expect("addr");
+    opts.listen = Some("127.0.0.1:0".parse().expect("addr"));
+    if opts.tls_certificate.is_some() {
+        opts.tls_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    }
     let server = RtmpServer::bind(opts).await.expect("bind");
-    let addr = server.local_addr();
+    let addr = server.local_addr().expect("plain listener");
+    let tls_addr = server.tls_local_addr();
     let (stop, mut rx) = watch::channel(false);
     let task = tokio::spawn(server.run(async move {
         let _ = rx.wait_for(|s| *s).await;
     }));
-    Running { addr, stop, task }
+    Running {
+        addr,
+        tls_addr,
+        stop,
+        task,
+    }
 }
 
 pub fn sample_tags() -> Vec<FlvTag> {

@@ -1,0 +1,115 @@
+//! The status page of `rtmpkit serve`: `GET /stats` as JSON, over hyper.
+//!
+//! It is public to whoever reaches the address it listens on, unless a
+//! bearer token is set (`--http-token`).
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use rtmpkit::server::StatsHandle;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tracing::debug;
+
+/// What each request needs.
+struct Page {
+    stats: StatsHandle,
+    /// `Bearer <token>`, when one is required.
+    authorization: Option<String>,
+}
+
+/// Serves the status page until the process ends.
+pub async fn serve(listener: TcpListener, stats: StatsHandle, token: Option<String>) {
+    let page = Arc::new(Page {
+        stats,
+        authorization: token.map(|t| format!("Bearer {t}")),
+    });
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                debug!("http accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let page = page.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let page = page.clone();
+                async move { Ok::<_, Infallible>(page.answer(&req)) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .serve_connection(TokioIo::new(socket), service);
+            if let Err(e) = conn.await {
+                debug!(%peer, "http connection: {e}");
+            }
+        });
+    }
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut text = body.to_string();
+    text.push('\n');
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Page {
+    fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        if let Some(want) = &self.authorization {
+            let given = req
+                .headers()
+                .get(AUTHORIZATION)
+                .map(|v| v.as_bytes())
+                .unwrap_or_default();
+            if !same(given, want.as_bytes()) {
+                let mut resp = json(
+                    StatusCode::UNAUTHORIZED,
+                    serde_json::json!({"error": "a bearer token is required"}),
+                );
+                resp.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    hyper::header::HeaderValue::from_static("Bearer"),
+                );
+                return resp;
+            }
+        }
+        if req.method() != Method::GET || req.uri().path() != "/stats" {
+            return json(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "try GET /stats"}),
+            );
+        }
+        let streams: Vec<serde_json::Value> = self
+            .stats
+            .streams()
+            .into_iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "publishing": s.publishing,
+                    "players": s.players,
+                })
+            })
+            .collect();
+        json(StatusCode::OK, serde_json::json!({ "streams": streams }))
+    }
+}
