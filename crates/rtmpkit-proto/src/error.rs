@@ -118,6 +118,10 @@ pub enum HandshakeError {
     /// The peer asked for a protocol version we do not speak.
     #[error("unsupported rtmp version {0} (encrypted rtmpe is 6 or 8; plain rtmp is 3)")]
     UnsupportedVersion(u8),
+    /// The first byte is a TLS handshake record (0x16): an `rtmps://`
+    /// client on a plain RTMP port.
+    #[error("the peer speaks TLS (rtmps://) on a plain rtmp port")]
+    TlsOnPlainPort,
 }
 
 impl Error {

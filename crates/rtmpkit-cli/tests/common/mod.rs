@@ -22,6 +22,15 @@ pub fn have(cmd: &str) -> bool {
 /// A need that is not a program: the README's default port must be free.
 pub const FREE_PORT_1935: &str = "free port 1935";
 
+/// A need: the static FFmpeg 9 of PyPI's imageio-ffmpeg, found through
+/// `$RTMPKIT_FFMPEG9` (`.ci/run` sets it).
+pub const FFMPEG9: &str = "FFmpeg 9 ($RTMPKIT_FFMPEG9)";
+
+pub fn ffmpeg9() -> Option<PathBuf> {
+    let p = PathBuf::from(std::env::var_os("RTMPKIT_FFMPEG9")?);
+    p.is_file().then_some(p)
+}
+
 /// What of `needs` is missing here: programs on the PATH, files (paths
 /// starting with `/`), nginx's rtmp module, a free port 1935.
 fn missing(needs: &[&str]) -> Vec<String> {
@@ -29,6 +38,7 @@ fn missing(needs: &[&str]) -> Vec<String> {
         .iter()
         .filter(|n| match **n {
             FREE_PORT_1935 => std::net::TcpListener::bind("127.0.0.1:1935").is_err(),
+            FFMPEG9 => ffmpeg9().is_none(),
             p if p.starts_with('/') => !Path::new(p).exists(),
             cmd => !have(cmd),
         })
@@ -49,7 +59,7 @@ pub fn interop(name: &str, needs: &[&str], test: fn()) -> Trial {
     let trial = Trial::test(name, move || {
         if !missing.is_empty() {
             return Err(format!(
-                "interop peers required in CI: missing {} (apt-get install -y ffmpeg nginx libnginx-mod-rtmp rtmpdump)",
+                "interop peers required in CI: missing {} (.ci/run installs them all)",
                 missing.join(", ")
             )
             .into());
@@ -281,5 +291,147 @@ pub fn ffmpeg_player(url: &str, out: &Path) -> Proc {
             .stdin(Stdio::null())
             .spawn()
             .unwrap(),
+    )
+}
+
+pub mod pki;
+
+/// A running `rtmpkit serve`: its ports, and its stdout / stderr lines as
+/// they come (read by threads, so the server never writes to a closed pipe).
+pub struct Served {
+    pub proc: Proc,
+    pub plain: Option<u16>,
+    pub tls: Option<u16>,
+    pub http: Option<u16>,
+    out: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    err: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn collect_lines(
+    r: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("  serve| {line}");
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+impl Served {
+    /// Starts `rtmpkit serve ARGS` and waits for its "listening" lines.
+    pub fn start(args: &[String]) -> Served {
+        let mut child = rtmpkit()
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = collect_lines(child.stdout.take().unwrap());
+        let err = collect_lines(child.stderr.take().unwrap());
+        let want = ["--listen", "--tls-listen", "--http-listen"]
+            .iter()
+            .filter(|f| args.iter().any(|a| a == *f))
+            .count()
+            - usize::from(
+                args.windows(2)
+                    .any(|w| w[0] == "--listen" && w[1] == "none"),
+            );
+        let mut s = Served {
+            proc: Proc(child),
+            plain: None,
+            tls: None,
+            http: None,
+            out,
+            err,
+        };
+        let t = Instant::now();
+        while s.out.lock().unwrap().len() < want {
+            assert!(t.elapsed() < Duration::from_secs(10), "serve did not start");
+            assert!(
+                s.proc.0.try_wait().unwrap().is_none(),
+                "serve exited: {:?}",
+                s.err.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let port = |l: &str| {
+            l.rsplit(':')
+                .next()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .ok()
+        };
+        for l in s.out.lock().unwrap().iter() {
+            if let Some(r) = l.strip_prefix("listening rtmps ") {
+                s.tls = port(r);
+            } else if let Some(r) = l.strip_prefix("listening rtmp ") {
+                s.plain = port(r);
+            } else if let Some(r) = l.strip_prefix("listening http ") {
+                s.http = port(r);
+            }
+        }
+        s
+    }
+
+    /// Waits up to `limit` for a stdout or stderr line containing `text`.
+    pub fn wait_line(&self, text: &str, limit: Duration) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            let seen = |v: &std::sync::Arc<std::sync::Mutex<Vec<String>>>| {
+                v.lock().unwrap().iter().any(|l| l.contains(text))
+            };
+            if seen(&self.out) || seen(&self.err) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+/// `rtmpkit pull URL -o FILE --duration SECS EXTRA...`, running.
+pub fn pull_to(url: &str, out: &Path, secs: u32, extra: &[&str]) -> Proc {
+    Proc(
+        rtmpkit()
+            .args(["pull", url, "-o"])
+            .arg(out)
+            .args(["--duration", &secs.to_string()])
+            .args(extra)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// `rtmpkit push FIXTURE URL EXTRA...` to its end.
+pub fn push_fixture(url: &str, extra: &[&str]) -> Output {
+    run(rtmpkit()
+        .arg("push")
+        .arg(fixture())
+        .arg(url)
+        .args(extra)
+        .stdin(Stdio::null()))
+}
+
+/// Video and audio packet counts of an FLV file (0, 0 for a missing or empty one).
+pub fn counts(file: &Path) -> (usize, usize) {
+    if std::fs::metadata(file).map(|m| m.len()).unwrap_or(0) <= 13 {
+        return (0, 0);
+    }
+    let p = packets(file);
+    (
+        p.iter().filter(|x| x.0 == 'v').count(),
+        p.iter().filter(|x| x.0 == 'a').count(),
     )
 }

@@ -74,6 +74,8 @@ fn check_version(v: u8) -> Result<(), HandshakeError> {
     // accept 0-31 except the encrypted RTMPE values, which we cannot speak.
     match v {
         6 | 8 | 9 => Err(HandshakeError::UnsupportedVersion(v)),
+        // The content type of a TLS handshake record.
+        0x16 => Err(HandshakeError::TlsOnPlainPort),
         0..=31 => Ok(()),
         _ => Err(HandshakeError::UnsupportedVersion(v)),
     }

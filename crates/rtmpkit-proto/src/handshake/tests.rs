@@ -95,6 +95,12 @@ fn rtmpe_version_is_rejected_at_once() {
         s.handle_input(&[200], 0),
         Err(HandshakeError::UnsupportedVersion(200))
     );
+    // A TLS ClientHello on a plain port is named as such, at once.
+    let mut s = ServerHandshake::new(0, 4);
+    assert_eq!(
+        s.handle_input(&[0x16, 3, 1, 0, 0xc8], 0),
+        Err(HandshakeError::TlsOnPlainPort)
+    );
 }
 
 /// lal v0.21.0's deterministic digest C1 (test-vectors.md): time 0, version

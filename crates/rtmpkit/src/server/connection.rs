@@ -82,6 +82,11 @@ pub(crate) async fn serve<T: Transport>(
     handler.leave();
     match end {
         Err(e) if e.is_closed() => debug!("connection closed by peer"),
+        // Not RTMP at all (a scanner, rtmps:// on the plain port): worth
+        // seeing without -v.
+        Err(e) if e.is_protocol() && e.stage() == Some(Stage::Handshake) => {
+            warn!("connection closed: {e}")
+        }
         Err(e) => info!("connection closed: {e}"),
         Ok(ServerStop::Shutdown) => debug!("connection closed: server shutting down"),
         Ok(ServerStop::Rejected) => debug!("connection closed after a rejection"),
