@@ -5,9 +5,13 @@
 #
 #   bench/compare.sh [PLAY_SECONDS]        (default 15; whole run about 6 minutes)
 #   SERVERS="rtmpkit" STEPS="100 500" bench/compare.sh 5   (a quicker look)
+#   TLS=1 bench/compare.sh      (everything over rtmps://: rtmpkit's own TLS
+#                                listener vs nginx-rtmp behind nginx's stream {}
+#                                TLS, with a CA made here by openssl)
 #
 # Needs: cargo, ffmpeg (to make the 4.4 Mbit/s input when it is not in
-# ../shared/media), nginx + libnginx-mod-rtmp. Every process started here is
+# ../shared/media), nginx + libnginx-mod-rtmp (+ libnginx-mod-stream and
+# openssl for TLS=1). Every process started here is
 # stopped by pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,14 +42,41 @@ if [ ! -f "$input" ]; then
 fi
 
 port=$((20000 + RANDOM % 20000))
+tls=${TLS:-0}
+base=rtmp://127.0.0.1:$port
+tls_flags=()
+if [ "$tls" = 1 ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/ca.key" -out "$work/ca.pem" -days 2 \
+    -subj "/CN=rtmpkit bench CA" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout "$work/srv.key" -out "$work/srv.csr" \
+    -subj "/CN=localhost" 2>/dev/null
+  printf "subjectAltName=DNS:localhost\n" >"$work/ext"
+  openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
+    -CAcreateserial -out "$work/srv.pem" -days 2 -extfile "$work/ext" 2>/dev/null
+  base=rtmps://localhost:$port
+  tls_flags=(--tls-ca "$work/ca.pem")
+fi
 
 start_rtmpkit() {
-  "$bin" -q serve --listen 127.0.0.1:$port >"$work/rtmpkit.log" 2>&1 &
+  if [ "$tls" = 1 ]; then
+    "$bin" -q serve --listen none --tls-listen 127.0.0.1:$port \
+      --tls-cert "$work/srv.pem" --tls-key "$work/srv.key" >"$work/rtmpkit.log" 2>&1 &
+  else
+    "$bin" -q serve --listen 127.0.0.1:$port >"$work/rtmpkit.log" 2>&1 &
+  fi
   echo $!
 }
 
 start_nginx() {
   mkdir -p "$work/nginx/logs"
+  local rtmp_port=$port front=""
+  if [ "$tls" = 1 ]; then
+    rtmp_port=$((port + 1))
+    front="load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+stream { server { listen 127.0.0.1:$port ssl; ssl_certificate $work/srv.pem;
+  ssl_certificate_key $work/srv.key; proxy_pass 127.0.0.1:$rtmp_port; } }"
+  fi
   cat >"$work/nginx/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
 daemon off;
@@ -57,12 +88,18 @@ worker_rlimit_nofile 20000;
 events { worker_connections 16384; }
 rtmp {
   server {
-    listen 127.0.0.1:$port;
+    listen 127.0.0.1:$rtmp_port;
     chunk_size 4096;
     application live { live on; record off; }
   }
 }
 CONF
+  # load_module must come first: put the stream front's lines in place.
+  if [ -n "$front" ]; then
+    { head -1 "$work/nginx/nginx.conf"; sed -n 1p <<<"$front";
+      tail -n +2 "$work/nginx/nginx.conf"; tail -n +2 <<<"$front"; } >"$work/nginx/nginx.conf.new"
+    mv "$work/nginx/nginx.conf.new" "$work/nginx/nginx.conf"
+  fi
   nginx -p "$work/nginx/" -c "$work/nginx/nginx.conf" >"$work/nginx/stdout.log" 2>&1 &
   echo $!
 }
@@ -87,23 +124,23 @@ run_server() {
   wait_port
   echo "== $name (pid $pid)" >&2
   local out
-  out=$("$bin" bench connect "rtmp://127.0.0.1:$port/live/storm" -n 20 --duration 5 --server-pid "$pid" | tail -1)
+  out=$("$bin" bench connect "$base/live/storm" "${tls_flags[@]}" -n 20 --duration 5 --server-pid "$pid" | tail -1)
   echo "$out" >&2
   R[$name,connect_cpu]=$(val server_cpu_ms_per_session "$out")
   R[$name,connect_rate]=$(val per_sec "$out")
   # One player at a time joining a live stream: connect -> first video frame.
-  "$bin" -q push --loop "$input" "rtmp://127.0.0.1:$port/live/ff" &
+  "$bin" -q push --loop "$input" "$base/live/ff" "${tls_flags[@]}" &
   local pusher=$!
   pids+=("$pusher")
   sleep 2
-  out=$("$bin" bench connect "rtmp://127.0.0.1:$port/live/ff" -n 1 --duration 8 --first-frame | tail -1)
+  out=$("$bin" bench connect "$base/live/ff" "${tls_flags[@]}" -n 1 --duration 8 --first-frame | tail -1)
   echo "$out" >&2
   R[$name,ff50]=$(val first_frame_p50_ms "$out")
   R[$name,ff95]=$(val first_frame_p95_ms "$out")
   kill "$pusher" 2>/dev/null || true
   wait "$pusher" 2>/dev/null || true
   for n in $steps; do
-    out=$("$bin" bench play "rtmp://127.0.0.1:$port/live/s$n" -n "$n" --duration "$play_secs" \
+    out=$("$bin" bench play "$base/live/s$n" "${tls_flags[@]}" -n "$n" --duration "$play_secs" \
       --input "$input" --server-pid "$pid" 2>&1 | tee -a "$work/$name.play.log" | grep '^RESULT' || true)
     echo "$out" >&2
     R[$name,$n,mbps]=$(val mbps "$out")
@@ -132,6 +169,7 @@ for s in $servers; do run_server "$s"; done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 
 echo
+[ "$tls" = 1 ] && echo "over TLS: rtmpkit --tls-listen vs nginx-rtmp behind nginx stream {} TLS"
 echo "rtmpkit vs nginx-rtmp $(nginx -v 2>&1 | sed 's/.*\///'), $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), ${play_secs}s per step, input $(basename "$input")"
 echo
 echo "| figure | rtmpkit | nginx-rtmp | ratio (rtmpkit / nginx) |"

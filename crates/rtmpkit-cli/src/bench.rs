@@ -41,6 +41,8 @@ pub struct ConnectArgs {
     /// Report this process's CPU time and memory (the server's pid).
     #[arg(long)]
     server_pid: Option<u32>,
+    #[command(flatten)]
+    tls: crate::client_tls::TlsArgs,
 }
 
 /// Arguments of `rtmpkit bench play`.
@@ -64,6 +66,8 @@ pub struct PlayArgs {
     /// Players connecting at once while ramping up.
     #[arg(long, default_value_t = 50)]
     ramp_concurrency: usize,
+    #[command(flatten)]
+    tls: crate::client_tls::TlsArgs,
 }
 
 /// CPU ticks (user + system) and RSS of a process, from /proc.
@@ -126,15 +130,22 @@ async fn connect(a: ConnectArgs) -> Result<()> {
     let before = a.server_pid.and_then(proc_sample);
     let t0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let tls = a.tls.client_config()?;
     for _ in 0..a.concurrency {
-        let (url, lat, first, failures) =
-            (a.url.clone(), lat.clone(), first.clone(), failures.clone());
+        let (url, lat, first, failures, tls) = (
+            a.url.clone(),
+            lat.clone(),
+            first.clone(),
+            failures.clone(),
+            tls.clone(),
+        );
         let want_first = a.first_frame;
         tasks.spawn(async move {
             while Instant::now() < end {
                 let t = Instant::now();
                 let opts = ClientOptions {
                     timeout: Duration::from_secs(10),
+                    tls: tls.clone(),
                     ..ClientOptions::default()
                 };
                 match PullSession::connect(&url, opts).await {
@@ -266,6 +277,7 @@ async fn publisher(
     input: String,
     shared: Arc<BenchState>,
     sent_video: Arc<AtomicU64>,
+    tls: Option<Arc<rtmpkit::tls::ClientConfig>>,
 ) -> Result<()> {
     let data = std::fs::read(&input).with_context(|| format!("cannot read {input}"))?;
     let mut tags = Vec::new();
@@ -277,7 +289,11 @@ async fn publisher(
     let Some(last) = tags.last().map(|t| t.timestamp.0) else {
         bail!("{input} has no tags");
     };
-    let push = PushSession::connect(&url, ClientOptions::default()).await?;
+    let opts = ClientOptions {
+        tls,
+        ..ClientOptions::default()
+    };
+    let push = PushSession::connect(&url, opts).await?;
     let t0 = Instant::now();
     let mut offset = 0u32;
     loop {
@@ -327,6 +343,11 @@ async fn play(a: PlayArgs) -> Result<()> {
         first_frame: Mutex::new(Vec::new()),
     });
     let sent_video = Arc::new(AtomicU64::new(0));
+    let tls = a.tls.client_config()?;
+    let player_tls = match &tls {
+        Some(c) => c.clone(),
+        None => rtmpkit::tls::client_config(&[])?,
+    };
     let mut background = tokio::task::JoinSet::new();
     if let Some(input) = &a.input {
         let (u, i, s, v) = (
@@ -335,8 +356,9 @@ async fn play(a: PlayArgs) -> Result<()> {
             shared.clone(),
             sent_video.clone(),
         );
+        let tls = tls.clone();
         background.spawn(async move {
-            if let Err(e) = publisher(u, i, s, v).await {
+            if let Err(e) = publisher(u, i, s, v, tls).await {
                 eprintln!("bench publisher: {e:#}");
             }
         });
@@ -354,7 +376,7 @@ async fn play(a: PlayArgs) -> Result<()> {
     for st in &stats {
         let permit = limit.clone().acquire_owned().await?;
         let (u, st, sh, tx) = (a.url.clone(), st.clone(), shared.clone(), ready_tx.clone());
-        background.spawn(player(u, st, sh, tx, permit));
+        background.spawn(player(u, player_tls.clone(), st, sh, tx, permit));
         while let Ok(r) = ready_rx.try_recv() {
             match r {
                 Ok(()) => ok += 1,

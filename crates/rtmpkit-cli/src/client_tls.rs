@@ -4,6 +4,7 @@
 use anyhow::{Result, bail};
 use rtmpkit::ClientOptions;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// TLS flags shared by every command that connects to a URL.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -19,16 +20,24 @@ pub struct TlsArgs {
 impl TlsArgs {
     /// Sets `opts.tls`; with `--insecure`, says so on stderr once.
     pub fn apply(&self, opts: &mut ClientOptions) -> Result<()> {
+        opts.tls = self.client_config()?;
+        Ok(())
+    }
+
+    /// The TLS client configuration the flags ask for; `None`: the default
+    /// (the built-in web roots).
+    pub fn client_config(&self) -> Result<Option<Arc<rtmpkit::tls::ClientConfig>>> {
         if self.insecure {
             if !self.tls_ca.is_empty() {
                 bail!("--insecure and --tls-ca contradict each other: use one");
             }
             eprintln!("warning: --insecure: the server's TLS certificate is not verified");
-            opts.tls = Some(rtmpkit::tls::insecure_client_config());
-        } else if !self.tls_ca.is_empty() {
-            opts.tls = Some(rtmpkit::tls::client_config(&self.tls_ca)?);
+            return Ok(Some(rtmpkit::tls::insecure_client_config()));
         }
-        Ok(())
+        if self.tls_ca.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(rtmpkit::tls::client_config(&self.tls_ca)?))
     }
 }
 

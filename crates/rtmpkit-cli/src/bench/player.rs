@@ -3,7 +3,7 @@
 
 use super::{BenchState, PlayerStats, rand_seed};
 use rtmpkit::RtmpUrl;
-use rtmpkit::driver::{Connection, DriverOptions, Flow, Handler};
+use rtmpkit::driver::{Connection, DriverOptions, Flow, Handler, Transport};
 use rtmpkit::proto::session::{Client, ClientConfig, ClientEvent, ClientSession};
 use rtmpkit::{Media, MediaKind};
 use std::sync::Arc;
@@ -16,12 +16,13 @@ use tokio::time::Instant;
 /// read, decode, count.
 pub(super) async fn player(
     url: String,
+    tls: Arc<rtmpkit::tls::ClientConfig>,
     stats: Arc<PlayerStats>,
     state: Arc<BenchState>,
     ready: tokio::sync::mpsc::Sender<Result<(), String>>,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) {
-    let res = player_inner(&url, stats, state, ready.clone(), permit).await;
+    let res = player_inner(&url, tls, stats, state, ready.clone(), permit).await;
     if let Err(e) = res {
         let _ = ready.send(Err(e)).await;
     }
@@ -29,6 +30,7 @@ pub(super) async fn player(
 
 async fn player_inner(
     url: &str,
+    tls: Arc<rtmpkit::tls::ClientConfig>,
     stats: Arc<PlayerStats>,
     state: Arc<BenchState>,
     ready: tokio::sync::mpsc::Sender<Result<(), String>>,
@@ -48,8 +50,7 @@ async fn player_inner(
         std::time::Instant::now(),
         rand_seed(),
     );
-    let mut conn = Connection::new(sock, session, url, DriverOptions::default());
-    let mut p = BenchPlayer {
+    let p = BenchPlayer {
         stats,
         state,
         ready,
@@ -58,6 +59,24 @@ async fn player_inner(
         start_deadline,
         first: true,
     };
+    if !u.tls {
+        return drive(Connection::new(sock, session, url, DriverOptions::default()), p).await;
+    }
+    let name = rustls_pki_types::ServerName::try_from(u.host.clone())
+        .map_err(|e| format!("tls server name: {e}"))?;
+    let handshake = tokio_rustls::TlsConnector::from(tls).connect(name, sock);
+    let sock = tokio::time::timeout_at(start_deadline, handshake)
+        .await
+        .map_err(|_| "no TLS handshake within 10 s".to_string())?
+        .map_err(|e| format!("TLS handshake: {e}"))?;
+    drive(Connection::new(sock, session, url, DriverOptions::default()), p).await
+}
+
+/// Runs a connected player to its end.
+async fn drive<T: Transport>(
+    mut conn: Connection<T, Client>,
+    mut p: BenchPlayer,
+) -> Result<(), String> {
     match conn.run(&mut p).await {
         Ok(why) => Err(why.into()),
         Err(e) if p.permit.is_some() && e.is_timeout() => Err("no Play.Start within 10 s".into()),
@@ -81,13 +100,13 @@ struct BenchPlayer {
     first: bool,
 }
 
-impl Handler<TcpStream, Client> for BenchPlayer {
+impl<T: Transport> Handler<T, Client> for BenchPlayer {
     type Signal = ();
     type Stop = &'static str;
 
     async fn on_events(
         &mut self,
-        conn: &mut Connection<TcpStream, Client>,
+        conn: &mut Connection<T, Client>,
     ) -> Result<Flow<&'static str>, rtmpkit::Error> {
         let measuring = self.state.measuring.load(Ordering::Relaxed);
         let now = Instant::now();
@@ -123,13 +142,13 @@ impl Handler<TcpStream, Client> for BenchPlayer {
         Ok(Flow::Continue)
     }
 
-    fn deadline(&self, _: &Connection<TcpStream, Client>) -> Option<Instant> {
+    fn deadline(&self, _: &Connection<T, Client>) -> Option<Instant> {
         self.permit.is_some().then_some(self.start_deadline)
     }
 
     fn on_deadline(
         &mut self,
-        conn: &mut Connection<TcpStream, Client>,
+        conn: &mut Connection<T, Client>,
     ) -> Result<Flow<&'static str>, rtmpkit::Error> {
         Err(rtmpkit::Error::Timeout {
             stage: rtmpkit::Stage::Play,
