@@ -54,7 +54,7 @@ pub struct ServeArgs {
     /// Playing needs ?expires=E&token=T signed with this secret.
     #[arg(long, value_name = "SECRET")]
     play_secret: Option<String>,
-    /// Edge mode: pull streams nobody publishes here from this origin (rtmp://origin[:port]).
+    /// Edge mode: pull streams nobody publishes here from this origin (rtmp[s]://origin[:port]).
     #[arg(long, value_name = "URL")]
     relay_pull: Option<String>,
     /// Push every published stream to URL/app/stream as well (repeatable).
@@ -209,8 +209,9 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, HttpSettings)> {
     };
     for url in o.relay_pull.iter().chain(o.relay_push.iter()) {
         let lower = url.to_ascii_lowercase();
-        if !lower.starts_with("rtmp://") || lower.trim_end_matches('/').matches('/').count() > 2 {
-            bail!("relay url {url:?} must be rtmp://host[:port] (the app/stream is added)");
+        let scheme = lower.starts_with("rtmp://") || lower.starts_with("rtmps://");
+        if !scheme || lower.trim_end_matches('/').matches('/').count() > 2 {
+            bail!("relay url {url:?} must be rtmp[s]://host[:port] (the app/stream is added)");
         }
     }
     let http = HttpSettings {

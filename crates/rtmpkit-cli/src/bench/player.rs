@@ -60,7 +60,11 @@ async fn player_inner(
         first: true,
     };
     if !u.tls {
-        return drive(Connection::new(sock, session, url, DriverOptions::default()), p).await;
+        return drive(
+            Connection::new(sock, session, url, DriverOptions::default()),
+            p,
+        )
+        .await;
     }
     let name = rustls_pki_types::ServerName::try_from(u.host.clone())
         .map_err(|e| format!("tls server name: {e}"))?;
@@ -69,7 +73,11 @@ async fn player_inner(
         .await
         .map_err(|_| "no TLS handshake within 10 s".to_string())?
         .map_err(|e| format!("TLS handshake: {e}"))?;
-    drive(Connection::new(sock, session, url, DriverOptions::default()), p).await
+    drive(
+        Connection::new(sock, session, url, DriverOptions::default()),
+        p,
+    )
+    .await
 }
 
 /// Runs a connected player to its end.
