@@ -1,5 +1,6 @@
 //! Authorization with real processes: nginx-rtmp-style HTTP hooks answered
-//! by a small HTTP server of the test (allow, deny, rename, relay, hang),
+//! by a small HTTP server of the test (allow, deny, rename, relay, hang;
+//! a play renamed),
 //! signed URLs with tokens computed here, and the status page's token.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
 
@@ -77,6 +78,7 @@ fn answer(call: &str, name: &str, rtmp_port: u16) -> String {
             reply("200 OK", "", "")
         }
         ("play", "forbidden") => reply("403 Forbidden", "", "not for you"),
+        ("play", "alias") => reply("302 Found", "Location: allowed\r\n", ""),
         _ => reply("200 OK", "", ""),
     }
 }
@@ -203,7 +205,7 @@ fn hooks_allow_deny_rename_relay_and_time_out() {
     let out = |name: &str| dir.path().join(format!("{name}.flv"));
 
     // Players wait on every stream the publishers will try.
-    let mut players: Vec<(&str, Proc)> = ["allowed", "denied", "renamed", "copy"]
+    let mut players: Vec<(&str, Proc)> = ["allowed", "denied", "renamed", "copy", "alias"]
         .into_iter()
         .map(|n| (n, pull_to(&url(n), &out(n), 12, &[])))
         .collect();
@@ -270,6 +272,8 @@ fn hooks_allow_deny_rename_relay_and_time_out() {
     assert_same_media(&fixture(), &out("allowed"));
     assert_same_media(&fixture(), &out("renamed"));
     assert_same_media(&fixture(), &out("copy"));
+    // The play hook renamed `alias` to `allowed`.
+    assert_same_media(&fixture(), &out("alias"));
     assert_eq!(
         counts(&out("denied")),
         (0, 0),

@@ -11,8 +11,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const STREAM_MODULE: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
-
 fn tls_args(cert: &ServerCert) -> Vec<String> {
     vec![
         "--listen".into(),
@@ -24,6 +22,33 @@ fn tls_args(cert: &ServerCert) -> Vec<String> {
         "--tls-key".into(),
         cert.key.display().to_string(),
     ]
+}
+
+/// A CA made here, a certificate for `localhost` it signed, and `rtmpkit
+/// serve` with a plain and a TLS listener presenting it.
+struct TlsServe {
+    dir: tempfile::TempDir,
+    server: Served,
+    plain: u16,
+    tls: u16,
+    /// The CA's PEM file, as an argument.
+    ca_pem: String,
+}
+
+fn tls_serve(expired: bool) -> TlsServe {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path(), "main");
+    let cert = ca.server_cert(dir.path(), "srv", &["localhost"], expired);
+    let server = Served::start(&tls_args(&cert));
+    let (plain, tls) = (server.plain.unwrap(), server.tls.unwrap());
+    let ca_pem = ca.pem.display().to_string();
+    TlsServe {
+        dir,
+        server,
+        plain,
+        tls,
+        ca_pem,
+    }
 }
 
 /// ffmpeg publishes the fixture; `tls` are its TLS options (FFmpeg 9
@@ -39,12 +64,14 @@ fn ffmpeg_publish(ffmpeg: &Path, url: &str, tls: &[&str]) -> std::process::Outpu
 }
 
 fn ffmpeg_publishes_over_rtmps_and_players_on_both_ports_get_every_frame() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::new(dir.path(), "main");
-    let cert = ca.server_cert(dir.path(), "srv", &["localhost"], false);
-    let s = Served::start(&tls_args(&cert));
-    let (plain, tls) = (s.plain.unwrap(), s.tls.unwrap());
-    let ca_pem = ca.pem.display().to_string();
+    let TlsServe {
+        dir,
+        server: _server,
+        plain,
+        tls,
+        ca_pem,
+        ..
+    } = tls_serve(false);
     let over_tls = dir.path().join("tls.flv");
     let over_plain = dir.path().join("plain.flv");
     let mut p1 = pull_to(
@@ -78,12 +105,14 @@ fn ffmpeg_publishes_over_rtmps_and_players_on_both_ports_get_every_frame() {
 
 fn ffmpeg9_plays_over_rtmps_what_was_pushed_over_plain_rtmp() {
     let ffmpeg9 = ffmpeg9().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::new(dir.path(), "main");
-    let cert = ca.server_cert(dir.path(), "srv", &["localhost"], false);
-    let s = Served::start(&tls_args(&cert));
-    let (plain, tls) = (s.plain.unwrap(), s.tls.unwrap());
-    let ca_pem = ca.pem.display().to_string();
+    let TlsServe {
+        dir,
+        server: _server,
+        plain,
+        tls,
+        ca_pem,
+        ..
+    } = tls_serve(false);
     let by_ffmpeg9 = dir.path().join("ffmpeg9.flv");
     let mut player = Proc(
         Command::new(&ffmpeg9)
@@ -128,54 +157,6 @@ fn ffmpeg9_plays_over_rtmps_what_was_pushed_over_plain_rtmp() {
     assert_same_media(&fixture(), &second);
 }
 
-/// nginx-rtmp with nginx's `stream {}` module terminating TLS in front of
-/// it, the usual way to give nginx-rtmp an rtmps:// port.
-struct NginxTls {
-    _proc: Proc,
-    _dir: tempfile::TempDir,
-    rtmp: u16,
-    tls: u16,
-}
-
-fn nginx_tls(cert: &ServerCert) -> NginxTls {
-    let dir = tempfile::tempdir().unwrap();
-    let (rtmp, tls) = (free_port(), free_port());
-    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
-    let conf = format!(
-        "load_module {NGINX_MODULE};\nload_module {STREAM_MODULE};\n\
-         daemon off;\nmaster_process off;\nworker_processes 1;\n\
-         pid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\n\
-         events {{ worker_connections 256; }}\n\
-         rtmp {{ server {{ listen 127.0.0.1:{rtmp}; chunk_size 4096;\n\
-           application live {{ live on; record off; }} }} }}\n\
-         stream {{ server {{ listen 127.0.0.1:{tls} ssl;\n\
-           ssl_certificate {c}; ssl_certificate_key {k};\n\
-           proxy_pass 127.0.0.1:{rtmp}; }} }}\n",
-        d = dir.path().display(),
-        c = cert.cert.display(),
-        k = cert.key.display(),
-    );
-    let conf_path = dir.path().join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new("nginx")
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(&conf_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_port(rtmp);
-    wait_for_port(tls);
-    NginxTls {
-        _proc: Proc(child),
-        _dir: dir,
-        rtmp,
-        tls,
-    }
-}
-
 fn failure_within(url: &str, extra: &[&str], limit: Duration, cause: &str) {
     let t = Instant::now();
     let r = push_fixture(url, extra);
@@ -195,17 +176,13 @@ fn rtmpkit_pushes_over_rtmps_to_nginx_rtmp_behind_stream_tls() {
     let ca = TestCa::new(dir.path(), "main");
     let other = TestCa::new(dir.path(), "other");
     let cert = ca.server_cert(dir.path(), "srv", &["localhost"], false);
-    let nginx = nginx_tls(&cert);
+    let nginx = Nginx::start_with_tls(Some(&cert));
+    let nginx_tls = nginx.tls_port.unwrap();
     let ca_pem = ca.pem.display().to_string();
     let out = dir.path().join("from-nginx.flv");
-    let mut player = pull_to(
-        &format!("rtmp://127.0.0.1:{}/live/n", nginx.rtmp),
-        &out,
-        20,
-        &[],
-    );
+    let mut player = pull_to(&nginx.url("n"), &out, 20, &[]);
     std::thread::sleep(Duration::from_millis(800));
-    let url = format!("rtmps://localhost:{}/live/n", nginx.tls);
+    let url = format!("rtmps://localhost:{nginx_tls}/live/n");
     let r = push_fixture(&url, &["--tls-ca", &ca_pem]);
     assert!(r.status.success(), "push over rtmps to nginx stream TLS");
     // nginx-rtmp does not end its players when the publisher leaves.
@@ -221,7 +198,7 @@ fn rtmpkit_pushes_over_rtmps_to_nginx_rtmp_behind_stream_tls() {
         fast,
         "unknown CA",
     );
-    let by_ip = format!("rtmps://127.0.0.1:{}/live/n", nginx.tls);
+    let by_ip = format!("rtmps://127.0.0.1:{nginx_tls}/live/n");
     failure_within(
         &by_ip,
         &["--tls-ca", &ca_pem],
@@ -234,12 +211,14 @@ fn rtmpkit_pushes_over_rtmps_to_nginx_rtmp_behind_stream_tls() {
 }
 
 fn expired_certificate_and_wrong_port_are_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::new(dir.path(), "main");
-    let old = ca.server_cert(dir.path(), "old", &["localhost"], true);
-    let s = Served::start(&tls_args(&old));
-    let (plain, tls) = (s.plain.unwrap(), s.tls.unwrap());
-    let ca_pem = ca.pem.display().to_string();
+    let TlsServe {
+        dir: _dir,
+        server: s,
+        plain,
+        tls,
+        ca_pem,
+        ..
+    } = tls_serve(true);
     let fast = Duration::from_secs(3);
     failure_within(
         &format!("rtmps://localhost:{tls}/live/x"),
@@ -280,11 +259,13 @@ fn expired_certificate_and_wrong_port_are_named() {
 }
 
 fn gstreamer_rtmp2src_plays_from_the_tls_port() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::new(dir.path(), "main");
-    let cert = ca.server_cert(dir.path(), "srv", &["localhost"], false);
-    let s = Served::start(&tls_args(&cert));
-    let (plain, tls) = (s.plain.unwrap(), s.tls.unwrap());
+    let TlsServe {
+        dir,
+        server: _server,
+        plain,
+        tls,
+        ..
+    } = tls_serve(false);
     let out = dir.path().join("gst.flv");
     // GLib reads the system's CA store only: trust is the one check left
     // out (126 = every GTlsCertificateFlags bit but unknown-ca), so the

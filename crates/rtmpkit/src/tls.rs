@@ -61,29 +61,27 @@ pub fn client_config(extra_ca_files: &[PathBuf]) -> io::Result<Arc<ClientConfig>
                 .map_err(|e| invalid(format!("{}: not a usable CA: {e}", path.display())))?;
         }
     }
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok(verifying(roots))
 }
 
-/// The default client configuration: the built-in web roots only.
+fn verifying(roots: rustls::RootCertStore) -> Arc<ClientConfig> {
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// The default client configuration: the built-in web roots only, built
+/// once per process.
 pub(crate) fn default_client_config() -> Arc<ClientConfig> {
     static DEFAULT: std::sync::OnceLock<Arc<ClientConfig>> = std::sync::OnceLock::new();
     DEFAULT
         .get_or_init(|| {
-            let roots = rustls::RootCertStore {
+            verifying(rustls::RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            Arc::new(
-                ClientConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions()
-                    .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"))
-                    .with_root_certificates(roots)
-                    .with_no_client_auth(),
-            )
+            })
         })
         .clone()
 }

@@ -115,3 +115,32 @@ async fn bad_tls_settings_fail_at_bind_or_load() {
     assert!(c.reload().is_err());
     assert!(client_config(&[ca]).is_ok());
 }
+
+#[tokio::test]
+async fn a_silent_client_on_the_tls_port_is_closed_by_the_setup_timeout() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, cert, key) = pki(dir.path());
+    let server = start(ServerOptions {
+        tls_certificate: Some(ServerCertificate::load(&cert, &key).unwrap()),
+        setup_timeout: Duration::from_millis(300),
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(server.tls_addr.unwrap())
+        .await
+        .unwrap();
+    let t = tokio::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(3), silent.read(&mut buf))
+        .await
+        .expect("closed before 3 s")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "nothing but the close");
+    assert!(
+        t.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t.elapsed()
+    );
+    server.stop().await;
+}

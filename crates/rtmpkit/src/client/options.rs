@@ -27,7 +27,7 @@ pub struct ClientOptions {
     pub complex_handshake: bool,
     /// Our outgoing chunk size.
     pub chunk_size: u32,
-    /// Messages buffered between the session and [`PullSession::next_message`].
+    /// Messages buffered between the session and [`PullSession::next_message`](super::PullSession::next_message).
     pub pull_queue_size: usize,
     /// Send a PingRequest this often as a keepalive. Zero: never.
     pub ping_interval: Duration,
