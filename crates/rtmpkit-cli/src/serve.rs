@@ -48,7 +48,8 @@ pub struct ServeArgs {
     /// Seconds a hook may take; no answer refuses [default: 3].
     #[arg(long, value_name = "SECS")]
     hook_timeout: Option<f64>,
-    /// Publishing needs ?expires=E&token=T signed with this secret (see `rtmpkit sign`).
+    /// Publishing needs ?expires=E&token=T signed with this secret (see `rtmpkit sign`;
+    /// flags show in `ps`: publish_secret in --config keeps it private).
     #[arg(long, value_name = "SECRET")]
     publish_secret: Option<String>,
     /// Playing needs ?expires=E&token=T signed with this secret.
