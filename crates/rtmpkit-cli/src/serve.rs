@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// Playing needs ?expires=E&token=T signed with this secret.
     #[arg(long, value_name = "SECRET")]
     play_secret: Option<String>,
+    /// Seconds without media after which a new publisher of the stream
+    /// replaces the old one (an encoder that reconnected); 0: never [default: 3].
+    #[arg(long, value_name = "SECS")]
+    takeover_after: Option<f64>,
     /// Edge mode: pull streams nobody publishes here from this origin (rtmp[s]://origin[:port]).
     #[arg(long, value_name = "URL")]
     relay_pull: Option<String>,
@@ -93,6 +97,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     setup_timeout_secs: Option<f64>,
     idle_timeout_secs: Option<f64>,
+    takeover_after_secs: Option<f64>,
     stuck_timeout_secs: Option<f64>,
     gop_cache: Option<bool>,
     gop_cache_max_bytes: Option<usize>,
@@ -183,6 +188,12 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, HttpSettings)> {
     }
     if let Some(v) = file.idle_timeout_secs {
         o.idle_timeout = secs(v, "idle_timeout_secs")?;
+    }
+    if let Some(v) = args.takeover_after.or(file.takeover_after_secs) {
+        o.takeover_after = match v {
+            0.0 => None,
+            v => Some(secs(v, "takeover after")?),
+        };
     }
     if let Some(v) = file.stuck_timeout_secs {
         o.stuck_timeout = secs(v, "stuck_timeout_secs")?;

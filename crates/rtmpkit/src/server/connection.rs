@@ -11,7 +11,7 @@ use rtmpkit_proto::message::status;
 use rtmpkit_proto::session::{Server, ServerConfig, ServerEvent, ServerSession};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -21,6 +21,8 @@ enum Role {
     Publisher {
         key: String,
         stream: Arc<Stream>,
+        /// Told when a new publisher takes the stream over.
+        replaced: Arc<Notify>,
     },
     Player {
         key: String,
@@ -34,6 +36,8 @@ enum Role {
 enum ServerStop {
     Shutdown,
     Rejected,
+    /// A new publisher took the stream over from this silent one.
+    Replaced,
 }
 
 /// The stream key: `app/name` without the query.
@@ -74,6 +78,7 @@ pub(crate) async fn serve<T: Transport>(
             client_id: id,
             ..Caller::default()
         },
+        started: false,
         role: Role::None,
         batch: Vec::new(),
         shutdown,
@@ -90,12 +95,16 @@ pub(crate) async fn serve<T: Transport>(
         Err(e) => info!("connection closed: {e}"),
         Ok(ServerStop::Shutdown) => debug!("connection closed: server shutting down"),
         Ok(ServerStop::Rejected) => debug!("connection closed after a rejection"),
+        Ok(ServerStop::Replaced) => {
+            info!("connection closed: a new publisher took the stream over")
+        }
     }
 }
 
 /// Why the handler wakes the driver.
 enum Wake {
     QueueReady,
+    Replaced,
     Shutdown,
 }
 
@@ -106,6 +115,8 @@ struct ServerHandler {
     setup_deadline: Instant,
     /// Who the client said it is in `connect` (told to hooks).
     caller: Caller,
+    /// Whether a publish or play was ever accepted (setup is over).
+    started: bool,
     role: Role,
     batch: Vec<Item>,
     shutdown: watch::Receiver<bool>,
@@ -116,14 +127,16 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
     type Stop = ServerStop;
 
     fn signal(&mut self) -> impl Future<Output = Wake> + Send {
-        let queue = match &self.role {
-            Role::Player { queue, .. } => Some(queue.clone()),
-            _ => None,
+        let (queue, replaced) = match &self.role {
+            Role::Player { queue, .. } => (Some(queue.clone()), None),
+            Role::Publisher { replaced, .. } => (None, Some(replaced.clone())),
+            Role::None => (None, None),
         };
         let shutdown = &mut self.shutdown;
         async move {
             tokio::select! {
                 _ = async { queue.as_ref().expect("guarded").notify.notified().await }, if queue.is_some() => Wake::QueueReady,
+                _ = async { replaced.as_ref().expect("guarded").notified().await }, if replaced.is_some() => Wake::Replaced,
                 _ = super::signalled(shutdown) => Wake::Shutdown,
             }
         }
@@ -139,6 +152,7 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
                 self.fill_from_queue(conn.session_mut());
                 Ok(Flow::Continue)
             }
+            Wake::Replaced => Ok(Flow::Stop(ServerStop::Replaced)),
             Wake::Shutdown => {
                 if let Role::Player { stream_id, .. } = self.role {
                     let _ = conn.session_mut().send_stream_end(stream_id);
@@ -161,6 +175,9 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
 
     fn deadline(&self, conn: &Connection<T, Server>) -> Option<Instant> {
         match self.role {
+            // After an unpublish / stop the connection may start again: it
+            // is idle, not in setup.
+            Role::None if self.started => Some(conn.last_input() + self.ctx.opts.idle_timeout),
             Role::None => Some(self.setup_deadline),
             Role::Publisher { .. } => Some(conn.last_input() + self.ctx.opts.idle_timeout),
             Role::Player { .. } => None,
@@ -169,7 +186,7 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
 
     fn on_deadline(&mut self, conn: &mut Connection<T, Server>) -> Result<Flow<ServerStop>, Error> {
         let (stage, after) = match self.role {
-            Role::None => (
+            Role::None if !self.started => (
                 crate::driver::Staged::stage(conn.session()),
                 self.ctx.opts.setup_timeout,
             ),
@@ -270,12 +287,20 @@ impl ServerHandler {
                         }
                     };
                     let key = stream_key(&self.caller.app, &name);
-                    match self.ctx.hub.publish(&key, self.id) {
-                        Ok(stream) => {
-                            info!(stream = %key, %kind, "publish");
+                    match self.ctx.hub.publish(&key, self.id, self.ctx.opts.takeover_after) {
+                        Ok(p) => {
+                            match p.took_over {
+                                Some(old) => info!(stream = %key, %kind, old, "publish: took the stream over from a silent publisher"),
+                                None => info!(stream = %key, %kind, "publish"),
+                            }
                             let _ = session.accept_publish(stream_id);
                             self.ctx.on_publish(&key, redirect);
-                            self.role = Role::Publisher { key, stream };
+                            self.started = true;
+                            self.role = Role::Publisher {
+                                key,
+                                stream: p.stream,
+                                replaced: p.replaced,
+                            };
                         }
                         Err(PublishError::AlreadyPublishing) => {
                             warn!(stream = %key, "publish refused: already publishing");
@@ -317,6 +342,7 @@ impl ServerHandler {
                     let (_stream, queue) = self.ctx.hub.play(&key, self.id);
                     let _ = session.accept_play(stream_id);
                     self.ctx.on_play(&key, redirect);
+                    self.started = true;
                     self.role = Role::Player {
                         key,
                         stream_id,
@@ -327,7 +353,7 @@ impl ServerHandler {
                 }
                 ServerEvent::Media { media, .. } => {
                     if let Role::Publisher { stream, .. } = &self.role {
-                        stream.publish(media);
+                        stream.publish(self.id, media);
                     }
                 }
                 ServerEvent::PublishEnded { .. } | ServerEvent::PlayEnded { .. } => self.leave(),

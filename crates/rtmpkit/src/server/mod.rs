@@ -56,8 +56,14 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// Time for handshake + connect + publish / play (default 10 s).
     pub setup_timeout: Duration,
-    /// A publisher that sends nothing this long is disconnected (default 30 s).
+    /// A publisher that sends nothing this long is disconnected, and so is
+    /// a connection that stopped publishing / playing and does nothing
+    /// (default 30 s).
     pub idle_timeout: Duration,
+    /// A publish for a stream whose publisher has sent nothing this long
+    /// replaces that publisher (its encoder reconnected); players stay.
+    /// `None`: a second publisher is always refused (default 3 s).
+    pub takeover_after: Option<Duration>,
     /// A player whose socket takes no data this long is disconnected (default 10 s).
     pub stuck_timeout: Duration,
     /// Keep the last GOP so late joiners start on a keyframe at once (default on).
@@ -86,6 +92,7 @@ impl Default for ServerOptions {
             max_connections: 10_000,
             setup_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            takeover_after: Some(Duration::from_secs(3)),
             stuck_timeout: Duration::from_secs(10),
             gop_cache: true,
             gop_cache_max_bytes: 32 << 20,

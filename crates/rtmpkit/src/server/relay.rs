@@ -59,7 +59,7 @@ pub(crate) fn spawn_pull(
                     continue;
                 }
                 backoff = Duration::from_millis(200);
-                let Ok(stream) = ctx.hub.publish(&key, id) else {
+                let Ok(stream) = ctx.hub.publish(&key, id, None).map(|p| p.stream) else {
                     // Somebody publishes here now: no need to pull.
                     let _ = pull.close().await;
                     break;
@@ -72,7 +72,7 @@ pub(crate) fn spawn_pull(
                         _ = super::signalled(&mut shutdown) => None,
                     };
                     let Some(m) = msg else { break };
-                    stream.publish(m);
+                    stream.publish(id, m);
                 }
                 let _ = pull.close().await;
                 ctx.hub.unpublish(&key, id);

@@ -9,9 +9,11 @@
 //! the current list of players (one reference count); the N player queues
 //! are then filled with no stream lock held.
 
+use rtmpkit_proto::Timestamp;
 use rtmpkit_proto::media::{Media, MediaKind};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// What a message costs in a queue: its payload and bookkeeping.
@@ -164,9 +166,57 @@ pub(crate) struct GopLimits {
     pub max_messages: usize,
 }
 
+/// The connection that publishes a stream.
+#[derive(Debug)]
+struct Publisher {
+    conn: u64,
+    /// Told when a new publisher takes the stream over.
+    replaced: Arc<Notify>,
+}
+
+/// Keeps the players' timestamps going forward when a new publisher takes
+/// a stream over (its own timestamps start again near 0).
+#[derive(Debug, Default)]
+struct Timeline {
+    /// Added to every timestamp of the current publisher.
+    offset: u32,
+    /// The latest timestamp the players got, and when.
+    last: Option<(u32, Instant)>,
+    /// Set by a takeover: the next message sets `offset`.
+    rebase: bool,
+}
+
+impl Timeline {
+    /// The timestamp players get for `ts`.
+    fn place(&mut self, ts: Timestamp, now: Instant) -> Timestamp {
+        if self.rebase {
+            self.rebase = false;
+            // Continue where the players are, plus the time that passed.
+            let next = match self.last {
+                Some((last, at)) => {
+                    let gap = now.duration_since(at).as_millis().min(1 << 30) as u32;
+                    last.wrapping_add(gap.max(1))
+                }
+                None => ts.0,
+            };
+            self.offset = next.wrapping_sub(ts.0);
+        }
+        let placed = ts.0.wrapping_add(self.offset);
+        // Audio and video interleave: remember the latest, in serial-number order.
+        match self.last {
+            Some((last, _)) if placed.wrapping_sub(last) > 1 << 31 => {}
+            _ => self.last = Some((placed, now)),
+        }
+        Timestamp(placed)
+    }
+}
+
 #[derive(Debug, Default)]
 struct StreamState {
-    publisher: Option<u64>,
+    publisher: Option<Publisher>,
+    /// When the publisher last sent something (or started).
+    last_input: Option<Instant>,
+    timeline: Timeline,
     metadata: Option<Media>,
     video_seq: Option<Media>,
     audio_seq: Option<Media>,
@@ -203,9 +253,16 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    /// Hands a publisher's message to the caches and every player.
-    pub fn publish(&self, frame: Media) {
+    /// Hands a message of publisher `conn` to the caches and every player;
+    /// a publisher that was replaced reaches nobody.
+    pub fn publish(&self, conn: u64, mut frame: Media) {
+        let now = Instant::now();
         let mut st = lock(&self.state);
+        if st.publisher.as_ref().map(|p| p.conn) != Some(conn) {
+            return;
+        }
+        st.last_input = Some(now);
+        frame.timestamp = st.timeline.place(frame.timestamp, now);
         if frame.kind == MediaKind::Metadata {
             st.metadata = Some(frame.clone());
         } else if frame.sequence_header {
@@ -256,6 +313,16 @@ pub(crate) enum PublishError {
     AlreadyPublishing,
 }
 
+/// A publish that was accepted.
+#[derive(Debug)]
+pub(crate) struct Publishing {
+    pub stream: Arc<Stream>,
+    /// Notified when another publisher takes the stream over.
+    pub replaced: Arc<Notify>,
+    /// The connection this one replaced, if it took the stream over.
+    pub took_over: Option<u64>,
+}
+
 /// Every live stream of a server.
 #[derive(Debug)]
 pub(crate) struct Hub {
@@ -303,21 +370,52 @@ impl Hub {
     }
 
     /// Makes `conn` the publisher of `key`; waiting players are told the
-    /// stream begins.
-    pub fn publish(&self, key: &str, conn: u64) -> Result<Arc<Stream>, PublishError> {
+    /// stream begins. A publisher that has sent nothing for `takeover_after`
+    /// is replaced: it is told through its `replaced`, and the players stay,
+    /// continue on the new publisher's first keyframe, and see timestamps
+    /// that keep going forward.
+    pub fn publish(
+        &self,
+        key: &str,
+        conn: u64,
+        takeover_after: Option<Duration>,
+    ) -> Result<Publishing, PublishError> {
         let s = self.entry(key);
+        let replaced = Arc::new(Notify::new());
+        let mut took_over = None;
         {
             let mut st = lock(&s.state);
-            if st.publisher.is_some() {
-                return Err(PublishError::AlreadyPublishing);
+            let now = Instant::now();
+            if let Some(old) = &st.publisher {
+                let silent = st.last_input.map_or(Duration::MAX, |t| now.duration_since(t));
+                if !takeover_after.is_some_and(|after| silent >= after) {
+                    return Err(PublishError::AlreadyPublishing);
+                }
+                // notify_one keeps the wake-up if the old task is busy.
+                old.replaced.notify_one();
+                took_over = Some(old.conn);
+                st.timeline.rebase = true;
+                for q in st.players.values() {
+                    q.wait_for_keyframe();
+                }
+            } else {
+                st.timeline = Timeline::default();
+                for q in st.players.values() {
+                    q.push(Item::StreamBegin);
+                }
             }
-            st.publisher = Some(conn);
+            st.publisher = Some(Publisher {
+                conn,
+                replaced: replaced.clone(),
+            });
+            st.last_input = Some(now);
             st.clear_caches();
-            for q in st.players.values() {
-                q.push(Item::StreamBegin);
-            }
         }
-        Ok(s)
+        Ok(Publishing {
+            stream: s,
+            replaced,
+            took_over,
+        })
     }
 
     /// Ends `conn`'s publishing of `key`: players get StreamEOF and
@@ -328,7 +426,7 @@ impl Hub {
         };
         {
             let mut st = lock(&s.state);
-            if st.publisher != Some(conn) {
+            if st.publisher.as_ref().map(|p| p.conn) != Some(conn) {
                 return;
             }
             st.publisher = None;
@@ -416,149 +514,4 @@ impl Hub {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    use bytes::Bytes;
-    use rtmpkit_proto::Timestamp;
-
-    fn video(ts: u32, key: bool, len: usize) -> Media {
-        let mut p = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
-        p.resize(len, 0);
-        Media::video(Timestamp(ts), Bytes::from(p))
-    }
-
-    fn audio(ts: u32) -> Media {
-        Media::audio(Timestamp(ts), Bytes::from_static(&[0xaf, 1, 0, 0]))
-    }
-
-    fn hub() -> Hub {
-        Hub::new(
-            GopLimits {
-                enabled: true,
-                max_bytes: 1 << 20,
-                max_messages: 100,
-            },
-            QueueLimits {
-                soft_bytes: 10_000,
-                hard_bytes: 20_000,
-            },
-        )
-    }
-
-    fn drain(q: &PlayerQueue) -> Vec<Item> {
-        let mut v = Vec::new();
-        q.take(usize::MAX, &mut v);
-        v
-    }
-
-    #[test]
-    fn late_joiner_starts_with_headers_and_the_last_gop() {
-        let h = hub();
-        let s = h.publish("live/a", 1).unwrap();
-        s.publish(Media::metadata(Timestamp(0), Bytes::from_static(b"meta")));
-        s.publish(Media::video(
-            Timestamp(0),
-            Bytes::from_static(&[0x17, 0, 0, 0, 0]),
-        ));
-        s.publish(Media::audio(
-            Timestamp(0),
-            Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
-        ));
-        s.publish(video(0, true, 100));
-        s.publish(video(40, false, 100));
-        s.publish(video(80, true, 100));
-        s.publish(audio(90));
-        s.publish(video(120, false, 100));
-        let (_, q) = h.play("live/a", 2);
-        let items = drain(&q);
-        let ts: Vec<(u8, u32)> = items
-            .iter()
-            .map(|i| match i {
-                Item::Media(f) => (f.type_id(), f.timestamp.0),
-                _ => (0, 0),
-            })
-            .collect();
-        assert_eq!(
-            ts,
-            vec![(18, 0), (9, 0), (8, 0), (9, 80), (8, 90), (9, 120)]
-        );
-        assert!(matches!(&items[3], Item::Media(f) if f.keyframe));
-    }
-
-    #[test]
-    fn duplicate_publisher_is_refused_and_the_first_keeps_the_stream() {
-        let h = hub();
-        let _s = h.publish("live/a", 1).unwrap();
-        assert_eq!(
-            h.publish("live/a", 2).unwrap_err(),
-            PublishError::AlreadyPublishing
-        );
-        h.unpublish("live/a", 2); // not the publisher: no effect
-        assert!(h.get("live/a").unwrap().has_publisher());
-        h.unpublish("live/a", 1);
-        assert!(h.get("live/a").is_none(), "idle streams are forgotten");
-    }
-
-    #[test]
-    fn waiting_player_sees_begin_and_end() {
-        let h = hub();
-        let (_, q) = h.play("live/a", 7);
-        assert!(drain(&q).is_empty());
-        let s = h.publish("live/a", 1).unwrap();
-        s.publish(video(0, true, 50));
-        h.unpublish("live/a", 1);
-        let items = drain(&q);
-        assert!(matches!(items[0], Item::StreamBegin));
-        assert!(matches!(items[1], Item::Media(_)));
-        assert!(matches!(items[2], Item::StreamEnd));
-        assert!(h.get("live/a").is_some(), "the player keeps the stream");
-        h.stop_playing("live/a", 7);
-        assert!(h.get("live/a").is_none());
-    }
-
-    #[test]
-    fn slow_player_drops_video_until_a_keyframe_and_keeps_headers() {
-        let h = hub();
-        let s = h.publish("live/a", 1).unwrap();
-        let (_, q) = h.play("live/a", 2);
-        s.publish(video(0, true, 3000));
-        for i in 1..10 {
-            s.publish(video(i * 40, false, 3000)); // over the soft limit after 3
-        }
-        s.publish(Media::video(
-            Timestamp(400),
-            Bytes::from_static(&[0x17, 0, 0, 0, 0]),
-        ));
-        for i in 0..200 {
-            s.publish(audio(i)); // audio keeps flowing up to the hard limit
-        }
-        assert!(q.queued_bytes() <= 20_000 + 64);
-        assert!(q.dropped() > 0);
-        let items = drain(&q);
-        let vids: Vec<u32> = items
-            .iter()
-            .filter_map(|i| match i {
-                Item::Media(f) if f.kind == MediaKind::Video => Some(f.timestamp.0),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(
-            vids,
-            vec![0, 40, 80, 400],
-            "no video after a drop until a keyframe; seq header kept"
-        );
-        // Room again: non-key video still waits for a keyframe.
-        s.publish(video(440, false, 100));
-        s.publish(video(480, true, 100));
-        s.publish(video(520, false, 100));
-        let vids: Vec<u32> = drain(&q)
-            .iter()
-            .filter_map(|i| match i {
-                Item::Media(f) if f.kind == MediaKind::Video => Some(f.timestamp.0),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(vids, vec![480, 520]);
-    }
-}
+mod tests;

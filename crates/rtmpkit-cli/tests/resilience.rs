@@ -1,0 +1,109 @@
+//! Live resilience with real processes: a frozen publisher taken over by a
+//! new one while a player stays connected; a pushing client that survives
+//! the server being killed and started again.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn signal(p: &Proc, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &p.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+fn looped_push(url: &str, extra: &[&str]) -> Proc {
+    Proc(
+        rtmpkit()
+            .args(["-q", "push", "--loop"])
+            .arg(fixture())
+            .arg(url)
+            .args(extra)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Video dts (ms) of a file, in order, and the largest step between two.
+fn video_dts(file: &Path) -> Vec<i64> {
+    packets(file)
+        .into_iter()
+        .filter(|p| p.0 == 'v')
+        .map(|p| p.1)
+        .collect()
+}
+
+fn largest_step(dts: &[i64]) -> (usize, i64) {
+    dts.windows(2)
+        .enumerate()
+        .map(|(i, w)| (i + 1, w[1] - w[0]))
+        .max_by_key(|x| x.1)
+        .unwrap_or((0, 0))
+}
+
+fn assert_forward(file: &Path) {
+    for kind in ['v', 'a'] {
+        let dts: Vec<i64> = packets(file)
+            .into_iter()
+            .filter(|p| p.0 == kind)
+            .map(|p| p.1)
+            .collect();
+        let back = dts.windows(2).filter(|w| w[1] < w[0]).count();
+        assert_eq!(back, 0, "{kind} timestamps went backwards {back} times");
+    }
+}
+
+fn a_frozen_publisher_is_taken_over_and_the_player_stays() {
+    let s = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
+    let url = format!("rtmp://127.0.0.1:{}/live/take", s.plain.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("player.flv");
+    let mut player = pull_to(&url, &out, 30, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let old = looped_push(&url, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    signal(&old, "-STOP");
+    let stopped = Instant::now();
+    // An encoder that reconnects: a fresh push every half second.
+    let new = loop {
+        assert!(stopped.elapsed() < Duration::from_secs(10), "no takeover");
+        let mut p = looped_push(&url, &[]);
+        if p.wait_timeout(Duration::from_millis(500)).is_none() {
+            break p; // still publishing: it took the stream over
+        }
+    };
+    let took = stopped.elapsed();
+    eprintln!("takeover: a new publisher got the stream {took:?} after the old one froze");
+    assert!(took <= Duration::from_secs(4) + Duration::from_millis(500), "{took:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(player.0.try_wait().unwrap().is_none(), "the player stayed connected");
+    drop(new);
+    drop(old);
+    assert!(player.wait_timeout(Duration::from_secs(10)).is_some(), "player ends");
+    assert_forward(&out);
+    let dts = video_dts(&out);
+    let (at, gap) = largest_step(&dts);
+    eprintln!(
+        "takeover gap a player sees: {gap} ms between the old publisher's last frame and the new one's first ({} frames before, {} after)",
+        at,
+        dts.len() - at
+    );
+    assert!(dts.len() - at >= 50, "the new publisher's frames reached the player");
+    assert!(gap >= 3000 && gap <= 6000, "gap {gap} ms");
+}
+
+fn main() {
+    run_interop(vec![interop(
+        "a_frozen_publisher_is_taken_over_and_the_player_stays",
+        &["ffprobe", "kill"],
+        a_frozen_publisher_is_taken_over_and_the_player_stays,
+    )]);
+}

@@ -1,0 +1,188 @@
+//! Hub behaviour: late joiners, duplicate publishers, slow players, takeover.
+
+use super::*;
+
+use bytes::Bytes;
+use rtmpkit_proto::Timestamp;
+
+fn video(ts: u32, key: bool, len: usize) -> Media {
+    let mut p = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+    p.resize(len, 0);
+    Media::video(Timestamp(ts), Bytes::from(p))
+}
+
+fn audio(ts: u32) -> Media {
+    Media::audio(Timestamp(ts), Bytes::from_static(&[0xaf, 1, 0, 0]))
+}
+
+fn hub() -> Hub {
+    Hub::new(
+        GopLimits {
+            enabled: true,
+            max_bytes: 1 << 20,
+            max_messages: 100,
+        },
+        QueueLimits {
+            soft_bytes: 10_000,
+            hard_bytes: 20_000,
+        },
+    )
+}
+
+fn drain(q: &PlayerQueue) -> Vec<Item> {
+    let mut v = Vec::new();
+    q.take(usize::MAX, &mut v);
+    v
+}
+
+#[test]
+fn late_joiner_starts_with_headers_and_the_last_gop() {
+    let h = hub();
+    let s = h.publish("live/a", 1, None).unwrap().stream;
+    s.publish(1, Media::metadata(Timestamp(0), Bytes::from_static(b"meta")));
+    s.publish(1, Media::video(
+        Timestamp(0),
+        Bytes::from_static(&[0x17, 0, 0, 0, 0]),
+    ));
+    s.publish(1, Media::audio(
+        Timestamp(0),
+        Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
+    ));
+    s.publish(1, video(0, true, 100));
+    s.publish(1, video(40, false, 100));
+    s.publish(1, video(80, true, 100));
+    s.publish(1, audio(90));
+    s.publish(1, video(120, false, 100));
+    let (_, q) = h.play("live/a", 2);
+    let items = drain(&q);
+    let ts: Vec<(u8, u32)> = items
+        .iter()
+        .map(|i| match i {
+            Item::Media(f) => (f.type_id(), f.timestamp.0),
+            _ => (0, 0),
+        })
+        .collect();
+    assert_eq!(
+        ts,
+        vec![(18, 0), (9, 0), (8, 0), (9, 80), (8, 90), (9, 120)]
+    );
+    assert!(matches!(&items[3], Item::Media(f) if f.keyframe));
+}
+
+#[test]
+fn duplicate_publisher_is_refused_and_the_first_keeps_the_stream() {
+    let h = hub();
+    let _s = h.publish("live/a", 1, None).unwrap().stream;
+    assert_eq!(
+        h.publish("live/a", 2, None).unwrap_err(),
+        PublishError::AlreadyPublishing
+    );
+    h.unpublish("live/a", 2); // not the publisher: no effect
+    assert!(h.get("live/a").unwrap().has_publisher());
+    h.unpublish("live/a", 1);
+    assert!(h.get("live/a").is_none(), "idle streams are forgotten");
+}
+
+#[test]
+fn waiting_player_sees_begin_and_end() {
+    let h = hub();
+    let (_, q) = h.play("live/a", 7);
+    assert!(drain(&q).is_empty());
+    let s = h.publish("live/a", 1, None).unwrap().stream;
+    s.publish(1, video(0, true, 50));
+    h.unpublish("live/a", 1);
+    let items = drain(&q);
+    assert!(matches!(items[0], Item::StreamBegin));
+    assert!(matches!(items[1], Item::Media(_)));
+    assert!(matches!(items[2], Item::StreamEnd));
+    assert!(h.get("live/a").is_some(), "the player keeps the stream");
+    h.stop_playing("live/a", 7);
+    assert!(h.get("live/a").is_none());
+}
+
+#[test]
+fn slow_player_drops_video_until_a_keyframe_and_keeps_headers() {
+    let h = hub();
+    let s = h.publish("live/a", 1, None).unwrap().stream;
+    let (_, q) = h.play("live/a", 2);
+    s.publish(1, video(0, true, 3000));
+    for i in 1..10 {
+        s.publish(1, video(i * 40, false, 3000)); // over the soft limit after 3
+    }
+    s.publish(1, Media::video(
+        Timestamp(400),
+        Bytes::from_static(&[0x17, 0, 0, 0, 0]),
+    ));
+    for i in 0..200 {
+        s.publish(1, audio(i)); // audio keeps flowing up to the hard limit
+    }
+    assert!(q.queued_bytes() <= 20_000 + 64);
+    assert!(q.dropped() > 0);
+    let items = drain(&q);
+    let vids: Vec<u32> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Media(f) if f.kind == MediaKind::Video => Some(f.timestamp.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        vids,
+        vec![0, 40, 80, 400],
+        "no video after a drop until a keyframe; seq header kept"
+    );
+    // Room again: non-key video still waits for a keyframe.
+    s.publish(1, video(440, false, 100));
+    s.publish(1, video(480, true, 100));
+    s.publish(1, video(520, false, 100));
+    let vids: Vec<u32> = drain(&q)
+        .iter()
+        .filter_map(|i| match i {
+            Item::Media(f) if f.kind == MediaKind::Video => Some(f.timestamp.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(vids, vec![480, 520]);
+}
+
+#[test]
+fn a_silent_publisher_is_taken_over_and_players_keep_a_forward_timeline() {
+    let h = hub();
+    let old = h.publish("live/a", 1, Some(Duration::ZERO)).unwrap();
+    let (_, q) = h.play("live/a", 9);
+    old.stream.publish(1, video(0, true, 50));
+    old.stream.publish(1, video(5000, false, 50));
+    // A live publisher is refused when takeover is off.
+    assert_eq!(h.publish("live/a", 2, None).unwrap_err(), PublishError::AlreadyPublishing);
+    let new = h.publish("live/a", 2, Some(Duration::ZERO)).unwrap();
+    assert_eq!(new.took_over, Some(1));
+    // The old publisher is told, and reaches nobody any more.
+    let told = std::pin::pin!(old.replaced.notified());
+    assert!(futures_ready(told));
+    old.stream.publish(1, video(5040, false, 50));
+    // The new one starts at 0 again; players see it after 5000.
+    new.stream.publish(2, video(0, false, 50)); // not a keyframe: skipped
+    new.stream.publish(2, video(40, true, 50));
+    new.stream.publish(2, video(80, false, 50));
+    let vids: Vec<(u32, bool)> = drain(&q)
+        .iter()
+        .filter_map(|i| match i {
+            Item::Media(f) => Some((f.timestamp.0, f.keyframe)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(vids.len(), 4, "{vids:?}");
+    assert_eq!(&vids[..2], &[(0, true), (5000, false)]);
+    assert!(vids[2].1, "the new publisher starts on a keyframe");
+    assert!(vids[2].0 > 5000 && vids[3].0 == vids[2].0 + 40, "{vids:?}");
+    // No StreamEnd / StreamBegin between them: the player's session goes on.
+    h.unpublish("live/a", 1); // the replaced one leaving changes nothing
+    assert!(h.get("live/a").unwrap().has_publisher());
+}
+
+/// Whether a future is ready at its first poll.
+fn futures_ready<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> bool {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    f.poll(&mut cx).is_ready()
+}
