@@ -145,7 +145,7 @@ impl Staged for ClientSession {
                 rtmpkit_proto::session::ClientMode::Publish => Stage::Publish,
                 rtmpkit_proto::session::ClientMode::Play => Stage::Play,
             },
-            ClientState::Started | ClientState::Closed => Stage::Streaming,
+            ClientState::Started | ClientState::Idle | ClientState::Closed => Stage::Streaming,
         }
     }
 }

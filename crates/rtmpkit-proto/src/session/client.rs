@@ -154,6 +154,9 @@ pub enum ClientState {
     ExpectStart,
     /// Publishing or playing.
     Started,
+    /// Connected with no stream, after [`ClientSession::stop_stream`]:
+    /// [`ClientSession::restart_stream`] goes on.
+    Idle,
     /// Closed by [`ClientSession::close`] or a fatal error.
     Closed,
 }
@@ -319,7 +322,7 @@ impl Client {
                         as u32;
                     self.stream_id = Some(sid);
                     link.push_event(ClientEvent::StreamCreated { stream_id: sid });
-                    self.start_stream(link, sid);
+                    self.send_publish_or_play(link, sid);
                 }
                 Some(_) => {}
                 None => link.notice(format!(
@@ -405,7 +408,7 @@ impl Client {
         self.state = ClientState::ExpectCreateStreamResult;
     }
 
-    fn start_stream(&mut self, link: &mut Link<ClientEvent>, sid: u32) {
+    fn send_publish_or_play(&mut self, link: &mut Link<ClientEvent>, sid: u32) {
         let name = self.config.stream.clone();
         let t = self.tid(None);
         let cmd = match self.config.mode {
@@ -515,6 +518,44 @@ impl ClientSession {
         };
         self.link
             .send_shared(csid, media.timestamp, media.type_id(), sid, &payload);
+        Ok(())
+    }
+
+    /// Stops publishing (FCUnpublish + deleteStream) or playing
+    /// (deleteStream) and keeps the connection: the state becomes
+    /// [`ClientState::Idle`].
+    pub fn stop_stream(&mut self) -> Result<()> {
+        let side = &mut self.side;
+        let (ClientState::Started, Some(sid)) = (side.state, side.stream_id) else {
+            return Err(Error::Misuse("stop_stream needs a started stream"));
+        };
+        if side.config.mode == ClientMode::Publish {
+            let name = side.config.stream.clone();
+            let t = side.tid(None);
+            self.link
+                .send_command(ChunkStreamId::COMMAND, 0, Command::fc_unpublish(t, &name));
+        }
+        let t = side.tid(None);
+        self.link
+            .send_command(ChunkStreamId::COMMAND, 0, Command::delete_stream(t, sid));
+        side.stream_id = None;
+        side.state = ClientState::Idle;
+        Ok(())
+    }
+
+    /// Publishes or plays `stream` (a name, with any `?query`) on this
+    /// connection again, after [`ClientSession::stop_stream`] (or stops the
+    /// current stream first): createStream, then publish / play, and
+    /// `PublishStarted` / `PlayStarted` once more.
+    pub fn restart_stream(&mut self, stream: &str) -> Result<()> {
+        if self.side.state == ClientState::Started {
+            self.stop_stream()?;
+        }
+        if self.side.state != ClientState::Idle {
+            return Err(Error::Misuse("restart_stream needs a connected session"));
+        }
+        self.side.config.stream = stream.to_owned();
+        self.side.create_stream(&mut self.link);
         Ok(())
     }
 
