@@ -7,6 +7,7 @@ mod http;
 mod probe;
 mod pull;
 mod push;
+mod reconnect;
 mod relay;
 mod serve;
 mod sign;

@@ -33,6 +33,8 @@ pub struct PullArgs {
     timeout: f64,
     #[command(flatten)]
     tls: crate::client_tls::TlsArgs,
+    #[command(flatten)]
+    reconnect: crate::reconnect::ReconnectArgs,
 }
 
 #[derive(Default)]
@@ -161,6 +163,7 @@ async fn pull_one(
         ..ClientOptions::default()
     };
     args.tls.apply(&mut opts)?;
+    args.reconnect.apply(&mut opts);
     let session = PullSession::new(&args.url, opts)?;
     let deadline = args
         .duration

@@ -37,6 +37,8 @@ pub struct PushArgs {
     timeout: f64,
     #[command(flatten)]
     tls: crate::client_tls::TlsArgs,
+    #[command(flatten)]
+    reconnect: crate::reconnect::ReconnectArgs,
 }
 
 #[derive(Default)]
@@ -45,6 +47,9 @@ struct Counters {
     payload: AtomicU64,
     media_ms: AtomicU64,
     started: AtomicU64,
+    reconnects: AtomicU64,
+    /// The last reconnect gap of any session, in ms (`u64::MAX`: none).
+    gap_ms: AtomicU64,
 }
 
 pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
@@ -61,6 +66,7 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
     }
     let args = Arc::new(args);
     let counters = Arc::new(Counters::default());
+    counters.gap_ms.store(u64::MAX, Ordering::Relaxed);
     let (stop_tx, stop_rx) = watch::channel(false);
     let wall0 = Instant::now();
 
@@ -118,13 +124,17 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
     let secs = wall0.elapsed().as_secs_f64();
     if !quiet {
         eprintln!(
-            "push: sent {} tags ({}, {:.1}s of media) to {} in {:.1}s ({}){}",
+            "push: sent {} tags ({}, {:.1}s of media) to {} in {:.1}s ({}){}{}",
             counters.tags.load(Ordering::Relaxed),
             human_bytes(counters.payload.load(Ordering::Relaxed)),
             counters.media_ms.load(Ordering::Relaxed) as f64 / 1000.0,
             rtmpkit::proto::redact_url(&args.url),
             secs,
             kbits(counters.payload.load(Ordering::Relaxed), secs),
+            crate::reconnect::summary(
+                counters.reconnects.load(Ordering::Relaxed),
+                Some(counters.gap_ms.load(Ordering::Relaxed)).filter(|g| *g != u64::MAX),
+            ),
             if args.sessions > 1 {
                 format!(", {} sessions, {} failed", args.sessions, failures)
             } else {
@@ -152,6 +162,7 @@ async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>
         ..ClientOptions::default()
     };
     args.tls.apply(&mut opts)?;
+    args.reconnect.apply(&mut opts);
     let session = PushSession::new(&args.url, opts)?;
     tokio::select! {
         r = session.start() => r?,
@@ -245,6 +256,11 @@ async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>
         }
     }
     session.close().await?;
+    let st = session.stat();
+    c.reconnects.fetch_add(st.reconnects, Ordering::Relaxed);
+    if let Some(ms) = st.last_reconnect_gap_ms {
+        c.gap_ms.store(ms, Ordering::Relaxed);
+    }
     Ok(())
 }
 

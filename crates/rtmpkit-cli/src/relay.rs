@@ -18,6 +18,8 @@ pub struct RelayArgs {
     timeout: f64,
     #[command(flatten)]
     tls: crate::client_tls::TlsArgs,
+    #[command(flatten)]
+    reconnect: crate::reconnect::ReconnectArgs,
 }
 
 pub async fn run(args: RelayArgs, quiet: bool) -> Result<()> {
@@ -26,6 +28,7 @@ pub async fn run(args: RelayArgs, quiet: bool) -> Result<()> {
         ..ClientOptions::default()
     };
     args.tls.apply(&mut opts)?;
+    args.reconnect.apply(&mut opts);
     rtmpkit::RtmpUrl::parse(&args.src)?;
     rtmpkit::RtmpUrl::parse(&args.dst)?;
     let pull = PullSession::connect(&args.src, opts.clone()).await?;

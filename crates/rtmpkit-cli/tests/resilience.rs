@@ -82,12 +82,21 @@ fn a_frozen_publisher_is_taken_over_and_the_player_stays() {
     };
     let took = stopped.elapsed();
     eprintln!("takeover: a new publisher got the stream {took:?} after the old one froze");
-    assert!(took <= Duration::from_secs(4) + Duration::from_millis(500), "{took:?}");
+    assert!(
+        took <= Duration::from_secs(4) + Duration::from_millis(500),
+        "{took:?}"
+    );
     std::thread::sleep(Duration::from_secs(3));
-    assert!(player.0.try_wait().unwrap().is_none(), "the player stayed connected");
+    assert!(
+        player.0.try_wait().unwrap().is_none(),
+        "the player stayed connected"
+    );
     drop(new);
     drop(old);
-    assert!(player.wait_timeout(Duration::from_secs(10)).is_some(), "player ends");
+    assert!(
+        player.wait_timeout(Duration::from_secs(10)).is_some(),
+        "player ends"
+    );
     assert_forward(&out);
     let dts = video_dts(&out);
     let (at, gap) = largest_step(&dts);
@@ -96,14 +105,77 @@ fn a_frozen_publisher_is_taken_over_and_the_player_stays() {
         at,
         dts.len() - at
     );
-    assert!(dts.len() - at >= 50, "the new publisher's frames reached the player");
+    assert!(
+        dts.len() - at >= 50,
+        "the new publisher's frames reached the player"
+    );
     assert!(gap >= 3000 && gap <= 6000, "gap {gap} ms");
 }
 
+fn push_reconnects_to_a_restarted_server() {
+    let port = free_port();
+    let listen = ["--listen".to_string(), format!("127.0.0.1:{port}")];
+    let first = Served::start(&listen);
+    let url = format!("rtmp://127.0.0.1:{port}/live/back");
+    let push = std::process::Command::new(env!("CARGO_BIN_EXE_rtmpkit"))
+        .args(["push"])
+        .arg(fixture())
+        .arg(&url)
+        .arg("--reconnect")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(first); // killed: the push's connection breaks
+    std::thread::sleep(Duration::from_millis(300));
+    let _second = Served::start(&listen);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("after.flv");
+    let mut player = pull_to(&url, &out, 20, &[]);
+    let done = push.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    eprintln!("{err}");
+    assert!(done.status.success(), "push ends with exit 0");
+    assert!(
+        err.contains("1 reconnects"),
+        "the summary counts the reconnect"
+    );
+    let gap: u64 = err
+        .split("last gap ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the summary gives the gap");
+    eprintln!(
+        "reconnect gap at the client: {gap} ms from the last frame written before the break to the first after"
+    );
+    assert!(
+        player.wait_timeout(Duration::from_secs(15)).is_some(),
+        "player ends"
+    );
+    assert_forward(&out);
+    let p = packets(&out);
+    let video: Vec<&Packet> = p.iter().filter(|x| x.0 == 'v').collect();
+    assert!(
+        video.len() >= 25,
+        "the restarted server's player got {} frames",
+        video.len()
+    );
+    assert!(video[0].3, "it starts on a keyframe");
+}
+
 fn main() {
-    run_interop(vec![interop(
-        "a_frozen_publisher_is_taken_over_and_the_player_stays",
-        &["ffprobe", "kill"],
-        a_frozen_publisher_is_taken_over_and_the_player_stays,
-    )]);
+    run_interop(vec![
+        interop(
+            "a_frozen_publisher_is_taken_over_and_the_player_stays",
+            &["ffprobe", "kill"],
+            a_frozen_publisher_is_taken_over_and_the_player_stays,
+        ),
+        interop(
+            "push_reconnects_to_a_restarted_server",
+            &["ffprobe"],
+            push_reconnects_to_a_restarted_server,
+        ),
+    ]);
 }

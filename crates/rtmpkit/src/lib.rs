@@ -26,7 +26,9 @@ mod error;
 pub mod server;
 pub mod tls;
 
-pub use client::{ClientHandle, ClientOptions, EndReason, PullSession, PushSession, SessionStat};
+pub use client::{
+    ClientHandle, ClientOptions, EndReason, PullSession, PushSession, ReconnectPolicy, SessionStat,
+};
 pub use error::{Error, Stage};
 pub use rtmpkit_proto as proto;
 pub use rtmpkit_proto::RtmpUrl;

@@ -7,10 +7,11 @@
 //! counters from atomics: nothing is locked around the session or the
 //! socket.
 
+mod handler;
 mod options;
 mod task;
 
-pub use options::ClientOptions;
+pub use options::{ClientOptions, ReconnectPolicy};
 
 use crate::driver::IoCounters;
 use crate::error::{Error, Stage};
@@ -85,6 +86,13 @@ pub struct SessionStat {
     pub write_bitrate_kbits: u64,
     /// The bitrate that matters: write for push, read for pull.
     pub bitrate_kbits: u64,
+    /// Times the session started again after a break
+    /// ([`ClientOptions::reconnect`]).
+    pub reconnects: u64,
+    /// The last break, in ms: for a push, from the last media written
+    /// before it to the first written after; for a pull, from the last
+    /// media received to the first received again.
+    pub last_reconnect_gap_ms: Option<u64>,
 }
 
 /// Where a session is in its life, kept in an atomic.
@@ -134,6 +142,9 @@ struct ClientCore {
     remote: OnceLock<SocketAddr>,
     io: Arc<IoCounters>,
     rates: Rates,
+    reconnects: AtomicU64,
+    /// `UNSEEN` until a reconnect.
+    last_gap_ms: AtomicU64,
 }
 
 impl ClientCore {
@@ -167,6 +178,8 @@ impl ClientCore {
             start_time: SystemTime::now(),
             remote: OnceLock::new(),
             io: Arc::default(),
+            reconnects: AtomicU64::new(0),
+            last_gap_ms: AtomicU64::new(UNSEEN),
             rates: Rates {
                 last_read: AtomicU64::new(0),
                 last_written: AtomicU64::new(0),
@@ -317,6 +330,11 @@ impl ClientCore {
             bitrate_kbits: match self.mode {
                 ClientMode::Publish => wk,
                 ClientMode::Play => rk,
+            },
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            last_reconnect_gap_ms: match self.last_gap_ms.load(Ordering::Relaxed) {
+                UNSEEN => None,
+                ms => Some(ms),
             },
         }
     }

@@ -35,6 +35,8 @@ pub struct ClientOptions {
     /// the built-in web roots ([`crate::tls::client_config`] adds CAs,
     /// [`crate::tls::insecure_client_config`] skips the check).
     pub tls: Option<Arc<crate::tls::ClientConfig>>,
+    /// Dial again when an established session breaks (off by default).
+    pub reconnect: Option<ReconnectPolicy>,
 }
 
 impl Default for ClientOptions {
@@ -51,6 +53,83 @@ impl Default for ClientOptions {
             pull_queue_size: 1024,
             ping_interval: Duration::ZERO,
             tls: None,
+            reconnect: None,
         }
+    }
+}
+
+/// When a session that had started breaks (a network error, the server
+/// closed, no data for the read timeout), dial again, re-handshake and
+/// publish / play the same stream again. A push sends metadata and sequence
+/// headers again before its first frame and then waits for a keyframe; a
+/// pull keeps the timestamps it hands on going forward. A refusal while
+/// reconnecting (`BadName`: the server still holds the old session) is
+/// retried too. The defaults follow OBS: 2 s, then x1.5 (plus up to 5 %
+/// jitter) per attempt, capped at 15 min, 25 attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconnectPolicy {
+    /// Wait before the first attempt.
+    pub first_delay: Duration,
+    /// Each further wait is this many times the one before.
+    pub factor: f64,
+    /// The longest wait.
+    pub max_delay: Duration,
+    /// Up to this fraction is added to each wait at random.
+    pub jitter: f64,
+    /// Attempts in a row before giving up; 0: never give up. A session
+    /// that starts again resets the count.
+    pub max_attempts: u32,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            first_delay: Duration::from_secs(2),
+            factor: 1.5,
+            max_delay: Duration::from_secs(15 * 60),
+            jitter: 0.05,
+            max_attempts: 25,
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// The wait before attempt `n` (1-based); `random` in 0..1.
+    pub fn delay(&self, n: u32, random: f64) -> Duration {
+        let grown = self.first_delay.as_secs_f64()
+            * self
+                .factor
+                .max(1.0)
+                .powi(n.saturating_sub(1).min(1000) as i32);
+        let capped = grown.min(self.max_delay.as_secs_f64());
+        let jittered = capped * (1.0 + self.jitter.clamp(0.0, 1.0) * random.clamp(0.0, 1.0));
+        Duration::from_secs_f64(jittered.min(self.max_delay.as_secs_f64().max(capped)))
+    }
+
+    /// Whether attempt `n` (1-based) may be made.
+    pub fn allows(&self, n: u32) -> bool {
+        self.max_attempts == 0 || n <= self.max_attempts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_like_obs_and_stop_at_the_cap() {
+        let p = ReconnectPolicy::default();
+        assert_eq!(p.delay(1, 0.0), Duration::from_secs(2));
+        assert_eq!(p.delay(2, 0.0), Duration::from_secs(3));
+        assert_eq!(p.delay(3, 0.0), Duration::from_secs_f64(4.5));
+        assert!(p.delay(2, 1.0) > Duration::from_secs(3));
+        assert!(p.delay(2, 1.0) <= Duration::from_secs_f64(3.15));
+        assert_eq!(p.delay(200, 0.5), Duration::from_secs(900));
+        assert!(p.allows(25) && !p.allows(26));
+        let forever = ReconnectPolicy {
+            max_attempts: 0,
+            ..p
+        };
+        assert!(forever.allows(u32::MAX));
     }
 }

@@ -1,14 +1,16 @@
 //! The task that owns a client's socket and session: TCP connect (and TLS
 //! for `rtmps://`), then the
-//! [driver](crate::driver) with [`ClientHandler`] until the session ends.
+//! [driver](crate::driver) with [`ClientHandler`] until the session ends;
+//! with a reconnect policy, again after a break.
 
-use super::{ClientCore, EndReason, Phase};
-use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
+use super::handler::ClientHandler;
+use super::{ClientCore, EndReason};
+use crate::driver::{Connection, DriverOptions, Transport};
 use crate::error::{Error, Stage};
 use rtmpkit_proto::amf0::Amf0Object;
 use rtmpkit_proto::handshake::HandshakeKind;
 use rtmpkit_proto::media::Media;
-use rtmpkit_proto::session::{Client, ClientConfig, ClientEvent, ClientMode, ClientSession};
+use rtmpkit_proto::session::{Client, ClientConfig, ClientMode, ClientSession};
 use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -17,7 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-use tracing::{Instrument, debug, info, warn};
+use tracing::{Instrument, debug, warn};
 
 /// Where the answer to a command goes.
 pub(crate) type Reply = oneshot::Sender<Result<(), Error>>;
@@ -42,12 +44,13 @@ impl std::fmt::Debug for Command {
 }
 
 /// Resolves once dispose was called.
-async fn disposed(rx: &mut watch::Receiver<bool>) {
+pub(crate) async fn disposed(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|d| *d).await;
 }
 
-/// The session task: connect, drive, record why it ended. `started` always
-/// gets an answer.
+/// The session task: connect, drive, and with a reconnect policy connect
+/// again after a break; record why it ended. `started` always gets an
+/// answer.
 pub(crate) async fn run(
     core: Arc<ClientCore>,
     commands: mpsc::Receiver<Command>,
@@ -55,31 +58,47 @@ pub(crate) async fn run(
 ) {
     let span = core.span.clone();
     async move {
-        let mut dispose = core.dispose_tx.subscribe();
-        let deadline = (!core.opts.timeout.is_zero()).then(|| Instant::now() + core.opts.timeout);
-        let dialed = tokio::select! {
-            r = dial(&core, deadline) => r,
-            _ = disposed(&mut dispose) => Err(Error::Disposed),
-        };
-        let handler = ClientHandler {
-            core: core.clone(),
-            commands,
-            started: Some(started),
-            dispose,
-            deadline,
-        };
-        let reason = match dialed {
-            Ok(Dialed::Plain(tcp)) => drive(connection(&core, tcp), handler).await,
-            Ok(Dialed::Tls(tls)) => drive(connection(&core, *tls), handler).await,
-            Err(e) => {
-                warn!(error = %e, "start failed");
-                if let Some(tx) = handler.started {
-                    let _ = tx.send(Err(e.clone()));
-                }
-                match e {
-                    Error::Disposed => EndReason::Disposed,
-                    e => EndReason::Failed(e),
-                }
+        let mut h = ClientHandler::new(core.clone(), commands, started);
+        let mut attempt = 0u32;
+        let reason = loop {
+            h.starting = true;
+            h.start_deadline =
+                (!core.opts.timeout.is_zero()).then(|| Instant::now() + core.opts.timeout);
+            let dialed = tokio::select! {
+                r = dial(&core, h.start_deadline) => r,
+                _ = disposed(&mut h.dispose) => Err(Error::Disposed),
+            };
+            let reason = match dialed {
+                Ok(Dialed::Plain(tcp)) => drive(connection(&core, tcp), &mut h).await,
+                Ok(Dialed::Tls(tls)) => drive(connection(&core, *tls), &mut h).await,
+                Err(e) => start_failed(&mut h, e),
+            };
+            let Some(policy) = core.opts.reconnect.as_ref() else {
+                break reason;
+            };
+            let broke = matches!(&reason, EndReason::PeerClosed | EndReason::ReadTimeout)
+                || matches!(&reason, EndReason::Failed(e) if !e.is_disposed());
+            if !(h.ever_started && broke) {
+                break reason;
+            }
+            if !h.starting {
+                // This connection had started: the count starts again.
+                attempt = 0;
+            }
+            attempt += 1;
+            if !policy.allows(attempt) {
+                warn!(
+                    "{reason}; giving up after {} attempts to reconnect",
+                    attempt - 1
+                );
+                break reason;
+            }
+            h.on_break();
+            let delay = policy.delay(attempt, jitter_sample());
+            warn!("{reason}; reconnecting in {delay:.1?} (attempt {attempt})");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = disposed(&mut h.dispose) => break EndReason::Disposed,
             }
         };
         core.finish(reason);
@@ -88,9 +107,30 @@ pub(crate) async fn run(
     .await
 }
 
+/// A number in 0..1 for the reconnect jitter.
+fn jitter_sample() -> f64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(nanos % 1000) / 1000.0
+}
+
+/// A dial that failed: the first start reports it.
+fn start_failed(h: &mut ClientHandler, e: Error) -> EndReason {
+    warn!(error = %e, "start failed");
+    if let Some(tx) = h.started.take() {
+        let _ = tx.send(Err(e.clone()));
+    }
+    match e {
+        Error::Disposed => EndReason::Disposed,
+        e => EndReason::Failed(e),
+    }
+}
+
 /// Runs a connected session to its end.
-async fn drive<T: Transport>(mut conn: Connection<T, Client>, mut h: ClientHandler) -> EndReason {
-    let r = conn.run(&mut h).await;
+async fn drive<T: Transport>(mut conn: Connection<T, Client>, h: &mut ClientHandler) -> EndReason {
+    let r = conn.run(h).await;
     match (r, h.started.take()) {
         (Ok(reason), None) => reason,
         (Ok(reason), Some(tx)) => {
@@ -197,157 +237,4 @@ fn connection<T: Transport>(core: &ClientCore, transport: T) -> Connection<T, Cl
         ..DriverOptions::default()
     };
     Connection::new(transport, session, &core.url_text, opts).with_counters(core.io.clone())
-}
-
-/// Why the application side wakes the driver.
-pub(crate) enum Signal {
-    Command(Option<Command>),
-    Disposed,
-}
-
-/// A client session's application side: commands from the handles, media
-/// to the pull queue, the start and read deadlines.
-struct ClientHandler {
-    core: Arc<ClientCore>,
-    commands: mpsc::Receiver<Command>,
-    /// Answered once publish / play started (or the start failed).
-    started: Option<oneshot::Sender<Result<(), Error>>>,
-    dispose: watch::Receiver<bool>,
-    deadline: Option<Instant>,
-}
-
-impl ClientHandler {
-    /// Carries out one write-type command and answers it after the bytes
-    /// were written (or buffered, with a write buffer).
-    async fn write<T: Transport>(
-        conn: &mut Connection<T, Client>,
-        queue: impl FnOnce(&mut ClientSession) -> Result<(), rtmpkit_proto::Error>,
-        reply: Option<Reply>,
-    ) -> Result<Flow<EndReason>, Error> {
-        let r = match queue(conn.session_mut()) {
-            Ok(()) => conn.write_due().await,
-            Err(e) => Err(Error::from_core(Stage::Streaming, conn.peer(), e)),
-        };
-        match (r, reply) {
-            // A queued write that failed: nobody waits for the answer, so
-            // the session ends with it.
-            (Err(e), None) if !matches!(e, Error::Protocol { .. }) => Err(e),
-            (r, Some(reply)) => {
-                let _ = reply.send(r);
-                Ok(Flow::Continue)
-            }
-            (Err(e), None) => {
-                warn!("dropped a message: {e}");
-                Ok(Flow::Continue)
-            }
-            (Ok(()), None) => Ok(Flow::Continue),
-        }
-    }
-}
-
-impl<T: Transport> Handler<T, Client> for ClientHandler {
-    type Signal = Signal;
-    type Stop = EndReason;
-
-    fn signal(&mut self) -> impl Future<Output = Signal> + Send {
-        let (commands, dispose) = (&mut self.commands, &mut self.dispose);
-        async move {
-            tokio::select! {
-                c = commands.recv() => Signal::Command(c),
-                _ = disposed(dispose) => Signal::Disposed,
-            }
-        }
-    }
-
-    async fn on_signal(
-        &mut self,
-        conn: &mut Connection<T, Client>,
-        signal: Signal,
-    ) -> Result<Flow<EndReason>, Error> {
-        let cmd = match signal {
-            Signal::Disposed => return Ok(Flow::Stop(EndReason::Disposed)),
-            // The core holds a sender for the session's whole life.
-            Signal::Command(None) => return Ok(Flow::Continue),
-            Signal::Command(Some(c)) => c,
-        };
-        match cmd {
-            Command::Media(m, reply) => Self::write(conn, |s| s.send_media(&m), reply).await,
-            Command::Metadata(m, reply) => Self::write(conn, |s| s.send_metadata(m), reply).await,
-            Command::Flush(reply) => {
-                let _ = reply.send(conn.flush().await);
-                Ok(Flow::Continue)
-            }
-            Command::Close(reply) => {
-                conn.session_mut().close();
-                let r = conn.flush().await;
-                let _ = reply.send(r);
-                Ok(Flow::Stop(EndReason::Closed))
-            }
-        }
-    }
-
-    async fn on_events(
-        &mut self,
-        conn: &mut Connection<T, Client>,
-    ) -> Result<Flow<EndReason>, Error> {
-        while let Some(ev) = conn.session_mut().poll_event() {
-            match ev {
-                ClientEvent::PublishStarted | ClientEvent::PlayStarted => {
-                    self.core.set_phase(Phase::Running);
-                    if self.core.opts.complex_handshake {
-                        debug!(
-                            verified = conn.session().server_digest_verified(),
-                            "server digest"
-                        );
-                    }
-                    info!("started");
-                    if let Some(tx) = self.started.take() {
-                        let _ = tx.send(Ok(()));
-                    }
-                }
-                ClientEvent::Media(m) => {
-                    // A bounded queue: a slow consumer slows the reading of
-                    // the socket, but dispose still gets through. Waiting
-                    // (and watching for dispose) only when the queue is full.
-                    let Err(async_channel::TrySendError::Full(m)) = self.core.media_tx.try_send(m)
-                    else {
-                        continue;
-                    };
-                    tokio::select! {
-                        _ = self.core.media_tx.send(m) => {}
-                        _ = disposed(&mut self.dispose) => return Ok(Flow::Stop(EndReason::Disposed)),
-                    }
-                }
-                ClientEvent::StreamEnded(why) => {
-                    info!(?why, "stream ended");
-                    return Ok(Flow::Stop(EndReason::StreamEnded(why)));
-                }
-                ClientEvent::Status(s) => {
-                    info!(code = %s.code, description = %s.description, "status");
-                }
-                ClientEvent::Notice(n) => debug!("{n}"),
-                other => debug!(?other, "event"),
-            }
-        }
-        Ok(Flow::Continue)
-    }
-
-    fn deadline(&self, conn: &Connection<T, Client>) -> Option<Instant> {
-        if self.started.is_some() {
-            return self.deadline;
-        }
-        let rt = self.core.opts.read_timeout;
-        (!rt.is_zero()).then(|| conn.last_input() + rt)
-    }
-
-    fn on_deadline(&mut self, conn: &mut Connection<T, Client>) -> Result<Flow<EndReason>, Error> {
-        if self.started.is_some() {
-            return Err(Error::Timeout {
-                stage: crate::driver::Staged::stage(conn.session()),
-                peer: conn.peer().to_owned(),
-                after: self.core.opts.timeout,
-            });
-        }
-        Ok(Flow::Stop(EndReason::ReadTimeout))
-    }
 }

@@ -287,10 +287,16 @@ impl ServerHandler {
                         }
                     };
                     let key = stream_key(&self.caller.app, &name);
-                    match self.ctx.hub.publish(&key, self.id, self.ctx.opts.takeover_after) {
+                    match self
+                        .ctx
+                        .hub
+                        .publish(&key, self.id, self.ctx.opts.takeover_after)
+                    {
                         Ok(p) => {
                             match p.took_over {
-                                Some(old) => info!(stream = %key, %kind, old, "publish: took the stream over from a silent publisher"),
+                                Some(old) => {
+                                    info!(stream = %key, %kind, old, "publish: took the stream over from a silent publisher")
+                                }
                                 None => info!(stream = %key, %kind, "publish"),
                             }
                             let _ = session.accept_publish(stream_id);

@@ -387,7 +387,9 @@ impl Hub {
             let mut st = lock(&s.state);
             let now = Instant::now();
             if let Some(old) = &st.publisher {
-                let silent = st.last_input.map_or(Duration::MAX, |t| now.duration_since(t));
+                let silent = st
+                    .last_input
+                    .map_or(Duration::MAX, |t| now.duration_since(t));
                 if !takeover_after.is_some_and(|after| silent >= after) {
                     return Err(PublishError::AlreadyPublishing);
                 }

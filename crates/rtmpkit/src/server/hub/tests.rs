@@ -39,15 +39,18 @@ fn drain(q: &PlayerQueue) -> Vec<Item> {
 fn late_joiner_starts_with_headers_and_the_last_gop() {
     let h = hub();
     let s = h.publish("live/a", 1, None).unwrap().stream;
-    s.publish(1, Media::metadata(Timestamp(0), Bytes::from_static(b"meta")));
-    s.publish(1, Media::video(
-        Timestamp(0),
-        Bytes::from_static(&[0x17, 0, 0, 0, 0]),
-    ));
-    s.publish(1, Media::audio(
-        Timestamp(0),
-        Bytes::from_static(&[0xaf, 0, 0x12, 0x10]),
-    ));
+    s.publish(
+        1,
+        Media::metadata(Timestamp(0), Bytes::from_static(b"meta")),
+    );
+    s.publish(
+        1,
+        Media::video(Timestamp(0), Bytes::from_static(&[0x17, 0, 0, 0, 0])),
+    );
+    s.publish(
+        1,
+        Media::audio(Timestamp(0), Bytes::from_static(&[0xaf, 0, 0x12, 0x10])),
+    );
     s.publish(1, video(0, true, 100));
     s.publish(1, video(40, false, 100));
     s.publish(1, video(80, true, 100));
@@ -109,10 +112,10 @@ fn slow_player_drops_video_until_a_keyframe_and_keeps_headers() {
     for i in 1..10 {
         s.publish(1, video(i * 40, false, 3000)); // over the soft limit after 3
     }
-    s.publish(1, Media::video(
-        Timestamp(400),
-        Bytes::from_static(&[0x17, 0, 0, 0, 0]),
-    ));
+    s.publish(
+        1,
+        Media::video(Timestamp(400), Bytes::from_static(&[0x17, 0, 0, 0, 0])),
+    );
     for i in 0..200 {
         s.publish(1, audio(i)); // audio keeps flowing up to the hard limit
     }
@@ -153,7 +156,10 @@ fn a_silent_publisher_is_taken_over_and_players_keep_a_forward_timeline() {
     old.stream.publish(1, video(0, true, 50));
     old.stream.publish(1, video(5000, false, 50));
     // A live publisher is refused when takeover is off.
-    assert_eq!(h.publish("live/a", 2, None).unwrap_err(), PublishError::AlreadyPublishing);
+    assert_eq!(
+        h.publish("live/a", 2, None).unwrap_err(),
+        PublishError::AlreadyPublishing
+    );
     let new = h.publish("live/a", 2, Some(Duration::ZERO)).unwrap();
     assert_eq!(new.took_over, Some(1));
     // The old publisher is told, and reaches nobody any more.

@@ -1,0 +1,336 @@
+//! [`ClientHandler`]: a client session's application side on the driver.
+//! Commands from the handles go in, pulled media goes to the pull queue;
+//! it keeps what a new connection needs after a reconnect (the headers a
+//! push sent, the timeline a pull handed on).
+
+use super::task::{Command, Reply, disposed};
+use super::{ClientCore, EndReason, Phase};
+use crate::driver::{Connection, Flow, Handler, Staged, Transport};
+use crate::error::{Error, Stage};
+use rtmpkit_proto::Timestamp;
+use rtmpkit_proto::amf0::Amf0Object;
+use rtmpkit_proto::media::{Media, MediaKind};
+use rtmpkit_proto::session::{Client, ClientEvent, ClientMode, ClientSession};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+/// Why the application side wakes the driver.
+pub(crate) enum Signal {
+    Command(Option<Command>),
+    Disposed,
+}
+
+/// What a push sent that a new connection must send again first.
+#[derive(Debug, Default)]
+struct Headers {
+    metadata: Option<Amf0Object>,
+    script: Option<Media>,
+    video: Option<Media>,
+    audio: Option<Media>,
+    /// The latest media timestamp written (resent headers carry it, so the
+    /// server sees no step back).
+    last_ts: Option<Timestamp>,
+}
+
+pub(crate) struct ClientHandler {
+    pub core: Arc<ClientCore>,
+    commands: mpsc::Receiver<Command>,
+    /// Answered once publish / play first started (or the start failed).
+    pub started: Option<oneshot::Sender<Result<(), Error>>>,
+    pub dispose: watch::Receiver<bool>,
+    /// Whether the current connection has yet to start publish / play.
+    pub starting: bool,
+    /// When it must have started (none without a start timeout).
+    pub start_deadline: Option<Instant>,
+    /// Whether publish / play ever started (a break after it may reconnect).
+    pub ever_started: bool,
+    headers: Headers,
+    /// After a reconnect, a push holds non-key video back until a keyframe.
+    await_keyframe: bool,
+    /// When media last went out (push) or came in (pull).
+    last_media: Option<Instant>,
+    /// Set by a break: the first media after the reconnect measures the gap.
+    pub gap_from: Option<Instant>,
+    /// Pull: added to incoming timestamps so they never go back after a
+    /// reconnect; `rebase` sets it on the first media.
+    ts_offset: u32,
+    rebase: bool,
+    last_pulled: Option<u32>,
+}
+
+impl ClientHandler {
+    pub fn new(
+        core: Arc<ClientCore>,
+        commands: mpsc::Receiver<Command>,
+        started: oneshot::Sender<Result<(), Error>>,
+    ) -> Self {
+        let dispose = core.dispose_tx.subscribe();
+        ClientHandler {
+            core,
+            commands,
+            started: Some(started),
+            dispose,
+            starting: true,
+            start_deadline: None,
+            ever_started: false,
+            headers: Headers::default(),
+            await_keyframe: false,
+            last_media: None,
+            gap_from: None,
+            ts_offset: 0,
+            rebase: false,
+            last_pulled: None,
+        }
+    }
+
+    /// A break happened: the next start is a reconnect.
+    pub fn on_break(&mut self) {
+        if self.gap_from.is_none() {
+            self.gap_from = Some(self.last_media.unwrap_or_else(Instant::now));
+        }
+    }
+
+    fn record_gap(&mut self, now: Instant) {
+        if let Some(from) = self.gap_from.take() {
+            let ms = now.duration_since(from).as_millis() as u64;
+            self.core.last_gap_ms.store(ms, Ordering::Relaxed);
+            warn!(gap_ms = ms, "media flows again after the reconnect");
+        }
+    }
+
+    /// Carries out one write-type command and answers it after the bytes
+    /// were written (or buffered, with a write buffer).
+    async fn write<T: Transport>(
+        conn: &mut Connection<T, Client>,
+        queue: impl FnOnce(&mut ClientSession) -> Result<(), rtmpkit_proto::Error>,
+        reply: Option<Reply>,
+    ) -> Result<Flow<EndReason>, Error> {
+        let r = match queue(conn.session_mut()) {
+            Ok(()) => conn.write_due().await,
+            Err(e) => Err(Error::from_core(Stage::Streaming, conn.peer(), e)),
+        };
+        match (r, reply) {
+            // A queued write that failed: nobody waits for the answer, so
+            // the session ends with it.
+            (Err(e), None) if !matches!(e, Error::Protocol { .. }) => Err(e),
+            (r, Some(reply)) => {
+                let _ = reply.send(r);
+                Ok(Flow::Continue)
+            }
+            (Err(e), None) => {
+                warn!("dropped a message: {e}");
+                Ok(Flow::Continue)
+            }
+            (Ok(()), None) => Ok(Flow::Continue),
+        }
+    }
+
+    /// A push's media: remembered if a new connection needs it again;
+    /// held back after a reconnect until a keyframe.
+    async fn write_media<T: Transport>(
+        &mut self,
+        conn: &mut Connection<T, Client>,
+        m: Media,
+        reply: Option<Reply>,
+    ) -> Result<Flow<EndReason>, Error> {
+        let h = &mut self.headers;
+        if m.kind == MediaKind::Metadata {
+            h.script = Some(m.clone());
+        } else if m.sequence_header {
+            let slot = if m.kind == MediaKind::Video {
+                &mut h.video
+            } else {
+                &mut h.audio
+            };
+            *slot = Some(m.clone());
+        } else {
+            h.last_ts = Some(m.timestamp);
+            if self.await_keyframe && m.kind == MediaKind::Video {
+                if !m.keyframe {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Ok(()));
+                    }
+                    return Ok(Flow::Continue);
+                }
+                self.await_keyframe = false;
+            }
+            let now = Instant::now();
+            self.last_media = Some(now);
+            self.record_gap(now);
+        }
+        Self::write(conn, |s| s.send_media(&m), reply).await
+    }
+
+    /// A reconnected push: metadata and sequence headers again, at the
+    /// latest timestamp, then frames from the next keyframe.
+    fn resend_headers(&mut self, session: &mut ClientSession) {
+        let h = &self.headers;
+        let at = |m: &Media| {
+            let mut m = m.clone();
+            if let Some(ts) = h.last_ts {
+                m.timestamp = ts;
+            }
+            m
+        };
+        let mut sent = Ok(());
+        if let Some(obj) = &h.metadata {
+            sent = sent.and(session.send_metadata(obj.clone()));
+        }
+        for m in [&h.script, &h.video, &h.audio].into_iter().flatten() {
+            sent = sent.and(session.send_media(&at(m)));
+        }
+        if let Err(e) = sent {
+            warn!("headers not sent again: {e}");
+        }
+        self.await_keyframe = true;
+    }
+
+    /// Pulled media, on a timeline that does not go back after a reconnect.
+    fn place_pulled(&mut self, mut m: Media) -> Media {
+        let ts = m.timestamp.0;
+        if self.rebase && m.kind != MediaKind::Metadata {
+            self.rebase = false;
+            self.ts_offset = match self.last_pulled {
+                Some(last) if ts < last => last - ts + 1,
+                _ => 0,
+            };
+        }
+        let placed = ts.wrapping_add(self.ts_offset);
+        if m.kind != MediaKind::Metadata {
+            self.last_pulled = Some(placed);
+            let now = Instant::now();
+            self.last_media = Some(now);
+            self.record_gap(now);
+        }
+        m.timestamp = Timestamp(placed);
+        m
+    }
+}
+
+impl<T: Transport> Handler<T, Client> for ClientHandler {
+    type Signal = Signal;
+    type Stop = EndReason;
+
+    fn signal(&mut self) -> impl Future<Output = Signal> + Send {
+        // Commands wait while a (re)connection starts: media cannot go out
+        // before publish started.
+        let starting = self.starting;
+        let (commands, dispose) = (&mut self.commands, &mut self.dispose);
+        async move {
+            tokio::select! {
+                c = commands.recv(), if !starting => Signal::Command(c),
+                _ = disposed(dispose) => Signal::Disposed,
+            }
+        }
+    }
+
+    async fn on_signal(
+        &mut self,
+        conn: &mut Connection<T, Client>,
+        signal: Signal,
+    ) -> Result<Flow<EndReason>, Error> {
+        let cmd = match signal {
+            Signal::Disposed => return Ok(Flow::Stop(EndReason::Disposed)),
+            // The core holds a sender for the session's whole life.
+            Signal::Command(None) => return Ok(Flow::Continue),
+            Signal::Command(Some(c)) => c,
+        };
+        match cmd {
+            Command::Media(m, reply) => self.write_media(conn, m, reply).await,
+            Command::Metadata(m, reply) => {
+                self.headers.metadata = Some(m.clone());
+                Self::write(conn, |s| s.send_metadata(m), reply).await
+            }
+            Command::Flush(reply) => {
+                let _ = reply.send(conn.flush().await);
+                Ok(Flow::Continue)
+            }
+            Command::Close(reply) => {
+                conn.session_mut().close();
+                let r = conn.flush().await;
+                let _ = reply.send(r);
+                Ok(Flow::Stop(EndReason::Closed))
+            }
+        }
+    }
+
+    async fn on_events(
+        &mut self,
+        conn: &mut Connection<T, Client>,
+    ) -> Result<Flow<EndReason>, Error> {
+        while let Some(ev) = conn.session_mut().poll_event() {
+            match ev {
+                ClientEvent::PublishStarted | ClientEvent::PlayStarted => {
+                    self.starting = false;
+                    self.core.set_phase(Phase::Running);
+                    if self.ever_started {
+                        let n = self.core.reconnects.fetch_add(1, Ordering::Relaxed) + 1;
+                        warn!(reconnects = n, "started again after a reconnect");
+                        match self.core.mode {
+                            ClientMode::Publish => self.resend_headers(conn.session_mut()),
+                            ClientMode::Play => self.rebase = true,
+                        }
+                    } else {
+                        info!("started");
+                    }
+                    self.ever_started = true;
+                    if self.core.opts.complex_handshake {
+                        debug!(
+                            verified = conn.session().server_digest_verified(),
+                            "server digest"
+                        );
+                    }
+                    if let Some(tx) = self.started.take() {
+                        let _ = tx.send(Ok(()));
+                    }
+                }
+                ClientEvent::Media(m) => {
+                    let m = self.place_pulled(m);
+                    // A bounded queue: a slow consumer slows the reading of
+                    // the socket, but dispose still gets through. Waiting
+                    // (and watching for dispose) only when the queue is full.
+                    let Err(async_channel::TrySendError::Full(m)) = self.core.media_tx.try_send(m)
+                    else {
+                        continue;
+                    };
+                    tokio::select! {
+                        _ = self.core.media_tx.send(m) => {}
+                        _ = disposed(&mut self.dispose) => return Ok(Flow::Stop(EndReason::Disposed)),
+                    }
+                }
+                ClientEvent::StreamEnded(why) => {
+                    info!(?why, "stream ended");
+                    return Ok(Flow::Stop(EndReason::StreamEnded(why)));
+                }
+                ClientEvent::Status(s) => {
+                    info!(code = %s.code, description = %s.description, "status");
+                }
+                ClientEvent::Notice(n) => debug!("{n}"),
+                other => debug!(?other, "event"),
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn deadline(&self, conn: &Connection<T, Client>) -> Option<Instant> {
+        if self.starting {
+            return self.start_deadline;
+        }
+        let rt = self.core.opts.read_timeout;
+        (!rt.is_zero()).then(|| conn.last_input() + rt)
+    }
+
+    fn on_deadline(&mut self, conn: &mut Connection<T, Client>) -> Result<Flow<EndReason>, Error> {
+        if self.starting {
+            return Err(Error::Timeout {
+                stage: conn.session().stage(),
+                peer: conn.peer().to_owned(),
+                after: self.core.opts.timeout,
+            });
+        }
+        Ok(Flow::Stop(EndReason::ReadTimeout))
+    }
+}
