@@ -390,7 +390,7 @@ impl Hub {
                 let silent = st
                     .last_input
                     .map_or(Duration::MAX, |t| now.duration_since(t));
-                if !takeover_after.is_some_and(|after| silent >= after) {
+                if takeover_after.is_none_or(|after| silent < after) {
                     return Err(PublishError::AlreadyPublishing);
                 }
                 // notify_one keeps the wake-up if the old task is busy.
