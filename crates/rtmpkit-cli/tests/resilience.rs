@@ -109,7 +109,7 @@ fn a_frozen_publisher_is_taken_over_and_the_player_stays() {
         dts.len() - at >= 50,
         "the new publisher's frames reached the player"
     );
-    assert!(gap >= 3000 && gap <= 6000, "gap {gap} ms");
+    assert!((3000..=6000).contains(&gap), "gap {gap} ms");
 }
 
 fn push_reconnects_to_a_restarted_server() {
