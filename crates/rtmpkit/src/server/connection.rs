@@ -332,6 +332,7 @@ impl ServerHandler {
                         );
                         continue;
                     }
+                    let query_of = name.clone();
                     let (name, redirect) = match self
                         .authorize(Call::Play, &name, ("start", start.to_string()))
                         .await
@@ -347,7 +348,7 @@ impl ServerHandler {
                     info!(stream = %key, "play");
                     let (_stream, queue) = self.ctx.hub.play(&key, self.id);
                     let _ = session.accept_play(stream_id);
-                    self.ctx.on_play(&key, redirect);
+                    self.ctx.on_play(&key, redirect, split_query(&query_of).1);
                     self.started = true;
                     self.role = Role::Player {
                         key,

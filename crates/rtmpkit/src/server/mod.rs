@@ -132,11 +132,13 @@ impl ServerContext {
     }
 
     /// A player joined: on an edge (or when a hook redirected the play to
-    /// another server), pull the stream if nobody publishes it here.
-    pub fn on_play(self: &Arc<Self>, key: &str, redirect: Option<String>) {
+    /// another server), pull the stream if nobody publishes it here. An
+    /// edge pull carries the player's `query` (tokens) to the origin.
+    pub fn on_play(self: &Arc<Self>, key: &str, redirect: Option<String>, query: &str) {
         let url = match (redirect, &self.opts.relay_pull) {
             (Some(url), _) => url,
-            (None, Some(origin)) => relay::join(origin, key),
+            (None, Some(origin)) if query.is_empty() => relay::join(origin, key),
+            (None, Some(origin)) => format!("{}?{query}", relay::join(origin, key)),
             (None, None) => return,
         };
         if self.hub.get(key).is_some_and(|s| s.has_publisher()) {

@@ -3,7 +3,7 @@
 
 use super::ServerContext;
 use super::hub::Item;
-use crate::client::{ClientOptions, PullSession, PushSession};
+use crate::client::{ClientOptions, PullSession, PushSession, ReconnectPolicy};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -84,24 +84,47 @@ pub(crate) fn spawn_pull(
     );
 }
 
-/// Pushes the local stream `key` to `url` while it is published.
+/// Pushes the local stream `key` to `url` while it is published. The push
+/// follows the client's reconnect policy (OBS-like back-off): a target that
+/// is down at first or breaks later is dialled again while the stream is
+/// published.
 pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
     let span = tracing::info_span!("relay_push", stream = %key);
     tokio::spawn(
         async move {
             let id = ctx.next_id();
             let (_stream, queue) = ctx.hub.play(&key, id);
-            let push = match PushSession::connect(&url, ClientOptions::default()).await {
-                Ok(p) => p,
-                Err(e) => {
-                    warn!("relay push: {e}");
+            let policy = ReconnectPolicy::default();
+            let opts = ClientOptions {
+                reconnect: Some(policy.clone()),
+                ..ClientOptions::default()
+            };
+            let mut shutdown = ctx.shutdown.clone();
+            let mut attempt = 0;
+            let push = loop {
+                let e = match PushSession::connect(&url, opts.clone()).await {
+                    Ok(p) => break p,
+                    Err(e) => e,
+                };
+                attempt += 1;
+                let published = ctx.hub.get(&key).is_some_and(|s| s.has_publisher());
+                if !published || !policy.allows(attempt) {
+                    warn!("relay push to {url}: {e}; giving up");
                     ctx.hub.stop_playing(&key, id);
                     return;
+                }
+                let delay = policy.delay(attempt, 0.5);
+                warn!("relay push to {url}: {e}; retrying in {delay:.1?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = super::signalled(&mut shutdown) => {
+                        ctx.hub.stop_playing(&key, id);
+                        return;
+                    }
                 }
             };
             info!("relaying to {url}");
             let mut items = Vec::new();
-            let mut shutdown = ctx.shutdown.clone();
             'outer: loop {
                 tokio::select! {
                     _ = queue.notify.notified() => {}
