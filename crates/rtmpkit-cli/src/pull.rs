@@ -162,6 +162,8 @@ async fn pull_one(
         complex_handshake: args.complex_handshake,
         ..ClientOptions::default()
     };
+    // An FLV file holds any E-RTMP codec and every track: announce them.
+    opts.fourcc_list = rtmpkit::client::ALL_FOURCCS.map(String::from).to_vec();
     args.tls.apply(&mut opts)?;
     args.reconnect.apply(&mut opts);
     let session = PullSession::new(&args.url, opts)?;

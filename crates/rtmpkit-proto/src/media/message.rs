@@ -62,7 +62,8 @@ pub struct Media {
     /// The tag body as the publisher sent it. For metadata: `onMetaData`
     /// and its values, without the `@setDataFrame` a publisher puts first.
     pub payload: Bytes,
-    /// A video keyframe that starts a GOP (not a sequence header).
+    /// A video keyframe that starts a GOP (not a sequence header; on
+    /// track 0 of a multitrack stream).
     pub keyframe: bool,
     /// Codec configuration: AVC / HEVC / AV1 decoder configuration record,
     /// AAC AudioSpecificConfig, Enhanced RTMP SequenceStart.
@@ -70,25 +71,35 @@ pub struct Media {
     /// The codec the tag header names; `None` for metadata and for a
     /// header that does not parse (such a payload still travels).
     pub codec: Option<Codec>,
+    /// The (first) track id of an E-RTMP Multitrack message. `None`: no
+    /// Multitrack wrapper, the track every player understands (track 0).
+    pub track: Option<u8>,
 }
 
 impl Media {
     /// A message of `kind`, its tag header parsed for the flags and codec.
     pub fn new(kind: MediaKind, timestamp: Timestamp, payload: Bytes) -> Media {
-        let (keyframe, sequence_header, codec) = match kind {
+        let (keyframe, sequence_header, codec, track) = match kind {
             MediaKind::Video => match VideoTagHeader::parse(&payload) {
                 Ok(h) => (
-                    h.is_keyframe(),
+                    // A GOP starts on track 0's keyframes.
+                    h.is_keyframe() && h.track.is_none_or(|t| t == 0),
                     h.is_sequence_header(),
                     Some(Codec::Video(h.codec)),
+                    h.track,
                 ),
-                Err(_) => (false, false, None),
+                Err(_) => (false, false, None, None),
             },
             MediaKind::Audio => match AudioTagHeader::parse(&payload) {
-                Ok(h) => (false, h.sequence_header, Some(Codec::Audio(h.codec))),
-                Err(_) => (false, false, None),
+                Ok(h) => (
+                    false,
+                    h.sequence_header,
+                    Some(Codec::Audio(h.codec)),
+                    h.track,
+                ),
+                Err(_) => (false, false, None, None),
             },
-            MediaKind::Metadata => (false, false, None),
+            MediaKind::Metadata => (false, false, None, None),
         };
         Media {
             kind,
@@ -97,6 +108,7 @@ impl Media {
             keyframe,
             sequence_header,
             codec,
+            track,
         }
     }
 

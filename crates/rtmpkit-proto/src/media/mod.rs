@@ -11,9 +11,11 @@
 //! with `audioPacketType(4)` and a FourCC.
 
 mod codec;
+mod ex;
 mod message;
 
 pub use codec::{AacInfo, AvcInfo, parse_aac_config, parse_avc_config};
+pub use ex::{ExHeader, ExTrack, MultitrackType, Tracks};
 pub use message::{Codec, Media, MediaKind};
 
 use crate::error::DecodeError;
@@ -104,8 +106,11 @@ pub struct VideoTagHeader {
     pub composition_time: i32,
     /// Whether this is an Enhanced RTMP ExVideoTagHeader.
     pub enhanced: bool,
-    /// Bytes of header before the codec payload.
+    /// Bytes of header before the (first track's) codec payload.
     pub header_len: usize,
+    /// The (first) track id of a Multitrack message; `None` without the
+    /// wrapper (track 0, which every player understands).
+    pub track: Option<u8>,
 }
 
 impl VideoTagHeader {
@@ -119,48 +124,40 @@ impl VideoTagHeader {
             (v << 8) >> 8
         };
         if b0 & 0x80 != 0 {
-            // E-RTMP ExVideoTagHeader.
-            let frame_type = FrameType::from_bits((b0 >> 4) & 0x07);
-            let packet_type = b0 & 0x0f;
-            if frame_type == FrameType::Command {
-                return Ok(VideoTagHeader {
-                    frame_type,
-                    codec: VideoCodec::FourCc(*b"\0\0\0\0"),
-                    kind: VideoPacketKind::Other(packet_type),
-                    composition_time: 0,
-                    enhanced: true,
-                    header_len: 1,
-                });
-            }
-            let f = p.get(1..5).ok_or(DecodeError::InvalidMediaTag(
-                "enhanced video tag without fourcc",
-            ))?;
-            let fourcc = [f[0], f[1], f[2], f[3]];
-            let (kind, cts, len) = match packet_type {
-                0 => (VideoPacketKind::SequenceHeader, 0, 5),
-                1 => {
-                    // CodedFrames: avc1/hvc1/vvc1 carry SI24 compositionTimeOffset.
-                    if matches!(&fourcc, b"avc1" | b"hvc1" | b"vvc1") {
-                        let c = p
-                            .get(5..8)
-                            .ok_or(DecodeError::InvalidMediaTag("coded frames without cts"))?;
-                        (VideoPacketKind::Frame, si24(c), 8)
-                    } else {
-                        (VideoPacketKind::Frame, 0, 5)
-                    }
-                }
-                2 => (VideoPacketKind::SequenceEnd, 0, 5),
-                3 => (VideoPacketKind::Frame, 0, 5),
-                4 => (VideoPacketKind::Metadata, 0, 5),
-                x => (VideoPacketKind::Other(x), 0, 5),
+            // E-RTMP ExVideoTagHeader: ModEx, command, Multitrack, FourCC.
+            let ex = ExHeader::parse(p, true)?;
+            let frame_type = FrameType::from_bits(ex.frame_type.unwrap_or(0));
+            let kind = match ex.packet_type {
+                _ if ex.command.is_some() => VideoPacketKind::Other(ex.packet_type),
+                0 => VideoPacketKind::SequenceHeader,
+                1 | 3 => VideoPacketKind::Frame,
+                2 => VideoPacketKind::SequenceEnd,
+                4 => VideoPacketKind::Metadata,
+                x => VideoPacketKind::Other(x),
             };
+            let first = match ex.tracks(p).next() {
+                Some(t) => Some(t?),
+                None => None,
+            };
+            let fourcc = first.map_or(ex.fourcc.unwrap_or_default(), |t| t.fourcc);
+            let mut header_len = first.map_or(p.len(), |t| p.len() - t.payload.len());
+            let mut cts = 0;
+            // CodedFrames: avc1/hvc1/vvc1 carry SI24 compositionTimeOffset.
+            if ex.packet_type == 1 && matches!(&fourcc, b"avc1" | b"hvc1" | b"vvc1") {
+                let c = first
+                    .and_then(|t| t.payload.get(..3))
+                    .ok_or(DecodeError::InvalidMediaTag("coded frames without cts"))?;
+                cts = si24(c);
+                header_len += 3;
+            }
             return Ok(VideoTagHeader {
                 frame_type,
                 codec: VideoCodec::FourCc(fourcc),
                 kind,
                 composition_time: cts,
                 enhanced: true,
-                header_len: len,
+                header_len,
+                track: ex.multitrack.and(first.map(|t| t.id)),
             });
         }
         let frame_type = FrameType::from_bits(b0 >> 4);
@@ -184,6 +181,7 @@ impl VideoTagHeader {
                 composition_time: si24(&h[1..4]),
                 enhanced: false,
                 header_len: 5,
+                track: None,
             });
         }
         Ok(VideoTagHeader {
@@ -193,6 +191,7 @@ impl VideoTagHeader {
             composition_time: 0,
             enhanced: false,
             header_len: 1,
+            track: None,
         })
     }
 
@@ -229,8 +228,11 @@ pub struct AudioTagHeader {
     pub stereo: bool,
     /// AAC sequence header / E-RTMP SequenceStart.
     pub sequence_header: bool,
-    /// Bytes of header before the codec payload.
+    /// Bytes of header before the (first track's) codec payload.
     pub header_len: usize,
+    /// The (first) track id of a Multitrack message; `None` without the
+    /// wrapper.
+    pub track: Option<u8>,
 }
 
 impl AudioTagHeader {
@@ -241,16 +243,21 @@ impl AudioTagHeader {
             .ok_or(DecodeError::InvalidMediaTag("empty audio tag"))?;
         let format = b0 >> 4;
         if format == 9 {
-            let f = p.get(1..5).ok_or(DecodeError::InvalidMediaTag(
-                "enhanced audio tag without fourcc",
-            ))?;
+            let ex = ExHeader::parse(p, false)?;
+            let first = match ex.tracks(p).next() {
+                Some(t) => Some(t?),
+                None => None,
+            };
             return Ok(AudioTagHeader {
-                codec: AudioCodec::FourCc([f[0], f[1], f[2], f[3]]),
+                codec: AudioCodec::FourCc(
+                    first.map_or(ex.fourcc.unwrap_or_default(), |t| t.fourcc),
+                ),
                 rate_index: 0,
                 sixteen_bit: false,
                 stereo: false,
-                sequence_header: b0 & 0x0f == 0,
-                header_len: 5,
+                sequence_header: ex.packet_type == 0,
+                header_len: first.map_or(p.len(), |t| p.len() - t.payload.len()),
+                track: ex.multitrack.and(first.map(|t| t.id)),
             });
         }
         let (seq, len) = if format == 10 {
@@ -268,6 +275,7 @@ impl AudioTagHeader {
             stereo: b0 & 1 != 0,
             sequence_header: seq,
             header_len: len,
+            track: None,
         })
     }
 }
@@ -319,6 +327,13 @@ mod tests {
         let a = AudioTagHeader::parse(&[0xaf, 1, 0x21]).unwrap();
         assert!(!a.sequence_header);
         let e = AudioTagHeader::parse(b"\x90Opus").unwrap();
+        assert_eq!(e.track, None);
+        // An extra AAC track as FFmpeg and OBS send it: Multitrack OneTrack.
+        let t = AudioTagHeader::parse(b"\x95\x00mp4a\x01\x12\x10").unwrap();
+        assert_eq!(
+            (t.track, t.sequence_header, t.header_len),
+            (Some(1), true, 7)
+        );
         assert_eq!(e.codec, AudioCodec::FourCc(*b"Opus"));
         assert!(e.sequence_header);
         assert!(AudioTagHeader::parse(&[0xaf]).is_err());

@@ -3,7 +3,7 @@
 use super::link::{AnyHandshake, HandshakeFacts, Link, NoticeEvent, media_csid, unexpected};
 use super::{ClientSession, Session, Side};
 use crate::Timestamp;
-use crate::amf0::Amf0Object;
+use crate::amf0::{Amf0Object, Amf0Value};
 use crate::chunk::{ChunkStreamId, DecoderLimits, RawMessage};
 use crate::error::{Error, Result};
 use crate::handshake::{ClientHandshake, HandshakeKind};
@@ -52,7 +52,23 @@ pub struct ClientConfig {
     pub limits: DecoderLimits,
     /// Send a PingRequest this often as a keepalive (None: never).
     pub ping_interval: Option<Duration>,
+    /// Enhanced RTMP v2 (E-RTMP "Enhancing NetConnection connect
+    /// Command"): the FourCCs announced in `fourCcList` and as CanDecode |
+    /// CanForward in `videoFourCcInfoMap` / `audioFourCcInfoMap`, and the
+    /// `capsEx` bits (0x01 Reconnect, 0x02 Multitrack). Empty and 0 (the
+    /// default): nothing is announced, as a legacy client.
+    pub fourcc_list: Vec<String>,
+    /// See `fourcc_list`.
+    pub caps_ex: u32,
 }
+
+/// `capsEx` bit: the client acts on `NetConnection.Connect.ReconnectRequest`.
+pub const CAPS_EX_RECONNECT: u32 = 0x01;
+/// `capsEx` bit: multitrack audio / video.
+pub const CAPS_EX_MULTITRACK: u32 = 0x02;
+
+/// The video FourCCs of E-RTMP v2.
+const VIDEO_FOURCCS: [&str; 6] = ["avc1", "hvc1", "vvc1", "av01", "vp09", "vp08"];
 
 impl ClientConfig {
     fn from_url(mode: ClientMode, url: &RtmpUrl) -> Self {
@@ -76,6 +92,8 @@ impl ClientConfig {
             buffer_length_ms: 3000,
             limits: DecoderLimits::default(),
             ping_interval: None,
+            fourcc_list: Vec::new(),
+            caps_ex: 0,
         }
     }
 
@@ -198,6 +216,29 @@ impl Side for Client {
             o.push("audioCodecs", 4071.0);
             o.push("videoCodecs", 252.0);
             o.push("videoFunction", 1.0);
+        }
+        if !c.fourcc_list.is_empty() {
+            let list: Vec<Amf0Value> = c
+                .fourcc_list
+                .iter()
+                .map(|f| Amf0Value::from(f.as_str()))
+                .collect();
+            o.push("fourCcList", Amf0Value::StrictArray(list));
+            // CanDecode | CanForward for each codec we take.
+            let (mut video, mut audio) = (Amf0Object::new(), Amf0Object::new());
+            for f in &c.fourcc_list {
+                let map = if VIDEO_FOURCCS.contains(&f.as_str()) {
+                    &mut video
+                } else {
+                    &mut audio
+                };
+                map.push(f.as_str(), 5.0);
+            }
+            o.push("videoFourCcInfoMap", video);
+            o.push("audioFourCcInfoMap", audio);
+        }
+        if c.caps_ex != 0 {
+            o.push("capsEx", f64::from(c.caps_ex));
         }
         let mut cmd = Command::connect(o);
         cmd.transaction_id = self.tid(Some(Pending::Connect));

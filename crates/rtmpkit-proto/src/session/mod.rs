@@ -21,7 +21,10 @@ mod client;
 mod link;
 mod server;
 
-pub use client::{Client, ClientConfig, ClientEvent, ClientMode, ClientState, StreamEnd};
+pub use client::{
+    CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT, Client, ClientConfig, ClientEvent, ClientMode,
+    ClientState, StreamEnd,
+};
 pub use link::{Counters, DEFAULT_WINDOW};
 pub use server::{Server, ServerConfig, ServerEvent, ServerState};
 

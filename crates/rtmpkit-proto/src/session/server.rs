@@ -295,9 +295,15 @@ impl ServerSession {
             limit: LimitType::DYNAMIC,
         });
         self.link.set_chunk_size(self.side.config.chunk_size)?;
+        // E-RTMP v2: we forward any codec and understand multitrack,
+        // ModEx, nanosecond offsets and reconnect requests.
+        let forward_any = || Amf0Object::new().with("*", 4.0);
         let props = Amf0Object::new()
             .with("fmsVer", "FMS/3,0,1,123")
-            .with("capabilities", 31.0);
+            .with("capabilities", 31.0)
+            .with("capsEx", 15.0)
+            .with("videoFourCcInfoMap", forward_any())
+            .with("audioFourCcInfoMap", forward_any());
         let info = StatusInfo::new(
             status::LEVEL_STATUS,
             status::CONNECT_SUCCESS,

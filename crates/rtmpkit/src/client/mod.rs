@@ -11,7 +11,7 @@ mod handler;
 mod options;
 mod task;
 
-pub use options::{ClientOptions, ReconnectPolicy};
+pub use options::{ALL_FOURCCS, ClientOptions, ReconnectPolicy};
 
 use crate::driver::IoCounters;
 use crate::error::{Error, Stage};

@@ -37,7 +37,18 @@ pub struct ClientOptions {
     pub tls: Option<Arc<crate::tls::ClientConfig>>,
     /// Dial again when an established session breaks (off by default).
     pub reconnect: Option<ReconnectPolicy>,
+    /// Enhanced RTMP v2 codecs to announce in connect (`fourCcList` and the
+    /// InfoMaps), e.g. `["hvc1", "av01", "mp4a", "Opus"]`. Not empty: the
+    /// client also announces multitrack (`capsEx`), so a server sends it
+    /// every track; empty (the default): a legacy client, track 0 only.
+    pub fourcc_list: Vec<String>,
 }
+
+/// Every codec an FLV file can carry: what a client that writes FLV (or
+/// forwards) can take.
+pub const ALL_FOURCCS: [&str; 12] = [
+    "avc1", "hvc1", "vvc1", "av01", "vp09", "vp08", "mp4a", "Opus", "fLaC", "ac-3", "ec-3", ".mp3",
+];
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -54,6 +65,7 @@ impl Default for ClientOptions {
             ping_interval: Duration::ZERO,
             tls: None,
             reconnect: None,
+            fourcc_list: Vec::new(),
         }
     }
 }

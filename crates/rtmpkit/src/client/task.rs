@@ -219,6 +219,10 @@ fn connection<T: Transport>(core: &ClientCore, transport: T) -> Connection<T, Cl
         cfg.handshake = HandshakeKind::Digest;
     }
     cfg.ping_interval = (!core.opts.ping_interval.is_zero()).then_some(core.opts.ping_interval);
+    cfg.fourcc_list = core.opts.fourcc_list.clone();
+    if !cfg.fourcc_list.is_empty() {
+        cfg.caps_ex |= rtmpkit_proto::session::CAPS_EX_MULTITRACK;
+    }
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

@@ -8,7 +8,9 @@ use super::{ServerContext, ServerOptions};
 use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
 use crate::error::{Error, Stage};
 use rtmpkit_proto::message::status;
-use rtmpkit_proto::session::{Server, ServerConfig, ServerEvent, ServerSession};
+use rtmpkit_proto::session::{
+    CAPS_EX_MULTITRACK, Server, ServerConfig, ServerEvent, ServerSession,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::{Notify, watch};
@@ -79,6 +81,7 @@ pub(crate) async fn serve<T: Transport>(
             ..Caller::default()
         },
         started: false,
+        all_tracks: false,
         role: Role::None,
         batch: Vec::new(),
         shutdown,
@@ -117,6 +120,8 @@ struct ServerHandler {
     caller: Caller,
     /// Whether a publish or play was ever accepted (setup is over).
     started: bool,
+    /// Whether the client announced E-RTMP (every track goes to it).
+    all_tracks: bool,
     role: Role,
     batch: Vec<Item>,
     shutdown: watch::Receiver<bool>,
@@ -253,6 +258,16 @@ impl ServerHandler {
                     self.caller.swfurl = text("swfUrl").to_owned();
                     self.caller.pageurl = text("pageUrl").to_owned();
                     self.caller.tcurl = tc_url.unwrap_or_default();
+                    // E-RTMP v2: a client that announced codecs or
+                    // multitrack gets every track; others track 0 only.
+                    let caps = object
+                        .get("capsEx")
+                        .and_then(|v| v.as_number())
+                        .unwrap_or(0.0) as u32;
+                    self.all_tracks = object.get("fourCcList").is_some()
+                        || object.get("videoFourCcInfoMap").is_some()
+                        || object.get("audioFourCcInfoMap").is_some()
+                        || caps & CAPS_EX_MULTITRACK != 0;
                     self.caller.app = app;
                     if let Err(e) = session.accept_connect() {
                         return Some(Err(e));
@@ -346,7 +361,7 @@ impl ServerHandler {
                     };
                     let key = stream_key(&self.caller.app, &name);
                     info!(stream = %key, "play");
-                    let (_stream, queue) = self.ctx.hub.play(&key, self.id);
+                    let (_stream, queue) = self.ctx.hub.play(&key, self.id, !self.all_tracks);
                     let _ = session.accept_play(stream_id);
                     self.ctx.on_play(&key, redirect, split_query(&query_of).1);
                     self.started = true;

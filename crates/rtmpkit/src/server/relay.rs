@@ -37,7 +37,12 @@ pub(crate) fn spawn_pull(
                 if *stop.borrow() || *shutdown.borrow() {
                     break;
                 }
-                let pull = match PullSession::new(&url, ClientOptions::default()) {
+                // A forwarder takes every codec and track.
+                let opts = ClientOptions {
+                    fourcc_list: crate::client::ALL_FOURCCS.map(String::from).to_vec(),
+                    ..ClientOptions::default()
+                };
+                let pull = match PullSession::new(&url, opts) {
                     Ok(p) => p,
                     Err(e) => {
                         warn!("relay pull: {e}");
@@ -93,7 +98,7 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
     tokio::spawn(
         async move {
             let id = ctx.next_id();
-            let (_stream, queue) = ctx.hub.play(&key, id);
+            let (_stream, queue) = ctx.hub.play(&key, id, false);
             let policy = ReconnectPolicy::default();
             let opts = ClientOptions {
                 reconnect: Some(policy.clone()),

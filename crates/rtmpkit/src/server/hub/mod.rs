@@ -57,6 +57,9 @@ pub(crate) struct PlayerQueue {
     state: Mutex<QueueState>,
     pub notify: Notify,
     limits: QueueLimits,
+    /// A player that did not announce E-RTMP (no fourCcList, no
+    /// multitrack in capsEx) gets track 0 only.
+    track0_only: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -64,11 +67,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl PlayerQueue {
-    fn new(limits: QueueLimits) -> Self {
+    fn new(limits: QueueLimits, track0_only: bool) -> Self {
         PlayerQueue {
             state: Mutex::new(QueueState::default()),
             notify: Notify::new(),
             limits,
+            track0_only,
         }
     }
 
@@ -77,6 +81,12 @@ impl PlayerQueue {
     /// keyframe fits, so the decoder never sees a broken GOP), audio only
     /// past the hard limit.
     fn push(&self, item: Item) {
+        if let Item::Media(m) = &item
+            && self.track0_only
+            && m.track.is_some()
+        {
+            return;
+        }
         let mut q = lock(&self.state);
         if q.closed {
             return;
@@ -220,6 +230,9 @@ struct StreamState {
     metadata: Option<Media>,
     video_seq: Option<Media>,
     audio_seq: Option<Media>,
+    /// Sequence headers of the extra tracks of a multitrack stream, one
+    /// per (kind, track).
+    track_seqs: Vec<Media>,
     /// Messages since the last keyframe, the keyframe first.
     gop: Vec<Media>,
     gop_bytes: usize,
@@ -239,6 +252,7 @@ impl StreamState {
         self.metadata = None;
         self.video_seq = None;
         self.audio_seq = None;
+        self.track_seqs.clear();
         self.gop.clear();
         self.gop_bytes = 0;
     }
@@ -265,6 +279,16 @@ impl Stream {
         frame.timestamp = st.timeline.place(frame.timestamp, now);
         if frame.kind == MediaKind::Metadata {
             st.metadata = Some(frame.clone());
+        } else if frame.sequence_header && frame.track.is_some() {
+            let seqs = &mut st.track_seqs;
+            match seqs
+                .iter()
+                .position(|m| m.kind == frame.kind && m.track == frame.track)
+            {
+                Some(i) => seqs[i] = frame.clone(),
+                None if seqs.len() < 64 => seqs.push(frame.clone()),
+                None => {}
+            }
         } else if frame.sequence_header {
             if frame.kind == MediaKind::Video {
                 st.video_seq = Some(frame.clone());
@@ -441,16 +465,18 @@ impl Hub {
     }
 
     /// Adds a player; it gets what a late joiner needs at once: metadata,
-    /// sequence headers and the GOP from the last keyframe.
-    pub fn play(&self, key: &str, conn: u64) -> (Arc<Stream>, Arc<PlayerQueue>) {
+    /// sequence headers and the GOP from the last keyframe. `track0_only`:
+    /// no Multitrack messages (a player that did not announce E-RTMP).
+    pub fn play(&self, key: &str, conn: u64, track0_only: bool) -> (Arc<Stream>, Arc<PlayerQueue>) {
         let s = self.entry(key);
-        let q = Arc::new(PlayerQueue::new(self.queue));
+        let q = Arc::new(PlayerQueue::new(self.queue, track0_only));
         {
             let mut st = lock(&s.state);
             if st.publisher.is_some() {
                 for f in [&st.metadata, &st.video_seq, &st.audio_seq]
                     .into_iter()
                     .flatten()
+                    .chain(&st.track_seqs)
                 {
                     q.push(Item::Media(f.clone()));
                 }

@@ -56,7 +56,7 @@ fn late_joiner_starts_with_headers_and_the_last_gop() {
     s.publish(1, video(80, true, 100));
     s.publish(1, audio(90));
     s.publish(1, video(120, false, 100));
-    let (_, q) = h.play("live/a", 2);
+    let (_, q) = h.play("live/a", 2, false);
     let items = drain(&q);
     let ts: Vec<(u8, u32)> = items
         .iter()
@@ -89,7 +89,7 @@ fn duplicate_publisher_is_refused_and_the_first_keeps_the_stream() {
 #[test]
 fn waiting_player_sees_begin_and_end() {
     let h = hub();
-    let (_, q) = h.play("live/a", 7);
+    let (_, q) = h.play("live/a", 7, false);
     assert!(drain(&q).is_empty());
     let s = h.publish("live/a", 1, None).unwrap().stream;
     s.publish(1, video(0, true, 50));
@@ -107,7 +107,7 @@ fn waiting_player_sees_begin_and_end() {
 fn slow_player_drops_video_until_a_keyframe_and_keeps_headers() {
     let h = hub();
     let s = h.publish("live/a", 1, None).unwrap().stream;
-    let (_, q) = h.play("live/a", 2);
+    let (_, q) = h.play("live/a", 2, false);
     s.publish(1, video(0, true, 3000));
     for i in 1..10 {
         s.publish(1, video(i * 40, false, 3000)); // over the soft limit after 3
@@ -152,7 +152,7 @@ fn slow_player_drops_video_until_a_keyframe_and_keeps_headers() {
 fn a_silent_publisher_is_taken_over_and_players_keep_a_forward_timeline() {
     let h = hub();
     let old = h.publish("live/a", 1, Some(Duration::ZERO)).unwrap();
-    let (_, q) = h.play("live/a", 9);
+    let (_, q) = h.play("live/a", 9, false);
     old.stream.publish(1, video(0, true, 50));
     old.stream.publish(1, video(5000, false, 50));
     // A live publisher is refused when takeover is off.
@@ -191,4 +191,46 @@ fn futures_ready<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> bool {
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
     f.poll(&mut cx).is_ready()
+}
+
+#[test]
+fn extra_tracks_reach_only_players_that_announced_them() {
+    let h = hub();
+    let s = h.publish("live/m", 1, None).unwrap().stream;
+    // Track 0: legacy AAC; track 1: Multitrack OneTrack mp4a (as FFmpeg / OBS).
+    s.publish(
+        1,
+        Media::audio(Timestamp(0), Bytes::from_static(&[0xaf, 0, 0x12, 0x10])),
+    );
+    s.publish(
+        1,
+        Media::audio(
+            Timestamp(0),
+            Bytes::from_static(b"\x95\x00mp4a\x01\x12\x10"),
+        ),
+    );
+    s.publish(1, video(0, true, 50));
+    let (_, legacy) = h.play("live/m", 2, true);
+    let (_, enhanced) = h.play("live/m", 3, false);
+    s.publish(
+        1,
+        Media::audio(Timestamp(20), Bytes::from_static(b"\x95\x01mp4a\x01\x21")),
+    );
+    s.publish(
+        1,
+        Media::audio(Timestamp(21), Bytes::from_static(&[0xaf, 1, 0x21])),
+    );
+    let tracks = |q: &PlayerQueue| -> Vec<Option<u8>> {
+        drain(q)
+            .iter()
+            .filter_map(|i| match i {
+                Item::Media(m) if m.kind == MediaKind::Audio => Some(m.track),
+                _ => None,
+            })
+            .collect()
+    };
+    // Late joiners get both sequence headers (the extra one from its own
+    // cache slot), then the frames.
+    assert_eq!(tracks(&enhanced), vec![None, Some(1), Some(1), None]);
+    assert_eq!(tracks(&legacy), vec![None, None]);
 }
