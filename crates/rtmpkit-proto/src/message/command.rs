@@ -23,6 +23,9 @@ pub mod status {
     pub const PUBLISH_BAD_NAME: &str = "NetStream.Publish.BadName";
     /// Publish refused by authorization (a hook or a signed URL).
     pub const PUBLISH_UNAUTHORIZED: &str = "NetStream.Publish.Unauthorized";
+    /// E-RTMP v2: the server asks the client to connect again (to the
+    /// `tcUrl` of the info object, or the same one).
+    pub const CONNECT_RECONNECT_REQUEST: &str = "NetConnection.Connect.ReconnectRequest";
     /// Play refused by authorization (a hook or a signed URL).
     pub const PLAY_UNAUTHORIZED: &str = "NetStream.Play.Unauthorized";
     /// The publisher stopped.

@@ -140,6 +140,12 @@ pub enum ClientEvent {
     Media(Media),
     /// The played stream ended; the connection stays open.
     StreamEnded(StreamEnd),
+    /// E-RTMP v2: the server asks us to connect again, to this `tcUrl`
+    /// (as sent: absolute or relative) or, when `None`, to the same one.
+    ReconnectRequested {
+        /// The `tcUrl` of the request.
+        tc_url: Option<String>,
+    },
     /// Something unusual but harmless, worth a log line.
     Notice(String),
 }
@@ -380,6 +386,14 @@ impl Client {
             },
             "onStatus" => {
                 let info = cmd.status().unwrap_or_default();
+                if info.code == status::CONNECT_RECONNECT_REQUEST {
+                    let tc_url = cmd
+                        .info_object()
+                        .and_then(|o| o.get_str("tcUrl"))
+                        .map(str::to_owned);
+                    link.push_event(ClientEvent::ReconnectRequested { tc_url });
+                    return Ok(());
+                }
                 self.handle_status(link, info)?;
             }
             "onBWDone" => {

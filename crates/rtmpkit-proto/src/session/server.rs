@@ -321,6 +321,29 @@ impl ServerSession {
         Ok(())
     }
 
+    /// E-RTMP v2 "Reconnect Request": asks the client to connect again,
+    /// to `tc_url` (absolute, `//host/app` or `/app`) or, without one, to
+    /// the same server. An `onStatus` with transaction id 0 on message
+    /// stream 0. The session goes on until the client leaves.
+    pub fn send_reconnect_request(&mut self, tc_url: Option<&str>, description: &str) {
+        let mut info = StatusInfo::new(
+            status::LEVEL_STATUS,
+            status::CONNECT_RECONNECT_REQUEST,
+            description,
+        )
+        .to_object();
+        if let Some(url) = tc_url {
+            info.push("tcUrl", url);
+        }
+        let cmd = Command::new(
+            "onStatus",
+            0.0,
+            crate::amf0::Amf0Value::Null,
+            vec![info.into()],
+        );
+        self.link.send_command(ChunkStreamId::COMMAND, 0, cmd);
+    }
+
     /// Refuses the connect request with `NetConnection.Connect.Rejected`.
     /// The caller should close the connection after sending.
     pub fn reject_connect(&mut self, description: &str) -> Result<()> {

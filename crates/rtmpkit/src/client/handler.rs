@@ -59,6 +59,10 @@ pub(crate) struct ClientHandler {
     ts_offset: u32,
     rebase: bool,
     last_pulled: Option<u32>,
+    pulled_video: bool,
+    /// Set by a reconnect request the session acts on: where to go
+    /// (`None` inside: the same server).
+    pub move_to: Option<Option<String>>,
 }
 
 impl ClientHandler {
@@ -83,6 +87,8 @@ impl ClientHandler {
             ts_offset: 0,
             rebase: false,
             last_pulled: None,
+            pulled_video: false,
+            move_to: None,
         }
     }
 
@@ -157,9 +163,12 @@ impl ClientHandler {
                 }
                 self.await_keyframe = false;
             }
-            let now = Instant::now();
-            self.last_media = Some(now);
-            self.record_gap(now);
+            // The gap is measured on video when there is video.
+            if m.kind == MediaKind::Video || self.headers.video.is_none() {
+                let now = Instant::now();
+                self.last_media = Some(now);
+                self.record_gap(now);
+            }
         }
         Self::write(conn, |s| s.send_media(&m), reply).await
     }
@@ -201,9 +210,13 @@ impl ClientHandler {
         let placed = ts.wrapping_add(self.ts_offset);
         if m.kind != MediaKind::Metadata {
             self.last_pulled = Some(placed);
-            let now = Instant::now();
-            self.last_media = Some(now);
-            self.record_gap(now);
+            // The gap is measured on video when there is video.
+            self.pulled_video |= m.kind == MediaKind::Video;
+            if m.kind == MediaKind::Video || !self.pulled_video {
+                let now = Instant::now();
+                self.last_media = Some(now);
+                self.record_gap(now);
+            }
         }
         m.timestamp = Timestamp(placed);
         m
@@ -304,6 +317,16 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
                 ClientEvent::StreamEnded(why) => {
                     info!(?why, "stream ended");
                     return Ok(Flow::Stop(EndReason::StreamEnded(why)));
+                }
+                ClientEvent::ReconnectRequested { tc_url }
+                    if self.core.opts.reconnect.is_some() =>
+                {
+                    // Leave this server cleanly; the task dials the next one
+                    // at once, and the stream goes on there.
+                    info!(?tc_url, "reconnect requested by the server");
+                    self.move_to = Some(tc_url);
+                    conn.session_mut().close();
+                    return Ok(Flow::Stop(EndReason::Closed));
                 }
                 ClientEvent::Status(s) => {
                     info!(code = %s.code, description = %s.description, "status");

@@ -7,6 +7,7 @@ use super::handler::ClientHandler;
 use super::{ClientCore, EndReason};
 use crate::driver::{Connection, DriverOptions, Transport};
 use crate::error::{Error, Stage};
+use rtmpkit_proto::RtmpUrl;
 use rtmpkit_proto::amf0::Amf0Object;
 use rtmpkit_proto::handshake::HandshakeKind;
 use rtmpkit_proto::media::Media;
@@ -60,19 +61,36 @@ pub(crate) async fn run(
     async move {
         let mut h = ClientHandler::new(core.clone(), commands, started);
         let mut attempt = 0u32;
+        let mut target = Target {
+            url: core.url.clone(),
+            text: core.url_text.clone(),
+        };
         let reason = loop {
             h.starting = true;
             h.start_deadline =
                 (!core.opts.timeout.is_zero()).then(|| Instant::now() + core.opts.timeout);
             let dialed = tokio::select! {
-                r = dial(&core, h.start_deadline) => r,
+                r = dial(&core, &target, h.start_deadline) => r,
                 _ = disposed(&mut h.dispose) => Err(Error::Disposed),
             };
             let reason = match dialed {
-                Ok(Dialed::Plain(tcp)) => drive(connection(&core, tcp), &mut h).await,
-                Ok(Dialed::Tls(tls)) => drive(connection(&core, *tls), &mut h).await,
+                Ok(Dialed::Plain(tcp)) => drive(connection(&core, &target, tcp), &mut h).await,
+                Ok(Dialed::Tls(tls)) => drive(connection(&core, &target, *tls), &mut h).await,
                 Err(e) => start_failed(&mut h, e),
             };
+            if let Some(tc_url) = h.move_to.take() {
+                // The server asked us to move (E-RTMP ReconnectRequest): at
+                // once, to the named server or the same one.
+                match Target::moved(&target, tc_url.as_deref()) {
+                    Ok(next) => {
+                        warn!("the server asked us to reconnect: now {}", next.text);
+                        target = next;
+                        h.on_break();
+                        continue;
+                    }
+                    Err(e) => warn!("ignored a reconnect request: {e}"),
+                }
+            }
             let Some(policy) = core.opts.reconnect.as_ref() else {
                 break reason;
             };
@@ -105,6 +123,43 @@ pub(crate) async fn run(
     }
     .instrument(span)
     .await
+}
+
+/// Where the session connects: the URL it was made with, or the one a
+/// reconnect request named.
+struct Target {
+    url: RtmpUrl,
+    /// As named in errors (no password).
+    text: String,
+}
+
+impl Target {
+    /// The target after a reconnect request: `tc_url` absolute
+    /// (`rtmp://host/app`), scheme-relative (`//host/app`) or path-relative
+    /// (`/app`), with the same stream; `None` keeps the target.
+    fn moved(current: &Target, tc_url: Option<&str>) -> Result<Target, Error> {
+        let Some(tc) = tc_url.filter(|t| !t.is_empty()) else {
+            return Ok(Target {
+                url: current.url.clone(),
+                text: current.text.clone(),
+            });
+        };
+        let u = &current.url;
+        let scheme = if u.tls { "rtmps:" } else { "rtmp:" };
+        let base = if tc.contains("://") {
+            tc.to_owned()
+        } else if tc.starts_with("//") {
+            format!("{scheme}{tc}")
+        } else {
+            format!("{scheme}//{}{tc}", u.authority())
+        };
+        let full = format!("{}/{}", base.trim_end_matches('/'), u.stream_with_query());
+        let url = RtmpUrl::parse(&full)?;
+        Ok(Target {
+            text: rtmpkit_proto::redact_url(&full),
+            url,
+        })
+    }
 }
 
 /// A number in 0..1 for the reconnect jitter.
@@ -156,8 +211,13 @@ enum Dialed {
 
 /// DNS, TCP connect and (for rtmps) the TLS handshake, within the start
 /// deadline.
-async fn dial(core: &ClientCore, deadline: Option<Instant>) -> Result<Dialed, Error> {
-    let peer = core.url_text.as_str();
+async fn dial(
+    core: &ClientCore,
+    target: &Target,
+    deadline: Option<Instant>,
+) -> Result<Dialed, Error> {
+    let peer = target.text.as_str();
+    let url = &target.url;
     let within = |stage: Stage| {
         move |_| Error::Timeout {
             stage,
@@ -165,7 +225,7 @@ async fn dial(core: &ClientCore, deadline: Option<Instant>) -> Result<Dialed, Er
             after: core.opts.timeout,
         }
     };
-    let dial = TcpStream::connect(core.url.authority());
+    let dial = TcpStream::connect(url.authority());
     let stream = match deadline {
         Some(d) => tokio::time::timeout_at(d, dial)
             .await
@@ -181,7 +241,7 @@ async fn dial(core: &ClientCore, deadline: Option<Instant>) -> Result<Dialed, Er
         let _ = core.remote.set(addr);
     }
     debug!(remote = ?stream.peer_addr().ok(), "tcp connected");
-    if !core.url.tls {
+    if !url.tls {
         return Ok(Dialed::Plain(stream));
     }
     let config = core
@@ -189,9 +249,9 @@ async fn dial(core: &ClientCore, deadline: Option<Instant>) -> Result<Dialed, Er
         .tls
         .clone()
         .unwrap_or_else(crate::tls::default_client_config);
-    let name = ServerName::try_from(core.url.host.clone()).map_err(|_| Error::Tls {
+    let name = ServerName::try_from(url.host.clone()).map_err(|_| Error::Tls {
         peer: peer.to_owned(),
-        reason: format!("{:?} is not a valid TLS server name", core.url.host),
+        reason: format!("{:?} is not a valid TLS server name", url.host),
     })?;
     let handshake = TlsConnector::from(config).connect(name, stream);
     let tls = match deadline {
@@ -209,10 +269,14 @@ async fn dial(core: &ClientCore, deadline: Option<Instant>) -> Result<Dialed, Er
 }
 
 /// The session and the driver over a connected transport.
-fn connection<T: Transport>(core: &ClientCore, transport: T) -> Connection<T, Client> {
+fn connection<T: Transport>(
+    core: &ClientCore,
+    target: &Target,
+    transport: T,
+) -> Connection<T, Client> {
     let mut cfg = match core.mode {
-        ClientMode::Publish => ClientConfig::publish(&core.url),
-        ClientMode::Play => ClientConfig::play(&core.url),
+        ClientMode::Publish => ClientConfig::publish(&target.url),
+        ClientMode::Play => ClientConfig::play(&target.url),
     };
     cfg.chunk_size = core.opts.chunk_size;
     if core.opts.complex_handshake {
@@ -222,6 +286,10 @@ fn connection<T: Transport>(core: &ClientCore, transport: T) -> Connection<T, Cl
     cfg.fourcc_list = core.opts.fourcc_list.clone();
     if !cfg.fourcc_list.is_empty() {
         cfg.caps_ex |= rtmpkit_proto::session::CAPS_EX_MULTITRACK;
+    }
+    if core.opts.reconnect.is_some() {
+        // We act on NetConnection.Connect.ReconnectRequest.
+        cfg.caps_ex |= rtmpkit_proto::session::CAPS_EX_RECONNECT;
     }
     let seed = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -240,5 +308,5 @@ fn connection<T: Transport>(core: &ClientCore, transport: T) -> Connection<T, Cl
         write_buffer: core.opts.write_buffer_size,
         ..DriverOptions::default()
     };
-    Connection::new(transport, session, &core.url_text, opts).with_counters(core.io.clone())
+    Connection::new(transport, session, &target.text, opts).with_counters(core.io.clone())
 }

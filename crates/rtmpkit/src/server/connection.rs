@@ -9,7 +9,7 @@ use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
 use crate::error::{Error, Stage};
 use rtmpkit_proto::message::status;
 use rtmpkit_proto::session::{
-    CAPS_EX_MULTITRACK, Server, ServerConfig, ServerEvent, ServerSession,
+    CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT, Server, ServerConfig, ServerEvent, ServerSession,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,6 +82,8 @@ pub(crate) async fn serve<T: Transport>(
         },
         started: false,
         all_tracks: false,
+        reconnect_ok: false,
+        drain: ctx.drain.subscribe(),
         role: Role::None,
         batch: Vec::new(),
         shutdown,
@@ -108,6 +110,7 @@ pub(crate) async fn serve<T: Transport>(
 enum Wake {
     QueueReady,
     Replaced,
+    Drain,
     Shutdown,
 }
 
@@ -122,6 +125,10 @@ struct ServerHandler {
     started: bool,
     /// Whether the client announced E-RTMP (every track goes to it).
     all_tracks: bool,
+    /// Whether the client acts on a reconnect request (`capsEx` 0x01).
+    reconnect_ok: bool,
+    /// Drain requests of the server.
+    drain: watch::Receiver<Option<Option<String>>>,
     role: Role,
     batch: Vec<Item>,
     shutdown: watch::Receiver<bool>,
@@ -138,8 +145,10 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
             Role::None => (None, None),
         };
         let shutdown = &mut self.shutdown;
+        let drain = &mut self.drain;
         async move {
             tokio::select! {
+                Ok(()) = drain.changed() => Wake::Drain,
                 _ = async { queue.as_ref().expect("guarded").notify.notified().await }, if queue.is_some() => Wake::QueueReady,
                 _ = async { replaced.as_ref().expect("guarded").notified().await }, if replaced.is_some() => Wake::Replaced,
                 _ = super::signalled(shutdown) => Wake::Shutdown,
@@ -158,7 +167,20 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
                 Ok(Flow::Continue)
             }
             Wake::Replaced => Ok(Flow::Stop(ServerStop::Replaced)),
+            Wake::Drain => {
+                let tc_url = self.drain.borrow_and_update().clone().flatten();
+                if self.reconnect_ok {
+                    info!(?tc_url, "asking the client to reconnect");
+                    conn.session_mut()
+                        .send_reconnect_request(tc_url.as_deref(), "the server is draining");
+                }
+                Ok(Flow::Continue)
+            }
             Wake::Shutdown => {
+                if self.reconnect_ok {
+                    conn.session_mut()
+                        .send_reconnect_request(None, "the server is shutting down");
+                }
                 if let Role::Player { stream_id, .. } = self.role {
                     let _ = conn.session_mut().send_stream_end(stream_id);
                 }
@@ -268,6 +290,7 @@ impl ServerHandler {
                         || object.get("videoFourCcInfoMap").is_some()
                         || object.get("audioFourCcInfoMap").is_some()
                         || caps & CAPS_EX_MULTITRACK != 0;
+                    self.reconnect_ok = caps & CAPS_EX_RECONNECT != 0;
                     self.caller.app = app;
                     if let Err(e) = session.accept_connect() {
                         return Some(Err(e));

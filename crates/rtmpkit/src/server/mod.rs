@@ -113,6 +113,9 @@ pub(crate) struct ServerContext {
     next_id: AtomicU64,
     relay_pulls: Mutex<HashMap<String, watch::Sender<bool>>>,
     shutdown: watch::Receiver<bool>,
+    /// Drain requests: each one asks every client that supports it to
+    /// reconnect (to the `tcUrl` inside, or here again).
+    pub drain: watch::Sender<Option<Option<String>>>,
 }
 
 impl ServerContext {
@@ -206,6 +209,21 @@ pub struct StreamStat {
 #[derive(Debug, Clone)]
 pub struct StatsHandle(Arc<ServerContext>);
 
+/// Moves clients off a running server (E-RTMP v2 reconnect request).
+#[derive(Debug, Clone)]
+pub struct DrainHandle(Arc<ServerContext>);
+
+impl DrainHandle {
+    /// Asks every connected client that announced reconnect support
+    /// (`capsEx` 0x01) to connect again: to `tc_url` (e.g.
+    /// `rtmp://other:1935/live`), or to this server. The server keeps
+    /// serving them until they leave; clients that did not announce it are
+    /// left alone.
+    pub fn drain(&self, tc_url: Option<String>) {
+        self.0.drain.send_replace(Some(tc_url));
+    }
+}
+
 impl StatsHandle {
     /// Every stream with a publisher or a player.
     pub fn streams(&self) -> Vec<StreamStat> {
@@ -264,6 +282,7 @@ impl Server {
             next_id: AtomicU64::new(1),
             relay_pulls: Mutex::new(HashMap::new()),
             shutdown: stop_rx,
+            drain: watch::Sender::new(None),
             opts,
         });
         Ok(Server {
@@ -287,6 +306,11 @@ impl Server {
     /// A handle to read the server's streams while it runs.
     pub fn stats(&self) -> StatsHandle {
         StatsHandle(self.context.clone())
+    }
+
+    /// A handle to move clients elsewhere while it runs.
+    pub fn drainer(&self) -> DrainHandle {
+        DrainHandle(self.context.clone())
     }
 
     /// Serves until `shutdown` resolves; then players get end-of-stream,
