@@ -1,6 +1,8 @@
-//! The status page of `rtmpkit serve`: `GET /stats` as JSON, over hyper.
+//! The HTTP side of `rtmpkit serve`, over hyper: `GET /stats` as JSON, and
+//! `POST /drain[?tcUrl=rtmp://other/app]`, which asks every client that
+//! supports it (E-RTMP v2 reconnect request) to move.
 //!
-//! It is public to whoever reaches the address it listens on, unless a
+//! It is open to whoever reaches the address it listens on, unless a
 //! bearer token is set (`--http-token`).
 
 use bytes::Bytes;
@@ -9,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rtmpkit::server::StatsHandle;
+use rtmpkit::server::{DrainHandle, StatsHandle};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,14 +21,21 @@ use tracing::debug;
 /// What each request needs.
 struct Page {
     stats: StatsHandle,
+    drainer: DrainHandle,
     /// `Bearer <token>`, when one is required.
     authorization: Option<String>,
 }
 
 /// Serves the status page until the process ends.
-pub async fn serve(listener: TcpListener, stats: StatsHandle, token: Option<String>) {
+pub async fn serve(
+    listener: TcpListener,
+    stats: StatsHandle,
+    drainer: DrainHandle,
+    token: Option<String>,
+) {
     let page = Arc::new(Page {
         stats,
+        drainer,
         authorization: token.map(|t| format!("Bearer {t}")),
     });
     loop {
@@ -92,10 +101,30 @@ impl Page {
                 return resp;
             }
         }
+        if req.method() == Method::POST && req.uri().path() == "/drain" {
+            let tc_url = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                .find(|(k, _)| k == "tcUrl")
+                .map(|(_, v)| v.into_owned());
+            if let Some(url) = &tc_url
+                && !(url.starts_with("rtmp://")
+                    || url.starts_with("rtmps://")
+                    || url.starts_with('/'))
+            {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({"error": "tcUrl must be rtmp[s]://host[:port]/app, //host/app or /app"}),
+                );
+            }
+            self.drainer.drain(tc_url.clone());
+            return json(
+                StatusCode::OK,
+                serde_json::json!({ "draining": true, "tcUrl": tc_url }),
+            );
+        }
         if req.method() != Method::GET || req.uri().path() != "/stats" {
             return json(
                 StatusCode::NOT_FOUND,
-                serde_json::json!({"error": "try GET /stats"}),
+                serde_json::json!({"error": "try GET /stats or POST /drain"}),
             );
         }
         let streams: Vec<serde_json::Value> = self

@@ -278,7 +278,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             "public"
         };
         println!("listening http {} ({auth})", l.local_addr()?);
-        tokio::spawn(crate::http::serve(l, server.stats(), http.token));
+        tokio::spawn(crate::http::serve(
+            l,
+            server.stats(),
+            server.drainer(),
+            http.token,
+        ));
     }
     if let Some(cert) = certificate {
         reload_on_hangup(cert);

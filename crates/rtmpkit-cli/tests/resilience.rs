@@ -165,6 +165,58 @@ fn push_reconnects_to_a_restarted_server() {
     assert!(video[0].3, "it starts on a keyframe");
 }
 
+fn post(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        c,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    c.read_to_string(&mut text).unwrap();
+    text
+}
+
+fn post_drain_moves_a_push_to_another_server() {
+    let a = Served::start(&[
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-listen".into(),
+        "127.0.0.1:0".into(),
+    ]);
+    let b = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
+    let (a_rtmp, a_http, b_rtmp) = (a.plain.unwrap(), a.http.unwrap(), b.plain.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("on-b.flv");
+    let mut player = pull_to(&format!("rtmp://127.0.0.1:{b_rtmp}/live/d"), &out, 20, &[]);
+    let push = std::process::Command::new(env!("CARGO_BIN_EXE_rtmpkit"))
+        .arg("push")
+        .arg(fixture())
+        .arg(format!("rtmp://127.0.0.1:{a_rtmp}/live/d"))
+        .arg("--reconnect")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let answer = post(
+        a_http,
+        &format!("/drain?tcUrl=rtmp://127.0.0.1:{b_rtmp}/live"),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let done = push.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    eprintln!("{err}");
+    assert!(done.status.success());
+    assert!(err.contains("1 reconnects"), "the push moved once");
+    assert!(player.wait_timeout(Duration::from_secs(15)).is_some());
+    assert_forward(&out);
+    let frames = video_dts(&out).len();
+    eprintln!("the player on the second server got {frames} video frames after the move");
+    assert!(frames >= 40);
+}
+
 fn main() {
     run_interop(vec![
         interop(
@@ -176,6 +228,11 @@ fn main() {
             "push_reconnects_to_a_restarted_server",
             &["ffprobe"],
             push_reconnects_to_a_restarted_server,
+        ),
+        interop(
+            "post_drain_moves_a_push_to_another_server",
+            &["ffprobe"],
+            post_drain_moves_a_push_to_another_server,
         ),
     ]);
 }

@@ -63,6 +63,11 @@ pub(crate) struct ClientHandler {
     /// Set by a reconnect request the session acts on: where to go
     /// (`None` inside: the same server).
     pub move_to: Option<Option<String>>,
+    /// A push asked to move goes on here up to the next keyframe, which
+    /// then opens the stream on the new server.
+    moving: Option<Option<String>>,
+    /// That keyframe (and its writer's reply), sent first after the move.
+    carried: Option<(Media, Option<Reply>)>,
 }
 
 impl ClientHandler {
@@ -89,6 +94,8 @@ impl ClientHandler {
             last_pulled: None,
             pulled_video: false,
             move_to: None,
+            moving: None,
+            carried: None,
         }
     }
 
@@ -153,6 +160,15 @@ impl ClientHandler {
             };
             *slot = Some(m.clone());
         } else {
+            if m.keyframe
+                && let Some(tc_url) = self.moving.take()
+            {
+                // The media boundary: leave here, open there with this frame.
+                self.carried = Some((m, reply));
+                self.move_to = Some(tc_url);
+                conn.session_mut().close();
+                return Ok(Flow::Stop(EndReason::Closed));
+            }
             h.last_ts = Some(m.timestamp);
             if self.await_keyframe && m.kind == MediaKind::Video {
                 if !m.keyframe {
@@ -195,6 +211,20 @@ impl ClientHandler {
             warn!("headers not sent again: {e}");
         }
         self.await_keyframe = true;
+        // A move at a keyframe: that keyframe opens the stream here.
+        if let Some((m, reply)) = self.carried.take() {
+            let r = session
+                .send_media(&m)
+                .map_err(|e| Error::from_core(Stage::Streaming, "", e));
+            self.await_keyframe = false;
+            self.headers.last_ts = Some(m.timestamp);
+            let now = Instant::now();
+            self.last_media = Some(now);
+            self.record_gap(now);
+            if let Some(reply) = reply {
+                let _ = reply.send(r);
+            }
+        }
     }
 
     /// Pulled media, on a timeline that does not go back after a reconnect.
@@ -321,9 +351,15 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
                 ClientEvent::ReconnectRequested { tc_url }
                     if self.core.opts.reconnect.is_some() =>
                 {
-                    // Leave this server cleanly; the task dials the next one
-                    // at once, and the stream goes on there.
                     info!(?tc_url, "reconnect requested by the server");
+                    if self.core.mode == ClientMode::Publish && self.headers.video.is_some() {
+                        // Up to the next keyframe here (E-RTMP: "the next
+                        // media boundary"), then there.
+                        self.moving = Some(tc_url);
+                        continue;
+                    }
+                    // Leave this server cleanly; the task dials the next
+                    // one at once, and the stream goes on there.
                     self.move_to = Some(tc_url);
                     conn.session_mut().close();
                     return Ok(Flow::Stop(EndReason::Closed));
