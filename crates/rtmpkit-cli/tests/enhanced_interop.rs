@@ -92,6 +92,23 @@ fn push_and_pull(sample: &Path, extra_players: &[(&str, PathBuf)]) -> (PathBuf, 
         .iter()
         .map(|(kind, out)| match *kind {
             "legacy-ffmpeg" => ffmpeg_player(&url, out),
+            // FFmpeg 9 announcing E-RTMP codecs (fourCcList).
+            "ffmpeg9" => Proc(
+                Command::new(ffmpeg9().unwrap())
+                    .args([
+                        "-hide_banner",
+                        "-loglevel",
+                        "error",
+                        "-rw_timeout",
+                        "3000000",
+                    ])
+                    .args(["-rtmp_enhanced_codecs", "avc1,hvc1,av01,vp09,mp4a,Opus"])
+                    .args(["-i", &url, "-map", "0", "-c", "copy", "-f", "flv", "-y"])
+                    .arg(out)
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            ),
             _ => unreachable!(),
         })
         .collect();
@@ -141,18 +158,35 @@ fn multitrack_audio_reaches_e_rtmp_players_and_legacy_ffmpeg_gets_track_0() {
         "FFmpeg 9 wrote the second AAC track as multitrack ({extra} tags)"
     );
     let legacy = dir.path().join("legacy.flv");
-    let (all, late, _s) = push_and_pull(&sample, &[("legacy-ffmpeg", legacy.clone())]);
+    let by_ffmpeg9 = dir.path().join("ffmpeg9.flv");
+    let (all, late, _s) = push_and_pull(
+        &sample,
+        &[
+            ("legacy-ffmpeg", legacy.clone()),
+            ("ffmpeg9", by_ffmpeg9.clone()),
+        ],
+    );
     assert_eq!(tags(&all), want, "every tag of every track, byte for byte");
     starts_on_a_keyframe(&late);
-    // FFmpeg 9 reads the pulled file with both audio tracks.
-    let r = run(Command::new(ffmpeg9().unwrap())
-        .args(["-hide_banner", "-i"])
-        .arg(&all)
-        .args(["-map", "0", "-c", "copy", "-f", "null", "-"]));
-    let err = String::from_utf8_lossy(&r.stderr);
-    assert!(
-        err.matches("Audio: aac").count() >= 2,
-        "two AAC tracks: {err}"
+    // FFmpeg 9 reads the pulled file with both audio tracks, and as a
+    // player that announced E-RTMP it received both.
+    for file in [&all, &by_ffmpeg9] {
+        let r = run(Command::new(ffmpeg9().unwrap())
+            .args(["-hide_banner", "-i"])
+            .arg(file)
+            .args(["-map", "0", "-c", "copy", "-f", "null", "-"]));
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            err.matches("Audio: aac").count() >= 2,
+            "{}: two AAC tracks: {err}",
+            file.display()
+        );
+    }
+    let track1 = |f: &Path| tags(f).iter().filter(|t| media(t).track == Some(1)).count();
+    assert_eq!(
+        track1(&by_ffmpeg9),
+        extra,
+        "FFmpeg 9 got every frame of track 1"
     );
     // Debian's ffmpeg 5.1 got track 0 only: no multitrack tag, every
     // track-0 audio frame.
@@ -230,6 +264,104 @@ fn enhanced_codecs_pass_through_byte_for_byte() {
     }
 }
 
+/// `rtmpkit push` into FFmpeg 9's own RTMP server (`-listen 1`).
+fn push_into_ffmpeg9_listen_gives_the_same_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, video, audio) in [
+        (
+            "hevc",
+            &[
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-x265-params",
+                "log-level=error",
+            ][..],
+            &["-c:a", "aac"][..],
+        ),
+        (
+            "av1",
+            &["-c:v", "libsvtav1", "-preset", "12"][..],
+            &["-c:a", "libopus"][..],
+        ),
+    ] {
+        let sample = encode(dir.path(), name, video, audio, 1);
+        let port = free_port();
+        let url = format!("rtmp://127.0.0.1:{port}/live/x");
+        let out = dir.path().join(format!("{name}-listen.flv"));
+        let mut listener = Proc(
+            Command::new(ffmpeg9().unwrap())
+                .args([
+                    "-hide_banner",
+                    "-loglevel",
+                    "error",
+                    "-listen",
+                    "1",
+                    "-i",
+                    &url,
+                ])
+                .args(["-map", "0", "-c", "copy", "-f", "flv", "-y"])
+                .arg(&out)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        // -listen takes one connection only: no probing; retry the push
+        // while it is not listening yet (refused at once).
+        let t = std::time::Instant::now();
+        loop {
+            let r = push_fixture_file(&sample, &url);
+            if r.status.success() {
+                break;
+            }
+            let err = String::from_utf8_lossy(&r.stderr);
+            assert!(err.contains("refused"), "push {name} into FFmpeg 9: {err}");
+            assert!(t.elapsed() < Duration::from_secs(10), "FFmpeg 9 never listened");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            listener
+                .wait_timeout(Duration::from_secs(15))
+                .is_some_and(|s| s.success())
+        );
+        let frames = |f: &Path| {
+            let t: Vec<Media> = tags(f)
+                .iter()
+                .map(media)
+                .filter(|m| !m.sequence_header)
+                .collect();
+            let v: Vec<(u32, bool)> = t
+                .iter()
+                .filter(|m| m.kind == MediaKind::Video)
+                .map(|m| (m.timestamp.0, m.keyframe))
+                .collect();
+            let a = t.iter().filter(|m| m.kind == MediaKind::Audio).count();
+            (v, a)
+        };
+        let (want_v, want_a) = frames(&sample);
+        let (got_v, got_a) = frames(&out);
+        eprintln!(
+            "{name}: {} video and {want_a} audio frames in, {} and {got_a} out",
+            want_v.len(),
+            got_v.len()
+        );
+        assert_eq!(
+            got_v, want_v,
+            "{name}: same video frames (timestamps, keyframes)"
+        );
+        assert_eq!(got_a, want_a, "{name}: same audio frame count");
+    }
+}
+
+fn push_fixture_file(file: &Path, url: &str) -> std::process::Output {
+    run(rtmpkit()
+        .arg("push")
+        .arg(file)
+        .arg(url)
+        .stdin(Stdio::null()))
+}
+
 fn main() {
     run_interop(vec![
         interop(
@@ -241,6 +373,11 @@ fn main() {
             "enhanced_codecs_pass_through_byte_for_byte",
             &[FFMPEG9],
             enhanced_codecs_pass_through_byte_for_byte,
+        ),
+        interop(
+            "push_into_ffmpeg9_listen_gives_the_same_frames",
+            &[FFMPEG9],
+            push_into_ffmpeg9_listen_gives_the_same_frames,
         ),
     ]);
 }
