@@ -46,6 +46,42 @@ struct Report {
     first_video_key: bool,
     video_frames: u64,
     audio_frames: u64,
+    /// The extra tracks of an E-RTMP multitrack stream, in order of arrival.
+    tracks: Vec<Track>,
+}
+
+/// One extra track (id >= 1) of a multitrack stream.
+#[derive(Debug)]
+struct Track {
+    kind: &'static str,
+    id: u8,
+    codec: String,
+    frames: u64,
+}
+
+impl Report {
+    /// Counts a message of an extra track.
+    fn extra(&mut self, kind: &'static str, id: u8, codec: String, frame: bool) {
+        let pos = self
+            .tracks
+            .iter()
+            .position(|t| t.kind == kind && t.id == id);
+        let t = match pos {
+            Some(i) => &mut self.tracks[i],
+            None => {
+                self.tracks.push(Track {
+                    kind,
+                    id,
+                    codec: codec.clone(),
+                    frames: 0,
+                });
+                let last = self.tracks.len() - 1;
+                &mut self.tracks[last]
+            }
+        };
+        t.codec = codec;
+        t.frames += u64::from(frame);
+    }
 }
 
 fn fourcc(c: [u8; 4]) -> String {
@@ -99,6 +135,8 @@ pub async fn run(args: ProbeArgs) -> Result<()> {
         timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
         ..ClientOptions::default()
     };
+    // Every codec and track, so that probe sees what the stream holds.
+    opts.fourcc_list = rtmpkit::client::ALL_FOURCCS.map(String::from).to_vec();
     args.tls.apply(&mut opts)?;
     let t0 = Instant::now();
     let pull = PullSession::connect(&args.url, opts).await?;
@@ -129,6 +167,11 @@ pub async fn run(args: ProbeArgs) -> Result<()> {
                 let Ok(h) = VideoTagHeader::parse(&m.payload) else {
                     continue;
                 };
+                if let Some(id) = h.track.filter(|t| *t > 0) {
+                    let frame = !h.is_sequence_header();
+                    rep.extra("video", id, video_name(h.codec), frame);
+                    continue;
+                }
                 rep.video_codec = Some(video_name(h.codec));
                 if h.is_sequence_header() {
                     if h.codec.is_avc() {
@@ -152,6 +195,10 @@ pub async fn run(args: ProbeArgs) -> Result<()> {
                 let Ok(h) = AudioTagHeader::parse(&m.payload) else {
                     continue;
                 };
+                if let Some(id) = h.track.filter(|t| *t > 0) {
+                    rep.extra("audio", id, audio_name(h.codec), !h.sequence_header);
+                    continue;
+                }
                 rep.audio_codec = Some(audio_name(h.codec));
                 if h.sequence_header {
                     if let Some(i) = parse_aac_config(&m.payload[h.header_len..]) {
@@ -235,6 +282,12 @@ fn print_text(url: &str, r: &Report) {
         }
         None => println!("audio: none"),
     }
+    for t in &r.tracks {
+        println!(
+            "{} track {}: {}, {} frames",
+            t.kind, t.id, t.codec, t.frames
+        );
+    }
     println!(
         "bitrate: {} kbit/s (video {}, audio {}) over {:.1}s of media",
         kbps(r.video_bytes + r.audio_bytes, r.span_ms),
@@ -277,6 +330,12 @@ fn to_json(url: &str, r: &Report) -> String {
         "media_seconds": milli(f64::from(r.span_ms) / 1000.0),
         "first_video_frame_ms": r.first_video_ms,
         "first_video_frame_is_keyframe": r.first_video_key,
+        "extra_tracks": r.tracks.iter().map(|t| serde_json::json!({
+            "kind": t.kind,
+            "id": t.id,
+            "codec": t.codec,
+            "frames": t.frames,
+        })).collect::<Vec<_>>(),
     })
     .to_string()
 }

@@ -109,6 +109,15 @@ fn push_and_pull(sample: &Path, extra_players: &[(&str, PathBuf)]) -> (PathBuf, 
                     .spawn()
                     .unwrap(),
             ),
+            // `rtmpkit probe --json`, its report written to `out`.
+            "probe" => Proc(
+                rtmpkit()
+                    .args(["probe", &url, "--json", "--duration", "2"])
+                    .stdout(std::fs::File::create(out).unwrap())
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            ),
             _ => unreachable!(),
         })
         .collect();
@@ -159,13 +168,23 @@ fn multitrack_audio_reaches_e_rtmp_players_and_legacy_ffmpeg_gets_track_0() {
     );
     let legacy = dir.path().join("legacy.flv");
     let by_ffmpeg9 = dir.path().join("ffmpeg9.flv");
+    let probed = dir.path().join("probe.json");
     let (all, late, _s) = push_and_pull(
         &sample,
         &[
             ("legacy-ffmpeg", legacy.clone()),
             ("ffmpeg9", by_ffmpeg9.clone()),
+            ("probe", probed.clone()),
         ],
     );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&probed).unwrap()).unwrap();
+    eprintln!("probe: {report}");
+    assert_eq!(report["audio"]["codec"], "aac");
+    assert_eq!(report["extra_tracks"][0]["kind"], "audio");
+    assert_eq!(report["extra_tracks"][0]["id"], 1);
+    assert_eq!(report["extra_tracks"][0]["codec"], "aac");
+    assert!(report["extra_tracks"][0]["frames"].as_u64().unwrap() > 20);
     assert_eq!(tags(&all), want, "every tag of every track, byte for byte");
     starts_on_a_keyframe(&late);
     // FFmpeg 9 reads the pulled file with both audio tracks, and as a
@@ -317,7 +336,10 @@ fn push_into_ffmpeg9_listen_gives_the_same_frames() {
             }
             let err = String::from_utf8_lossy(&r.stderr);
             assert!(err.contains("refused"), "push {name} into FFmpeg 9: {err}");
-            assert!(t.elapsed() < Duration::from_secs(10), "FFmpeg 9 never listened");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "FFmpeg 9 never listened"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         assert!(
