@@ -308,6 +308,8 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
             match ev {
                 ClientEvent::PublishStarted | ClientEvent::PlayStarted => {
                     self.starting = false;
+                    // A move that a break overtook is over.
+                    self.moving = None;
                     self.core.set_phase(Phase::Running);
                     if self.ever_started {
                         let n = self.core.reconnects.fetch_add(1, Ordering::Relaxed) + 1;
