@@ -44,6 +44,9 @@ struct Counters {
     metadata: AtomicU64,
     payload: AtomicU64,
     started: AtomicU64,
+    reconnects: AtomicU64,
+    /// The last reconnect gap of any session, in ms (`u64::MAX`: none).
+    gap_ms: AtomicU64,
 }
 
 pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
@@ -70,6 +73,7 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
     };
     let args = Arc::new(args);
     let counters = Arc::new(Counters::default());
+    counters.gap_ms.store(u64::MAX, Ordering::Relaxed);
     let wall0 = Instant::now();
     let progress = (!quiet
         && std::io::stderr().is_terminal()
@@ -124,7 +128,7 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
     let secs = wall0.elapsed().as_secs_f64();
     if !quiet {
         eprintln!(
-            "pull: received {} video, {} audio, {} metadata messages ({}) from {} in {:.1}s ({}){}",
+            "pull: received {} video, {} audio, {} metadata messages ({}) from {} in {:.1}s ({}){}{}",
             counters.video.load(Ordering::Relaxed),
             counters.audio.load(Ordering::Relaxed),
             counters.metadata.load(Ordering::Relaxed),
@@ -132,6 +136,10 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
             rtmpkit::proto::redact_url(&args.url),
             secs,
             kbits(counters.payload.load(Ordering::Relaxed), secs),
+            crate::reconnect::summary(
+                counters.reconnects.load(Ordering::Relaxed),
+                Some(counters.gap_ms.load(Ordering::Relaxed)).filter(|g| *g != u64::MAX),
+            ),
             match (reasons.first(), args.sessions) {
                 (Some(r), 1) => format!(": {r}"),
                 (_, n) if n > 1 => format!(", {n} sessions, {failures} failed"),
@@ -220,6 +228,11 @@ async fn pull_one(
     if let Some(w) = out.as_mut() {
         flv_out.finish(w).await?;
         w.flush().await.context("cannot write output")?;
+    }
+    let st = session.stat();
+    c.reconnects.fetch_add(st.reconnects, Ordering::Relaxed);
+    if let Some(ms) = st.last_reconnect_gap_ms {
+        c.gap_ms.store(ms, Ordering::Relaxed);
     }
     if stopped_by_us {
         session.close().await?;

@@ -165,6 +165,51 @@ fn push_reconnects_to_a_restarted_server() {
     assert!(video[0].3, "it starts on a keyframe");
 }
 
+fn pull_reconnects_and_keeps_its_timeline_forward() {
+    let port = free_port();
+    let listen = ["--listen".to_string(), format!("127.0.0.1:{port}")];
+    let first = Served::start(&listen);
+    let url = format!("rtmp://127.0.0.1:{port}/live/keep");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("kept.flv");
+    let player = std::process::Command::new(env!("CARGO_BIN_EXE_rtmpkit"))
+        .args(["pull", &url, "-o"])
+        .arg(&out)
+        .args(["--duration", "20", "--reconnect"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = looped_push(&url, &[]);
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(first); // the player's connection breaks
+    drop(before);
+    let _second = Served::start(&listen);
+    // A publisher on the restarted server, from timestamp 0 again.
+    let r = push_fixture(&url, &[]);
+    assert!(r.status.success());
+    let done = player.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    eprintln!("{err}");
+    assert!(done.status.success(), "the player ends with the stream");
+    assert!(
+        err.contains("1 reconnects"),
+        "the summary counts the reconnect"
+    );
+    assert_forward(&out);
+    let dts = video_dts(&out);
+    let (at, gap) = largest_step(&dts);
+    eprintln!(
+        "pull reconnect: {at} frames before the break, {} after, gap {gap} ms",
+        dts.len() - at
+    );
+    assert!(
+        at >= 40 && dts.len() - at >= 80,
+        "frames from both servers in one file"
+    );
+}
+
 fn post(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -228,6 +273,11 @@ fn main() {
             "push_reconnects_to_a_restarted_server",
             &["ffprobe"],
             push_reconnects_to_a_restarted_server,
+        ),
+        interop(
+            "pull_reconnects_and_keeps_its_timeline_forward",
+            &["ffprobe"],
+            pull_reconnects_and_keeps_its_timeline_forward,
         ),
         interop(
             "post_drain_moves_a_push_to_another_server",

@@ -23,6 +23,9 @@ pub(crate) enum Signal {
     Disposed,
 }
 
+/// Longest a push asked to move keeps streaming here, waiting for a keyframe.
+const MOVE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What a push sent that a new connection must send again first.
 #[derive(Debug, Default)]
 struct Headers {
@@ -65,7 +68,7 @@ pub(crate) struct ClientHandler {
     pub move_to: Option<Option<String>>,
     /// A push asked to move goes on here up to the next keyframe, which
     /// then opens the stream on the new server.
-    moving: Option<Option<String>>,
+    moving: Option<(Option<String>, Instant)>,
     /// That keyframe (and its writer's reply), sent first after the move.
     carried: Option<(Media, Option<Reply>)>,
 }
@@ -160,11 +163,18 @@ impl ClientHandler {
             };
             *slot = Some(m.clone());
         } else {
-            if m.keyframe
-                && let Some(tc_url) = self.moving.take()
+            if let Some((_, since)) = &self.moving
+                && (m.keyframe || since.elapsed() >= MOVE_WAIT)
+                && let Some((tc_url, _)) = self.moving.take()
             {
-                // The media boundary: leave here, open there with this frame.
-                self.carried = Some((m, reply));
+                // The media boundary: leave here, open there with this
+                // keyframe (a stream without one soon moves anyway and
+                // waits for its next keyframe there).
+                if m.keyframe {
+                    self.carried = Some((m, reply));
+                } else if let Some(reply) = reply {
+                    let _ = reply.send(Ok(()));
+                }
                 self.move_to = Some(tc_url);
                 conn.session_mut().close();
                 return Ok(Flow::Stop(EndReason::Closed));
@@ -357,7 +367,7 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
                     if self.core.mode == ClientMode::Publish && self.headers.video.is_some() {
                         // Up to the next keyframe here (E-RTMP: "the next
                         // media boundary"), then there.
-                        self.moving = Some(tc_url);
+                        self.moving = Some((tc_url, Instant::now()));
                         continue;
                     }
                     // Leave this server cleanly; the task dials the next
