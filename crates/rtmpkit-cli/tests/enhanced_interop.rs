@@ -283,6 +283,23 @@ fn enhanced_codecs_pass_through_byte_for_byte() {
     }
 }
 
+/// Video frames (timestamp, keyframe) and the audio frame count of a file,
+/// sequence headers left out: what a remuxing peer must keep.
+fn frames(f: &Path) -> (Vec<(u32, bool)>, usize) {
+    let t: Vec<Media> = tags(f)
+        .iter()
+        .map(media)
+        .filter(|m| !m.sequence_header)
+        .collect();
+    let v = t
+        .iter()
+        .filter(|m| m.kind == MediaKind::Video)
+        .map(|m| (m.timestamp.0, m.keyframe))
+        .collect();
+    let a = t.iter().filter(|m| m.kind == MediaKind::Audio).count();
+    (v, a)
+}
+
 /// `rtmpkit push` into FFmpeg 9's own RTMP server (`-listen 1`).
 fn push_into_ffmpeg9_listen_gives_the_same_frames() {
     let dir = tempfile::tempdir().unwrap();
@@ -347,20 +364,6 @@ fn push_into_ffmpeg9_listen_gives_the_same_frames() {
                 .wait_timeout(Duration::from_secs(15))
                 .is_some_and(|s| s.success())
         );
-        let frames = |f: &Path| {
-            let t: Vec<Media> = tags(f)
-                .iter()
-                .map(media)
-                .filter(|m| !m.sequence_header)
-                .collect();
-            let v: Vec<(u32, bool)> = t
-                .iter()
-                .filter(|m| m.kind == MediaKind::Video)
-                .map(|m| (m.timestamp.0, m.keyframe))
-                .collect();
-            let a = t.iter().filter(|m| m.kind == MediaKind::Audio).count();
-            (v, a)
-        };
         let (want_v, want_a) = frames(&sample);
         let (got_v, got_a) = frames(&out);
         eprintln!(
@@ -384,6 +387,50 @@ fn push_fixture_file(file: &Path, url: &str) -> std::process::Output {
         .stdin(Stdio::null()))
 }
 
+/// FFmpeg 9 publishing live (its own RTMP muxer) with two audio tracks.
+fn ffmpeg9_publishes_multitrack_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = encode(
+        dir.path(),
+        "live-2aac",
+        &["-c:v", "libx264", "-preset", "veryfast"],
+        &["-c:a", "aac", "-b:a", "64k"],
+        2,
+    );
+    let s = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
+    let url = format!("rtmp://127.0.0.1:{}/live/ff9", s.plain.unwrap());
+    let got = dir.path().join("got.flv");
+    let mut player = pull_to(&url, &got, 20, &[]);
+    std::thread::sleep(Duration::from_millis(800));
+    let r = run(Command::new(ffmpeg9().unwrap())
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(&sample)
+        .args(["-map", "0", "-c", "copy", "-f", "flv", &url])
+        .stdin(Stdio::null()));
+    assert!(r.status.success(), "FFmpeg 9 publishes");
+    assert!(player.wait_timeout(Duration::from_secs(15)).is_some());
+    let per_track = |f: &Path| {
+        let t: Vec<Media> = tags(f)
+            .iter()
+            .map(media)
+            .filter(|m| !m.sequence_header)
+            .collect();
+        let count = |kind, track| {
+            t.iter()
+                .filter(|m| m.kind == kind && m.track == track)
+                .count()
+        };
+        (
+            count(MediaKind::Video, None),
+            count(MediaKind::Audio, None),
+            count(MediaKind::Audio, Some(1)),
+        )
+    };
+    let (want, have) = (per_track(&sample), per_track(&got));
+    eprintln!("video, audio track 0, audio track 1: {want:?} in, {have:?} received");
+    assert_eq!(have, want, "every frame of every track");
+}
+
 fn main() {
     run_interop(vec![
         interop(
@@ -395,6 +442,11 @@ fn main() {
             "enhanced_codecs_pass_through_byte_for_byte",
             &[FFMPEG9],
             enhanced_codecs_pass_through_byte_for_byte,
+        ),
+        interop(
+            "ffmpeg9_publishes_multitrack_live",
+            &[FFMPEG9],
+            ffmpeg9_publishes_multitrack_live,
         ),
         interop(
             "push_into_ffmpeg9_listen_gives_the_same_frames",

@@ -174,3 +174,49 @@ fn handshake_survives_random_input() {
         let _ = s.handle_input(&input, 0);
     }
 }
+
+#[test]
+fn enhanced_media_headers_survive_random_and_mutated_input() {
+    use rtmpkit_proto::media::{AudioTagHeader, ExHeader, VideoTagHeader};
+    use rtmpkit_proto::{Media, MediaKind};
+    let valid: [&[u8]; 6] = [
+        b"\x97\x02\x00\x03\xe8\x01av01OBU",
+        b"\x96\x11av01\x00\x00\x00\x02ab\x01\x00\x00\x01c",
+        b"\x96\x21avc1\x00\x00\x00\x04\x00\x00\x00xhvc1\x02\x00\x00\x01y",
+        b"\x95\x01mp4a\x01AAC",
+        b"\xd4hvc1\x02\x00\x09colorInfo",
+        b"\x91hvc1\x00\x00\x21NAL",
+    ];
+    let mut rng = Rng(0x5eed_e47a);
+    for i in 0..40_000 {
+        let input = if i % 2 == 0 {
+            let pick = rng.below(valid.len());
+            mutate(&mut rng, valid[pick])
+        } else {
+            let n = rng.below(40);
+            let mut v = rng.bytes(n);
+            if let Some(b) = v.first_mut() {
+                *b |= 0x80; // enhanced video, or SoundFormat >= 8
+            }
+            v
+        };
+        for video in [true, false] {
+            if let Ok(h) = ExHeader::parse(&input, video) {
+                // The track walk ends, and every slice lies inside the input.
+                let mut total = 0;
+                for t in h.tracks(&input).take(1000) {
+                    match t {
+                        Ok(t) => total += t.payload.len(),
+                        Err(_) => break,
+                    }
+                }
+                assert!(total <= input.len());
+            }
+        }
+        let _ = VideoTagHeader::parse(&input);
+        let _ = AudioTagHeader::parse(&input);
+        let bytes = bytes::Bytes::from(input);
+        let _ = Media::new(MediaKind::Video, Timestamp(0), bytes.clone());
+        let _ = Media::new(MediaKind::Audio, Timestamp(0), bytes);
+    }
+}
