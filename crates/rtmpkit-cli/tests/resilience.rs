@@ -113,6 +113,16 @@ fn a_frozen_publisher_is_taken_over_and_the_player_stays() {
 }
 
 fn push_reconnects_to_a_restarted_server() {
+    push_reconnects_across_a_restart(false);
+}
+
+/// SIGTERM: the server asks the push to reconnect (E-RTMP v2) as it shuts
+/// down; the push comes back when the server does.
+fn push_reconnects_when_the_server_restarts_gracefully() {
+    push_reconnects_across_a_restart(true);
+}
+
+fn push_reconnects_across_a_restart(graceful: bool) {
     let port = free_port();
     let listen = ["--listen".to_string(), format!("127.0.0.1:{port}")];
     let first = Served::start(&listen);
@@ -127,7 +137,15 @@ fn push_reconnects_to_a_restarted_server() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    drop(first); // killed: the push's connection breaks
+    let mut first = first;
+    if graceful {
+        signal(&first.proc, "-TERM");
+        assert!(
+            first.proc.wait_timeout(Duration::from_secs(5)).is_some(),
+            "serve stops on SIGTERM"
+        );
+    }
+    drop(first); // killed (or stopped): the push's connection breaks
     std::thread::sleep(Duration::from_millis(300));
     let _second = Served::start(&listen);
     let dir = tempfile::tempdir().unwrap();
@@ -273,6 +291,11 @@ fn main() {
             "push_reconnects_to_a_restarted_server",
             &["ffprobe"],
             push_reconnects_to_a_restarted_server,
+        ),
+        interop(
+            "push_reconnects_when_the_server_restarts_gracefully",
+            &["ffprobe", "kill"],
+            push_reconnects_when_the_server_restarts_gracefully,
         ),
         interop(
             "pull_reconnects_and_keeps_its_timeline_forward",

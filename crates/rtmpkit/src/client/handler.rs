@@ -363,7 +363,7 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
                 ClientEvent::ReconnectRequested { tc_url }
                     if self.core.opts.reconnect.is_some() =>
                 {
-                    info!(?tc_url, "reconnect requested by the server");
+                    warn!(?tc_url, "reconnect requested by the server");
                     if self.core.mode == ClientMode::Publish && self.headers.video.is_some() {
                         // Up to the next keyframe here (E-RTMP: "the next
                         // media boundary"), then there.
