@@ -176,6 +176,9 @@ async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>
     let wall0 = Instant::now();
     let mut media0: Option<u32> = None;
     let mut offset: u32 = 0;
+    // The lowest and highest timestamps of a pass: the next pass starts
+    // after the highest, so that no track steps back (the last tag of a
+    // file is not always the latest of every track).
     let (mut first_raw, mut last_raw): (Option<u32>, u32) = (None, 0);
     let mut last_video: Option<u32> = None;
     let mut video_gap: u32 = 40;
@@ -186,19 +189,20 @@ async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>
             Some(t) => t,
             None if args.looped && first_raw.is_some() => {
                 // Timestamps keep increasing: the next pass starts one frame
-                // after the last tag of this one.
+                // after the latest tag of this one.
                 offset = offset
                     .wrapping_add(last_raw.wrapping_sub(first_raw.unwrap_or(0)))
                     .wrapping_add(video_gap);
                 src = TagSource::open(&args.input).await?;
                 first_raw = None;
+                last_raw = 0;
                 continue;
             }
             None => break,
         };
         let raw = tag.timestamp.0;
-        first_raw.get_or_insert(raw);
-        last_raw = raw;
+        first_raw = Some(first_raw.map_or(raw, |f| f.min(raw)));
+        last_raw = last_raw.max(raw);
         let ts = raw.wrapping_add(offset);
         if !args.no_pace {
             let m0 = *media0.get_or_insert(ts);

@@ -31,7 +31,12 @@ pub async fn run(args: RelayArgs, quiet: bool) -> Result<()> {
     args.reconnect.apply(&mut opts);
     rtmpkit::RtmpUrl::parse(&args.src)?;
     rtmpkit::RtmpUrl::parse(&args.dst)?;
-    let pull = PullSession::connect(&args.src, opts.clone()).await?;
+    // A forwarder takes every codec and track.
+    let pull_opts = ClientOptions {
+        fourcc_list: rtmpkit::client::ALL_FOURCCS.map(String::from).to_vec(),
+        ..opts.clone()
+    };
+    let pull = PullSession::connect(&args.src, pull_opts).await?;
     let push = match PushSession::connect(&args.dst, opts).await {
         Ok(p) => p,
         Err(e) => {
@@ -60,12 +65,18 @@ pub async fn run(args: RelayArgs, quiet: bool) -> Result<()> {
     };
     if !quiet {
         eprintln!(
-            "relay: {n} messages ({}) from {} to {} in {:.1}s ({}): source {reason}",
+            "relay: {n} messages ({}) from {} to {} in {:.1}s ({}){}: source {reason}",
             human_bytes(bytes),
             pull.url(),
             push.url(),
             t0.elapsed().as_secs_f64(),
-            kbits(bytes, t0.elapsed().as_secs_f64())
+            kbits(bytes, t0.elapsed().as_secs_f64()),
+            crate::reconnect::summary(
+                pull.stat().reconnects + push.stat().reconnects,
+                push.stat()
+                    .last_reconnect_gap_ms
+                    .or(pull.stat().last_reconnect_gap_ms),
+            )
         );
     }
     match reason {

@@ -57,6 +57,12 @@ fn assert_forward(file: &Path) {
             .map(|p| p.1)
             .collect();
         let back = dts.windows(2).filter(|w| w[1] < w[0]).count();
+        if let Some(i) = dts.windows(2).position(|w| w[1] < w[0]) {
+            eprintln!(
+                "{kind} steps back at {i}: {:?}",
+                &dts[i.saturating_sub(3)..(i + 4).min(dts.len())]
+            );
+        }
         assert_eq!(back, 0, "{kind} timestamps went backwards {back} times");
     }
 }
@@ -228,6 +234,47 @@ fn pull_reconnects_and_keeps_its_timeline_forward() {
     );
 }
 
+/// `rtmpkit relay --reconnect` while its destination restarts.
+fn relay_reconnects_to_a_restarted_destination() {
+    let src = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
+    let port = free_port();
+    let listen = ["--listen".to_string(), format!("127.0.0.1:{port}")];
+    let first_dst = Served::start(&listen);
+    let src_url = format!("rtmp://127.0.0.1:{}/live/r", src.plain.unwrap());
+    let dst_url = format!("rtmp://127.0.0.1:{port}/live/r");
+    let mut publisher = looped_push(&src_url, &[]);
+    std::thread::sleep(Duration::from_millis(800));
+    let relay = std::process::Command::new(env!("CARGO_BIN_EXE_rtmpkit"))
+        .args(["relay", &src_url, &dst_url, "--reconnect"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(first_dst);
+    std::thread::sleep(Duration::from_millis(300));
+    let _dst = Served::start(&listen);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("relayed.flv");
+    let mut player = pull_to(&dst_url, &out, 20, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    signal(&publisher, "-TERM"); // the source stream ends, so does the relay
+    let _ = publisher.wait_timeout(Duration::from_secs(5));
+    let done = relay.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    eprintln!("{err}");
+    assert!(done.status.success(), "the relay ends well with its source");
+    assert!(
+        err.contains("1 reconnects"),
+        "the relay's push reconnected once"
+    );
+    assert!(player.wait_timeout(Duration::from_secs(10)).is_some());
+    assert_forward(&out);
+    let frames = video_dts(&out).len();
+    eprintln!("the restarted destination's player got {frames} relayed frames");
+    assert!(frames >= 25);
+}
+
 fn post(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -301,6 +348,11 @@ fn main() {
             "pull_reconnects_and_keeps_its_timeline_forward",
             &["ffprobe"],
             pull_reconnects_and_keeps_its_timeline_forward,
+        ),
+        interop(
+            "relay_reconnects_to_a_restarted_destination",
+            &["ffprobe", "kill"],
+            relay_reconnects_to_a_restarted_destination,
         ),
         interop(
             "post_drain_moves_a_push_to_another_server",

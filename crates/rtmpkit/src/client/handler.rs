@@ -33,9 +33,34 @@ struct Headers {
     script: Option<Media>,
     video: Option<Media>,
     audio: Option<Media>,
-    /// The latest media timestamp written (resent headers carry it, so the
-    /// server sees no step back).
-    last_ts: Option<Timestamp>,
+    /// The latest audio and video timestamps written: resent headers carry
+    /// their kind's, so no track steps back.
+    last_audio: Option<Timestamp>,
+    last_video: Option<Timestamp>,
+}
+
+impl Headers {
+    fn wrote(&mut self, m: &Media) {
+        match m.kind {
+            MediaKind::Audio => self.last_audio = Some(m.timestamp),
+            MediaKind::Video => self.last_video = Some(m.timestamp),
+            MediaKind::Metadata => {}
+        }
+    }
+
+    /// `m` again, at its kind's latest timestamp.
+    fn again(&self, m: &Media) -> Media {
+        let ts = match m.kind {
+            MediaKind::Audio => self.last_audio,
+            MediaKind::Video => self.last_video,
+            MediaKind::Metadata => self.last_audio.min(self.last_video),
+        };
+        let mut m = m.clone();
+        if let Some(ts) = ts {
+            m.timestamp = ts;
+        }
+        m
+    }
 }
 
 pub(crate) struct ClientHandler {
@@ -179,7 +204,7 @@ impl ClientHandler {
                 conn.session_mut().close();
                 return Ok(Flow::Stop(EndReason::Closed));
             }
-            h.last_ts = Some(m.timestamp);
+            h.wrote(&m);
             if self.await_keyframe && m.kind == MediaKind::Video {
                 if !m.keyframe {
                     if let Some(reply) = reply {
@@ -200,22 +225,15 @@ impl ClientHandler {
     }
 
     /// A reconnected push: metadata and sequence headers again, at the
-    /// latest timestamp, then frames from the next keyframe.
+    /// latest timestamps, then frames from the next keyframe.
     fn resend_headers(&mut self, session: &mut ClientSession) {
         let h = &self.headers;
-        let at = |m: &Media| {
-            let mut m = m.clone();
-            if let Some(ts) = h.last_ts {
-                m.timestamp = ts;
-            }
-            m
-        };
         let mut sent = Ok(());
         if let Some(obj) = &h.metadata {
             sent = sent.and(session.send_metadata(obj.clone()));
         }
         for m in [&h.script, &h.video, &h.audio].into_iter().flatten() {
-            sent = sent.and(session.send_media(&at(m)));
+            sent = sent.and(session.send_media(&h.again(m)));
         }
         if let Err(e) = sent {
             warn!("headers not sent again: {e}");
@@ -227,7 +245,7 @@ impl ClientHandler {
                 .send_media(&m)
                 .map_err(|e| Error::from_core(Stage::Streaming, "", e));
             self.await_keyframe = false;
-            self.headers.last_ts = Some(m.timestamp);
+            self.headers.wrote(&m);
             let now = Instant::now();
             self.last_media = Some(now);
             self.record_gap(now);
