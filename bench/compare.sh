@@ -5,6 +5,7 @@
 #
 #   bench/compare.sh [PLAY_SECONDS]        (default 15; whole run about 6 minutes)
 #   SERVERS="rtmpkit" STEPS="100 500" bench/compare.sh 5   (a quicker look)
+#   SERVE_ARGS="--max-write-delay-ms 40" bench/compare.sh   (extra flags for rtmpkit serve)
 #   TLS=1 bench/compare.sh      (everything over rtmps://: rtmpkit's own TLS
 #                                listener vs nginx-rtmp behind nginx's stream {}
 #                                TLS, with a CA made here by openssl)
@@ -63,7 +64,7 @@ start_rtmpkit() {
     "$bin" -q serve --listen none --tls-listen 127.0.0.1:$port \
       --tls-cert "$work/srv.pem" --tls-key "$work/srv.key" >"$work/rtmpkit.log" 2>&1 &
   else
-    "$bin" -q serve --listen 127.0.0.1:$port >"$work/rtmpkit.log" 2>&1 &
+    "$bin" -q serve --listen 127.0.0.1:$port ${SERVE_ARGS:-} >"$work/rtmpkit.log" 2>&1 &
   fi
   echo $!
 }

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// replaces the old one (an encoder that reconnected); 0: never [default: 3].
     #[arg(long, value_name = "SECS")]
     takeover_after: Option<f64>,
+    /// Fan-out latency bound in ms: a player's messages wait up to this long
+    /// and go out in one write (fewer writes, less CPU); 0: write at once [default: 0].
+    #[arg(long, value_name = "MS")]
+    max_write_delay_ms: Option<u64>,
     /// Edge mode: pull streams nobody publishes here from this origin (rtmp[s]://origin[:port]).
     #[arg(long, value_name = "URL")]
     relay_pull: Option<String>,
@@ -98,6 +102,7 @@ struct FileConfig {
     setup_timeout_secs: Option<f64>,
     idle_timeout_secs: Option<f64>,
     takeover_after_secs: Option<f64>,
+    max_write_delay_ms: Option<u64>,
     stuck_timeout_secs: Option<f64>,
     gop_cache: Option<bool>,
     gop_cache_max_bytes: Option<usize>,
@@ -194,6 +199,12 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, HttpSettings)> {
             0.0 => None,
             v => Some(secs(v, "takeover after")?),
         };
+    }
+    if let Some(ms) = args.max_write_delay_ms.or(file.max_write_delay_ms) {
+        if ms > 1000 {
+            bail!("max write delay must be 0..=1000 ms");
+        }
+        o.max_write_delay = Duration::from_millis(ms);
     }
     if let Some(v) = file.stuck_timeout_secs {
         o.stuck_timeout = secs(v, "stuck_timeout_secs")?;

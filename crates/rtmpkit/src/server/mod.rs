@@ -66,6 +66,10 @@ pub struct ServerOptions {
     pub takeover_after: Option<Duration>,
     /// A player whose socket takes no data this long is disconnected (default 10 s).
     pub stuck_timeout: Duration,
+    /// Latency bound of fan-out coalescing: a player's messages wait up to
+    /// this long (or until 64 KiB are queued) and go out in one write.
+    /// Zero: every wake-up writes at once (default 0).
+    pub max_write_delay: Duration,
     /// Keep the last GOP so late joiners start on a keyframe at once (default on).
     pub gop_cache: bool,
     /// Longest GOP kept, in bytes (default 32 MiB).
@@ -93,6 +97,7 @@ impl Default for ServerOptions {
             setup_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             takeover_after: Some(Duration::from_secs(3)),
+            max_write_delay: Duration::ZERO,
             stuck_timeout: Duration::from_secs(10),
             gop_cache: true,
             gop_cache_max_bytes: 32 << 20,

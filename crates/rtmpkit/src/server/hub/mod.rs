@@ -16,6 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+/// Queued bytes that wake a player that is holding its writes back.
+pub(crate) const WAKE_BYTES: usize = 64 * 1024;
+
 /// What a message costs in a queue: its payload and bookkeeping.
 fn cost(m: &Media) -> usize {
     m.payload.len() + 64
@@ -111,12 +114,18 @@ impl PlayerQueue {
             q.dropped += 1;
             return;
         }
+        let before = q.bytes;
         if let Item::Media(f) = &item {
             q.bytes += cost(f);
         }
         q.items.push_back(item);
+        // Wake the player when its queue stops being empty, or grows past
+        // a batch: one wake-up per batch, not per message.
+        let wake = q.items.len() == 1 || (before < WAKE_BYTES && q.bytes >= WAKE_BYTES);
         drop(q);
-        self.notify.notify_one();
+        if wake {
+            self.notify.notify_one();
+        }
     }
 
     /// Takes queued items, up to about `max_bytes` of payload.
@@ -150,7 +159,6 @@ impl PlayerQueue {
     }
 
     /// Bytes waiting.
-    #[cfg(test)]
     pub fn queued_bytes(&self) -> usize {
         lock(&self.state).bytes
     }

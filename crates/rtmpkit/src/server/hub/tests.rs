@@ -234,3 +234,22 @@ fn extra_tracks_reach_only_players_that_announced_them() {
     assert_eq!(tracks(&enhanced), vec![None, Some(1), Some(1), None]);
     assert_eq!(tracks(&legacy), vec![None, None]);
 }
+
+#[test]
+fn a_player_is_woken_once_per_batch() {
+    let h = hub();
+    let s = h.publish("live/w", 1, None).unwrap().stream;
+    let (_, q) = h.play("live/w", 2, false);
+    for i in 0..10 {
+        s.publish(1, audio(i));
+    }
+    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
+    {
+        let again = std::pin::pin!(q.notify.notified());
+        assert!(!futures_ready(again), "one wake-up for ten messages");
+    }
+    assert_eq!(drain(&q).len(), 10);
+    // Empty again: the next message wakes the player.
+    s.publish(1, audio(20));
+    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
+}
