@@ -12,7 +12,8 @@
 #
 # Needs: cargo, ffmpeg (to make the 4.4 Mbit/s input when it is not in
 # ../shared/media), nginx + libnginx-mod-rtmp (+ libnginx-mod-stream and
-# openssl for TLS=1). Every process started here is
+# openssl for TLS=1); gcc and ../shared/tools/fanout-floor.c for the
+# kernel-floor row (left out without them). Every process started here is
 # stopped by pid on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -167,6 +168,20 @@ run_server() {
 
 for s in $servers; do run_server "$s"; done
 
+# The kernel's floor, measured in the same run: a C program writing N
+# loopback sockets one frame-sized write per video frame (25/s), paired with
+# its own readers (../shared/tools/fanout-floor.c, when it is there).
+declare -A FLOOR
+floor_src=../shared/tools/fanout-floor.c
+if [ -f "$floor_src" ] && command -v gcc >/dev/null && gcc -O2 -o "$work/floor" "$floor_src" 2>/dev/null; then
+  for n in $steps; do
+    [ -n "${R[rtmpkit,$n,mbps]:-}${R[nginx,$n,mbps]:-}" ] || continue
+    out=$("$work/floor" "$n" 4400000 25 0 "$play_secs" || true)
+    echo "floor: $out" >&2
+    FLOOR[$n]=$(sed -n 's/.*-> \([0-9.]*\) %\/Gbit.*/\1/p' <<<"$out")
+  done
+fi
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 
 echo
@@ -184,6 +199,9 @@ for n in $steps; do
   echo "| $n players: delivered Mbit/s | ${R[rtmpkit,$n,mbps]:-} | ${R[nginx,$n,mbps]:-} | $(ratio "${R[rtmpkit,$n,mbps]:-}" "${R[nginx,$n,mbps]:-}") |"
   echo "| $n players: players behind real time | ${R[rtmpkit,$n,behind]:-} | ${R[nginx,$n,behind]:-} | |"
   echo "| $n players: server CPU % of a core per delivered Gbit/s | ${R[rtmpkit,$n,cpu_gbit]:-} | ${R[nginx,$n,cpu_gbit]:-} | $(ratio "${R[rtmpkit,$n,cpu_gbit]:-}" "${R[nginx,$n,cpu_gbit]:-}") |"
+  if [ -n "${FLOOR[$n]:-}" ]; then
+    echo "| $n sockets: kernel floor, one write per frame (C), CPU % per Gbit/s; each server / floor | ${FLOOR[$n]} | ${FLOOR[$n]} | $(ratio "${R[rtmpkit,$n,cpu_gbit]:-}" "${FLOOR[$n]}") / $(ratio "${R[nginx,$n,cpu_gbit]:-}" "${FLOOR[$n]}") |"
+  fi
   echo "| $n players: server RSS KiB per player | $(awk -v r="${R[rtmpkit,$n,rss]:-0}" -v n=$n 'BEGIN{printf "%.1f", r/n}') | $(awk -v r="${R[nginx,$n,rss]:-0}" -v n=$n 'BEGIN{printf "%.1f", r/n}') | $(ratio "${R[rtmpkit,$n,rss]:-}" "${R[nginx,$n,rss]:-}") |"
   echo "| $n players: latency publisher -> player p99 (ms) | ${R[rtmpkit,$n,lat99]:-} | ${R[nginx,$n,lat99]:-} | $(ratio "${R[rtmpkit,$n,lat99]:-}" "${R[nginx,$n,lat99]:-}") |"
   echo "| $n players: connect -> first video frame p95 while $n join, 50 at a time (ms) | ${R[rtmpkit,$n,ff95]:-} | ${R[nginx,$n,ff95]:-} | $(ratio "${R[rtmpkit,$n,ff95]:-}" "${R[nginx,$n,ff95]:-}") |"
