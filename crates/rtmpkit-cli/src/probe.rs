@@ -131,12 +131,12 @@ pub async fn run(args: ProbeArgs) -> Result<()> {
     if !(args.duration.is_finite() && args.duration > 0.0) {
         bail!("--duration must be a number of seconds > 0");
     }
-    let mut opts = ClientOptions {
+    let opts = ClientOptions {
         timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
         ..ClientOptions::default()
     };
     // Every codec and track, so that probe sees what the stream holds.
-    opts.fourcc_list = rtmpkit::client::ALL_FOURCCS.map(String::from).to_vec();
+    let mut opts = opts.with_every_codec();
     args.tls.apply(&mut opts)?;
     let t0 = Instant::now();
     let pull = PullSession::connect(&args.url, opts).await?;

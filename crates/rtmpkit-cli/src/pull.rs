@@ -165,13 +165,13 @@ async fn pull_one(
     c: &Counters,
     out: Option<Box<dyn AsyncWrite + Unpin + Send>>,
 ) -> Result<EndReason> {
-    let mut opts = ClientOptions {
+    let opts = ClientOptions {
         timeout: Duration::from_secs_f64(args.timeout),
         complex_handshake: args.complex_handshake,
         ..ClientOptions::default()
     };
     // An FLV file holds any E-RTMP codec and every track: announce them.
-    opts.fourcc_list = rtmpkit::client::ALL_FOURCCS.map(String::from).to_vec();
+    let mut opts = opts.with_every_codec();
     args.tls.apply(&mut opts)?;
     args.reconnect.apply(&mut opts);
     let session = PullSession::new(&args.url, opts)?;

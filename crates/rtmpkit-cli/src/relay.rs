@@ -32,10 +32,7 @@ pub async fn run(args: RelayArgs, quiet: bool) -> Result<()> {
     rtmpkit::RtmpUrl::parse(&args.src)?;
     rtmpkit::RtmpUrl::parse(&args.dst)?;
     // A forwarder takes every codec and track.
-    let pull_opts = ClientOptions {
-        fourcc_list: rtmpkit::client::ALL_FOURCCS.map(String::from).to_vec(),
-        ..opts.clone()
-    };
+    let pull_opts = opts.clone().with_every_codec();
     let pull = PullSession::connect(&args.src, pull_opts).await?;
     let push = match PushSession::connect(&args.dst, opts).await {
         Ok(p) => p,

@@ -10,6 +10,28 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Starts an rtmpkit command whose stderr (its summary line) the test reads.
+fn with_stderr(cmd: &mut Command) -> std::process::Child {
+    cmd.stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for a command started by [`with_stderr`]: it must end well, and
+/// its summary must count exactly one reconnect. Returns its stderr.
+fn ends_after_one_reconnect(child: std::process::Child) -> String {
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr).into_owned();
+    eprintln!("{err}");
+    assert!(done.status.success(), "exit 0");
+    assert!(
+        err.contains("1 reconnects"),
+        "the summary counts one reconnect"
+    );
+    err
+}
+
 fn signal(p: &Proc, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &p.0.id().to_string()])
@@ -133,15 +155,12 @@ fn push_reconnects_across_a_restart(graceful: bool) {
     let listen = ["--listen".to_string(), format!("127.0.0.1:{port}")];
     let first = Served::start(&listen);
     let url = format!("rtmp://127.0.0.1:{port}/live/back");
-    let push = std::process::Command::new(env!("CARGO_BIN_EXE_rtmpkit"))
-        .args(["push"])
-        .arg(fixture())
-        .arg(&url)
-        .arg("--reconnect")
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let push = with_stderr(
+        rtmpkit()
+            .arg("push")
+            .arg(fixture())
+            .args([&url, "--reconnect"]),
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let mut first = first;
     if graceful {
@@ -157,14 +176,7 @@ fn push_reconnects_across_a_restart(graceful: bool) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("after.flv");
     let mut player = pull_to(&url, &out, 20, &[]);
-    let done = push.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&done.stderr);
-    eprintln!("{err}");
-    assert!(done.status.success(), "push ends with exit 0");
-    assert!(
-        err.contains("1 reconnects"),
-        "the summary counts the reconnect"
-    );
+    let err = ends_after_one_reconnect(push);
     let gap: u64 = err
         .split("last gap ")
         .nth(1)
@@ -196,14 +208,11 @@ fn pull_reconnects_and_keeps_its_timeline_forward() {
     let url = format!("rtmp://127.0.0.1:{port}/live/keep");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("kept.flv");
-    let player = std::process::Command::new(env!("CARGO_BIN_EXE_rtmpkit"))
-        .args(["pull", &url, "-o"])
-        .arg(&out)
-        .args(["--duration", "20", "--reconnect"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let player = with_stderr(rtmpkit().args(["pull", &url, "-o"]).arg(&out).args([
+        "--duration",
+        "20",
+        "--reconnect",
+    ]));
     std::thread::sleep(Duration::from_millis(500));
     let before = looped_push(&url, &[]);
     std::thread::sleep(Duration::from_millis(2500));
@@ -213,14 +222,7 @@ fn pull_reconnects_and_keeps_its_timeline_forward() {
     // A publisher on the restarted server, from timestamp 0 again.
     let r = push_fixture(&url, &[]);
     assert!(r.status.success());
-    let done = player.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&done.stderr);
-    eprintln!("{err}");
-    assert!(done.status.success(), "the player ends with the stream");
-    assert!(
-        err.contains("1 reconnects"),
-        "the summary counts the reconnect"
-    );
+    ends_after_one_reconnect(player);
     assert_forward(&out);
     let dts = video_dts(&out);
     let (at, gap) = largest_step(&dts);
@@ -244,12 +246,7 @@ fn relay_reconnects_to_a_restarted_destination() {
     let dst_url = format!("rtmp://127.0.0.1:{port}/live/r");
     let mut publisher = looped_push(&src_url, &[]);
     std::thread::sleep(Duration::from_millis(800));
-    let relay = std::process::Command::new(env!("CARGO_BIN_EXE_rtmpkit"))
-        .args(["relay", &src_url, &dst_url, "--reconnect"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let relay = with_stderr(rtmpkit().args(["relay", &src_url, &dst_url, "--reconnect"]));
     std::thread::sleep(Duration::from_millis(1500));
     drop(first_dst);
     std::thread::sleep(Duration::from_millis(300));
@@ -260,14 +257,7 @@ fn relay_reconnects_to_a_restarted_destination() {
     std::thread::sleep(Duration::from_secs(5));
     signal(&publisher, "-TERM"); // the source stream ends, so does the relay
     let _ = publisher.wait_timeout(Duration::from_secs(5));
-    let done = relay.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&done.stderr);
-    eprintln!("{err}");
-    assert!(done.status.success(), "the relay ends well with its source");
-    assert!(
-        err.contains("1 reconnects"),
-        "the relay's push reconnected once"
-    );
+    ends_after_one_reconnect(relay);
     assert!(player.wait_timeout(Duration::from_secs(10)).is_some());
     assert_forward(&out);
     let frames = video_dts(&out).len();
@@ -300,26 +290,20 @@ fn post_drain_moves_a_push_to_another_server() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("on-b.flv");
     let mut player = pull_to(&format!("rtmp://127.0.0.1:{b_rtmp}/live/d"), &out, 20, &[]);
-    let push = std::process::Command::new(env!("CARGO_BIN_EXE_rtmpkit"))
-        .arg("push")
-        .arg(fixture())
-        .arg(format!("rtmp://127.0.0.1:{a_rtmp}/live/d"))
-        .arg("--reconnect")
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let push = with_stderr(
+        rtmpkit()
+            .arg("push")
+            .arg(fixture())
+            .arg(format!("rtmp://127.0.0.1:{a_rtmp}/live/d"))
+            .arg("--reconnect"),
+    );
     std::thread::sleep(Duration::from_millis(1500));
     let answer = post(
         a_http,
         &format!("/drain?tcUrl=rtmp://127.0.0.1:{b_rtmp}/live"),
     );
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    let done = push.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&done.stderr);
-    eprintln!("{err}");
-    assert!(done.status.success());
-    assert!(err.contains("1 reconnects"), "the push moved once");
+    ends_after_one_reconnect(push);
     assert!(player.wait_timeout(Duration::from_secs(15)).is_some());
     assert_forward(&out);
     let frames = video_dts(&out).len();

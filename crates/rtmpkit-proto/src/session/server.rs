@@ -376,16 +376,7 @@ impl ServerSession {
     /// Refuses a publish request with an error-level `onStatus` carrying
     /// `code` (e.g. `NetStream.Publish.BadName`).
     pub fn reject_publish(&mut self, stream_id: u32, code: &str, description: &str) -> Result<()> {
-        let slot = self.side.slot_in(stream_id, SlotState::PublishRequested)?;
-        slot.state = SlotState::Created;
-        Server::send_status(
-            &mut self.link,
-            stream_id,
-            status::LEVEL_ERROR,
-            code,
-            description,
-        );
-        Ok(())
+        self.reject(stream_id, SlotState::PublishRequested, code, description)
     }
 
     /// Accepts a play request: StreamBegin, `Play.Reset`, `Play.Start`,
@@ -418,7 +409,19 @@ impl ServerSession {
 
     /// Refuses a play request with an error-level `onStatus`.
     pub fn reject_play(&mut self, stream_id: u32, code: &str, description: &str) -> Result<()> {
-        let slot = self.side.slot_in(stream_id, SlotState::PlayRequested)?;
+        self.reject(stream_id, SlotState::PlayRequested, code, description)
+    }
+
+    /// Refuses the request a stream waits on: back to created, and an
+    /// error-level `onStatus`.
+    fn reject(
+        &mut self,
+        stream_id: u32,
+        requested: SlotState,
+        code: &str,
+        description: &str,
+    ) -> Result<()> {
+        let slot = self.side.slot_in(stream_id, requested)?;
         slot.state = SlotState::Created;
         Server::send_status(
             &mut self.link,

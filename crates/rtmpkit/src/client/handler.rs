@@ -226,7 +226,7 @@ impl ClientHandler {
 
     /// A reconnected push: metadata and sequence headers again, at the
     /// latest timestamps, then frames from the next keyframe.
-    fn resend_headers(&mut self, session: &mut ClientSession) {
+    fn resend_headers(&mut self, session: &mut ClientSession, peer: &str) {
         let h = &self.headers;
         let mut sent = Ok(());
         if let Some(obj) = &h.metadata {
@@ -243,7 +243,7 @@ impl ClientHandler {
         if let Some((m, reply)) = self.carried.take() {
             let r = session
                 .send_media(&m)
-                .map_err(|e| Error::from_core(Stage::Streaming, "", e));
+                .map_err(|e| Error::from_core(Stage::Streaming, peer, e));
             self.await_keyframe = false;
             self.headers.wrote(&m);
             let now = Instant::now();
@@ -343,7 +343,10 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
                         let n = self.core.reconnects.fetch_add(1, Ordering::Relaxed) + 1;
                         warn!(reconnects = n, "started again after a reconnect");
                         match self.core.mode {
-                            ClientMode::Publish => self.resend_headers(conn.session_mut()),
+                            ClientMode::Publish => {
+                                let peer = conn.peer().to_owned();
+                                self.resend_headers(conn.session_mut(), &peer);
+                            }
                             ClientMode::Play => self.rebase = true,
                         }
                     } else {

@@ -50,6 +50,15 @@ pub const ALL_FOURCCS: [&str; 12] = [
     "avc1", "hvc1", "vvc1", "av01", "vp09", "vp08", "mp4a", "Opus", "fLaC", "ac-3", "ec-3", ".mp3",
 ];
 
+impl ClientOptions {
+    /// These options, announcing every codec and track an FLV file can
+    /// carry ([`ALL_FOURCCS`]): for a client that records or forwards.
+    pub fn with_every_codec(mut self) -> Self {
+        self.fourcc_list = ALL_FOURCCS.map(String::from).to_vec();
+        self
+    }
+}
+
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {

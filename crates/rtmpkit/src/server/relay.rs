@@ -38,10 +38,7 @@ pub(crate) fn spawn_pull(
                     break;
                 }
                 // A forwarder takes every codec and track.
-                let opts = ClientOptions {
-                    fourcc_list: crate::client::ALL_FOURCCS.map(String::from).to_vec(),
-                    ..ClientOptions::default()
-                };
+                let opts = ClientOptions::default().with_every_codec();
                 let pull = match PullSession::new(&url, opts) {
                     Ok(p) => p,
                     Err(e) => {
