@@ -114,13 +114,17 @@ impl ChunkEncoder {
         let size = self.chunk_size as usize;
         let mut pos = 0;
         loop {
-            if pos == 0 {
+            let header = if pos == 0 {
                 plan.first_header(headers);
+                headers.split().freeze()
             } else {
-                plan.continuation_header(headers);
-            }
+                plan.static_continuation().unwrap_or_else(|| {
+                    plan.continuation_header(headers);
+                    headers.split().freeze()
+                })
+            };
             let end = (pos + size).min(payload.len());
-            segments.extend([headers.split().freeze(), payload.slice(pos..end)]);
+            segments.extend([header, payload.slice(pos..end)]);
             pos = end;
             if pos >= payload.len() {
                 return Ok(());
@@ -230,6 +234,23 @@ impl Plan {
 
     /// fmt 3, repeating the extended timestamp when the header had one
     /// (§5.3.1.3; FFmpeg closes the connection if it is missing).
+    /// The one-byte continuation header as a static slice (no allocation,
+    /// no reference count) when it is one byte: chunk stream 2..=63 and no
+    /// extended timestamp. Fan-out sends these once per chunk per player.
+    fn static_continuation(&self) -> Option<Bytes> {
+        static FMT3: [u8; 64] = {
+            let mut t = [0u8; 64];
+            let mut i = 0;
+            while i < 64 {
+                t[i] = 0xC0 | i as u8;
+                i += 1;
+            }
+            t
+        };
+        let c = self.csid as usize;
+        (self.ext.is_none() && (2..64).contains(&c)).then(|| Bytes::from_static(&FMT3[c..=c]))
+    }
+
     fn continuation_header<B: BufMut>(&self, out: &mut B) {
         put_basic_header(3, self.csid, out);
         if let Some(e) = self.ext {

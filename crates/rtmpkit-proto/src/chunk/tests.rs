@@ -437,9 +437,16 @@ fn bytes_written_into_the_buffer_directly_decode() {
     assert_eq!(d.pending_bytes(), 0);
 }
 
-/// The shared (vectored) form gives the same bytes as the copying form.
+/// The shared (vectored) form gives the same bytes as the copying form,
+/// with one-byte (static) and longer continuation headers.
 #[test]
 fn encode_shared_equals_encode() {
+    for csid in [2, 6, 63, 64, 400] {
+        encode_shared_equals_encode_on(ChunkStreamId(csid));
+    }
+}
+
+fn encode_shared_equals_encode_on(csid: ChunkStreamId) {
     let mut a = ChunkEncoder::new();
     let mut b = ChunkEncoder::new();
     a.set_chunk_size(1000).unwrap();
@@ -453,17 +460,10 @@ fn encode_shared_equals_encode() {
     {
         let payload = Bytes::from((0..*len).map(|j| (j + i) as u8).collect::<Vec<u8>>());
         let ts = Timestamp(0xFFFFF0 + i as u32 * 10);
-        a.encode(
-            ChunkStreamId(6),
-            ts,
-            9,
-            MessageStreamId(1),
-            &payload,
-            &mut copied,
-        )
-        .unwrap();
+        a.encode(csid, ts, 9, MessageStreamId(1), &payload, &mut copied)
+            .unwrap();
         b.encode_shared(
-            ChunkStreamId(6),
+            csid,
             ts,
             9,
             MessageStreamId(1),

@@ -3,7 +3,7 @@
 //! (publisher or player).
 
 use super::auth::{Call, Caller, Decision, split_query};
-use super::hub::{Item, PlayerQueue, PublishError, Stream, WAKE_BYTES};
+use super::hub::{Item, PlayerQueue, PublishError, Stream};
 use super::{ServerContext, ServerOptions};
 use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
 use crate::error::{Error, Stage};
@@ -84,7 +84,6 @@ pub(crate) async fn serve<T: Transport>(
         all_tracks: false,
         reconnect_ok: false,
         drain: ctx.drain.subscribe(),
-        flush_due: None,
         role: Role::None,
         batch: Vec::new(),
         shutdown,
@@ -130,8 +129,6 @@ struct ServerHandler {
     reconnect_ok: bool,
     /// Drain requests of the server.
     drain: watch::Receiver<Option<Option<String>>>,
-    /// A player holding its writes back sends what is queued then.
-    flush_due: Option<Instant>,
     role: Role,
     batch: Vec<Item>,
     shutdown: watch::Receiver<bool>,
@@ -166,19 +163,10 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
     ) -> Result<Flow<ServerStop>, Error> {
         match wake {
             Wake::QueueReady => {
-                // Coalescing: what is due goes out in one write at the
-                // bound, unless a batch is already waiting.
-                let delay = self.ctx.opts.max_write_delay;
-                let batch = match &self.role {
-                    Role::Player { queue, .. } => queue.queued_bytes() >= WAKE_BYTES,
-                    _ => true,
-                };
-                if delay.is_zero() || batch {
-                    self.flush_due = None;
-                    self.fill_from_queue(conn.session_mut());
-                } else if self.flush_due.is_none() {
-                    self.flush_due = Some(Instant::now() + delay);
-                }
+                // Woken when the queue stopped being empty, or by the
+                // flush clock when coalescing: what is queued goes out in
+                // one batch.
+                self.fill_from_queue(conn.session_mut());
                 Ok(Flow::Continue)
             }
             Wake::Replaced => Ok(Flow::Stop(ServerStop::Replaced)),
@@ -222,16 +210,11 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
             Role::None if self.started => Some(conn.last_input() + self.ctx.opts.idle_timeout),
             Role::None => Some(self.setup_deadline),
             Role::Publisher { .. } => Some(conn.last_input() + self.ctx.opts.idle_timeout),
-            Role::Player { .. } => self.flush_due,
+            Role::Player { .. } => None,
         }
     }
 
     fn on_deadline(&mut self, conn: &mut Connection<T, Server>) -> Result<Flow<ServerStop>, Error> {
-        if let Role::Player { .. } = self.role {
-            self.flush_due = None;
-            self.fill_from_queue(conn.session_mut());
-            return Ok(Flow::Continue);
-        }
         let (stage, after) = match self.role {
             Role::None if !self.started => (
                 crate::driver::Staged::stage(conn.session()),

@@ -21,7 +21,7 @@ pub use signed::{sign_url, token as sign_token};
 
 use crate::tls::ServerCertificate;
 use auth::Authorizer;
-use hub::{GopLimits, Hub, QueueLimits};
+use hub::{FlushClock, GopLimits, Hub, QueueLimits};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -269,20 +269,25 @@ impl Server {
             ));
         }
         let (stop_tx, stop_rx) = watch::channel(false);
+        let hub = Hub::new(
+            GopLimits {
+                enabled: opts.gop_cache,
+                max_bytes: opts.gop_cache_max_bytes,
+                max_messages: 10_000,
+            },
+            QueueLimits {
+                soft_bytes: opts.player_queue_soft_bytes,
+                hard_bytes: opts
+                    .player_queue_hard_bytes
+                    .max(opts.player_queue_soft_bytes),
+            },
+        );
+        let hub = match opts.max_write_delay {
+            d if d.is_zero() => hub,
+            d => hub.with_clock(Arc::new(FlushClock::new(d))),
+        };
         let context = Arc::new(ServerContext {
-            hub: Hub::new(
-                GopLimits {
-                    enabled: opts.gop_cache,
-                    max_bytes: opts.gop_cache_max_bytes,
-                    max_messages: 10_000,
-                },
-                QueueLimits {
-                    soft_bytes: opts.player_queue_soft_bytes,
-                    hard_bytes: opts
-                        .player_queue_hard_bytes
-                        .max(opts.player_queue_soft_bytes),
-                },
-            ),
+            hub,
             auth,
             next_id: AtomicU64::new(1),
             relay_pulls: Mutex::new(HashMap::new()),
@@ -328,6 +333,10 @@ impl Server {
         let mut tasks = tokio::task::JoinSet::new();
         let mut backoff = Duration::from_millis(5);
         tokio::pin!(shutdown);
+        if let Some(clock) = ctx.hub.clock() {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(clock.run(async move { signalled(&mut stop).await }));
+        }
         let plain = self.listener.as_ref();
         let tls = self.tls.as_ref().map(|(l, _)| l);
         let acceptor = self

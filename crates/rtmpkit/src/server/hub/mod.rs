@@ -8,172 +8,27 @@
 //! Fan-out takes the stream lock only to update the caches and to clone
 //! the current list of players (one reference count); the N player queues
 //! are then filled with no stream lock held.
+//!
+//! With a write-delay bound, a queue that stops being empty is handed to
+//! the [`FlushClock`], which wakes every such player once per tick: one
+//! wake-up and one write per player per tick, whatever the message rate.
 
+mod clock;
+mod queue;
+
+pub(crate) use clock::FlushClock;
+pub(crate) use queue::{Item, PlayerQueue, QueueLimits};
+
+use queue::Due;
 use rtmpkit_proto::Timestamp;
 use rtmpkit_proto::media::{Media, MediaKind};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// Queued bytes that wake a player that is holding its writes back.
-pub(crate) const WAKE_BYTES: usize = 64 * 1024;
-
-/// What a message costs in a queue: its payload and bookkeeping.
-fn cost(m: &Media) -> usize {
-    m.payload.len() + 64
-}
-
-/// What a player's connection task sends.
-#[derive(Debug, Clone)]
-pub(crate) enum Item {
-    Media(Media),
-    /// The publisher (re)appeared: StreamBegin + PublishNotify.
-    StreamBegin,
-    /// The publisher left: StreamEOF + UnpublishNotify.
-    StreamEnd,
-}
-
-/// Limits of one player's queue.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct QueueLimits {
-    /// Above this many queued bytes, video is dropped until the next keyframe.
-    pub soft_bytes: usize,
-    /// Above this, audio is dropped too. Metadata, sequence headers and
-    /// stream events are never dropped.
-    pub hard_bytes: usize,
-}
-
-#[derive(Debug, Default)]
-struct QueueState {
-    items: VecDeque<Item>,
-    bytes: usize,
-    /// Dropping video until a keyframe finds room.
-    skip_video: bool,
-    dropped: u64,
-    closed: bool,
-}
-
-/// A bounded queue between the stream and one player's connection task.
-#[derive(Debug)]
-pub(crate) struct PlayerQueue {
-    state: Mutex<QueueState>,
-    pub notify: Notify,
-    limits: QueueLimits,
-    /// A player that did not announce E-RTMP (no fourCcList, no
-    /// multitrack in capsEx) gets track 0 only.
-    track0_only: bool,
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl PlayerQueue {
-    fn new(limits: QueueLimits, track0_only: bool) -> Self {
-        PlayerQueue {
-            state: Mutex::new(QueueState::default()),
-            notify: Notify::new(),
-            limits,
-            track0_only,
-        }
-    }
-
-    /// Queues an item, dropping media at the message level when the player
-    /// falls behind: non-key video first (and then every video frame until a
-    /// keyframe fits, so the decoder never sees a broken GOP), audio only
-    /// past the hard limit.
-    fn push(&self, item: Item) {
-        if let Item::Media(m) = &item
-            && self.track0_only
-            && m.track.is_some()
-        {
-            return;
-        }
-        let mut q = lock(&self.state);
-        if q.closed {
-            return;
-        }
-        let keep = match &item {
-            Item::Media(f) if f.sequence_header || f.kind == MediaKind::Metadata => true,
-            Item::Media(f) if f.kind == MediaKind::Video => {
-                if q.skip_video && !(f.keyframe && q.bytes + cost(f) <= self.limits.soft_bytes) {
-                    false
-                } else if q.bytes + cost(f) > self.limits.soft_bytes {
-                    q.skip_video = true;
-                    false
-                } else {
-                    q.skip_video = false;
-                    true
-                }
-            }
-            Item::Media(f) => q.bytes + cost(f) <= self.limits.hard_bytes,
-            Item::StreamBegin | Item::StreamEnd => true,
-        };
-        if !keep {
-            q.dropped += 1;
-            return;
-        }
-        let before = q.bytes;
-        if let Item::Media(f) = &item {
-            q.bytes += cost(f);
-        }
-        q.items.push_back(item);
-        // Wake the player when its queue stops being empty, or grows past
-        // a batch: one wake-up per batch, not per message.
-        let wake = q.items.len() == 1 || (before < WAKE_BYTES && q.bytes >= WAKE_BYTES);
-        drop(q);
-        if wake {
-            self.notify.notify_one();
-        }
-    }
-
-    /// Takes queued items, up to about `max_bytes` of payload.
-    pub fn take(&self, max_bytes: usize, out: &mut Vec<Item>) {
-        let mut q = lock(&self.state);
-        // A join fills the queue with a whole GOP once; do not keep that
-        // much room for every player afterwards.
-        if q.items.capacity() > 32 && q.items.len() <= 16 {
-            q.items.shrink_to(16);
-        }
-        let mut taken = 0;
-        while let Some(item) = q.items.pop_front() {
-            if let Item::Media(f) = &item {
-                q.bytes -= cost(f);
-                taken += cost(f);
-            }
-            out.push(item);
-            if taken >= max_bytes {
-                // More is left: make sure the task comes back for it.
-                if !q.items.is_empty() {
-                    self.notify.notify_one();
-                }
-                break;
-            }
-        }
-    }
-
-    /// Messages dropped so far.
-    pub fn dropped(&self) -> u64 {
-        lock(&self.state).dropped
-    }
-
-    /// Bytes waiting.
-    pub fn queued_bytes(&self) -> usize {
-        lock(&self.state).bytes
-    }
-
-    fn close(&self) {
-        let mut q = lock(&self.state);
-        q.closed = true;
-        q.items.clear();
-        q.bytes = 0;
-    }
-
-    /// Starts the player on a keyframe: video is skipped until one arrives.
-    fn wait_for_keyframe(&self) {
-        lock(&self.state).skip_video = true;
-    }
 }
 
 /// Limits of the GOP cache of one stream.
@@ -272,6 +127,7 @@ pub(crate) struct Stream {
     pub key: String,
     state: Mutex<StreamState>,
     gop: GopLimits,
+    clock: Option<Arc<FlushClock>>,
 }
 
 impl Stream {
@@ -323,8 +179,17 @@ impl Stream {
         }
         let fanout = st.fanout.clone();
         drop(st);
+        let mut due = Vec::new();
         for q in fanout.iter() {
-            q.push(Item::Media(frame.clone()));
+            if q.push(Item::Media(frame.clone())) == Due::AtTick {
+                if due.is_empty() {
+                    due.reserve(fanout.len());
+                }
+                due.push(q.clone());
+            }
+        }
+        if let Some(clock) = &self.clock {
+            clock.add(due);
         }
     }
 
@@ -361,6 +226,8 @@ pub(crate) struct Hub {
     streams: Mutex<HashMap<String, Arc<Stream>>>,
     gop: GopLimits,
     queue: QueueLimits,
+    /// Wakes coalescing players (a write-delay bound is set).
+    clock: Option<Arc<FlushClock>>,
 }
 
 impl Hub {
@@ -369,7 +236,19 @@ impl Hub {
             streams: Mutex::new(HashMap::new()),
             gop,
             queue,
+            clock: None,
         }
+    }
+
+    /// The clock that wakes coalescing players, if writes are coalesced.
+    pub fn clock(&self) -> Option<Arc<FlushClock>> {
+        self.clock.clone()
+    }
+
+    /// Players' writes wait for `clock`'s next tick.
+    pub fn with_clock(mut self, clock: Arc<FlushClock>) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     fn entry(&self, key: &str) -> Arc<Stream> {
@@ -380,6 +259,7 @@ impl Hub {
                     key: key.to_owned(),
                     state: Mutex::new(StreamState::default()),
                     gop: self.gop,
+                    clock: self.clock.clone(),
                 })
             })
             .clone()
@@ -477,7 +357,11 @@ impl Hub {
     /// no Multitrack messages (a player that did not announce E-RTMP).
     pub fn play(&self, key: &str, conn: u64, track0_only: bool) -> (Arc<Stream>, Arc<PlayerQueue>) {
         let s = self.entry(key);
-        let q = Arc::new(PlayerQueue::new(self.queue, track0_only));
+        let q = Arc::new(PlayerQueue::new(
+            self.queue,
+            track0_only,
+            self.clock.is_some(),
+        ));
         {
             let mut st = lock(&s.state);
             if st.publisher.is_some() {
@@ -498,6 +382,8 @@ impl Hub {
             st.players.insert(conn, q.clone());
             st.rebuild_fanout();
         }
+        // The first frames go out at once, not at the next tick.
+        q.wake();
         (s, q)
     }
 

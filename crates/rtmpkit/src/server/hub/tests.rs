@@ -240,6 +240,8 @@ fn a_player_is_woken_once_per_batch() {
     let h = hub();
     let s = h.publish("live/w", 1, None).unwrap().stream;
     let (_, q) = h.play("live/w", 2, false);
+    // The join's wake-up.
+    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
     for i in 0..10 {
         s.publish(1, audio(i));
     }
@@ -251,5 +253,44 @@ fn a_player_is_woken_once_per_batch() {
     assert_eq!(drain(&q).len(), 10);
     // Empty again: the next message wakes the player.
     s.publish(1, audio(20));
+    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
+}
+
+#[test]
+fn a_coalescing_player_is_woken_by_the_clock_once_per_tick() {
+    let clock = Arc::new(FlushClock::new(Duration::from_millis(40)));
+    let h = Hub::new(
+        GopLimits {
+            enabled: true,
+            max_bytes: 1 << 20,
+            max_messages: 100,
+        },
+        QueueLimits {
+            soft_bytes: 1 << 20,
+            hard_bytes: 1 << 20,
+        },
+    )
+    .with_clock(clock.clone());
+    let s = h.publish("live/c", 1, None).unwrap().stream;
+    let (_, q) = h.play("live/c", 2, false);
+    // A join is served at once, not at the next tick.
+    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
+    for i in 0..10 {
+        s.publish(1, audio(i));
+    }
+    assert!(
+        !futures_ready(std::pin::pin!(q.notify.notified())),
+        "messages wait for the tick"
+    );
+    let mut spare = Vec::new();
+    assert_eq!(clock.tick(&mut spare), 1, "listed once for ten messages");
+    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
+    assert_eq!(drain(&q).len(), 10);
+    assert_eq!(clock.tick(&mut spare), 0, "nothing queued, nobody woken");
+    // A backlog past a batch, and stream notices, do not wait.
+    s.publish(1, video(500, true, 70_000));
+    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
+    drain(&q);
+    h.unpublish("live/c", 1);
     assert!(futures_ready(std::pin::pin!(q.notify.notified())));
 }
