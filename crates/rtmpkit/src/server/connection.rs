@@ -3,7 +3,7 @@
 //! (publisher or player).
 
 use super::auth::{Call, Caller, Decision, split_query};
-use super::hub::{Item, PlayerQueue, PublishError, Stream};
+use super::hub::{Item, Out, PlayerQueue, PublishError, Stream};
 use super::{ServerContext, ServerOptions};
 use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
 use crate::error::{Error, Stage};
@@ -245,14 +245,16 @@ impl ServerHandler {
         let mut items = std::mem::take(&mut self.batch);
         queue.take(256 * 1024, &mut items);
         for item in items.drain(..) {
-            let r = match item {
-                Item::Media(m) => session.send_media(sid, &m),
-                Item::StreamBegin => session.send_stream_begin(sid),
-                Item::StreamEnd => session.send_stream_end(sid),
-            };
-            if let Err(e) = r {
-                debug!("cannot send to player: {e}");
-            }
+            item.for_each(|item| {
+                let r = match item {
+                    Out::Media(m) => session.send_media(sid, m),
+                    Out::StreamBegin => session.send_stream_begin(sid),
+                    Out::StreamEnd => session.send_stream_end(sid),
+                };
+                if let Err(e) = r {
+                    debug!("cannot send to player: {e}");
+                }
+            });
         }
         // Keep little room between batches: thousands of players each
         // holding a GOP-sized batch vector would add up.

@@ -2,7 +2,7 @@
 //! a published stream is pushed to other servers.
 
 use super::ServerContext;
-use super::hub::Item;
+use super::hub::Out;
 use crate::client::{ClientOptions, PullSession, PushSession, ReconnectPolicy};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -126,7 +126,7 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
                 }
             };
             info!("relaying to {url}");
-            let mut items = Vec::new();
+            let (mut items, mut flat) = (Vec::new(), Vec::new());
             'outer: loop {
                 tokio::select! {
                     _ = queue.notify.notified() => {}
@@ -134,10 +134,18 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
                 }
                 queue.take(256 * 1024, &mut items);
                 for item in items.drain(..) {
-                    let r = match item {
-                        Item::Media(m) => push.write_media(m).await,
-                        Item::StreamBegin => Ok(()),
-                        Item::StreamEnd => break 'outer,
+                    item.for_each(|out| {
+                        flat.push(match out {
+                            Out::Media(m) => Some(m.clone()),
+                            Out::StreamBegin => return,
+                            Out::StreamEnd => None,
+                        })
+                    });
+                }
+                for media in flat.drain(..) {
+                    let r = match media {
+                        Some(m) => push.write_media(m).await,
+                        None => break 'outer,
                     };
                     if let Err(e) = r {
                         warn!("relay push to {url}: {e}");

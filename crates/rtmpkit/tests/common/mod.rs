@@ -129,6 +129,19 @@ pub async fn collect(pull: &PullSession) -> Vec<Media> {
     v
 }
 
+/// Every message with the moment it arrived.
+#[allow(dead_code)]
+pub async fn collect_timed(pull: &PullSession) -> Vec<(Media, Instant)> {
+    let mut v = Vec::new();
+    while let Some(m) = timeout(Duration::from_secs(15), pull.next_message())
+        .await
+        .expect("message in time")
+    {
+        v.push((m, Instant::now()));
+    }
+    v
+}
+
 pub fn media_of(msgs: &[Media]) -> Vec<(u8, u32, Bytes)> {
     msgs.iter()
         .filter(|m| m.kind != MediaKind::Metadata)

@@ -1,22 +1,23 @@
 //! The flush clock of fan-out coalescing.
 //!
-//! With a write-delay bound `D`, a player whose queue stops being empty is
-//! not woken at once: its queue is listed here, and every `D` the clock
-//! wakes each listed player once. A player then writes everything it has
-//! in one vectored write. So a player costs one wake-up and one write per
-//! tick however many messages arrive (video, audio, data), every message
-//! waits at most `D` (plus scheduling), and one shared timer replaces a
-//! timer per player.
+//! With a write-delay bound `D`, a publisher's messages are not handed to
+//! the players one by one: they wait in their stream's pending batch, the
+//! stream is listed here, and every `D` the clock fans each listed
+//! stream's batch out, one shared list per stream. A player's queue takes
+//! it as one item and the player is woken once, then writes all of it in
+//! one vectored write. So a player costs one lock, one wake-up and one
+//! write per tick however many messages arrive (video, audio, data), and
+//! every message waits at most `D` (plus the time to serve the tick).
 
-use super::{PlayerQueue, lock};
+use super::{Stream, lock};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Players to wake at the next tick.
+/// Streams to fan out at the next tick.
 #[derive(Debug)]
 pub(crate) struct FlushClock {
     period: Duration,
-    due: Mutex<Vec<Arc<PlayerQueue>>>,
+    due: Mutex<Vec<Arc<Stream>>>,
 }
 
 impl FlushClock {
@@ -28,21 +29,17 @@ impl FlushClock {
         }
     }
 
-    /// Lists queues that stopped being empty (one lock per message fanned
-    /// out, none when no queue changed).
-    pub(super) fn add(&self, mut queues: Vec<Arc<PlayerQueue>>) {
-        if queues.is_empty() {
-            return;
-        }
-        lock(&self.due).append(&mut queues);
+    /// Lists a stream whose pending batch stopped being empty.
+    pub(super) fn add(&self, stream: Arc<Stream>) {
+        lock(&self.due).push(stream);
     }
 
-    /// Wakes every listed player; returns how many.
-    pub fn tick(&self, spare: &mut Vec<Arc<PlayerQueue>>) -> usize {
+    /// Fans out every listed stream's batch; returns how many streams.
+    pub fn tick(&self, spare: &mut Vec<Arc<Stream>>) -> usize {
         std::mem::swap(&mut *lock(&self.due), spare);
         let n = spare.len();
-        for q in spare.drain(..) {
-            q.wake();
+        for s in spare.drain(..) {
+            s.fan_out_pending();
         }
         n
     }

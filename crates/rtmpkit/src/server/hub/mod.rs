@@ -17,9 +17,9 @@ mod clock;
 mod queue;
 
 pub(crate) use clock::FlushClock;
-pub(crate) use queue::{Item, PlayerQueue, QueueLimits};
+pub(crate) use queue::{Item, Out, PlayerQueue, QueueLimits};
 
-use queue::Due;
+use queue::Batch;
 use rtmpkit_proto::Timestamp;
 use rtmpkit_proto::media::{Media, MediaKind};
 use std::collections::HashMap;
@@ -100,12 +100,28 @@ struct StreamState {
     gop: Vec<Media>,
     gop_bytes: usize,
     players: HashMap<u64, Arc<PlayerQueue>>,
+    /// Serial number of the next message published.
+    next_seq: u64,
+    /// Messages waiting for the flush clock's tick (coalescing only).
+    pending: Vec<Media>,
+    pending_bytes: usize,
     /// The players' queues as one list, rebuilt when a player joins or
     /// leaves, shared with fan-out by a reference count.
     fanout: Arc<[Arc<PlayerQueue>]>,
 }
 
 impl StreamState {
+    /// The pending batch, if there is one.
+    fn take_pending(&mut self) -> Option<Arc<Batch>> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let media = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let first_seq = self.next_seq - media.len() as u64;
+        Some(Arc::new(Batch::new(first_seq, media)))
+    }
+
     fn rebuild_fanout(&mut self) {
         self.fanout = self.players.values().cloned().collect();
     }
@@ -128,12 +144,15 @@ pub(crate) struct Stream {
     state: Mutex<StreamState>,
     gop: GopLimits,
     clock: Option<Arc<FlushClock>>,
+    /// Held while a batch is handed out, so batches and notices keep
+    /// their order (taken before the state lock, never after it).
+    fan_out: Mutex<()>,
 }
 
 impl Stream {
     /// Hands a message of publisher `conn` to the caches and every player;
     /// a publisher that was replaced reaches nobody.
-    pub fn publish(&self, conn: u64, mut frame: Media) {
+    pub fn publish(self: &Arc<Self>, conn: u64, mut frame: Media) {
         let now = Instant::now();
         let mut st = lock(&self.state);
         if st.publisher.as_ref().map(|p| p.conn) != Some(conn) {
@@ -177,20 +196,57 @@ impl Stream {
                 }
             }
         }
+        st.next_seq += 1;
+        if let Some(clock) = &self.clock {
+            // Coalescing: the message waits for the tick in the pending batch.
+            let first = st.pending.is_empty();
+            st.pending_bytes += frame.payload.len();
+            st.pending.push(frame);
+            let full = st.pending_bytes >= MAX_PENDING_BYTES;
+            drop(st);
+            if full {
+                // The clock is late: do not let the batch grow.
+                self.fan_out_pending();
+            } else if first {
+                clock.add(self.clone());
+            }
+            return;
+        }
         let fanout = st.fanout.clone();
         drop(st);
-        let mut due = Vec::new();
         for q in fanout.iter() {
-            if q.push(Item::Media(frame.clone())) == Due::AtTick {
-                if due.is_empty() {
-                    due.reserve(fanout.len());
-                }
-                due.push(q.clone());
+            q.push(Item::Media(frame.clone()));
+        }
+    }
+
+    /// Hands the pending batch to every player: one shared list, one lock
+    /// and at most one wake-up per player. The stream lock is held only to
+    /// take the batch; `fan_out` keeps batches in order.
+    fn fan_out_pending(&self) {
+        let _order = lock(&self.fan_out);
+        let (batch, fanout) = {
+            let mut st = lock(&self.state);
+            (st.take_pending(), st.fanout.clone())
+        };
+        if let Some(batch) = batch {
+            for q in fanout.iter() {
+                q.push_batch(&batch);
             }
         }
-        if let Some(clock) = &self.clock {
-            clock.add(due);
+    }
+
+    /// Runs `f` (which pushes a notice to the players) after the pending
+    /// batch reached them, so the notice keeps its place. Rare events
+    /// only: the N queue locks are taken under the stream lock here.
+    fn settle<R>(&self, f: impl FnOnce(&mut StreamState) -> R) -> R {
+        let _order = lock(&self.fan_out);
+        let mut st = lock(&self.state);
+        if let Some(batch) = st.take_pending() {
+            for q in st.fanout.iter() {
+                q.push_batch(&batch);
+            }
         }
+        f(&mut st)
     }
 
     /// Number of players.
@@ -219,6 +275,10 @@ pub(crate) struct Publishing {
     /// The connection this one replaced, if it took the stream over.
     pub took_over: Option<u64>,
 }
+
+/// Pending bytes that make a publisher fan its batch out without waiting
+/// for the tick (the clock is late).
+const MAX_PENDING_BYTES: usize = 4 << 20;
 
 /// Every live stream of a server.
 #[derive(Debug)]
@@ -260,6 +320,7 @@ impl Hub {
                     state: Mutex::new(StreamState::default()),
                     gop: self.gop,
                     clock: self.clock.clone(),
+                    fan_out: Mutex::new(()),
                 })
             })
             .clone()
@@ -294,10 +355,9 @@ impl Hub {
     ) -> Result<Publishing, PublishError> {
         let s = self.entry(key);
         let replaced = Arc::new(Notify::new());
-        let mut took_over = None;
-        {
-            let mut st = lock(&s.state);
+        let took_over = s.settle(|st| {
             let now = Instant::now();
+            let mut took_over = None;
             if let Some(old) = &st.publisher {
                 let silent = st
                     .last_input
@@ -324,7 +384,8 @@ impl Hub {
             });
             st.last_input = Some(now);
             st.clear_caches();
-        }
+            Ok(took_over)
+        })?;
         Ok(Publishing {
             stream: s,
             replaced,
@@ -338,18 +399,20 @@ impl Hub {
         let Some(s) = self.get(key) else {
             return;
         };
-        {
-            let mut st = lock(&s.state);
+        let ended = s.settle(|st| {
             if st.publisher.as_ref().map(|p| p.conn) != Some(conn) {
-                return;
+                return false;
             }
             st.publisher = None;
             st.clear_caches();
             for q in st.players.values() {
                 q.push(Item::StreamEnd);
             }
+            true
+        });
+        if ended {
+            self.forget_if_idle(&s);
         }
-        self.forget_if_idle(&s);
     }
 
     /// Adds a player; it gets what a late joiner needs at once: metadata,
@@ -357,13 +420,16 @@ impl Hub {
     /// no Multitrack messages (a player that did not announce E-RTMP).
     pub fn play(&self, key: &str, conn: u64, track0_only: bool) -> (Arc<Stream>, Arc<PlayerQueue>) {
         let s = self.entry(key);
-        let q = Arc::new(PlayerQueue::new(
-            self.queue,
-            track0_only,
-            self.clock.is_some(),
-        ));
-        {
+        let q = {
             let mut st = lock(&s.state);
+            // Pending messages already in the GOP are not given twice;
+            // without a GOP the player takes them (from a keyframe on).
+            let from_seq = if st.gop.is_empty() {
+                st.next_seq - st.pending.len() as u64
+            } else {
+                st.next_seq
+            };
+            let q = Arc::new(PlayerQueue::new(self.queue, track0_only, from_seq));
             if st.publisher.is_some() {
                 for f in [&st.metadata, &st.video_seq, &st.audio_seq]
                     .into_iter()
@@ -381,9 +447,8 @@ impl Hub {
             }
             st.players.insert(conn, q.clone());
             st.rebuild_fanout();
-        }
-        // The first frames go out at once, not at the next tick.
-        q.wake();
+            q
+        };
         (s, q)
     }
 
@@ -413,9 +478,11 @@ impl Hub {
             // Begin / end notices are pushed under the stream lock so that
             // they keep their order against a publisher that comes or goes
             // at the same moment (rare events; media fan-out is not locked).
-            for q in lock(&s.state).fanout.iter() {
-                q.push(Item::StreamEnd);
-            }
+            s.settle(|st| {
+                for q in st.fanout.iter() {
+                    q.push(Item::StreamEnd);
+                }
+            });
         }
     }
 

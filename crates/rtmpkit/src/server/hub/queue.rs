@@ -1,27 +1,78 @@
 //! One player's bounded queue between the stream and its connection task,
-//! and when the task is woken for it.
+//! and when the task is woken for it: when the queue stops being empty.
 
 use super::lock;
 use rtmpkit_proto::media::{Media, MediaKind};
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
-
-/// Queued bytes that wake a player that is holding its writes back.
-const WAKE_BYTES: usize = 64 * 1024;
 
 /// What a message costs in a queue: its payload and bookkeeping.
 fn cost(m: &Media) -> usize {
     m.payload.len() + 64
 }
 
+/// Messages a stream fanned out together at one tick of the flush clock:
+/// one shared list, so a player's queue takes one reference for all of them.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    /// Serial number of `media[0]` in its stream.
+    pub first_seq: u64,
+    pub media: Vec<Media>,
+    cost: usize,
+    /// Some message belongs to an extra track (E-RTMP multitrack).
+    has_tracks: bool,
+}
+
+impl Batch {
+    pub(super) fn new(first_seq: u64, media: Vec<Media>) -> Self {
+        Batch {
+            first_seq,
+            cost: media.iter().map(cost).sum(),
+            has_tracks: media.iter().any(|m| m.track.is_some()),
+            media,
+        }
+    }
+}
+
 /// What a player's connection task sends.
 #[derive(Debug, Clone)]
 pub(crate) enum Item {
     Media(Media),
+    /// `media[from..]` of a batch.
+    Batch(Arc<Batch>, usize),
     /// The publisher (re)appeared: StreamBegin + PublishNotify.
     StreamBegin,
     /// The publisher left: StreamEOF + UnpublishNotify.
+    StreamEnd,
+}
+
+impl Item {
+    fn cost(&self) -> usize {
+        match self {
+            Item::Media(m) => cost(m),
+            Item::Batch(b, 0) => b.cost,
+            Item::Batch(b, from) => b.media[*from..].iter().map(cost).sum(),
+            Item::StreamBegin | Item::StreamEnd => 0,
+        }
+    }
+
+    /// Calls `f` on each message or notice, in order.
+    pub fn for_each(&self, mut f: impl FnMut(Out<'_>)) {
+        match self {
+            Item::Media(m) => f(Out::Media(m)),
+            Item::Batch(b, from) => b.media[*from..].iter().for_each(|m| f(Out::Media(m))),
+            Item::StreamBegin => f(Out::StreamBegin),
+            Item::StreamEnd => f(Out::StreamEnd),
+        }
+    }
+}
+
+/// One thing a player is sent, as [`Item::for_each`] gives it.
+#[derive(Debug)]
+pub(crate) enum Out<'a> {
+    Media(&'a Media),
+    StreamBegin,
     StreamEnd,
 }
 
@@ -37,6 +88,8 @@ pub(crate) struct QueueLimits {
 
 #[derive(Debug, Default)]
 struct QueueState {
+    /// Batches before this serial number were given at the join.
+    from_seq: u64,
     items: VecDeque<Item>,
     bytes: usize,
     /// Dropping video until a keyframe finds room.
@@ -54,30 +107,49 @@ pub(crate) struct PlayerQueue {
     /// A player that did not announce E-RTMP (no fourCcList, no
     /// multitrack in capsEx) gets track 0 only.
     track0_only: bool,
-    /// Writes are coalesced: a queue that stops being empty is woken by
-    /// the server's [flush clock](super::FlushClock), not at once.
-    coalesce: bool,
-}
-
-/// Whether a push needs the player woken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Due {
-    /// Nothing new to do (dropped, or the player already has a wake-up coming).
-    No,
-    /// The player was woken.
-    Woken,
-    /// The queue stopped being empty: wake the player at the next tick.
-    AtTick,
 }
 
 impl PlayerQueue {
-    pub(super) fn new(limits: QueueLimits, track0_only: bool, coalesce: bool) -> Self {
+    /// A queue that takes batches from serial number `from_seq` on.
+    pub(super) fn new(limits: QueueLimits, track0_only: bool, from_seq: u64) -> Self {
         PlayerQueue {
-            state: Mutex::new(QueueState::default()),
+            state: Mutex::new(QueueState {
+                from_seq,
+                ..QueueState::default()
+            }),
             notify: Notify::new(),
             limits,
             track0_only,
-            coalesce,
+        }
+    }
+
+    /// Queues a batch: as one item when the player keeps up, message by
+    /// message (with the dropping rules of [`PlayerQueue::push`]) when not.
+    pub(super) fn push_batch(&self, batch: &Arc<Batch>) {
+        let mut q = lock(&self.state);
+        let from = q.from_seq.saturating_sub(batch.first_seq);
+        if q.closed || from >= batch.media.len() as u64 {
+            return;
+        }
+        let from = from as usize;
+        let item = Item::Batch(batch.clone(), from);
+        let cost = item.cost();
+        let whole = !q.skip_video
+            && q.bytes + cost <= self.limits.soft_bytes
+            && !(self.track0_only && batch.has_tracks);
+        if !whole {
+            drop(q);
+            for m in &batch.media[from..] {
+                self.push(Item::Media(m.clone()));
+            }
+            return;
+        }
+        q.bytes += cost;
+        q.items.push_back(item);
+        let first = q.items.len() == 1;
+        drop(q);
+        if first {
+            self.notify.notify_one();
         }
     }
 
@@ -85,16 +157,16 @@ impl PlayerQueue {
     /// falls behind: non-key video first (and then every video frame until a
     /// keyframe fits, so the decoder never sees a broken GOP), audio only
     /// past the hard limit.
-    pub(super) fn push(&self, item: Item) -> Due {
+    pub(super) fn push(&self, item: Item) {
         if let Item::Media(m) = &item
             && self.track0_only
             && m.track.is_some()
         {
-            return Due::No;
+            return;
         }
         let mut q = lock(&self.state);
         if q.closed {
-            return Due::No;
+            return;
         }
         let keep = match &item {
             Item::Media(f) if f.sequence_header || f.kind == MediaKind::Metadata => true,
@@ -110,37 +182,21 @@ impl PlayerQueue {
                 }
             }
             Item::Media(f) => q.bytes + cost(f) <= self.limits.hard_bytes,
-            Item::StreamBegin | Item::StreamEnd => true,
+            Item::Batch(..) | Item::StreamBegin | Item::StreamEnd => true,
         };
         if !keep {
             q.dropped += 1;
-            return Due::No;
+            return;
         }
-        let before = q.bytes;
-        if let Item::Media(f) = &item {
-            q.bytes += cost(f);
-        }
-        let notice = matches!(item, Item::StreamBegin | Item::StreamEnd);
+        q.bytes += item.cost();
         q.items.push_back(item);
-        // Wake the player when its queue stops being empty (at the next
-        // tick when coalescing), or grows past a batch, or a stream notice
-        // comes: one wake-up per batch, not per message.
+        // Wake the player when its queue stops being empty: one wake-up
+        // per batch the task takes, not per message.
         let first = q.items.len() == 1;
-        let batch = before < WAKE_BYTES && q.bytes >= WAKE_BYTES;
         drop(q);
-        if batch || notice || (first && !self.coalesce) {
+        if first {
             self.notify.notify_one();
-            Due::Woken
-        } else if first {
-            Due::AtTick
-        } else {
-            Due::No
         }
-    }
-
-    /// Wakes the player now (a join: its first frames must not wait).
-    pub(super) fn wake(&self) {
-        self.notify.notify_one();
     }
 
     /// Takes queued items, up to about `max_bytes` of payload.
@@ -153,10 +209,9 @@ impl PlayerQueue {
         }
         let mut taken = 0;
         while let Some(item) = q.items.pop_front() {
-            if let Item::Media(f) = &item {
-                q.bytes -= cost(f);
-                taken += cost(f);
-            }
+            let cost = item.cost();
+            q.bytes -= cost;
+            taken += cost;
             out.push(item);
             if taken >= max_bytes {
                 // More is left: make sure the task comes back for it.

@@ -29,10 +29,21 @@ fn hub() -> Hub {
     )
 }
 
+/// What the player would send, batches opened.
 fn drain(q: &PlayerQueue) -> Vec<Item> {
     let mut v = Vec::new();
     q.take(usize::MAX, &mut v);
-    v
+    let mut out = Vec::new();
+    for item in &v {
+        item.for_each(|o| {
+            out.push(match o {
+                Out::Media(m) => Item::Media(m.clone()),
+                Out::StreamBegin => Item::StreamBegin,
+                Out::StreamEnd => Item::StreamEnd,
+            })
+        });
+    }
+    out
 }
 
 #[test]
@@ -240,8 +251,6 @@ fn a_player_is_woken_once_per_batch() {
     let h = hub();
     let s = h.publish("live/w", 1, None).unwrap().stream;
     let (_, q) = h.play("live/w", 2, false);
-    // The join's wake-up.
-    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
     for i in 0..10 {
         s.publish(1, audio(i));
     }
@@ -256,41 +265,83 @@ fn a_player_is_woken_once_per_batch() {
     assert!(futures_ready(std::pin::pin!(q.notify.notified())));
 }
 
+fn timestamps(items: &[Item]) -> Vec<Option<u32>> {
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Media(m) => Some(m.timestamp.0),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
-fn a_coalescing_player_is_woken_by_the_clock_once_per_tick() {
+fn coalescing_fans_out_one_batch_per_tick_in_order() {
     let clock = Arc::new(FlushClock::new(Duration::from_millis(40)));
-    let h = Hub::new(
-        GopLimits {
-            enabled: true,
-            max_bytes: 1 << 20,
-            max_messages: 100,
-        },
-        QueueLimits {
-            soft_bytes: 1 << 20,
-            hard_bytes: 1 << 20,
-        },
-    )
-    .with_clock(clock.clone());
+    let h = hub().with_clock(clock.clone());
     let s = h.publish("live/c", 1, None).unwrap().stream;
-    let (_, q) = h.play("live/c", 2, false);
-    // A join is served at once, not at the next tick.
-    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
-    for i in 0..10 {
-        s.publish(1, audio(i));
+    let (_, a) = h.play("live/c", 2, false);
+    let mut spare = Vec::new();
+    s.publish(1, video(0, true, 100));
+    for i in 1..4 {
+        s.publish(1, video(i * 40, false, 100));
     }
     assert!(
-        !futures_ready(std::pin::pin!(q.notify.notified())),
+        !futures_ready(std::pin::pin!(a.notify.notified())),
         "messages wait for the tick"
     );
-    let mut spare = Vec::new();
-    assert_eq!(clock.tick(&mut spare), 1, "listed once for ten messages");
-    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
-    assert_eq!(drain(&q).len(), 10);
-    assert_eq!(clock.tick(&mut spare), 0, "nothing queued, nobody woken");
-    // A backlog past a batch, and stream notices, do not wait.
-    s.publish(1, video(500, true, 70_000));
-    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
-    drain(&q);
+    // A player joining before the tick gets the GOP (which holds the
+    // pending messages) and not the same messages again from the batch.
+    let (_, b) = h.play("live/c", 3, false);
+    assert!(
+        futures_ready(std::pin::pin!(b.notify.notified())),
+        "a join is served at once"
+    );
+    assert_eq!(
+        timestamps(&drain(&b)),
+        [Some(0), Some(40), Some(80), Some(120)]
+    );
+    assert_eq!(
+        clock.tick(&mut spare),
+        1,
+        "one stream listed for four messages"
+    );
+    assert!(futures_ready(std::pin::pin!(a.notify.notified())));
+    assert!(!futures_ready(std::pin::pin!(b.notify.notified())));
+    assert_eq!(
+        timestamps(&drain(&a)),
+        [Some(0), Some(40), Some(80), Some(120)]
+    );
+    assert!(drain(&b).is_empty());
+    assert_eq!(clock.tick(&mut spare), 0, "nothing pending, nothing listed");
+    // Both get the next batch; an unpublish comes after what was pending.
+    s.publish(1, audio(150));
+    s.publish(1, video(160, false, 100));
     h.unpublish("live/c", 1);
-    assert!(futures_ready(std::pin::pin!(q.notify.notified())));
+    for q in [&a, &b] {
+        assert!(futures_ready(std::pin::pin!(q.notify.notified())));
+        assert_eq!(timestamps(&drain(q)), [Some(150), Some(160), None]);
+    }
+    assert_eq!(clock.tick(&mut spare), 1);
+    assert!(drain(&a).is_empty(), "the batch went out once");
+}
+
+#[test]
+fn a_coalescing_player_that_falls_behind_still_drops_by_the_rules() {
+    let clock = Arc::new(FlushClock::new(Duration::from_millis(40)));
+    let h = hub().with_clock(clock.clone());
+    let s = h.publish("live/d", 1, None).unwrap().stream;
+    let (_, q) = h.play("live/d", 2, false);
+    let mut spare = Vec::new();
+    for i in 0..10 {
+        s.publish(1, video(i * 40, i == 0, 3000));
+        clock.tick(&mut spare);
+    }
+    // The soft limit (10 000 bytes) takes three frames; then video waits
+    // for a keyframe.
+    assert_eq!(timestamps(&drain(&q)), [Some(0), Some(40), Some(80)]);
+    assert!(q.dropped() > 0);
+    s.publish(1, video(400, true, 3000));
+    clock.tick(&mut spare);
+    assert_eq!(timestamps(&drain(&q)), [Some(400)]);
 }

@@ -1,0 +1,62 @@
+//! Fan-out coalescing (`max_write_delay`): players get every message, in
+//! batches, within the bound.
+
+mod common;
+
+use common::{collect_timed, expected_media, media_of, publish, start};
+use rtmpkit::server::ServerOptions;
+use rtmpkit::{ClientOptions, PullSession};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coalesced_players_get_every_message_in_batches_within_the_bound() {
+    let bound = Duration::from_millis(100);
+    let srv = start(ServerOptions {
+        max_write_delay: bound,
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut pullers = Vec::new();
+    for _ in 0..2 {
+        let pull = PullSession::connect(&srv.url("c"), ClientOptions::default())
+            .await
+            .expect("play");
+        pullers.push(tokio::spawn(async move { collect_timed(&pull).await }));
+    }
+    let t0 = Instant::now();
+    let push = publish(&srv.url("c"), true).await;
+    push.close().await.expect("close");
+    for p in pullers {
+        let got = p.await.expect("pull");
+        let msgs: Vec<_> = got.iter().map(|(m, _)| m.clone()).collect();
+        assert_eq!(media_of(&msgs), expected_media(), "every frame, in order");
+        // Each message left the publisher at t0 + its timestamp (paced).
+        let late = got
+            .iter()
+            .filter(|(m, _)| m.kind != rtmpkit::MediaKind::Metadata)
+            .map(|(m, at)| {
+                at.saturating_duration_since(t0 + Duration::from_millis(m.timestamp.0.into()))
+            })
+            .max()
+            .expect("messages");
+        assert!(
+            late < bound + Duration::from_millis(150),
+            "a message waited {late:?}, bound {bound:?}"
+        );
+        // Messages arrive in bursts (one write per tick), not one by one:
+        // a burst is messages that arrive within 3 ms of the previous one.
+        let mut bursts = 1;
+        for w in got.windows(2) {
+            if w[1].1.duration_since(w[0].1) > Duration::from_millis(3) {
+                bursts += 1;
+            }
+        }
+        assert!(
+            bursts * 3 < got.len(),
+            "{bursts} bursts for {} messages: not coalesced",
+            got.len()
+        );
+    }
+    srv.stop().await;
+}
