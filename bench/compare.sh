@@ -6,6 +6,9 @@
 #   bench/compare.sh [PLAY_SECONDS]        (default 15; whole run about 6 minutes)
 #   SERVERS="rtmpkit" STEPS="100 500" bench/compare.sh 5   (a quicker look)
 #   SERVE_ARGS="--max-write-delay-ms 40" bench/compare.sh   (extra flags for rtmpkit serve)
+#   DELAYS="0 40 100" DELAY_PLAYERS=500 bench/compare.sh   (the max_write_delay_ms
+#                                sweep: rtmpkit once per value at DELAY_PLAYERS
+#                                players, CPU and p99 latency; DELAYS="" skips it)
 #   TLS=1 bench/compare.sh      (everything over rtmps://: rtmpkit's own TLS
 #                                listener vs nginx-rtmp behind nginx's stream {}
 #                                TLS, with a CA made here by openssl)
@@ -19,6 +22,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 play_secs=${1:-15}
 steps=${STEPS:-"100 500 1000 1500 2000 3000"}
+delays=${DELAYS-"0 20 50 100 200"}
+delay_players=${DELAY_PLAYERS:-500}
 servers=${SERVERS:-"rtmpkit nginx"}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -65,7 +70,7 @@ start_rtmpkit() {
     "$bin" -q serve --listen none --tls-listen 127.0.0.1:$port \
       --tls-cert "$work/srv.pem" --tls-key "$work/srv.key" >"$work/rtmpkit.log" 2>&1 &
   else
-    "$bin" -q serve --listen 127.0.0.1:$port ${SERVE_ARGS:-} >"$work/rtmpkit.log" 2>&1 &
+    "$bin" -q serve --listen 127.0.0.1:$port ${SERVE_ARGS:-} "$@" >"$work/rtmpkit.log" 2>&1 &
   fi
   echo $!
 }
@@ -168,6 +173,26 @@ run_server() {
 
 for s in $servers; do run_server "$s"; done
 
+# The latency / CPU trade of fan-out coalescing: rtmpkit at each
+# max_write_delay_ms, same players, same input.
+declare -A D
+if [[ " $servers " == *" rtmpkit "* ]] && [ "$tls" != 1 ]; then
+  for d in $delays; do
+    pid=$(start_rtmpkit --max-write-delay-ms "$d")
+    pids+=("$pid")
+    wait_port
+    out=$("$bin" bench play "$base/live/d$d" -n "$delay_players" --duration "$play_secs" \
+      --input "$input" --server-pid "$pid" 2>&1 | grep '^RESULT' || true)
+    echo "delay $d: $out" >&2
+    D[$d,cpu_gbit]=$(val server_cpu_pct_per_gbit "$out")
+    D[$d,lat99]=$(val lat_p99_ms "$out")
+    D[$d,behind]=$(val behind "$out")
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    sleep 1
+  done
+fi
+
 # The kernel's floor, measured in the same run: a C program writing N
 # loopback sockets one frame-sized write per video frame (25/s), paired with
 # its own readers (../shared/tools/fanout-floor.c, when it is there).
@@ -190,6 +215,7 @@ echo "rtmpkit vs nginx-rtmp $(nginx -v 2>&1 | sed 's/.*\///'), $(date -u +%Y-%m-
 echo
 echo "| figure | rtmpkit | nginx-rtmp | ratio (rtmpkit / nginx) |"
 echo "|---|---|---|---|"
+echo "| rtmpkit serve flags | ${SERVE_ARGS:-(defaults)} | | |"
 echo "| connect storm: server CPU per session (ms) | ${R[rtmpkit,connect_cpu]:-} | ${R[nginx,connect_cpu]:-} | $(ratio "${R[rtmpkit,connect_cpu]:-}" "${R[nginx,connect_cpu]:-}") |"
 echo "| connect storm: sessions/s (20 in flight) | ${R[rtmpkit,connect_rate]:-} | ${R[nginx,connect_rate]:-} | $(ratio "${R[rtmpkit,connect_rate]:-}" "${R[nginx,connect_rate]:-}") |"
 echo "| one player joining a live stream: connect -> first video frame p50 / p95 (ms) | ${R[rtmpkit,ff50]:-} / ${R[rtmpkit,ff95]:-} | ${R[nginx,ff50]:-} / ${R[nginx,ff95]:-} | $(ratio "${R[rtmpkit,ff95]:-}" "${R[nginx,ff95]:-}") |"
@@ -207,3 +233,13 @@ for n in $steps; do
   echo "| $n players: connect -> first video frame p95 while $n join, 50 at a time (ms) | ${R[rtmpkit,$n,ff95]:-} | ${R[nginx,$n,ff95]:-} | $(ratio "${R[rtmpkit,$n,ff95]:-}" "${R[nginx,$n,ff95]:-}") |"
   echo "| $n players: load tool CPU % | ${R[rtmpkit,$n,tool]:-} | ${R[nginx,$n,tool]:-} | |"
 done
+if [ -n "$delays" ] && [ -n "${D[${delays%% *},cpu_gbit]:-}" ]; then
+  echo
+  echo "Coalescing sweep: rtmpkit at $delay_players players, once per max_write_delay_ms (nginx-rtmp: its $delay_players-player step above)"
+  echo
+  echo "| max_write_delay_ms | server CPU % per Gbit/s | latency p99 (ms) | p99 - bound (ms) | players behind | CPU / nginx-rtmp |"
+  echo "|---|---|---|---|---|---|"
+  for d in $delays; do
+    echo "| $d | ${D[$d,cpu_gbit]:-} | ${D[$d,lat99]:-} | $(awk -v l="${D[$d,lat99]:-}" -v d="$d" 'BEGIN { if (l == "") print "-"; else printf "%.1f", l - d }') | ${D[$d,behind]:-} | $(ratio "${D[$d,cpu_gbit]:-}" "${R[nginx,$delay_players,cpu_gbit]:-}") |"
+  done
+fi

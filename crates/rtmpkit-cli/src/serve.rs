@@ -59,8 +59,9 @@ pub struct ServeArgs {
     /// replaces the old one (an encoder that reconnected); 0: never [default: 3].
     #[arg(long, value_name = "SECS")]
     takeover_after: Option<f64>,
-    /// Fan-out latency bound in ms: a player's messages wait up to this long
-    /// and go out in one write (fewer writes, less CPU); 0: write at once [default: 0].
+    /// Fan-out latency bound in ms: a stream's messages wait up to this long
+    /// and reach each player in one write (fewer writes, less CPU); 0: hand
+    /// each message over at once (lowest latency) [default: 100].
     #[arg(long, value_name = "MS")]
     max_write_delay_ms: Option<u64>,
     /// Edge mode: pull streams nobody publishes here from this origin (rtmp[s]://origin[:port]).

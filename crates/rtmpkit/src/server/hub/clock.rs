@@ -1,63 +1,146 @@
 //! The flush clock of fan-out coalescing.
 //!
 //! With a write-delay bound `D`, a publisher's messages are not handed to
-//! the players one by one: they wait in their stream's pending batch, the
-//! stream is listed here, and every `D` the clock fans each listed
-//! stream's batch out, one shared list per stream. A player's queue takes
-//! it as one item and the player is woken once, then writes all of it in
-//! one vectored write. So a player costs one lock, one wake-up and one
-//! write per tick however many messages arrive (video, audio, data), and
-//! every message waits at most `D` (plus the time to serve the tick).
+//! the players one by one: they wait in their stream's pending batch, and
+//! the clock hands the stream's batches to its players, one shared list
+//! per batch. A player's queue takes each batch as one item and the player
+//! is woken once, then writes all of it in one vectored write. So a player
+//! costs one lock, one wake-up and one write per `D` however many messages
+//! arrive (video, audio, data).
+//!
+//! The players are spread over `P` phase groups (`P` = `D` / 25 ms, 1 to
+//! 8) and the clock ticks every `D / P`, serving one group per tick: the
+//! writes of a period are spread over it instead of all landing in the
+//! same millisecond, which would make the last players of a big stream
+//! wait for the first ones. A message waits at most `D` (plus the time a
+//! tick takes to serve): made into a batch at the next tick (`D / P`), it
+//! reaches each group at that group's next turn.
 
-use super::{Stream, lock};
+use super::{Batch, StreamState, lock};
+use super::{PlayerQueue, Stream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Streams to fan out at the next tick.
+/// Streams the clock visits: those with batches not yet given to every
+/// phase group.
 #[derive(Debug)]
 pub(crate) struct FlushClock {
     period: Duration,
-    due: Mutex<Vec<Arc<Stream>>>,
+    phases: u64,
+    streams: Mutex<Vec<Arc<Stream>>>,
+    ticks: AtomicU64,
 }
 
 impl FlushClock {
-    /// A clock that ticks every `period` (the write-delay bound).
+    /// A clock for the write-delay bound `period`.
     pub fn new(period: Duration) -> Self {
+        let phases = (period.as_millis() as u64 / 25).clamp(1, 8);
         FlushClock {
             period,
-            due: Mutex::new(Vec::new()),
+            phases,
+            streams: Mutex::new(Vec::new()),
+            ticks: AtomicU64::new(0),
         }
     }
 
-    /// Lists a stream whose pending batch stopped being empty.
+    /// How many phase groups the players are split into.
+    pub(super) fn phases(&self) -> u64 {
+        self.phases
+    }
+
+    /// Starts visiting a stream (it has a pending message).
     pub(super) fn add(&self, stream: Arc<Stream>) {
-        lock(&self.due).push(stream);
+        lock(&self.streams).push(stream);
     }
 
-    /// Fans out every listed stream's batch; returns how many streams.
-    pub fn tick(&self, spare: &mut Vec<Arc<Stream>>) -> usize {
-        std::mem::swap(&mut *lock(&self.due), spare);
-        let n = spare.len();
-        for s in spare.drain(..) {
-            s.fan_out_pending();
-        }
-        n
+    /// Serves the next phase group of every stream; returns how many
+    /// streams are still visited.
+    pub fn tick(&self, visiting: &mut Vec<Arc<Stream>>) -> usize {
+        let k = self.ticks.fetch_add(1, Ordering::Relaxed);
+        std::mem::swap(&mut *lock(&self.streams), visiting);
+        visiting.retain(|s| s.on_tick(k, self.phases));
+        let mut streams = lock(&self.streams);
+        // Streams added during this tick stay listed after the kept ones.
+        visiting.append(&mut streams);
+        std::mem::swap(&mut *streams, visiting);
+        streams.len()
     }
 
     /// Ticks until `stop` resolves (the server's lifetime).
     pub async fn run(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
-        let mut interval = tokio::time::interval(self.period);
+        let step = self.period / self.phases as u32;
+        let mut interval = tokio::time::interval(step);
         // A late tick is not made up for with a burst of ticks.
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut spare = Vec::new();
+        let mut visiting = Vec::new();
         tokio::pin!(stop);
         loop {
             tokio::select! {
                 _ = interval.tick() => {
-                    self.tick(&mut spare);
+                    self.tick(&mut visiting);
                 }
                 () = &mut stop => return,
             }
         }
+    }
+}
+
+impl Stream {
+    /// One tick: the pending messages become a batch, and phase group
+    /// `k % phases` gets every recent batch it has not had. Returns
+    /// whether the clock must come back (some group still lacks a batch).
+    fn on_tick(&self, k: u64, phases: u64) -> bool {
+        let _order = lock(&self.fan_out);
+        let (batches, group) = {
+            let mut st = lock(&self.state);
+            match st.take_pending() {
+                Some(b) => {
+                    st.recent.push_back(b);
+                    if st.recent.len() as u64 > phases {
+                        st.recent.pop_front();
+                    }
+                    st.idle_ticks = 0;
+                }
+                None => st.idle_ticks += 1,
+            }
+            if st.idle_ticks >= phases {
+                // Every group has had every batch.
+                st.ticking = false;
+                st.recent.clear();
+                return false;
+            }
+            let group: Arc<[Arc<PlayerQueue>]> = if phases > 1 {
+                st.groups[(k % phases) as usize].clone()
+            } else {
+                st.fanout.clone()
+            };
+            let batches: Vec<Arc<Batch>> = st.recent.iter().cloned().collect();
+            (batches, group)
+        };
+        for q in group.iter() {
+            q.push_batches(&batches);
+        }
+        true
+    }
+
+    /// Runs `f` (which pushes a notice to the players) after everything
+    /// pending reached every player, so the notice keeps its place. Rare
+    /// events only: the N queue locks are taken under the stream lock.
+    pub(super) fn settle<R>(&self, f: impl FnOnce(&mut StreamState) -> R) -> R {
+        let _order = lock(&self.fan_out);
+        let mut st = lock(&self.state);
+        if let Some(b) = st.take_pending() {
+            st.recent.push_back(b);
+        }
+        let batches: Vec<Arc<Batch>> = st.recent.iter().cloned().collect();
+        if !batches.is_empty() {
+            for q in st.fanout.iter() {
+                q.push_batches(&batches);
+            }
+            // Every player has them now.
+            st.recent.clear();
+        }
+        f(&mut st)
     }
 }

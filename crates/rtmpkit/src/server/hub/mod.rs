@@ -22,7 +22,7 @@ pub(crate) use queue::{Item, Out, PlayerQueue, QueueLimits};
 use queue::Batch;
 use rtmpkit_proto::Timestamp;
 use rtmpkit_proto::media::{Media, MediaKind};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -105,6 +105,14 @@ struct StreamState {
     /// Messages waiting for the flush clock's tick (coalescing only).
     pending: Vec<Media>,
     pending_bytes: usize,
+    /// The last batches made, until every phase group has had them.
+    recent: VecDeque<Arc<Batch>>,
+    /// The players split into the clock's phase groups (coalescing only).
+    groups: Vec<Arc<[Arc<PlayerQueue>]>>,
+    /// The flush clock visits this stream.
+    ticking: bool,
+    /// Ticks since the last batch was made.
+    idle_ticks: u64,
     /// The players' queues as one list, rebuilt when a player joins or
     /// leaves, shared with fan-out by a reference count.
     fanout: Arc<[Arc<PlayerQueue>]>,
@@ -122,8 +130,19 @@ impl StreamState {
         Some(Arc::new(Batch::new(first_seq, media)))
     }
 
-    fn rebuild_fanout(&mut self) {
+    fn rebuild_fanout(&mut self, phases: u64) {
         self.fanout = self.players.values().cloned().collect();
+        if phases > 1 {
+            self.groups = (0..phases)
+                .map(|g| {
+                    self.players
+                        .iter()
+                        .filter(|(conn, _)| **conn % phases == g)
+                        .map(|(_, q)| q.clone())
+                        .collect()
+                })
+                .collect();
+        }
     }
 
     /// Forgets what late joiners were given: a new publisher brings its own.
@@ -199,15 +218,16 @@ impl Stream {
         st.next_seq += 1;
         if let Some(clock) = &self.clock {
             // Coalescing: the message waits for the tick in the pending batch.
-            let first = st.pending.is_empty();
             st.pending_bytes += frame.payload.len();
             st.pending.push(frame);
             let full = st.pending_bytes >= MAX_PENDING_BYTES;
+            let start = !std::mem::replace(&mut st.ticking, true);
             drop(st);
             if full {
                 // The clock is late: do not let the batch grow.
-                self.fan_out_pending();
-            } else if first {
+                self.settle(|_| ());
+            }
+            if start {
                 clock.add(self.clone());
             }
             return;
@@ -219,34 +239,9 @@ impl Stream {
         }
     }
 
-    /// Hands the pending batch to every player: one shared list, one lock
-    /// and at most one wake-up per player. The stream lock is held only to
-    /// take the batch; `fan_out` keeps batches in order.
-    fn fan_out_pending(&self) {
-        let _order = lock(&self.fan_out);
-        let (batch, fanout) = {
-            let mut st = lock(&self.state);
-            (st.take_pending(), st.fanout.clone())
-        };
-        if let Some(batch) = batch {
-            for q in fanout.iter() {
-                q.push_batch(&batch);
-            }
-        }
-    }
-
-    /// Runs `f` (which pushes a notice to the players) after the pending
-    /// batch reached them, so the notice keeps its place. Rare events
-    /// only: the N queue locks are taken under the stream lock here.
-    fn settle<R>(&self, f: impl FnOnce(&mut StreamState) -> R) -> R {
-        let _order = lock(&self.fan_out);
-        let mut st = lock(&self.state);
-        if let Some(batch) = st.take_pending() {
-            for q in st.fanout.iter() {
-                q.push_batch(&batch);
-            }
-        }
-        f(&mut st)
+    /// Phase groups of the flush clock (1 without coalescing).
+    fn phases(&self) -> u64 {
+        self.clock.as_ref().map_or(1, |c| c.phases())
     }
 
     /// Number of players.
@@ -446,7 +441,7 @@ impl Hub {
                 }
             }
             st.players.insert(conn, q.clone());
-            st.rebuild_fanout();
+            st.rebuild_fanout(s.phases());
             q
         };
         (s, q)
@@ -461,7 +456,7 @@ impl Hub {
             let mut st = lock(&s.state);
             let q = st.players.remove(&conn);
             if q.is_some() {
-                st.rebuild_fanout();
+                st.rebuild_fanout(s.phases());
             }
             q
         };

@@ -123,32 +123,40 @@ impl PlayerQueue {
         }
     }
 
-    /// Queues a batch: as one item when the player keeps up, message by
-    /// message (with the dropping rules of [`PlayerQueue::push`]) when not.
-    pub(super) fn push_batch(&self, batch: &Arc<Batch>) {
+    /// Queues the batches this player has not had yet (by serial number),
+    /// each as one item when the player keeps up, message by message (with
+    /// the dropping rules of [`PlayerQueue::push`]) when not; wakes the
+    /// player once.
+    pub(super) fn push_batches(&self, batches: &[Arc<Batch>]) {
         let mut q = lock(&self.state);
-        let from = q.from_seq.saturating_sub(batch.first_seq);
-        if q.closed || from >= batch.media.len() as u64 {
+        if q.closed {
             return;
         }
-        let from = from as usize;
-        let item = Item::Batch(batch.clone(), from);
-        let cost = item.cost();
-        let whole = !q.skip_video
-            && q.bytes + cost <= self.limits.soft_bytes
-            && !(self.track0_only && batch.has_tracks);
-        if !whole {
-            drop(q);
-            for m in &batch.media[from..] {
-                self.push(Item::Media(m.clone()));
+        let was_empty = q.items.is_empty();
+        for batch in batches {
+            let end = batch.first_seq + batch.media.len() as u64;
+            if q.from_seq >= end {
+                continue;
             }
-            return;
+            let from = q.from_seq.saturating_sub(batch.first_seq) as usize;
+            q.from_seq = end;
+            let item = Item::Batch(batch.clone(), from);
+            let cost = item.cost();
+            if !q.skip_video
+                && q.bytes + cost <= self.limits.soft_bytes
+                && !(self.track0_only && batch.has_tracks)
+            {
+                q.bytes += cost;
+                q.items.push_back(item);
+            } else {
+                for m in &batch.media[from..] {
+                    self.push_locked(&mut q, Item::Media(m.clone()));
+                }
+            }
         }
-        q.bytes += cost;
-        q.items.push_back(item);
-        let first = q.items.len() == 1;
+        let wake = was_empty && !q.items.is_empty();
         drop(q);
-        if first {
+        if wake {
             self.notify.notify_one();
         }
     }
@@ -158,14 +166,26 @@ impl PlayerQueue {
     /// keyframe fits, so the decoder never sees a broken GOP), audio only
     /// past the hard limit.
     pub(super) fn push(&self, item: Item) {
+        let mut q = lock(&self.state);
+        if q.closed {
+            return;
+        }
+        let was_empty = q.items.is_empty();
+        self.push_locked(&mut q, item);
+        // Wake the player when its queue stops being empty: one wake-up
+        // per batch the task takes, not per message.
+        let first = was_empty && !q.items.is_empty();
+        drop(q);
+        if first {
+            self.notify.notify_one();
+        }
+    }
+
+    fn push_locked(&self, q: &mut QueueState, item: Item) {
         if let Item::Media(m) = &item
             && self.track0_only
             && m.track.is_some()
         {
-            return;
-        }
-        let mut q = lock(&self.state);
-        if q.closed {
             return;
         }
         let keep = match &item {
@@ -190,13 +210,6 @@ impl PlayerQueue {
         }
         q.bytes += item.cost();
         q.items.push_back(item);
-        // Wake the player when its queue stops being empty: one wake-up
-        // per batch the task takes, not per message.
-        let first = q.items.len() == 1;
-        drop(q);
-        if first {
-            self.notify.notify_one();
-        }
     }
 
     /// Takes queued items, up to about `max_bytes` of payload.

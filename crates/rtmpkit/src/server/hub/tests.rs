@@ -322,8 +322,49 @@ fn coalescing_fans_out_one_batch_per_tick_in_order() {
         assert!(futures_ready(std::pin::pin!(q.notify.notified())));
         assert_eq!(timestamps(&drain(q)), [Some(150), Some(160), None]);
     }
-    assert_eq!(clock.tick(&mut spare), 1);
+    assert_eq!(clock.tick(&mut spare), 0);
     assert!(drain(&a).is_empty(), "the batch went out once");
+}
+
+#[test]
+fn phase_groups_are_served_in_turn_and_get_every_batch_once() {
+    // 100 ms: four groups, a tick every 25 ms.
+    let clock = Arc::new(FlushClock::new(Duration::from_millis(100)));
+    let h = hub().with_clock(clock.clone());
+    let s = h.publish("live/p", 1, None).unwrap().stream;
+    // Connections 12, 13, 10, 11 are groups 0, 1, 2, 3.
+    let players: Vec<_> = [12, 13, 10, 11]
+        .into_iter()
+        .map(|conn| h.play("live/p", conn, false).1)
+        .collect();
+    let mut spare = Vec::new();
+    s.publish(1, audio(0));
+    for turn in 0..2 {
+        assert_eq!(clock.tick(&mut spare), 1);
+        for (i, q) in players.iter().enumerate() {
+            let got = timestamps(&drain(q));
+            if i == turn {
+                assert_eq!(got, [Some(0)], "group {i} is served at tick {turn}");
+            } else {
+                assert!(got.is_empty(), "group {i} waits for its turn");
+            }
+        }
+    }
+    // A second batch: group 2 gets both at its turn, groups 0 and 1 the
+    // new one at theirs.
+    s.publish(1, audio(30));
+    assert_eq!(clock.tick(&mut spare), 1);
+    assert_eq!(timestamps(&drain(&players[2])), [Some(0), Some(30)]);
+    assert_eq!(clock.tick(&mut spare), 1);
+    assert_eq!(timestamps(&drain(&players[3])), [Some(0), Some(30)]);
+    assert_eq!(clock.tick(&mut spare), 1);
+    assert_eq!(timestamps(&drain(&players[0])), [Some(30)]);
+    assert_eq!(clock.tick(&mut spare), 1);
+    assert_eq!(timestamps(&drain(&players[1])), [Some(30)]);
+    assert_eq!(clock.tick(&mut spare), 0, "every group had every batch");
+    for q in &players {
+        assert!(drain(q).is_empty());
+    }
 }
 
 #[test]
