@@ -60,3 +60,42 @@ async fn coalesced_players_get_every_message_in_batches_within_the_bound() {
     }
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_gets_the_gop_then_every_message_once() {
+    // The publisher starts before anyone plays: the clock visits a stream
+    // with no players, then a player joins from the GOP cache.
+    let srv = start(ServerOptions {
+        max_write_delay: Duration::from_millis(100),
+        ..ServerOptions::default()
+    })
+    .await;
+    let url = srv.url("late");
+    let pusher = tokio::spawn(async move { publish(&url, true).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pull = PullSession::connect(&srv.url("late"), ClientOptions::default())
+        .await
+        .expect("play");
+    let collector = tokio::spawn(async move { collect_timed(&pull).await });
+    pusher.await.expect("push").close().await.expect("close");
+    let got = collector.await.expect("pull");
+    let msgs: Vec<_> = got.into_iter().map(|(m, _)| m).collect();
+    let got = media_of(&msgs);
+    let expected = expected_media();
+    // From the first keyframe the player got on, every message in order.
+    let first = got
+        .iter()
+        .position(|(t, _, p)| *t == 9 && p.first() == Some(&0x17) && p.get(1) == Some(&1))
+        .expect("a keyframe");
+    let at = expected
+        .iter()
+        .position(|m| *m == got[first])
+        .expect("the keyframe was published");
+    assert!(at > 0, "the player joined late");
+    assert_eq!(
+        &got[first..],
+        &expected[at..],
+        "every message after it, once"
+    );
+    srv.stop().await;
+}

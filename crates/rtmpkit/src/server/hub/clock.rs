@@ -111,7 +111,11 @@ impl Stream {
                 return false;
             }
             let group: Arc<[Arc<PlayerQueue>]> = if phases > 1 {
-                st.groups[(k % phases) as usize].clone()
+                // No groups yet while nobody has joined.
+                match st.groups.get((k % phases) as usize) {
+                    Some(g) => g.clone(),
+                    None => return true,
+                }
             } else {
                 st.fanout.clone()
             };
