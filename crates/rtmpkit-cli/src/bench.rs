@@ -35,6 +35,10 @@ pub struct ConnectArgs {
     /// Seconds to run.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Start at most this many sessions per second (default: as fast as
+    /// the server answers). Compares servers' CPU per session at one rate.
+    #[arg(long, value_name = "PER_SEC")]
+    rate: Option<f64>,
     /// Also wait for the first video frame (needs a live publisher) and report that time.
     #[arg(long)]
     first_frame: bool,
@@ -123,6 +127,15 @@ async fn connect(a: ConnectArgs) -> Result<()> {
     if a.duration.is_nan() || a.duration <= 0.0 || a.concurrency == 0 {
         bail!("--duration and -n must be > 0");
     }
+    if a.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        bail!("--rate must be a number of sessions per second > 0");
+    }
+    // One shared pace for every task: a session starts on a tick.
+    let pace = a.rate.map(|r| {
+        let mut every = tokio::time::interval(Duration::from_secs_f64(1.0 / r));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Arc::new(tokio::sync::Mutex::new(every))
+    });
     let end = Instant::now() + Duration::from_secs_f64(a.duration);
     let lat = Arc::new(Mutex::new(Vec::<f64>::new()));
     let first = Arc::new(Mutex::new(Vec::<f64>::new()));
@@ -140,8 +153,12 @@ async fn connect(a: ConnectArgs) -> Result<()> {
             tls.clone(),
         );
         let want_first = a.first_frame;
+        let pace = pace.clone();
         tasks.spawn(async move {
             while Instant::now() < end {
+                if let Some(pace) = &pace {
+                    pace.lock().await.tick().await;
+                }
                 let t = Instant::now();
                 let opts = ClientOptions {
                     timeout: Duration::from_secs(10),

@@ -328,77 +328,22 @@ impl Server {
 
     /// Serves until `shutdown` resolves; then players get end-of-stream,
     /// connections close, and this returns.
+    ///
+    /// Accepting runs as a task of the runtime, wherever this is awaited:
+    /// a connection it spawns then starts on the same worker, without a
+    /// cross-thread wake-up for every accepted socket.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let ctx = self.context;
         let stop_tx = self.stop_tx;
-        let stop_rx = ctx.shutdown.clone();
-        let limit = Arc::new(Semaphore::new(ctx.opts.max_connections));
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut backoff = Duration::from_millis(5);
-        tokio::pin!(shutdown);
         if let Some(clock) = ctx.hub.clock() {
-            let mut stop = stop_rx.clone();
+            let mut stop = ctx.shutdown.clone();
             tokio::spawn(clock.run(async move { signalled(&mut stop).await }));
         }
-        let plain = self.listener.as_ref();
-        let tls = self.tls.as_ref().map(|(l, _)| l);
-        let acceptor = self
-            .tls
-            .as_ref()
-            .map(|(_, c)| tokio_rustls::TlsAcceptor::from(c.clone()));
-        loop {
-            let (accepted, secure) = tokio::select! {
-                _ = &mut shutdown => break,
-                r = accept(plain) => (r, false),
-                r = accept(tls) => (r, true),
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
-            };
-            let (socket, peer) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait, then try again.
-                    error!("accept failed: {e}; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-            };
-            backoff = Duration::from_millis(5);
-            let Ok(permit) = limit.clone().try_acquire_owned() else {
-                warn!(%peer, "connection refused: {} connections already", ctx.opts.max_connections);
-                drop(socket);
-                continue;
-            };
-            // Media is latency-sensitive and the driver batches its writes.
-            let _ = socket.set_nodelay(true);
-            let id = ctx.next_id();
-            let span = tracing::info_span!("conn", id, %peer);
-            let (sh, rx) = (ctx.clone(), stop_rx.clone());
-            match acceptor.clone().filter(|_| secure) {
-                None => tasks.spawn(
-                    async move {
-                        connection::serve(id, sh, socket, peer, rx).await;
-                        drop(permit);
-                    }
-                    .instrument(span),
-                ),
-                Some(acceptor) => tasks.spawn(
-                    async move {
-                        // The setup timeout covers the TLS handshake.
-                        let setup = sh.opts.setup_timeout;
-                        match tokio::time::timeout(setup, acceptor.accept(socket)).await {
-                            Ok(Ok(tls)) => connection::serve(id, sh, tls, peer, rx).await,
-                            Ok(Err(e)) => {
-                                warn!("TLS handshake failed: {}", crate::tls::describe_failure(&e))
-                            }
-                            Err(_) => warn!("TLS handshake not done after {setup:?}"),
-                        }
-                        drop(permit);
-                    }
-                    .instrument(span),
-                ),
-            };
-        }
+        let (quit_tx, quit_rx) = tokio::sync::oneshot::channel();
+        let acceptor = tokio::spawn(accept_loop(self.listener, self.tls, ctx.clone(), quit_rx));
+        shutdown.await;
+        let _ = quit_tx.send(());
+        let mut tasks = acceptor.await.map_err(std::io::Error::other)?;
         info!("shutting down: ending {} connections", tasks.len());
         ctx.hub.end_all();
         let _ = stop_tx.send(true);
@@ -411,4 +356,75 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// Accepts and spawns connections until `quit`; returns them, still running.
+async fn accept_loop(
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, Arc<crate::tls::ServerConfig>)>,
+    ctx: Arc<ServerContext>,
+    mut quit: tokio::sync::oneshot::Receiver<()>,
+) -> tokio::task::JoinSet<()> {
+    let stop_rx = ctx.shutdown.clone();
+    let limit = Arc::new(Semaphore::new(ctx.opts.max_connections));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut backoff = Duration::from_millis(5);
+    let acceptor = tls
+        .as_ref()
+        .map(|(_, c)| tokio_rustls::TlsAcceptor::from(c.clone()));
+    let tls = tls.as_ref().map(|(l, _)| l);
+    loop {
+        let (accepted, secure) = tokio::select! {
+            _ = &mut quit => break,
+            r = accept(plain.as_ref()) => (r, false),
+            r = accept(tls) => (r, true),
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let (socket, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: wait, then try again.
+                error!("accept failed: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(5);
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            warn!(%peer, "connection refused: {} connections already", ctx.opts.max_connections);
+            drop(socket);
+            continue;
+        };
+        // Media is latency-sensitive and the driver batches its writes.
+        let _ = socket.set_nodelay(true);
+        let id = ctx.next_id();
+        let span = tracing::info_span!("conn", id, %peer);
+        let (sh, rx) = (ctx.clone(), stop_rx.clone());
+        match acceptor.clone().filter(|_| secure) {
+            None => tasks.spawn(
+                async move {
+                    connection::serve(id, sh, socket, peer, rx).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            ),
+            Some(acceptor) => tasks.spawn(
+                async move {
+                    // The setup timeout covers the TLS handshake.
+                    let setup = sh.opts.setup_timeout;
+                    match tokio::time::timeout(setup, acceptor.accept(socket)).await {
+                        Ok(Ok(tls)) => connection::serve(id, sh, tls, peer, rx).await,
+                        Ok(Err(e)) => {
+                            warn!("TLS handshake failed: {}", crate::tls::describe_failure(&e))
+                        }
+                        Err(_) => warn!("TLS handshake not done after {setup:?}"),
+                    }
+                    drop(permit);
+                }
+                .instrument(span),
+            ),
+        };
+    }
+    tasks
 }
