@@ -3,7 +3,7 @@
 # one after the other, on 127.0.0.1 only, under the same publisher and the same
 # `rtmpkit bench` load. Prints one markdown table with both servers and the ratios.
 #
-#   bench/compare.sh [PLAY_SECONDS]        (default 15; whole run about 6 minutes)
+#   bench/compare.sh [PLAY_SECONDS]        (default 15; whole run about 16 minutes)
 #   SERVERS="rtmpkit" STEPS="100 500" bench/compare.sh 5   (a quicker look)
 #   SERVE_ARGS="--max-write-delay-ms 40" bench/compare.sh   (extra flags for rtmpkit serve)
 #   DELAYS="0 40 100" DELAY_PLAYERS=500 bench/compare.sh   (the max_write_delay_ms
