@@ -1,0 +1,27 @@
+//! Enhanced RTMP and legacy tag headers: arbitrary bytes. Parsers return,
+//! and every track slice of a multitrack tag lies inside the input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rtmpkit_proto::media::{AudioTagHeader, ExHeader, VideoTagHeader};
+use rtmpkit_proto::{Media, MediaKind, Timestamp};
+
+fuzz_target!(|data: &[u8]| {
+    for video in [true, false] {
+        if let Ok(h) = ExHeader::parse(data, video) {
+            let mut total = 0;
+            for t in h.tracks(data).take(10_000) {
+                match t {
+                    Ok(t) => total += t.payload.len(),
+                    Err(_) => break,
+                }
+            }
+            assert!(total <= data.len());
+        }
+    }
+    let _ = VideoTagHeader::parse(data);
+    let _ = AudioTagHeader::parse(data);
+    let bytes = bytes::Bytes::copy_from_slice(data);
+    let _ = Media::new(MediaKind::Video, Timestamp(0), bytes.clone());
+    let _ = Media::new(MediaKind::Audio, Timestamp(0), bytes);
+});
