@@ -11,6 +11,7 @@ mod reconnect;
 mod relay;
 mod serve;
 mod sign;
+mod signals;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

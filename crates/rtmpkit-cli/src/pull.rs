@@ -185,13 +185,15 @@ async fn pull_one(
         }
     };
     tokio::pin!(sleep_deadline);
+    let interrupted = crate::signals::interrupted();
+    tokio::pin!(interrupted);
     tokio::select! {
         r = session.start() => r?,
         _ = &mut sleep_deadline => {
             let _ = session.dispose();
             bail!("{} did not start playing within --duration", session.url());
         }
-        _ = tokio::signal::ctrl_c() => {
+        _ = &mut interrupted => {
             let _ = session.dispose();
             bail!("interrupted before playing started");
         }
@@ -204,11 +206,21 @@ async fn pull_one(
         w.write_all(&header).await.context("cannot write output")?;
     }
     let mut flv_out = FlvOut::default();
+    // What was received reaches the file at least once a second, so a crash
+    // or a power cut loses about a second at most.
+    let mut flush_tick = tokio::time::interval(Duration::from_secs(1));
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stopped_by_us = loop {
         let msg = tokio::select! {
             m = session.next_message() => m,
             _ = &mut sleep_deadline => break true,
-            _ = tokio::signal::ctrl_c() => break true,
+            _ = &mut interrupted => break true,
+            _ = flush_tick.tick(), if out.is_some() => {
+                if let Some(w) = out.as_mut() {
+                    w.flush().await.context("cannot write output")?;
+                }
+                continue;
+            }
         };
         let Some(msg) = msg else {
             break false;

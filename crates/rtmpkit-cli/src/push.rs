@@ -97,6 +97,9 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
 
     let mut first_err = None;
     let mut failures = 0u32;
+    let interrupted = crate::signals::interrupted();
+    tokio::pin!(interrupted);
+    let mut stopping = false;
     loop {
         tokio::select! {
             r = tasks.join_next() => match r {
@@ -111,8 +114,9 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
                     first_err.get_or_insert(anyhow::anyhow!("session task failed: {e}"));
                 }
             },
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut interrupted, if !stopping => {
                 tracing::info!("interrupted: closing");
+                stopping = true;
                 let _ = stop_tx.send(true);
             }
         }

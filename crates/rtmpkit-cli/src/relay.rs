@@ -43,10 +43,12 @@ pub async fn run(args: RelayArgs, quiet: bool) -> Result<()> {
     };
     let t0 = Instant::now();
     let (mut n, mut bytes) = (0u64, 0u64);
+    let stop = crate::signals::interrupted();
+    tokio::pin!(stop);
     let interrupted = loop {
         let m = tokio::select! {
             m = pull.next_message() => m,
-            _ = tokio::signal::ctrl_c() => break true,
+            _ = &mut stop => break true,
         };
         let Some(m) = m else { break false };
         bytes += m.payload.len() as u64;

@@ -248,28 +248,6 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, HttpSettings)> {
     Ok((o, http))
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 pub async fn run(args: ServeArgs) -> Result<()> {
     let (opts, http) = options(&args)?;
     let certificate = opts.tls_certificate.clone();
@@ -300,7 +278,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if let Some(cert) = certificate {
         reload_on_hangup(cert);
     }
-    server.run(shutdown_signal()).await?;
+    server.run(crate::signals::interrupted()).await?;
     eprintln!("stopped");
     Ok(())
 }
