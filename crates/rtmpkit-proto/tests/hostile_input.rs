@@ -220,3 +220,81 @@ fn enhanced_media_headers_survive_random_and_mutated_input() {
         let _ = Media::new(MediaKind::Audio, Timestamp(0), bytes);
     }
 }
+
+/// A server session that finished a valid handshake.
+fn handshaken_server(t0: Instant) -> ServerSession {
+    let mut s = ServerSession::new(ServerConfig::default(), t0, 1);
+    let mut c = ClientHandshake::new(HandshakeKind::Simple, 0, 2);
+    s.handle_input(&c.take_output(), t0).unwrap();
+    let mut segs = Vec::new();
+    s.poll_transmit(usize::MAX, &mut segs);
+    c.handle_input(&segs.concat(), 0).unwrap();
+    s.handle_input(&c.take_output(), t0).unwrap();
+    s
+}
+
+fn chunks_of(stream: u32, m: &Message) -> Vec<u8> {
+    let mut out = Vec::new();
+    ChunkEncoder::new()
+        .encode(
+            ChunkStreamId(3),
+            Timestamp(0),
+            m.type_id(),
+            MessageStreamId(stream),
+            &m.payload(),
+            &mut out,
+        )
+        .unwrap();
+    out
+}
+
+#[test]
+fn messages_before_publishing_are_small_and_media_after_may_be_large() {
+    use rtmpkit_proto::message::Command;
+    use rtmpkit_proto::session::{SETUP_MAX_MESSAGE_LEN, ServerEvent};
+    let t0 = Instant::now();
+    // A connect just over the setup limit ends the session at its header.
+    let mut s = handshaken_server(t0);
+    let big = Message::command(Command::connect(
+        Amf0Object::new().with("app", "live").with(
+            "flashVer",
+            Amf0Value::LongString("x".repeat(SETUP_MAX_MESSAGE_LEN as usize)),
+        ),
+    ));
+    let wire = chunks_of(0, &big);
+    let err = s.handle_input(&wire[..200], t0).unwrap_err();
+    assert!(
+        err.to_string().contains("exceeds the limit of 65536"),
+        "{err}"
+    );
+    // After an accepted publish, a 1 MiB keyframe is fine.
+    let mut s = handshaken_server(t0);
+    let steps = [
+        chunks_of(
+            0,
+            &Message::command(Command::connect(Amf0Object::new().with("app", "live"))),
+        ),
+        chunks_of(0, &Message::command(Command::create_stream(2.0))),
+        chunks_of(1, &Message::command(Command::publish(3.0, "s", "live"))),
+    ];
+    for step in steps {
+        s.handle_input(&step, t0).unwrap();
+        while let Some(ev) = s.poll_event() {
+            match ev {
+                ServerEvent::ConnectRequested { .. } => s.accept_connect().unwrap(),
+                ServerEvent::PublishRequested { stream_id, .. } => {
+                    s.accept_publish(stream_id).unwrap()
+                }
+                _ => {}
+            }
+        }
+    }
+    s.handle_input(
+        &chunks_of(1, &Message::Video(vec![0x17; 1 << 20].into())),
+        t0,
+    )
+    .unwrap();
+    let got = std::iter::from_fn(|| s.poll_event())
+        .any(|e| matches!(e, ServerEvent::Media { media, .. } if media.payload.len() == 1 << 20));
+    assert!(got, "the large keyframe after publishing was not delivered");
+}

@@ -125,6 +125,12 @@ impl ChunkDecoder {
         self.buf.len()
     }
 
+    /// Changes the largest message accepted from the next message on (a
+    /// message already started keeps the limit it started under).
+    pub fn set_max_message_len(&mut self, max: u32) {
+        self.limits.max_message_len = max;
+    }
+
     /// The chunk size the peer currently uses.
     pub fn chunk_size(&self) -> u32 {
         self.chunk_size

@@ -426,6 +426,11 @@ impl<E> Link<E> {
     }
 
     /// Sends Set Chunk Size and switches the encoder after it.
+    /// See [`ChunkDecoder::set_max_message_len`].
+    pub(crate) fn set_max_message_len(&mut self, max: u32) {
+        self.decoder.set_max_message_len(max);
+    }
+
     pub(crate) fn set_chunk_size(&mut self, size: u32) -> Result<(), Error> {
         self.send_control(&Message::SetChunkSize(size));
         self.encoder.set_chunk_size(size)

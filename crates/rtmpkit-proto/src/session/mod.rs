@@ -26,7 +26,7 @@ pub use client::{
     ClientState, StreamEnd,
 };
 pub use link::{Counters, DEFAULT_WINDOW};
-pub use server::{Server, ServerConfig, ServerEvent, ServerState};
+pub use server::{SETUP_MAX_MESSAGE_LEN, Server, ServerConfig, ServerEvent, ServerState};
 
 use crate::chunk::RawMessage;
 use crate::error::{Error, Result};

@@ -10,7 +10,7 @@ use super::{ServerSession, Session, Side};
 use crate::Timestamp;
 use crate::amf0::Amf0Object;
 use crate::chunk::{ChunkStreamId, DecoderLimits, RawMessage};
-use crate::error::{Error, Result};
+use crate::error::{Error, ProtocolError, Result};
 use crate::handshake::ServerHandshake;
 use crate::media::{Media, MediaKind};
 use crate::message::{Command, LimitType, Message, StatusInfo, UserControl, metadata_body, status};
@@ -199,10 +199,17 @@ impl Side for Server {
                 stream_id: sid,
                 media,
             });
-        } else {
+        } else if self.streams.contains_key(&sid) {
+            // A publish still being authorized, or one just ended: media
+            // that a client pipelined is dropped, the session goes on.
             link.notice(format!(
                 "media on stream {sid}, which is not publishing, ignored"
             ));
+        } else {
+            return Err(ProtocolError::Unexpected(format!(
+                "media on message stream {sid}, which was never created"
+            ))
+            .into());
         }
         Ok(())
     }
@@ -241,11 +248,19 @@ impl Server {
     }
 }
 
+/// Largest message a client may send before one of its publishes is
+/// accepted. Commands are small (FFmpeg's and OBS's connect is a few hundred
+/// bytes) and media before publishing is refused anyway, so a 10 MB
+/// "connect" or a 16 MB message at chunk size 1 ends the session at its
+/// header instead of costing its size in memory first.
+pub const SETUP_MAX_MESSAGE_LEN: u32 = 64 * 1024;
+
 impl ServerSession {
     /// A new session for an accepted connection.
     pub fn new(config: ServerConfig, now: Instant, seed: u64) -> Self {
         let hs = AnyHandshake::Server(ServerHandshake::new(0, seed));
         let mut link = Link::new(config.limits, hs, config.ping_interval, now);
+        link.set_max_message_len(config.limits.max_message_len.min(SETUP_MAX_MESSAGE_LEN));
         // Until the client announces a window, acknowledge at ours.
         link.assume_peer_window(config.window_ack_size);
         Session {
@@ -360,8 +375,10 @@ impl ServerSession {
 
     /// Accepts a publish request: `onStatus NetStream.Publish.Start`.
     pub fn accept_publish(&mut self, stream_id: u32) -> Result<()> {
+        let max = self.side.config.limits.max_message_len;
         let slot = self.side.slot_in(stream_id, SlotState::PublishRequested)?;
         slot.state = SlotState::Publishing;
+        self.link.set_max_message_len(max);
         let desc = format!("{} is now published.", slot.name);
         Server::send_status(
             &mut self.link,
