@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 mod player;
+mod soak;
 use player::player;
 
 /// `rtmpkit bench ...`
@@ -22,6 +23,9 @@ pub enum BenchCmd {
     Connect(ConnectArgs),
     /// N players of one stream (optionally published by the bench itself).
     Play(PlayArgs),
+    /// A long run: steady players counting lost frames, players and
+    /// publishers coming and going, the server's RSS and fds each minute.
+    Soak(soak::SoakArgs),
 }
 
 /// Arguments of `rtmpkit bench connect`.
@@ -119,6 +123,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
         BenchCmd::Connect(a) => connect(a).await,
         BenchCmd::Play(a) => play(a).await,
+        BenchCmd::Soak(a) => soak::soak(a).await,
     }
 }
 
