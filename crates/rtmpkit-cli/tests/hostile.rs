@@ -5,147 +5,15 @@
 
 mod common;
 
-use common::{Proc, Served, fixture, rtmpkit};
+use common::raw::{SETUP_SECS, chunked, connect_msg, handshaken, publishing, with_healthy_player};
+
 use rtmpkit_proto::amf0::{Amf0Object, Amf0Value};
-use rtmpkit_proto::flv::FlvReader;
 use rtmpkit_proto::handshake::{ClientHandshake, HandshakeKind};
 use rtmpkit_proto::message::{Command, Message};
 use rtmpkit_proto::{ChunkEncoder, ChunkStreamId, MessageStreamId, Timestamp};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// Setup timeout of the servers here (config file), so slow clients end soon.
-const SETUP_SECS: u64 = 2;
-
-/// Audio + video tags of an FLV file.
-fn av_tags(file: &Path) -> usize {
-    let data = std::fs::read(file).unwrap_or_default();
-    let mut r = FlvReader::new();
-    r.push(&data);
-    let mut n = 0;
-    while let Ok(Some(t)) = r.next_tag() {
-        n += usize::from(t.tag_type == 8 || t.tag_type == 9);
-    }
-    n
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
-/// A server, a player waiting for live/s, and the fixture published to it
-/// in real time; `attack` runs while it plays. Then the server must have
-/// logged `cause` for the connection it closed, the player must have every
-/// frame, and the server's RSS stays under `max_rss_mib`.
-fn with_healthy_player(name: &str, cause: &str, max_rss_mib: u64, attack: impl FnOnce(u16)) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("serve.toml");
-    std::fs::write(&config, format!("setup_timeout_secs = {SETUP_SECS}\n")).unwrap();
-    let served = Served::start(&[
-        "-v".into(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--config".into(),
-        config.display().to_string(),
-    ]);
-    let port = served.plain.unwrap();
-    let pid = served.proc.0.id();
-    let url = format!("rtmp://127.0.0.1:{port}/live/s");
-    let out = dir.path().join("healthy.flv");
-    let mut player = Proc(
-        rtmpkit()
-            .args(["-q", "pull", &url, "-o"])
-            .arg(&out)
-            .args(["--duration", "30"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let mut pusher = Proc(
-        rtmpkit()
-            .args(["-q", "push"])
-            .arg(fixture())
-            .arg(&url)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let before = rss_kib(pid);
-    let t = Instant::now();
-    attack(port);
-    let after = rss_kib(pid);
-    eprintln!(
-        "{name}: closed after {:.1} s; server RSS {before} KiB before, {after} KiB after",
-        t.elapsed().as_secs_f64()
-    );
-    assert!(after < max_rss_mib * 1024, "{name}: server RSS {after} KiB");
-    assert!(
-        served.wait_line(cause, Duration::from_secs(5)),
-        "{name}: the server did not log \"{cause}\""
-    );
-    assert!(
-        pusher
-            .wait_timeout(Duration::from_secs(20))
-            .unwrap()
-            .success()
-    );
-    assert!(
-        player
-            .wait_timeout(Duration::from_secs(10))
-            .unwrap()
-            .success()
-    );
-    assert_eq!(
-        av_tags(&out),
-        av_tags(&fixture()),
-        "{name}: the healthy player lost frames"
-    );
-    assert!(served.proc.0.id() == pid);
-}
-
-/// Connects and completes a valid handshake.
-fn handshaken(port: u16) -> TcpStream {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut hs = ClientHandshake::new(HandshakeKind::Simple, 0, 1);
-    s.write_all(&hs.take_output()).unwrap();
-    let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
-    s.read_exact(&mut s0s1s2).unwrap();
-    hs.handle_input(&s0s1s2, 0).unwrap();
-    s.write_all(&hs.take_output()).unwrap();
-    s
-}
-
-fn chunked(enc: &mut ChunkEncoder, csid: u32, stream: u32, m: &Message) -> Vec<u8> {
-    let mut out = Vec::new();
-    enc.encode(
-        ChunkStreamId(csid),
-        Timestamp(0),
-        m.type_id(),
-        MessageStreamId(stream),
-        &m.payload(),
-        &mut out,
-    )
-    .unwrap();
-    out
-}
-
-fn connect_msg(app: &str) -> Message {
-    Message::command(Command::connect(
-        Amf0Object::new()
-            .with("app", app)
-            .with("tcUrl", format!("rtmp://127.0.0.1/{app}")),
-    ))
-}
 
 /// Writes what it is given (ignoring errors once the server hung up), then
 /// reads until the server closes; panics if it stays open past `limit`.
@@ -193,43 +61,6 @@ fn trickle(s: &mut TcpStream, bytes: &[u8]) -> Duration {
         );
     }
     t.elapsed()
-}
-
-/// A client that connected and published live/other properly, each step
-/// after the server's answer.
-fn publishing(port: u16) -> (TcpStream, ChunkEncoder) {
-    let mut s = handshaken(port);
-    let mut enc = ChunkEncoder::new();
-    let setup = [
-        chunked(&mut enc, 3, 0, &connect_msg("live")),
-        chunked(
-            &mut enc,
-            3,
-            0,
-            &Message::command(Command::create_stream(2.0)),
-        ),
-        chunked(
-            &mut enc,
-            3,
-            1,
-            &Message::command(Command::publish(3.0, "other", "live")),
-        ),
-    ];
-    for step in setup {
-        s.write_all(&step).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    let mut buf = vec![0u8; 64 * 1024];
-    s.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let n = s.read(&mut buf).unwrap();
-    let answers = String::from_utf8_lossy(&buf[..n]);
-    assert!(
-        answers.contains("NetStream.Publish.Start"),
-        "publish was not accepted"
-    );
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    (s, enc)
 }
 
 #[test]
@@ -374,7 +205,7 @@ fn amf_nested_100000_deep_is_refused() {
         "nesting deeper than 64 levels",
         64,
         |port| {
-            let (mut s, mut enc) = publishing(port);
+            let (mut s, mut enc) = publishing(port, "other");
             let mut payload = vec![0x02, 0x00, 0x0d];
             payload.extend_from_slice(b"@setDataFrame");
             payload.extend_from_slice(&[0x02, 0x00, 0x0a]);
@@ -403,7 +234,7 @@ fn media_on_an_unknown_stream_id_is_refused() {
         "which was never created",
         64,
         |port| {
-            let (mut s, mut enc) = publishing(port);
+            let (mut s, mut enc) = publishing(port, "other");
             let mut bytes = Vec::new();
             for stream in [7u32, 99, 0x00FF_FFFF] {
                 bytes.extend(chunked(

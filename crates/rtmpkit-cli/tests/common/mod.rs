@@ -323,6 +323,7 @@ pub fn ffmpeg_player(url: &str, out: &Path) -> Proc {
 }
 
 pub mod pki;
+pub mod raw;
 
 /// A running `rtmpkit serve`: its ports, and its stdout / stderr lines as
 /// they come (read by threads, so the server never writes to a closed pipe).
@@ -354,7 +355,22 @@ fn collect_lines(
 impl Served {
     /// Starts `rtmpkit serve ARGS` and waits for its "listening" lines.
     pub fn start(args: &[String]) -> Served {
-        let mut child = rtmpkit()
+        Served::start_with(rtmpkit(), args)
+    }
+
+    /// `rtmpkit serve ARGS` with at most `nofile` open file descriptors.
+    pub fn start_limited(nofile: u32, args: &[String]) -> Served {
+        let mut sh = Command::new("sh");
+        sh.args([
+            "-c",
+            &format!("ulimit -n {nofile} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_rtmpkit"),
+        ]);
+        Served::start_with(sh, args)
+    }
+
+    fn start_with(mut cmd: Command, args: &[String]) -> Served {
+        let mut child = cmd
             .arg("serve")
             .args(args)
             .stdout(Stdio::piped())

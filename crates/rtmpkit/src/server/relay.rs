@@ -3,11 +3,17 @@
 
 use super::ServerContext;
 use super::hub::Out;
-use crate::client::{ClientOptions, PullSession, PushSession, ReconnectPolicy};
+use crate::client::{ClientOptions, EndReason, PullSession, PushSession, ReconnectPolicy};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
 use tokio::sync::watch;
 use tracing::{Instrument, info, warn};
+
+/// How long an edge keeps a stream for its players while the origin is
+/// away (the pull retries meanwhile): an origin that restarts, or a
+/// publisher that reconnects to it, is back without the players noticing.
+const SOURCE_GRACE: Duration = Duration::from_secs(10);
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -33,9 +39,17 @@ pub(crate) fn spawn_pull(
             let id = ctx.next_id();
             let mut shutdown = ctx.shutdown.clone();
             let mut backoff = Duration::from_millis(200);
+            // While the origin is away, players keep the stream (and wait)
+            // for up to SOURCE_GRACE; the next pull takes it over again.
+            let mut lost_at: Option<Instant> = None;
             loop {
                 if *stop.borrow() || *shutdown.borrow() {
                     break;
+                }
+                if lost_at.is_some_and(|t| t.elapsed() > SOURCE_GRACE) {
+                    info!("no source for {SOURCE_GRACE:?}: ending the stream for its players");
+                    ctx.hub.unpublish(&key, id);
+                    lost_at = None;
                 }
                 // A forwarder takes every codec and track.
                 let opts = ClientOptions::default().with_every_codec();
@@ -77,9 +91,20 @@ pub(crate) fn spawn_pull(
                     stream.publish(id, m);
                 }
                 let _ = pull.close().await;
-                ctx.hub.unpublish(&key, id);
-                info!("relay from {url} ended: {}", pull.wait().await);
+                let reason = pull.wait().await;
+                info!("relay from {url} ended: {reason}");
+                if matches!(reason, EndReason::StreamEnded(_)) {
+                    // The origin's publisher left: so do we, as a local
+                    // publisher would (players keep waiting for the next).
+                    ctx.hub.unpublish(&key, id);
+                } else {
+                    // The origin went away: keep the stream for a while.
+                    lost_at = Some(Instant::now());
+                }
             }
+            // Stopped (nobody watches, or shutdown) or given up: players,
+            // if any, get the end of the stream.
+            ctx.hub.unpublish(&key, id);
             ctx.forget_pull(&key);
         }
         .instrument(span),

@@ -357,7 +357,9 @@ impl Hub {
                 let silent = st
                     .last_input
                     .map_or(Duration::MAX, |t| now.duration_since(t));
-                if takeover_after.is_none_or(|after| silent < after) {
+                // The same publisher publishing again (an edge's pull that
+                // found its origin back) takes over from itself.
+                if old.conn != conn && takeover_after.is_none_or(|after| silent < after) {
                     return Err(PublishError::AlreadyPublishing);
                 }
                 // notify_one keeps the wake-up if the old task is busy.
