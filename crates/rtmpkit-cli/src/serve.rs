@@ -248,8 +248,23 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, HttpSettings)> {
     Ok((o, http))
 }
 
+/// Raises the soft open-files limit to the hard one (often 1024 against
+/// 500,000 or more), and warns when it is still below what
+/// `max_connections` needs. Out of descriptors, accepting pauses and
+/// retries; current clients are not touched.
+fn raise_open_files_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < max_connections as u64 + 64 => tracing::warn!(
+            "open files limit is {n}: fewer than max_connections ({max_connections}) can connect; raise it with ulimit -n"
+        ),
+        Ok(n) => tracing::debug!("open files limit {n}"),
+        Err(e) => tracing::warn!("cannot read the open files limit: {e}"),
+    }
+}
+
 pub async fn run(args: ServeArgs) -> Result<()> {
     let (opts, http) = options(&args)?;
+    raise_open_files_limit(opts.max_connections);
     let certificate = opts.tls_certificate.clone();
     let server = Server::bind(opts).await?;
     if let Some(addr) = server.local_addr() {
