@@ -106,7 +106,35 @@ def flv_tags(path, limit):
     return data, out
 
 
+# Byte-exact protocol vectors (from ../shared/spec/test-vectors.md), as seeds
+# of the chunk decoder and the AMF0 decoder.
+VECTORS = {
+    "win-ack-size": "02000000000004050000000000000001",
+    "set-chunk-size": "02000000000004010000000000000001",
+    "set-peer-bandwidth": "0200000000000506000000000000000102",
+    "create-stream": "03000000000019140000000002000c63726561746553747265616d00400000000000000005",
+    "create-stream-result": "0300000000001d14000000000200075f726573756c74003ff0000000000000050" "03ff0000000000000",
+    "play": "050000000000181401000000020004706c617900400800000000000005020004" "74657374",
+    "connect": "0300000000008a1400000000020007636f6e6e656374003ff00000000000000300036170700200046c69766500047479706502000a6e6f6e707269766174650008666c617368566572020020464d4c452f332e302028636f6d70617469626c653b206c616c302e33372e342900046670616401000005746355726c02001572746d703a2f2f3132372e302e302e312f6c697665000009",
+}
+
+
+def write_vectors():
+    for name, hexed in VECTORS.items():
+        data = bytes.fromhex(hexed)
+        write("chunk_decoder", "vector-" + name, data, 0xFF)
+        if data[0] & 0x3F == 3 and len(data) > 12:
+            write("amf0", "vector-" + name, data[12:])
+    # Interleaving at peer chunk size 20: Set Chunk Size 20, video csid 6
+    # (50 bytes) cut by audio csid 5 (15 bytes).
+    inter = bytes.fromhex("02000000000004010000000000000014")
+    inter += bytes.fromhex("060003e80000320901000000") + b"v" * 20 + b"\xc6" + b"v" * 20
+    inter += bytes.fromhex("050003e80000" "0f0801000000") + b"a" * 15 + b"\xc6" + b"v" * 10
+    write("chunk_decoder", "vector-interleaved-chunk-size-20", inter, 0xFF)
+
+
 def main():
+    write_vectors()
     ffmpeg = os.environ.get("FFMPEG", "ffmpeg")
     ffmpeg9 = os.environ.get("RTMPKIT_FFMPEG9")
     work = tempfile.mkdtemp(prefix="rtmpkit-seeds-")
