@@ -1,9 +1,12 @@
-//! The HTTP side of `rtmpkit serve`, over hyper: `GET /stats` as JSON, and
+//! The HTTP side of `rtmpkit serve`, over hyper: `GET /stats` as JSON,
 //! `POST /drain[?tcUrl=rtmp://other/app]`, which asks every client that
-//! supports it (E-RTMP v2 reconnect request) to move.
+//! supports it (E-RTMP v2 reconnect request) to move, and `GET /healthz`
+//! for load balancers (200 while the server takes clients, 503 once it
+//! drains or shuts down).
 //!
 //! It is open to whoever reaches the address it listens on, unless a
-//! bearer token is set (`--http-token`).
+//! bearer token is set (`--http-token`); `/healthz` tells nothing else and
+//! needs no token.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -83,6 +86,16 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 impl Page {
     fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+        if req.method() == Method::GET && req.uri().path() == "/healthz" {
+            return if self.stats.is_draining() {
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"status": "draining"}),
+                )
+            } else {
+                json(StatusCode::OK, serde_json::json!({"status": "ok"}))
+            };
+        }
         if let Some(want) = &self.authorization {
             let given = req
                 .headers()
@@ -124,7 +137,7 @@ impl Page {
         if req.method() != Method::GET || req.uri().path() != "/stats" {
             return json(
                 StatusCode::NOT_FOUND,
-                serde_json::json!({"error": "try GET /stats or POST /drain"}),
+                serde_json::json!({"error": "try GET /stats, GET /healthz or POST /drain"}),
             );
         }
         let streams: Vec<serde_json::Value> = self

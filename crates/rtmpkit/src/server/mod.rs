@@ -245,6 +245,12 @@ impl DrainHandle {
 }
 
 impl StatsHandle {
+    /// Whether the server is moving its clients away (a drain was asked
+    /// for) or shutting down: a load balancer should stop sending new ones.
+    pub fn is_draining(&self) -> bool {
+        self.0.drain.borrow().is_some() || *self.0.shutdown.borrow()
+    }
+
     /// Every stream with a publisher or a player.
     pub fn streams(&self) -> Vec<StreamStat> {
         self.0
