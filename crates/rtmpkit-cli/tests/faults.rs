@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::raw::{chunked, handshaken, playing, publishing, reset, with_healthy_player};
+use common::raw::{
+    Healthy, chunked, handshake, handshaken, playing, publishing, reset, with_healthy_player,
+};
 use common::{Proc, Served, fixture, rtmpkit};
 use rtmpkit_proto::ChunkEncoder;
 use rtmpkit_proto::flv::FlvReader;
@@ -93,16 +95,7 @@ fn players_that_reset_during_a_large_keyframe_leave_the_rest_unharmed() {
                 sock.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
                     .unwrap();
                 let mut s: TcpStream = sock.into();
-                let mut hs = rtmpkit_proto::handshake::ClientHandshake::new(
-                    rtmpkit_proto::handshake::HandshakeKind::Simple,
-                    0,
-                    1,
-                );
-                s.write_all(&hs.take_output()).unwrap();
-                let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
-                s.read_exact(&mut s0s1s2).unwrap();
-                hs.handle_input(&s0s1s2, 0).unwrap();
-                s.write_all(&hs.take_output()).unwrap();
+                handshake(&mut s);
                 playing(&mut s, "big");
                 players.push(s);
             }
@@ -135,26 +128,7 @@ fn out_of_file_descriptors_the_server_keeps_its_clients_and_recovers() {
     let port = served.plain.unwrap();
     let url = format!("rtmp://127.0.0.1:{port}/live/s");
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("healthy.flv");
-    let mut player = Proc(
-        rtmpkit()
-            .args(["-q", "pull", &url, "-o"])
-            .arg(&out)
-            .args(["--duration", "30"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let mut pusher = Proc(
-        rtmpkit()
-            .args(["-q", "push"])
-            .arg(fixture())
-            .arg(&url)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let healthy = Healthy::start(port, dir.path());
     std::thread::sleep(Duration::from_millis(500));
     // More connections than descriptors left: the kernel completes them,
     // the server cannot accept them all.
@@ -179,23 +153,7 @@ fn out_of_file_descriptors_the_server_keeps_its_clients_and_recovers() {
         "a new player after the flood: {}",
         String::from_utf8_lossy(&probe.stderr)
     );
-    assert!(
-        pusher
-            .wait_timeout(Duration::from_secs(20))
-            .unwrap()
-            .success()
-    );
-    assert!(
-        player
-            .wait_timeout(Duration::from_secs(10))
-            .unwrap()
-            .success()
-    );
-    assert_eq!(
-        common::raw::av_tags(&out),
-        common::raw::av_tags(&fixture()),
-        "the healthy player lost frames while the server was out of descriptors"
-    );
+    healthy.gets_every_frame("out of file descriptors");
 }
 
 /// A small tmpfs, unmounted when dropped.

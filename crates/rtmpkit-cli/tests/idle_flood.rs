@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::raw::{av_tags, rss_kib};
-use common::{Proc, Served, fixture, rtmpkit};
+use common::Served;
+use common::raw::{Healthy, rss_kib};
 use std::io::Read;
 use std::net::TcpStream;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const IDLE: usize = 10_000;
@@ -39,27 +38,7 @@ fn ten_thousand_idle_connections_are_held_then_closed_and_hurt_nobody() {
     ]);
     let port = served.plain.unwrap();
     let pid = served.proc.0.id();
-    let url = format!("rtmp://127.0.0.1:{port}/live/s");
-    let out = dir.path().join("healthy.flv");
-    let mut player = Proc(
-        rtmpkit()
-            .args(["-q", "pull", &url, "-o"])
-            .arg(&out)
-            .args(["--duration", "40"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let mut pusher = Proc(
-        rtmpkit()
-            .args(["-q", "push"])
-            .arg(fixture())
-            .arg(&url)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let healthy = Healthy::start(port, dir.path());
     let (rss0, fds0) = (rss_kib(pid), open_fds(pid));
     let t = Instant::now();
     let mut idle: Vec<TcpStream> = Vec::with_capacity(IDLE);
@@ -98,23 +77,7 @@ fn ten_thousand_idle_connections_are_held_then_closed_and_hurt_nobody() {
         t.elapsed().as_secs_f64()
     );
     drop(idle);
-    assert!(
-        pusher
-            .wait_timeout(Duration::from_secs(30))
-            .unwrap()
-            .success()
-    );
-    assert!(
-        player
-            .wait_timeout(Duration::from_secs(10))
-            .unwrap()
-            .success()
-    );
-    assert_eq!(
-        av_tags(&out),
-        av_tags(&fixture()),
-        "the healthy player lost frames"
-    );
+    healthy.gets_every_frame("10,000 idle connections");
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         open_fds(pid) <= fds0 + 2,

@@ -21,13 +21,18 @@ pub const SETUP_SECS: u64 = 2;
 pub fn handshaken(port: u16) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    handshake(&mut s);
+    s
+}
+
+/// Completes a valid client handshake on a connected socket.
+pub fn handshake(s: &mut TcpStream) {
     let mut hs = ClientHandshake::new(HandshakeKind::Simple, 0, 1);
     s.write_all(&hs.take_output()).unwrap();
     let mut s0s1s2 = vec![0u8; 1 + 2 * 1536];
     s.read_exact(&mut s0s1s2).unwrap();
     hs.handle_input(&s0s1s2, 0).unwrap();
     s.write_all(&hs.take_output()).unwrap();
-    s
 }
 
 pub fn chunked(enc: &mut ChunkEncoder, csid: u32, stream: u32, m: &Message) -> Vec<u8> {
@@ -131,27 +136,7 @@ pub fn with_healthy_player(name: &str, cause: &str, max_rss_mib: u64, attack: im
     ]);
     let port = served.plain.unwrap();
     let pid = served.proc.0.id();
-    let url = format!("rtmp://127.0.0.1:{port}/live/s");
-    let out = dir.path().join("healthy.flv");
-    let mut player = Proc(
-        rtmpkit()
-            .args(["-q", "pull", &url, "-o"])
-            .arg(&out)
-            .args(["--duration", "30"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let mut pusher = Proc(
-        rtmpkit()
-            .args(["-q", "push"])
-            .arg(fixture())
-            .arg(&url)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let healthy = Healthy::start(port, dir.path());
     let before = rss_kib(pid);
     let t = Instant::now();
     attack(port);
@@ -165,23 +150,7 @@ pub fn with_healthy_player(name: &str, cause: &str, max_rss_mib: u64, attack: im
         served.wait_line(cause, Duration::from_secs(5)),
         "{name}: the server did not log \"{cause}\""
     );
-    assert!(
-        pusher
-            .wait_timeout(Duration::from_secs(20))
-            .unwrap()
-            .success()
-    );
-    assert!(
-        player
-            .wait_timeout(Duration::from_secs(10))
-            .unwrap()
-            .success()
-    );
-    assert_eq!(
-        av_tags(&out),
-        av_tags(&fixture()),
-        "{name}: the healthy player lost frames"
-    );
+    healthy.gets_every_frame(name);
     assert!(served.proc.0.id() == pid);
 }
 
@@ -215,4 +184,65 @@ pub fn reset(s: TcpStream) {
     let sock = socket2::Socket::from(s);
     sock.set_linger(Some(Duration::ZERO)).unwrap();
     drop(sock);
+}
+
+/// A player of live/s (pull -o) started first, then the fixture published
+/// to it once, in real time.
+pub struct Healthy {
+    player: Proc,
+    pusher: Proc,
+    out: std::path::PathBuf,
+}
+
+impl Healthy {
+    pub fn start(port: u16, dir: &Path) -> Healthy {
+        let url = format!("rtmp://127.0.0.1:{port}/live/s");
+        let out = dir.join("healthy.flv");
+        let player = Proc(
+            rtmpkit()
+                .args(["-q", "pull", &url, "-o"])
+                .arg(&out)
+                .args(["--duration", "40"])
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let pusher = Proc(
+            rtmpkit()
+                .args(["-q", "push"])
+                .arg(fixture())
+                .arg(&url)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        Healthy {
+            player,
+            pusher,
+            out,
+        }
+    }
+
+    /// Waits for the publisher and the player to end; the player must
+    /// have every audio and video frame of the fixture.
+    pub fn gets_every_frame(mut self, name: &str) {
+        assert!(
+            self.pusher
+                .wait_timeout(Duration::from_secs(30))
+                .unwrap()
+                .success()
+        );
+        assert!(
+            self.player
+                .wait_timeout(Duration::from_secs(10))
+                .unwrap()
+                .success()
+        );
+        assert_eq!(
+            av_tags(&self.out),
+            av_tags(&fixture()),
+            "{name}: the healthy player lost frames"
+        );
+    }
 }
