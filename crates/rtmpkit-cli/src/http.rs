@@ -1,4 +1,5 @@
 //! The HTTP side of `rtmpkit serve`, over hyper: `GET /stats` as JSON,
+//! `GET /metrics` for Prometheus,
 //! `POST /drain[?tcUrl=rtmp://other/app]`, which asks every client that
 //! supports it (E-RTMP v2 reconnect request) to move, and `GET /healthz`
 //! for load balancers (200 while the server takes clients, 503 once it
@@ -134,10 +135,19 @@ impl Page {
                 serde_json::json!({ "draining": true, "tcUrl": tc_url }),
             );
         }
+        if req.method() == Method::GET && req.uri().path() == "/metrics" {
+            let mut resp =
+                Response::new(Full::new(Bytes::from(crate::metrics::render(&self.stats))));
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            );
+            return resp;
+        }
         if req.method() != Method::GET || req.uri().path() != "/stats" {
             return json(
                 StatusCode::NOT_FOUND,
-                serde_json::json!({"error": "try GET /stats, GET /healthz or POST /drain"}),
+                serde_json::json!({"error": "try GET /stats, GET /metrics, GET /healthz or POST /drain"}),
             );
         }
         let streams: Vec<serde_json::Value> = self

@@ -4,6 +4,7 @@ mod bench;
 mod client_tls;
 mod flvsrc;
 mod http;
+mod metrics;
 mod probe;
 mod pull;
 mod push;

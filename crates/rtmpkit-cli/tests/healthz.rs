@@ -4,22 +4,9 @@
 
 mod common;
 
-use common::Served;
+use common::{Served, http as request};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-
-fn request(port: u16, method: &str, path: &str) -> (u16, String) {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        c,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    c.read_to_string(&mut text).unwrap();
-    let status = text[9..12].parse().unwrap();
-    (status, text.split_once("\r\n\r\n").unwrap().1.to_owned())
-}
 
 #[test]
 fn healthz_is_ok_until_the_server_drains() {

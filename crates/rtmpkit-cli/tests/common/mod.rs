@@ -444,6 +444,22 @@ impl Served {
     }
 }
 
+/// One HTTP/1.1 request to 127.0.0.1:`port` (with the bearer token
+/// `t0ken`); the status and the body.
+pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0ken\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    c.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    (status, text.split_once("\r\n\r\n").unwrap().1.to_owned())
+}
+
 /// `rtmpkit pull URL -o FILE --duration SECS EXTRA...`, running.
 pub fn pull_to(url: &str, out: &Path, secs: u32, extra: &[&str]) -> Proc {
     Proc(

@@ -4,6 +4,7 @@
 
 use super::auth::{Call, Caller, Decision, split_query};
 use super::hub::{Item, Out, PlayerQueue, PublishError, Stream};
+use super::metrics::{bump, drop_one};
 use super::{ServerContext, ServerOptions};
 use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
 use crate::error::{Error, Stage};
@@ -70,7 +71,9 @@ pub(crate) async fn serve<T: Transport>(
         write_timeout: Some(opts.stuck_timeout),
         ..DriverOptions::default()
     };
-    let mut conn = Connection::new(socket, session, &peer.to_string(), driver);
+    let mut conn = Connection::new(socket, session, &peer.to_string(), driver)
+        .with_counters(ctx.counters.io.clone());
+    bump(&ctx.counters.connections);
     let mut handler = ServerHandler {
         id,
         setup_deadline: Instant::now() + opts.setup_timeout,
@@ -90,6 +93,10 @@ pub(crate) async fn serve<T: Transport>(
     };
     let end = conn.run(&mut handler).await;
     handler.leave();
+    drop_one(&ctx.counters.connections);
+    if let (Err(e), false) = (&end, handler.started) {
+        ctx.counters.fail_setup(e);
+    }
     match end {
         Err(e) if e.is_closed() => debug!("connection closed by peer"),
         // Not RTMP at all (a scanner, rtmps:// on the plain port): worth
@@ -174,6 +181,7 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
                 let tc_url = self.drain.borrow_and_update().clone().flatten();
                 if self.reconnect_ok {
                     info!(?tc_url, "asking the client to reconnect");
+                    bump(&self.ctx.counters.reconnect_requests);
                     conn.session_mut()
                         .send_reconnect_request(tc_url.as_deref(), "the server is draining");
                 }
@@ -181,6 +189,7 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
             }
             Wake::Shutdown => {
                 if self.reconnect_ok {
+                    bump(&self.ctx.counters.reconnect_requests);
                     conn.session_mut()
                         .send_reconnect_request(None, "the server is shutting down");
                 }
@@ -276,6 +285,7 @@ impl ServerHandler {
                 } => {
                     debug!(%app, ?tc_url, "connect");
                     if app.is_empty() {
+                        self.ctx.counters.fail("connect", "rejected");
                         let _ =
                             session.reject_connect("an app is required: rtmp://host/app/stream");
                         return Some(Ok(ServerStop::Rejected));
@@ -321,6 +331,7 @@ impl ServerHandler {
                         Decision::Allow { name, relay } => (name, relay),
                         Decision::Refuse(why) => {
                             warn!(stream = %stream_key(&self.caller.app, &name), "publish refused: {why}");
+                            self.ctx.counters.fail("publish", "unauthorized");
                             let _ = session.reject_publish(
                                 stream_id,
                                 status::PUBLISH_UNAUTHORIZED,
@@ -338,6 +349,7 @@ impl ServerHandler {
                         Ok(p) => {
                             match p.took_over {
                                 Some(old) => {
+                                    bump(&self.ctx.counters.takeovers);
                                     info!(stream = %key, %kind, old, "publish: took the stream over from a silent publisher")
                                 }
                                 None => info!(stream = %key, %kind, "publish"),
@@ -345,6 +357,7 @@ impl ServerHandler {
                             let _ = session.accept_publish(stream_id);
                             self.ctx.on_publish(&key, redirect);
                             self.started = true;
+                            bump(&self.ctx.counters.publishers);
                             self.role = Role::Publisher {
                                 key,
                                 stream: p.stream,
@@ -353,6 +366,7 @@ impl ServerHandler {
                         }
                         Err(PublishError::AlreadyPublishing) => {
                             warn!(stream = %key, "publish refused: already publishing");
+                            self.ctx.counters.fail("publish", "already_publishing");
                             let _ = session.reject_publish(
                                 stream_id,
                                 status::PUBLISH_BAD_NAME,
@@ -383,6 +397,7 @@ impl ServerHandler {
                         Decision::Allow { name, relay } => (name, relay),
                         Decision::Refuse(why) => {
                             warn!(stream = %stream_key(&self.caller.app, &name), "play refused: {why}");
+                            self.ctx.counters.fail("play", "unauthorized");
                             let _ = session.reject_play(stream_id, status::PLAY_UNAUTHORIZED, &why);
                             return Some(Ok(ServerStop::Rejected));
                         }
@@ -393,6 +408,7 @@ impl ServerHandler {
                     let _ = session.accept_play(stream_id);
                     self.ctx.on_play(&key, redirect, split_query(&query_of).1);
                     self.started = true;
+                    bump(&self.ctx.counters.players);
                     self.role = Role::Player {
                         key,
                         stream_id,
@@ -432,11 +448,15 @@ impl ServerHandler {
         match std::mem::replace(&mut self.role, Role::None) {
             Role::Publisher { key, .. } => {
                 info!(stream = %key, "unpublish");
+                drop_one(&self.ctx.counters.publishers);
                 self.ctx.hub.unpublish(&key, self.id);
                 self.notify_done(Call::PublishDone, &key);
             }
             Role::Player { key, queue, .. } => {
                 let dropped = queue.dropped();
+                drop_one(&self.ctx.counters.players);
+                let gone = &self.ctx.counters.dropped_by_gone;
+                gone.fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
                 if dropped > 0 {
                     info!(stream = %key, dropped, "player left; messages dropped while it was behind");
                 }

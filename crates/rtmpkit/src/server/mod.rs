@@ -13,15 +13,18 @@
 mod auth;
 mod connection;
 mod hub;
+mod metrics;
 mod relay;
 mod signed;
 
 pub use auth::AuthOptions;
+pub use metrics::{FailureCount, Metrics};
 pub use signed::{sign_url, token as sign_token};
 
 use crate::tls::ServerCertificate;
 use auth::Authorizer;
 use hub::{FlushClock, GopLimits, Hub, QueueLimits};
+use metrics::Counters;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -118,6 +121,7 @@ pub(crate) struct ServerContext {
     pub opts: ServerOptions,
     pub hub: Hub,
     pub auth: Authorizer,
+    pub counters: Counters,
     next_id: AtomicU64,
     relay_pulls: Mutex<HashMap<String, watch::Sender<bool>>>,
     shutdown: watch::Receiver<bool>,
@@ -161,6 +165,7 @@ impl ServerContext {
         }
         let (tx, rx) = watch::channel(false);
         pulls.insert(key.to_owned(), tx);
+        metrics::bump(&self.counters.relay_pulls);
         relay::spawn_pull(self.clone(), key.to_owned(), url, rx);
     }
 
@@ -223,6 +228,10 @@ pub struct StreamStat {
     pub publishing: bool,
     /// Players (relay pushes included).
     pub players: usize,
+    /// Bytes waiting in its players' queues.
+    pub queued_bytes: usize,
+    /// Messages dropped for its present players that fell behind.
+    pub dropped: u64,
 }
 
 /// Reads a running server's state.
@@ -257,12 +266,22 @@ impl StatsHandle {
             .hub
             .list()
             .into_iter()
-            .map(|(name, publishing, players)| StreamStat {
-                name,
-                publishing,
-                players,
+            .map(|s| StreamStat {
+                name: s.name,
+                publishing: s.publishing,
+                players: s.players,
+                queued_bytes: s.queued_bytes,
+                dropped: s.dropped,
             })
             .collect()
+    }
+
+    /// The server's counters now (see [`Metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        let (queued, dropped) = self.0.hub.list().iter().fold((0, 0), |(q, d), s| {
+            (q + s.queued_bytes as u64, d + s.dropped)
+        });
+        self.0.counters.snapshot(queued, dropped)
     }
 }
 
@@ -310,6 +329,7 @@ impl Server {
         let context = Arc::new(ServerContext {
             hub,
             auth,
+            counters: Counters::default(),
             next_id: AtomicU64::new(1),
             relay_pulls: Mutex::new(HashMap::new()),
             shutdown: stop_rx,
@@ -403,6 +423,7 @@ async fn accept_loop(
             Err(e) => {
                 // Out of file descriptors and the like: wait, then try again.
                 error!("accept failed: {e}; retrying in {backoff:?}");
+                ctx.counters.fail("accept", "os_error");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
@@ -410,6 +431,7 @@ async fn accept_loop(
         };
         backoff = Duration::from_millis(5);
         let Ok(permit) = limit.clone().try_acquire_owned() else {
+            ctx.counters.fail("accept", "connection_limit");
             warn!(%peer, "connection refused: {} connections already", ctx.opts.max_connections);
             drop(socket);
             continue;
@@ -434,9 +456,13 @@ async fn accept_loop(
                     match tokio::time::timeout(setup, acceptor.accept(socket)).await {
                         Ok(Ok(tls)) => connection::serve(id, sh, tls, peer, rx).await,
                         Ok(Err(e)) => {
+                            sh.counters.fail("tls", "handshake_failed");
                             warn!("TLS handshake failed: {}", crate::tls::describe_failure(&e))
                         }
-                        Err(_) => warn!("TLS handshake not done after {setup:?}"),
+                        Err(_) => {
+                            sh.counters.fail("tls", "timeout");
+                            warn!("TLS handshake not done after {setup:?}")
+                        }
                     }
                     drop(permit);
                 }

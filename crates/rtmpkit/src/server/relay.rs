@@ -42,6 +42,7 @@ pub(crate) fn spawn_pull(
             // While the origin is away, players keep the stream (and wait)
             // for up to SOURCE_GRACE; the next pull takes it over again.
             let mut lost_at: Option<Instant> = None;
+            let mut connected_before = false;
             loop {
                 if *stop.borrow() || *shutdown.borrow() {
                     break;
@@ -75,6 +76,9 @@ pub(crate) fn spawn_pull(
                     continue;
                 }
                 backoff = Duration::from_millis(200);
+                if std::mem::replace(&mut connected_before, true) {
+                    super::metrics::bump(&ctx.counters.pull_reconnects);
+                }
                 let Ok(stream) = ctx.hub.publish(&key, id, None).map(|p| p.stream) else {
                     // Somebody publishes here now: no need to pull.
                     let _ = pull.close().await;

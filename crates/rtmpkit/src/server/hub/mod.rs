@@ -249,10 +249,35 @@ impl Stream {
         lock(&self.state).players.len()
     }
 
+    /// Its state now, for stats and metrics.
+    fn info(&self) -> StreamInfo {
+        let (publishing, queues) = {
+            let st = lock(&self.state);
+            (st.publisher.is_some(), st.fanout.clone())
+        };
+        StreamInfo {
+            name: self.key.clone(),
+            publishing,
+            players: queues.len(),
+            queued_bytes: queues.iter().map(|q| q.queued_bytes()).sum(),
+            dropped: queues.iter().map(|q| q.dropped()).sum(),
+        }
+    }
+
     /// Whether a publisher is on.
     pub fn has_publisher(&self) -> bool {
         lock(&self.state).publisher.is_some()
     }
+}
+
+/// One stream as stats and metrics show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StreamInfo {
+    pub name: String,
+    pub publishing: bool,
+    pub players: usize,
+    pub queued_bytes: usize,
+    pub dropped: u64,
 }
 
 /// Why a publish was refused.
@@ -326,14 +351,11 @@ impl Hub {
         lock(&self.streams).get(key).cloned()
     }
 
-    /// Every stream: its name, whether it is published, its player count.
-    pub fn list(&self) -> Vec<(String, bool, usize)> {
+    /// Every stream, by name.
+    pub fn list(&self) -> Vec<StreamInfo> {
         let streams: Vec<Arc<Stream>> = lock(&self.streams).values().cloned().collect();
-        let mut v: Vec<(String, bool, usize)> = streams
-            .iter()
-            .map(|s| (s.key.clone(), s.has_publisher(), s.player_count()))
-            .collect();
-        v.sort();
+        let mut v: Vec<StreamInfo> = streams.iter().map(|s| s.info()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
 

@@ -242,7 +242,6 @@ impl PlayerQueue {
     }
 
     /// Bytes waiting.
-    #[cfg(test)]
     pub fn queued_bytes(&self) -> usize {
         lock(&self.state).bytes
     }
