@@ -3,7 +3,7 @@
 //! `POST /drain[?tcUrl=rtmp://other/app]`, which asks every client that
 //! supports it (E-RTMP v2 reconnect request) to move, and `GET /healthz`
 //! for load balancers (200 while the server takes clients, 503 once it
-//! drains or shuts down).
+//! drains or shuts down, or in cluster mode while Redis is unreachable).
 //!
 //! It is open to whoever reaches the address it listens on, unless a
 //! bearer token is set (`--http-token`); `/healthz` tells nothing else and
@@ -88,10 +88,16 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 impl Page {
     fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         if req.method() == Method::GET && req.uri().path() == "/healthz" {
+            let cluster = self.stats.cluster();
             return if self.stats.is_draining() {
                 json(
                     StatusCode::SERVICE_UNAVAILABLE,
                     serde_json::json!({"status": "draining"}),
+                )
+            } else if cluster.is_some_and(|c| !c.redis_reachable) {
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({"status": "redis unreachable"}),
                 )
             } else {
                 json(StatusCode::OK, serde_json::json!({"status": "ok"}))
@@ -162,6 +168,20 @@ impl Page {
                 })
             })
             .collect();
-        json(StatusCode::OK, serde_json::json!({ "streams": streams }))
+        let mut body = serde_json::json!({ "streams": streams });
+        if let Some(c) = self.stats.cluster() {
+            let pulled: Vec<serde_json::Value> = c
+                .pulled
+                .iter()
+                .map(|p| serde_json::json!({"name": p.name, "source": p.source, "cluster": p.cluster}))
+                .collect();
+            body["cluster"] = serde_json::json!({
+                "node": c.node,
+                "redis_reachable": c.redis_reachable,
+                "owned": c.owned,
+                "pulled": pulled,
+            });
+        }
+        json(StatusCode::OK, body)
     }
 }

@@ -1,7 +1,7 @@
 //! `rtmpkit serve`: the live server.
 
 use anyhow::{Context, Result, bail};
-use rtmpkit::server::{Server, ServerOptions};
+use rtmpkit::server::{ClusterOptions, Server, ServerOptions};
 use rtmpkit::tls::ServerCertificate;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -70,6 +70,13 @@ pub struct ServeArgs {
     /// Push every published stream to URL/app/stream as well (repeatable).
     #[arg(long, value_name = "URL")]
     relay_push: Vec<String>,
+    /// Cluster mode: share the stream directory with other nodes in this
+    /// Redis (redis://HOST:PORT); needs --advertise.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
+    /// How the other cluster nodes reach this one (rtmp://HOST:PORT).
+    #[arg(long, value_name = "URL")]
+    advertise: Option<String>,
     /// Outgoing chunk size [default: 4096].
     #[arg(long)]
     chunk_size: Option<u32>,
@@ -111,6 +118,9 @@ struct FileConfig {
     player_queue_hard_bytes: Option<usize>,
     relay_pull: Option<String>,
     relay_push: Option<Vec<String>>,
+    cluster: Option<String>,
+    advertise: Option<String>,
+    cluster_claim_ttl_secs: Option<f64>,
 }
 
 /// The HTTP status page's settings.
@@ -237,6 +247,40 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, HttpSettings)> {
         if !scheme || lower.trim_end_matches('/').matches('/').count() > 2 {
             bail!("relay url {url:?} must be rtmp[s]://host[:port] (the app/stream is added)");
         }
+    }
+    match (
+        args.cluster.clone().or(file.cluster),
+        args.advertise.clone().or(file.advertise),
+    ) {
+        (Some(redis), Some(advertise)) => {
+            let lower = redis.to_ascii_lowercase();
+            if !(lower.starts_with("redis://") || lower.starts_with("rediss://")) {
+                bail!("--cluster {redis:?}: expected redis://HOST:PORT");
+            }
+            let url = advertise.to_ascii_lowercase();
+            if !(url.starts_with("rtmp://") || url.starts_with("rtmps://"))
+                || url.trim_end_matches('/').matches('/').count() > 2
+            {
+                bail!(
+                    "--advertise {advertise:?}: expected rtmp[s]://HOST:PORT, as the other nodes reach this one"
+                );
+            }
+            if o.relay_pull.is_some() {
+                bail!(
+                    "--cluster and --relay-pull do not go together: in a cluster, every node pulls from the stream's owner"
+                );
+            }
+            let mut c = ClusterOptions::new(redis, advertise.trim_end_matches('/'));
+            if let Some(v) = file.cluster_claim_ttl_secs {
+                c.claim_ttl = secs(v, "cluster_claim_ttl_secs")?;
+            }
+            o.cluster = Some(c);
+        }
+        (Some(_), None) => bail!(
+            "--cluster needs --advertise rtmp://HOST:PORT: how the other nodes reach this one"
+        ),
+        (None, Some(_)) => bail!("--advertise is used only with --cluster redis://HOST:PORT"),
+        (None, None) => {}
     }
     let http = HttpSettings {
         listen: args.http_listen.or(file.http_listen),

@@ -3,6 +3,7 @@
 //! (publisher or player).
 
 use super::auth::{Call, Caller, Decision, split_query};
+use super::cluster::Claim;
 use super::hub::{Item, Out, PlayerQueue, PublishError, Stream};
 use super::metrics::{bump, drop_one};
 use super::{ServerContext, ServerOptions};
@@ -341,6 +342,16 @@ impl ServerHandler {
                         }
                     };
                     let key = stream_key(&self.caller.app, &name);
+                    if let Some(owner) = self.claim_in_cluster(&key).await {
+                        warn!(stream = %key, "publish refused: published on {owner}");
+                        self.ctx.counters.fail("publish", "claimed_elsewhere");
+                        let _ = session.reject_publish(
+                            stream_id,
+                            status::PUBLISH_BAD_NAME,
+                            &format!("Already publishing (on {owner})"),
+                        );
+                        return Some(Ok(ServerStop::Rejected));
+                    }
                     match self
                         .ctx
                         .hub
@@ -355,6 +366,9 @@ impl ServerHandler {
                                 None => info!(stream = %key, %kind, "publish"),
                             }
                             let _ = session.accept_publish(stream_id);
+                            if let Some(cluster) = &self.ctx.cluster {
+                                cluster.own(&key);
+                            }
                             self.ctx.on_publish(&key, redirect);
                             self.started = true;
                             bump(&self.ctx.counters.publishers);
@@ -443,6 +457,21 @@ impl ServerHandler {
         self.ctx.auth.check(call, &self.caller, name, extra).await
     }
 
+    /// Cluster mode: claims `key` for this node; the owner if another
+    /// node's live publisher has it. Without Redis the publish goes on
+    /// here, and the claim is made when Redis is back.
+    async fn claim_in_cluster(&self, key: &str) -> Option<String> {
+        let cluster = self.ctx.cluster.as_ref()?;
+        match cluster.claim(key).await {
+            Claim::Ours => None,
+            Claim::Elsewhere(owner) => Some(owner),
+            Claim::Unreachable => {
+                warn!(stream = %key, "cluster: Redis unreachable; publishing here, claiming when it is back");
+                None
+            }
+        }
+    }
+
     /// Leaves the hub (idempotent).
     fn leave(&mut self) {
         match std::mem::replace(&mut self.role, Role::None) {
@@ -450,6 +479,10 @@ impl ServerHandler {
                 info!(stream = %key, "unpublish");
                 drop_one(&self.ctx.counters.publishers);
                 self.ctx.hub.unpublish(&key, self.id);
+                let still = self.ctx.hub.get(&key).is_some_and(|s| s.has_publisher());
+                if let (Some(cluster), false) = (&self.ctx.cluster, still) {
+                    cluster.disown(&key);
+                }
                 self.notify_done(Call::PublishDone, &key);
             }
             Role::Player { key, queue, .. } => {

@@ -11,20 +11,26 @@
 //! ```
 
 mod auth;
+mod cluster;
 mod connection;
 mod hub;
 mod metrics;
 mod relay;
 mod signed;
+mod stats;
 
 pub use auth::AuthOptions;
+pub use cluster::ClusterOptions;
 pub use metrics::{FailureCount, Metrics};
 pub use signed::{sign_url, token as sign_token};
+pub use stats::{ClusterView, DrainHandle, PulledStream, StatsHandle, StreamStat};
 
 use crate::tls::ServerCertificate;
 use auth::Authorizer;
+use cluster::Cluster;
 use hub::{FlushClock, GopLimits, Hub, QueueLimits};
 use metrics::Counters;
+use relay::PullSource;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -89,6 +95,9 @@ pub struct ServerOptions {
     pub relay_pull: Option<String>,
     /// Every published stream is also pushed to `URL/app/stream` for each of these.
     pub relay_push: Vec<String>,
+    /// Cluster mode: share the stream directory with other nodes in Redis
+    /// (default none).
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl Default for ServerOptions {
@@ -111,6 +120,7 @@ impl Default for ServerOptions {
             player_queue_hard_bytes: 8 << 20,
             relay_pull: None,
             relay_push: Vec::new(),
+            cluster: None,
         }
     }
 }
@@ -123,8 +133,10 @@ pub(crate) struct ServerContext {
     pub auth: Authorizer,
     pub counters: Counters,
     next_id: AtomicU64,
-    relay_pulls: Mutex<HashMap<String, watch::Sender<bool>>>,
-    shutdown: watch::Receiver<bool>,
+    pub relay_pulls: Mutex<HashMap<String, Pull>>,
+    /// This node's part of the cluster, in cluster mode.
+    pub cluster: Option<Arc<Cluster>>,
+    pub shutdown: watch::Receiver<bool>,
     /// Drain requests: each one asks every client that supports it to
     /// reconnect (to the `tcUrl` inside, or here again).
     pub drain: watch::Sender<Option<Option<String>>>,
@@ -147,15 +159,34 @@ impl ServerContext {
     }
 
     /// A player joined: on an edge (or when a hook redirected the play to
-    /// another server), pull the stream if nobody publishes it here. An
-    /// edge pull carries the player's `query` (tokens) to the origin.
+    /// another server), pull the stream if nobody publishes it here; in
+    /// cluster mode, pull it from the node that owns it. A pull carries
+    /// the player's `query` (tokens) to its source.
     pub fn on_play(self: &Arc<Self>, key: &str, redirect: Option<String>, query: &str) {
-        let url = match (redirect, &self.opts.relay_pull) {
-            (Some(url), _) => url,
-            (None, Some(origin)) if query.is_empty() => relay::join(origin, key),
-            (None, Some(origin)) => format!("{}?{query}", relay::join(origin, key)),
+        let source = match (redirect, &self.opts.relay_pull) {
+            (Some(url), _) => PullSource::Url(url),
+            (None, Some(origin)) if query.is_empty() => PullSource::Url(relay::join(origin, key)),
+            (None, Some(origin)) => {
+                PullSource::Url(format!("{}?{query}", relay::join(origin, key)))
+            }
+            (None, None) if self.cluster.is_some() => PullSource::Cluster {
+                query: query.to_owned(),
+            },
             (None, None) => return,
         };
+        self.start_pull(key, source);
+    }
+
+    /// Cluster mode: pulls `key` from its owner for the local players.
+    pub fn pull_from_cluster(self: &Arc<Self>, key: &str, query: &str) {
+        if self.cluster.is_some() {
+            let query = query.to_owned();
+            self.start_pull(key, PullSource::Cluster { query });
+        }
+    }
+
+    /// Starts a pull of `key` unless it is published here or pulled already.
+    fn start_pull(self: &Arc<Self>, key: &str, source: PullSource) {
         if self.hub.get(key).is_some_and(|s| s.has_publisher()) {
             return;
         }
@@ -164,24 +195,68 @@ impl ServerContext {
             return;
         }
         let (tx, rx) = watch::channel(false);
-        pulls.insert(key.to_owned(), tx);
-        metrics::bump(&self.counters.relay_pulls);
-        relay::spawn_pull(self.clone(), key.to_owned(), url, rx);
+        let cluster = matches!(source, PullSource::Cluster { .. });
+        pulls.insert(
+            key.to_owned(),
+            Pull {
+                stop: tx,
+                source: None,
+                cluster,
+            },
+        );
+        metrics::bump(if cluster {
+            &self.counters.cluster_pulls
+        } else {
+            &self.counters.relay_pulls
+        });
+        relay::spawn_pull(self.clone(), key.to_owned(), source, rx);
     }
 
-    /// A player left: stop an edge pull nobody watches any more.
+    /// The URL to pull `key` from: its owner's, unless that is this node
+    /// or nobody (or Redis does not answer).
+    pub(crate) async fn cluster_source(&self, key: &str, query: &str) -> Option<String> {
+        let cluster = self.cluster.as_ref()?;
+        let owner = cluster.owner(key).await?;
+        if owner == cluster.opts.advertise {
+            return None;
+        }
+        let url = relay::join(&owner, key);
+        Some(match query {
+            "" => url,
+            q => format!("{url}?{q}"),
+        })
+    }
+
+    /// Notes where the pull of `key` connects now (for `/stats`).
+    pub(crate) fn set_pull_source(&self, key: &str, url: &str) {
+        if let Some(p) = relay::lock(&self.relay_pulls).get_mut(key) {
+            p.source = Some(url.split('?').next().unwrap_or(url).to_owned());
+        }
+    }
+
+    /// A player left: stop a pull nobody watches any more.
     pub fn on_stop_playing(self: &Arc<Self>, key: &str) {
         if self.hub.get(key).is_some_and(|s| s.player_count() > 0) {
             return;
         }
-        if let Some(tx) = relay::lock(&self.relay_pulls).remove(key) {
-            let _ = tx.send(true);
+        if let Some(p) = relay::lock(&self.relay_pulls).remove(key) {
+            let _ = p.stop.send(true);
         }
     }
 
     pub(crate) fn forget_pull(&self, key: &str) {
         relay::lock(&self.relay_pulls).remove(key);
     }
+}
+
+/// A running pull of a stream into this server.
+#[derive(Debug)]
+pub(crate) struct Pull {
+    stop: watch::Sender<bool>,
+    /// Where it connects now (without the query).
+    pub source: Option<String>,
+    /// Whether it follows the cluster's owner (else a fixed URL).
+    pub cluster: bool,
 }
 
 /// Connections the kernel completes and queues for accept (capped by
@@ -217,72 +292,6 @@ pub struct Server {
     tls: Option<(TcpListener, Arc<crate::tls::ServerConfig>)>,
     context: Arc<ServerContext>,
     stop_tx: watch::Sender<bool>,
-}
-
-/// One stream as [`StatsHandle::streams`] reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamStat {
-    /// `app/stream`.
-    pub name: String,
-    /// Whether a publisher (or an edge relay) feeds it.
-    pub publishing: bool,
-    /// Players (relay pushes included).
-    pub players: usize,
-    /// Bytes waiting in its players' queues.
-    pub queued_bytes: usize,
-    /// Messages dropped for its present players that fell behind.
-    pub dropped: u64,
-}
-
-/// Reads a running server's state.
-#[derive(Debug, Clone)]
-pub struct StatsHandle(Arc<ServerContext>);
-
-/// Moves clients off a running server (E-RTMP v2 reconnect request).
-#[derive(Debug, Clone)]
-pub struct DrainHandle(Arc<ServerContext>);
-
-impl DrainHandle {
-    /// Asks every connected client that announced reconnect support
-    /// (`capsEx` 0x01) to connect again: to `tc_url` (e.g.
-    /// `rtmp://other:1935/live`), or to this server. The server keeps
-    /// serving them until they leave; clients that did not announce it are
-    /// left alone.
-    pub fn drain(&self, tc_url: Option<String>) {
-        self.0.drain.send_replace(Some(tc_url));
-    }
-}
-
-impl StatsHandle {
-    /// Whether the server is moving its clients away (a drain was asked
-    /// for) or shutting down: a load balancer should stop sending new ones.
-    pub fn is_draining(&self) -> bool {
-        self.0.drain.borrow().is_some() || *self.0.shutdown.borrow()
-    }
-
-    /// Every stream with a publisher or a player.
-    pub fn streams(&self) -> Vec<StreamStat> {
-        self.0
-            .hub
-            .list()
-            .into_iter()
-            .map(|s| StreamStat {
-                name: s.name,
-                publishing: s.publishing,
-                players: s.players,
-                queued_bytes: s.queued_bytes,
-                dropped: s.dropped,
-            })
-            .collect()
-    }
-
-    /// The server's counters now (see [`Metrics`]).
-    pub fn metrics(&self) -> Metrics {
-        let (queued, dropped) = self.0.hub.list().iter().fold((0, 0), |(q, d), s| {
-            (q + s.queued_bytes as u64, d + s.dropped)
-        });
-        self.0.counters.snapshot(queued, dropped)
-    }
 }
 
 impl Server {
@@ -326,9 +335,14 @@ impl Server {
             d if d.is_zero() => hub,
             d => hub.with_clock(Arc::new(FlushClock::new(d))),
         };
+        let cluster = match &opts.cluster {
+            Some(c) => Some(Arc::new(Cluster::new(c.clone(), opts.takeover_after)?)),
+            None => None,
+        };
         let context = Arc::new(ServerContext {
             hub,
             auth,
+            cluster,
             counters: Counters::default(),
             next_id: AtomicU64::new(1),
             relay_pulls: Mutex::new(HashMap::new()),
@@ -377,6 +391,10 @@ impl Server {
             let mut stop = ctx.shutdown.clone();
             tokio::spawn(clock.run(async move { signalled(&mut stop).await }));
         }
+        let cluster = ctx
+            .cluster
+            .clone()
+            .map(|c| tokio::spawn(c.run(ctx.clone())));
         let (quit_tx, quit_rx) = tokio::sync::oneshot::channel();
         let acceptor = tokio::spawn(accept_loop(self.listener, self.tls, ctx.clone(), quit_rx));
         shutdown.await;
@@ -391,6 +409,10 @@ impl Server {
             .is_err()
         {
             tasks.abort_all();
+        }
+        if let Some(cluster) = cluster {
+            // It gives up this node's claims (bounded by Redis timeouts).
+            let _ = tokio::time::timeout(Duration::from_secs(3), cluster).await;
         }
         Ok(())
     }

@@ -24,13 +24,27 @@ pub(crate) fn join(base: &str, key: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), key)
 }
 
-/// Pulls `url` into the local stream `key` until told to stop, the
+/// Where a pull takes its stream from.
+#[derive(Debug, Clone)]
+pub(crate) enum PullSource {
+    /// A fixed URL: the edge's origin, or a hook's redirect.
+    Url(String),
+    /// Whichever node owns the stream in the cluster, asked again before
+    /// each attempt and every second while pulling; `query` (the
+    /// player's tokens) goes with it.
+    Cluster { query: String },
+}
+
+/// How often a cluster pull checks that its source still owns the stream.
+const OWNER_CHECK: Duration = Duration::from_secs(1);
+
+/// Pulls `source` into the local stream `key` until told to stop, the
 /// server shuts down, or nobody watches; retries with back-off while
 /// players wait.
 pub(crate) fn spawn_pull(
     ctx: Arc<ServerContext>,
     key: String,
-    url: String,
+    source: PullSource,
     mut stop: watch::Receiver<bool>,
 ) {
     let span = tracing::info_span!("relay_pull", stream = %key);
@@ -43,7 +57,7 @@ pub(crate) fn spawn_pull(
             // for up to SOURCE_GRACE; the next pull takes it over again.
             let mut lost_at: Option<Instant> = None;
             let mut connected_before = false;
-            loop {
+            'pulling: loop {
                 if *stop.borrow() || *shutdown.borrow() {
                     break;
                 }
@@ -52,6 +66,22 @@ pub(crate) fn spawn_pull(
                     ctx.hub.unpublish(&key, id);
                     lost_at = None;
                 }
+                let url = match &source {
+                    PullSource::Url(url) => url.clone(),
+                    PullSource::Cluster { query } => match ctx.cluster_source(&key, query).await {
+                        Some(url) => url,
+                        None => {
+                            // No owner yet (or Redis away): players wait.
+                            tokio::select! {
+                                _ = tokio::time::sleep(OWNER_CHECK) => {}
+                                _ = super::signalled(&mut stop) => break,
+                                _ = super::signalled(&mut shutdown) => break,
+                            }
+                            continue;
+                        }
+                    },
+                };
+                ctx.set_pull_source(&key, &url);
                 // A forwarder takes every codec and track.
                 let opts = ClientOptions::default().with_every_codec();
                 let pull = match PullSession::new(&url, opts) {
@@ -85,16 +115,39 @@ pub(crate) fn spawn_pull(
                     break;
                 };
                 info!("relaying from {url}");
+                let following = matches!(source, PullSource::Cluster { .. });
+                let mut check = tokio::time::interval(OWNER_CHECK);
+                let mut moved = false;
                 loop {
                     let msg = tokio::select! {
                         m = pull.next_message() => m,
                         _ = super::signalled(&mut stop) => None,
                         _ = super::signalled(&mut shutdown) => None,
+                        _ = check.tick(), if following => {
+                            if let PullSource::Cluster { query } = &source
+                                && let Some(now) = ctx.cluster_source(&key, query).await
+                                && now != url
+                            {
+                                info!("the stream moved to {now}: following it");
+                                moved = true;
+                                None
+                            } else if stream.publisher_conn() != Some(id) {
+                                // Published here now: no need to pull.
+                                let _ = pull.close().await;
+                                break 'pulling;
+                            } else {
+                                continue;
+                            }
+                        }
                     };
                     let Some(m) = msg else { break };
                     stream.publish(id, m);
                 }
                 let _ = pull.close().await;
+                if moved {
+                    lost_at.get_or_insert_with(Instant::now);
+                    continue;
+                }
                 let reason = pull.wait().await;
                 info!("relay from {url} ended: {reason}");
                 if matches!(reason, EndReason::StreamEnded(_)) {

@@ -264,6 +264,18 @@ impl Stream {
         }
     }
 
+    /// The connection (or relay) that publishes it.
+    pub fn publisher_conn(&self) -> Option<u64> {
+        lock(&self.state).publisher.as_ref().map(|p| p.conn)
+    }
+
+    /// How long the publisher has sent nothing; `None` without one.
+    pub fn publisher_silence(&self) -> Option<Duration> {
+        let st = lock(&self.state);
+        st.publisher.as_ref()?;
+        Some(st.last_input.map_or(Duration::MAX, |t| t.elapsed()))
+    }
+
     /// Whether a publisher is on.
     pub fn has_publisher(&self) -> bool {
         lock(&self.state).publisher.is_some()
@@ -432,6 +444,21 @@ impl Hub {
         if ended {
             self.forget_if_idle(&s);
         }
+    }
+
+    /// Ends the publishing of `key`, whoever publishes (the stream was
+    /// taken over on another node): the publisher is told through its
+    /// `replaced`, players get the end of the stream and stay.
+    pub fn evict_publisher(&self, key: &str) {
+        let Some(conn) = self.get(key).and_then(|s| {
+            lock(&s.state).publisher.as_ref().map(|p| {
+                p.replaced.notify_one();
+                p.conn
+            })
+        }) else {
+            return;
+        };
+        self.unpublish(key, conn);
     }
 
     /// Adds a player; it gets what a late joiner needs at once: metadata,

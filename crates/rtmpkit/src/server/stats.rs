@@ -1,0 +1,125 @@
+//! Handles that read a running server ([`StatsHandle`]) and move its
+//! clients elsewhere ([`DrainHandle`]).
+
+use super::ServerContext;
+use super::relay::lock;
+use std::sync::Arc;
+
+/// One stream as [`StatsHandle::streams`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStat {
+    /// `app/stream`.
+    pub name: String,
+    /// Whether a publisher (or an edge relay) feeds it.
+    pub publishing: bool,
+    /// Players (relay pushes included).
+    pub players: usize,
+    /// Bytes waiting in its players' queues.
+    pub queued_bytes: usize,
+    /// Messages dropped for its present players that fell behind.
+    pub dropped: u64,
+}
+
+/// Reads a running server's state.
+#[derive(Debug, Clone)]
+pub struct StatsHandle(pub(super) Arc<ServerContext>);
+
+/// Moves clients off a running server (E-RTMP v2 reconnect request).
+#[derive(Debug, Clone)]
+pub struct DrainHandle(pub(super) Arc<ServerContext>);
+
+impl DrainHandle {
+    /// Asks every connected client that announced reconnect support
+    /// (`capsEx` 0x01) to connect again: to `tc_url` (e.g.
+    /// `rtmp://other:1935/live`), or to this server. The server keeps
+    /// serving them until they leave; clients that did not announce it are
+    /// left alone.
+    pub fn drain(&self, tc_url: Option<String>) {
+        self.0.drain.send_replace(Some(tc_url));
+    }
+}
+
+impl StatsHandle {
+    /// Whether the server is moving its clients away (a drain was asked
+    /// for) or shutting down: a load balancer should stop sending new ones.
+    pub fn is_draining(&self) -> bool {
+        self.0.drain.borrow().is_some() || *self.0.shutdown.borrow()
+    }
+
+    /// Every stream with a publisher or a player.
+    pub fn streams(&self) -> Vec<StreamStat> {
+        self.0
+            .hub
+            .list()
+            .into_iter()
+            .map(|s| StreamStat {
+                name: s.name,
+                publishing: s.publishing,
+                players: s.players,
+                queued_bytes: s.queued_bytes,
+                dropped: s.dropped,
+            })
+            .collect()
+    }
+
+    /// The server's counters now (see [`Metrics`]).
+    pub fn metrics(&self) -> super::Metrics {
+        let (queued, dropped) = self.0.hub.list().iter().fold((0, 0), |(q, d), s| {
+            (q + s.queued_bytes as u64, d + s.dropped)
+        });
+        self.0.counters.snapshot(queued, dropped)
+    }
+}
+
+/// The node's part of the cluster, as [`StatsHandle::cluster`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterView {
+    /// This node's advertised URL (what the others pull from).
+    pub node: String,
+    /// Whether the last Redis round trip worked.
+    pub redis_reachable: bool,
+    /// Streams published here and claimed in Redis.
+    pub owned: Vec<String>,
+    /// Streams pulled into this server, with their source.
+    pub pulled: Vec<PulledStream>,
+}
+
+/// A stream this server pulls from another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledStream {
+    /// `app/stream`.
+    pub name: String,
+    /// Where the pull connects now (`None`: looking for the owner).
+    pub source: Option<String>,
+    /// Whether it follows the cluster's owner (else an edge's origin, or
+    /// a hook's redirect).
+    pub cluster: bool,
+}
+
+impl StatsHandle {
+    /// The cluster as this node sees it; `None` outside cluster mode.
+    pub fn cluster(&self) -> Option<ClusterView> {
+        let c = self.0.cluster.as_ref()?;
+        Some(ClusterView {
+            node: c.opts.advertise.clone(),
+            redis_reachable: c.reachable(),
+            owned: c.owned(),
+            pulled: self.pulled(),
+        })
+    }
+
+    /// Every pull running now, by name.
+    pub fn pulled(&self) -> Vec<PulledStream> {
+        let mut v: Vec<PulledStream> = lock(&self.0.relay_pulls)
+            .iter()
+            .map(|(name, p)| PulledStream {
+                name: name.clone(),
+                source: p.source.clone(),
+                cluster: p.cluster,
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+}
