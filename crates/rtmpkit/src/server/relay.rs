@@ -37,6 +37,13 @@ pub(crate) enum PullSource {
 
 /// How often a cluster pull checks that its source still owns the stream.
 const OWNER_CHECK: Duration = Duration::from_secs(1);
+/// How often a cluster pull whose stream has no owner yet looks again
+/// (players wait; the first GOP should not be missed).
+const OWNER_POLL: Duration = Duration::from_millis(250);
+/// Longest wait between attempts: a fixed origin, and a cluster owner
+/// (the next attempt may find a new owner, so it retries sooner).
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_CLUSTER_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Pulls `source` into the local stream `key` until told to stop, the
 /// server shuts down, or nobody watches; retries with back-off while
@@ -73,7 +80,7 @@ pub(crate) fn spawn_pull(
                         None => {
                             // No owner yet (or Redis away): players wait.
                             tokio::select! {
-                                _ = tokio::time::sleep(OWNER_CHECK) => {}
+                                _ = tokio::time::sleep(OWNER_POLL) => {}
                                 _ = super::signalled(&mut stop) => break,
                                 _ = super::signalled(&mut shutdown) => break,
                             }
@@ -102,7 +109,10 @@ pub(crate) fn spawn_pull(
                         _ = tokio::time::sleep(backoff) => {}
                         _ = super::signalled(&mut stop) => break,
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff = (backoff * 2).min(match source {
+                        PullSource::Url(_) => MAX_BACKOFF,
+                        PullSource::Cluster { .. } => MAX_CLUSTER_BACKOFF,
+                    });
                     continue;
                 }
                 backoff = Duration::from_millis(200);
