@@ -62,7 +62,7 @@ impl StatsHandle {
             .collect()
     }
 
-    /// The server's counters now (see [`Metrics`]).
+    /// The server's counters now (see [`Metrics`](super::Metrics)).
     pub fn metrics(&self) -> super::Metrics {
         let (queued, dropped) = self.0.hub.list().iter().fold((0, 0), |(q, d), s| {
             (q + s.queued_bytes as u64, d + s.dropped)
