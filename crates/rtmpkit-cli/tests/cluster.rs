@@ -242,6 +242,15 @@ fn owner_killed_and_publisher_moved() {
 fn redis_lost_and_back() {
     let mut redis = Redis::start(free_port());
     let (a, c) = (Node::start(&redis), Node::start(&redis));
+    // An idle node knows Redis answers too.
+    let t = Instant::now();
+    while c.get("/healthz").0 != 200 {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "idle C is not healthy"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let dir = tempfile::tempdir().unwrap();
     let out_a = dir.path().join("a.flv");
     let _publisher = looped_push(&a.url("cam"));

@@ -92,6 +92,17 @@ pub(crate) enum Claim {
     Unreachable,
 }
 
+/// One Redis request.
+#[derive(Clone, Copy)]
+enum Op<'a> {
+    /// A script on the stream's two keys.
+    Script(&'a Script),
+    /// Who owns the stream.
+    Get,
+    /// Whether Redis answers (an idle node's health).
+    Ping,
+}
+
 /// This node's part of the cluster.
 #[derive(Debug)]
 pub(crate) struct Cluster {
@@ -158,9 +169,9 @@ impl Cluster {
         v
     }
 
-    /// Runs one script (or a GET: `script` None) with a bounded wait; an
-    /// error drops the connection so that the next call dials again.
-    async fn call(&self, script: Option<&Script>, key: &str, args: &[String]) -> Option<String> {
+    /// Runs one request with a bounded wait; an error drops the
+    /// connection so that the next call dials again.
+    async fn call(&self, op: Op<'_>, key: &str, args: &[String]) -> Option<String> {
         let attempt = async {
             let mut guard = self.conn.lock().await;
             if guard.is_none() {
@@ -175,8 +186,8 @@ impl Cluster {
             }
             let mut conn = guard.clone().expect("set above");
             drop(guard);
-            let reply: redis::RedisResult<Option<String>> = match script {
-                Some(s) => {
+            let reply: redis::RedisResult<Option<String>> = match op {
+                Op::Script(s) => {
                     let mut inv = s.prepare_invoke();
                     inv.key(claim_key(key)).key(live_key(key));
                     for a in args {
@@ -184,12 +195,13 @@ impl Cluster {
                     }
                     inv.invoke_async(&mut conn).await
                 }
-                None => {
+                Op::Get => {
                     redis::cmd("GET")
                         .arg(claim_key(key))
                         .query_async(&mut conn)
                         .await
                 }
+                Op::Ping => redis::cmd("PING").query_async(&mut conn).await,
             };
             if reply.is_err() {
                 *self.conn.lock().await = None;
@@ -240,7 +252,7 @@ impl Cluster {
     /// Claims `key` for a publisher that starts here.
     pub async fn claim(&self, key: &str) -> Claim {
         let args = self.ttl_args(self.takeover_after.is_some());
-        match self.call(Some(&self.claim), key, &args).await {
+        match self.call(Op::Script(&self.claim), key, &args).await {
             Some(owner) if owner.is_empty() => Claim::Ours,
             Some(owner) => Claim::Elsewhere(owner),
             None => Claim::Unreachable,
@@ -258,14 +270,14 @@ impl Cluster {
             let (me, key) = (self.clone(), key.to_owned());
             tokio::spawn(async move {
                 let args = me.ttl_args(false);
-                me.call(Some(&me.release), &key, &args).await;
+                me.call(Op::Script(&me.release), &key, &args).await;
             });
         }
     }
 
     /// The node that owns `key`, if Redis answers and one does.
     pub async fn owner(&self, key: &str) -> Option<String> {
-        self.call(None, key, &[]).await.filter(|o| !o.is_empty())
+        self.call(Op::Get, key, &[]).await.filter(|o| !o.is_empty())
     }
 
     /// Every second until shutdown: keeps the claims, gives up those a
@@ -280,14 +292,19 @@ impl Cluster {
                 _ = tick.tick() => {}
                 _ = super::signalled(&mut shutdown) => break,
             }
-            for key in self.owned() {
+            let owned = self.owned();
+            if owned.is_empty() {
+                // Nothing to refresh: still know whether Redis answers.
+                self.call(Op::Ping, "", &[]).await;
+            }
+            for key in owned {
                 let sending = ctx
                     .hub
                     .get(&key)
                     .and_then(|s| s.publisher_silence())
                     .is_some_and(|silent| silent < TICK * 3 / 2);
                 let args = self.ttl_args(sending);
-                match self.call(Some(&self.refresh), &key, &args).await {
+                match self.call(Op::Script(&self.refresh), &key, &args).await {
                     Some(other) if !other.is_empty() => {
                         info!(stream = %key, "cluster: the stream is published on {other} now; ending the silent local publisher");
                         lock(&self.owned).remove(&key);
@@ -308,7 +325,7 @@ impl Cluster {
         // Shutting down: the streams published here end now.
         for key in self.owned() {
             let args = self.ttl_args(false);
-            self.call(Some(&self.release), &key, &args).await;
+            self.call(Op::Script(&self.release), &key, &args).await;
         }
     }
 }

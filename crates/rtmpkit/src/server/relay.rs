@@ -77,6 +77,15 @@ pub(crate) fn spawn_pull(
                     PullSource::Url(url) => url.clone(),
                     PullSource::Cluster { query } => match ctx.cluster_source(&key, query).await {
                         Some(url) => url,
+                        None if ctx
+                            .hub
+                            .get(&key)
+                            .and_then(|s| s.publisher_conn())
+                            .is_some_and(|c| c != id) =>
+                        {
+                            // Published here now: no need to pull.
+                            break;
+                        }
                         None => {
                             // No owner yet (or Redis away): players wait.
                             tokio::select! {
