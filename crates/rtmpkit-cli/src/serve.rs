@@ -310,6 +310,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let (opts, http) = options(&args)?;
     raise_open_files_limit(opts.max_connections);
     let certificate = opts.tls_certificate.clone();
+    let stuck_timeout = opts.stuck_timeout;
     let server = Server::bind(opts).await?;
     if let Some(addr) = server.local_addr() {
         println!("listening rtmp {addr}");
@@ -329,9 +330,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         println!("listening http {} ({auth})", l.local_addr()?);
         tokio::spawn(crate::http::serve(
             l,
-            server.stats(),
-            server.drainer(),
-            http.token,
+            crate::http::Handles {
+                stats: server.stats(),
+                drainer: server.drainer(),
+                viewers: server.viewers(),
+                token: http.token,
+                stuck_timeout,
+            },
         ));
     }
     if let Some(cert) = certificate {

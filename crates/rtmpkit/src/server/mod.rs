@@ -18,12 +18,14 @@ mod metrics;
 mod relay;
 mod signed;
 mod stats;
+mod viewer;
 
 pub use auth::AuthOptions;
 pub use cluster::ClusterOptions;
 pub use metrics::{FailureCount, Metrics};
 pub use signed::{sign_url, token as sign_token};
 pub use stats::{ClusterView, DrainHandle, PulledStream, StatsHandle, StreamStat};
+pub use viewer::{PlayRefused, Viewer, ViewerInfo, Viewers};
 
 use crate::tls::ServerCertificate;
 use auth::Authorizer;
@@ -371,6 +373,11 @@ impl Server {
     /// A handle to read the server's streams while it runs.
     pub fn stats(&self) -> StatsHandle {
         StatsHandle(self.context.clone())
+    }
+
+    /// A handle to open players of other protocols (HTTP-FLV) while it runs.
+    pub fn viewers(&self) -> Viewers {
+        Viewers(self.context.clone())
     }
 
     /// A handle to move clients elsewhere while it runs.

@@ -1,5 +1,6 @@
-//! The HTTP side of `rtmpkit serve`, over hyper: `GET /stats` as JSON,
-//! `GET /metrics` for Prometheus,
+//! The HTTP side of `rtmpkit serve`, over hyper: `GET /APP/STREAM.flv`
+//! (HTTP-FLV, behind the play authorization, with CORS), `GET /stats` as
+//! JSON, `GET /metrics` for Prometheus,
 //! `POST /drain[?tcUrl=rtmp://other/app]`, which asks every client that
 //! supports it (E-RTMP v2 reconnect request) to move, and `GET /healthz`
 //! for load balancers (200 while the server takes clients, 503 once it
@@ -7,40 +8,58 @@
 //!
 //! It is open to whoever reaches the address it listens on, unless a
 //! bearer token is set (`--http-token`); `/healthz` tells nothing else and
-//! needs no token.
+//! needs no token, and HTTP-FLV asks what RTMP players are asked.
+
+mod flv;
+mod stall;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use flv::Pieces;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rtmpkit::server::{DrainHandle, StatsHandle};
+use rtmpkit::server::{DrainHandle, StatsHandle, ViewerInfo, Viewers};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tracing::debug;
+use tracing::{debug, info};
 
 /// What each request needs.
 struct Page {
     stats: StatsHandle,
     drainer: DrainHandle,
+    viewers: Viewers,
     /// `Bearer <token>`, when one is required.
     authorization: Option<String>,
 }
 
-/// Serves the status page until the process ends.
-pub async fn serve(
-    listener: TcpListener,
-    stats: StatsHandle,
-    drainer: DrainHandle,
-    token: Option<String>,
-) {
+/// A response body: a JSON page, or a live stream.
+type Body = UnsyncBoxBody<Pieces, Infallible>;
+
+/// What [`serve`] serves.
+pub struct Handles {
+    pub stats: StatsHandle,
+    pub drainer: DrainHandle,
+    pub viewers: Viewers,
+    /// Bearer token of the status pages.
+    pub token: Option<String>,
+    /// A reader that takes nothing this long is cut off.
+    pub stuck_timeout: Duration,
+}
+
+/// Serves HTTP until the process ends.
+pub async fn serve(listener: TcpListener, handles: Handles) {
+    let stuck = handles.stuck_timeout;
     let page = Arc::new(Page {
-        stats,
-        drainer,
-        authorization: token.map(|t| format!("Bearer {t}")),
+        stats: handles.stats,
+        drainer: handles.drainer,
+        viewers: handles.viewers,
+        authorization: handles.token.map(|t| format!("Bearer {t}")),
     });
     loop {
         let (socket, peer) = match listener.accept().await {
@@ -55,23 +74,35 @@ pub async fn serve(
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let page = page.clone();
-                async move { Ok::<_, Infallible>(page.answer(&req)) }
+                async move { Ok::<_, Infallible>(page.answer(&req, peer).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(5))
-                .serve_connection(TokioIo::new(socket), service);
+                .serve_connection(TokioIo::new(stall::StallGuard::new(socket, stuck)), service);
             if let Err(e) = conn.await {
-                debug!(%peer, "http connection: {e}");
+                // A reader cut off for taking nothing is worth seeing.
+                let stalled = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<std::io::Error>())
+                    .filter(|io| io.kind() == std::io::ErrorKind::TimedOut);
+                if let Some(why) = stalled {
+                    info!(%peer, "http connection closed: {why}");
+                } else {
+                    debug!(%peer, "http connection: {e}");
+                }
             }
         });
     }
 }
 
-fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
+fn full(b: Bytes) -> Body {
+    Full::new(Pieces::from(b)).boxed_unsync()
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response<Body> {
     let mut text = body.to_string();
     text.push('\n');
-    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    let mut resp = Response::new(full(Bytes::from(text)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         CONTENT_TYPE,
@@ -86,7 +117,10 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Page {
-    fn answer(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn answer(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        if req.method() == Method::GET && req.uri().path().ends_with(".flv") {
+            return self.http_flv(req, peer).await;
+        }
         if req.method() == Method::GET && req.uri().path() == "/healthz" {
             let cluster = self.stats.cluster();
             return if self.stats.is_draining() {
@@ -142,8 +176,7 @@ impl Page {
             );
         }
         if req.method() == Method::GET && req.uri().path() == "/metrics" {
-            let mut resp =
-                Response::new(Full::new(Bytes::from(crate::metrics::render(&self.stats))));
+            let mut resp = Response::new(full(Bytes::from(crate::metrics::render(&self.stats))));
             resp.headers_mut().insert(
                 CONTENT_TYPE,
                 hyper::header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
@@ -184,4 +217,67 @@ impl Page {
         }
         json(StatusCode::OK, body)
     }
+}
+
+impl Page {
+    /// `GET /APP/STREAM.flv[?query]`: the live stream as FLV.
+    async fn http_flv(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let path = req.uri().path();
+        let path = path[1..path.len() - ".flv".len()].to_owned();
+        let path = percent_encoding::percent_decode_str(&path).decode_utf8_lossy();
+        let Some((app, name)) = path
+            .split_once('/')
+            .filter(|(a, n)| !a.is_empty() && !n.is_empty())
+        else {
+            return cors(json(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "HTTP-FLV is GET /APP/STREAM.flv"}),
+            ));
+        };
+        let name = match req.uri().query() {
+            Some(q) => format!("{name}?{q}"),
+            None => name.to_owned(),
+        };
+        let text = |h| {
+            req.headers()
+                .get(h)
+                .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
+        let who = ViewerInfo {
+            addr: peer,
+            url: format!("http://{}{}", text(hyper::header::HOST), req.uri()),
+            page_url: text(hyper::header::REFERER),
+        };
+        match self.viewers.play(app, &name, who).await {
+            Ok(viewer) => {
+                let body = StreamBody::new(flv::body(viewer)).boxed_unsync();
+                let mut resp = Response::new(body);
+                let h = resp.headers_mut();
+                h.insert(
+                    CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static("video/x-flv"),
+                );
+                h.insert(
+                    hyper::header::CACHE_CONTROL,
+                    hyper::header::HeaderValue::from_static("no-cache"),
+                );
+                cors(resp)
+            }
+            Err(refused) => cors(json(
+                StatusCode::FORBIDDEN,
+                serde_json::json!({"error": refused.to_string()}),
+            )),
+        }
+    }
+}
+
+/// Lets a page on another origin read the response.
+fn cors(mut resp: Response<Body>) -> Response<Body> {
+    resp.headers_mut().insert(
+        hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        hyper::header::HeaderValue::from_static("*"),
+    );
+    resp
 }
