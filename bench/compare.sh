@@ -10,6 +10,9 @@
 #                                sweep: rtmpkit once per value at DELAY_PLAYERS
 #                                players, CPU and p99 latency; DELAYS="" skips it)
 #   STORM_RATE=400 bench/compare.sh   (the paced connect storm's sessions/s)
+#   HTTP_PLAYERS="500 1000" bench/compare.sh   (rtmpkit's HTTP-FLV fan-out against
+#                                its RTMP fan-out, same players, same run;
+#                                HTTP_PLAYERS="" skips it)
 #   TLS=1 bench/compare.sh      (everything over rtmps://: rtmpkit's own TLS
 #                                listener vs nginx-rtmp behind nginx's stream {}
 #                                TLS, with a CA made here by openssl)
@@ -26,6 +29,7 @@ steps=${STEPS:-"100 500 1000 1500 2000 3000"}
 delays=${DELAYS-"0 20 50 100 200"}
 storm_rate=${STORM_RATE:-400}
 delay_players=${DELAY_PLAYERS:-500}
+http_players=${HTTP_PLAYERS-"500 1000"}
 servers=${SERVERS:-"rtmpkit nginx"}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -201,6 +205,32 @@ if [[ " $servers " == *" rtmpkit "* ]] && [ "$tls" != 1 ]; then
   done
 fi
 
+# HTTP-FLV fan-out against RTMP fan-out: rtmpkit with the same players
+# and input, over each protocol in turn.
+declare -A H
+if [[ " $servers " == *" rtmpkit "* ]] && [ "$tls" != 1 ]; then
+  for n in $http_players; do
+    hport=$((port + 1))
+    pid=$(start_rtmpkit --http-listen 127.0.0.1:$hport)
+    pids+=("$pid")
+    wait_port
+    for proto in rtmp http; do
+      extra=()
+      [ "$proto" = http ] && extra=(--http-flv 127.0.0.1:$hport)
+      out=$("$bin" bench play "$base/live/h$proto$n" "${extra[@]}" -n "$n" --duration "$play_secs" \
+        --input "$input" --server-pid "$pid" 2>&1 | grep '^RESULT' || true)
+      echo "$proto $n: $out" >&2
+      H[$proto,$n,cpu_gbit]=$(val server_cpu_pct_per_gbit "$out")
+      H[$proto,$n,lat99]=$(val lat_p99_ms "$out")
+      H[$proto,$n,behind]=$(val behind "$out")
+      H[$proto,$n,mbps]=$(val mbps "$out")
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    sleep 1
+  done
+fi
+
 # The kernel's floor, measured in the same run: a C program writing N
 # loopback sockets one frame-sized write per video frame (25/s), paired with
 # its own readers (../shared/tools/fanout-floor.c, when it is there).
@@ -250,5 +280,16 @@ if [ -n "$delays" ] && [ -n "${D[${delays%% *},cpu_gbit]:-}" ]; then
   echo "|---|---|---|---|---|---|"
   for d in $delays; do
     echo "| $d | ${D[$d,cpu_gbit]:-} | ${D[$d,lat99]:-} | $(awk -v l="${D[$d,lat99]:-}" -v d="$d" 'BEGIN { if (l == "") print "-"; else printf "%.1f", l - d }') | ${D[$d,behind]:-} | $(ratio "${D[$d,cpu_gbit]:-}" "${R[nginx,$delay_players,cpu_gbit]:-}") |"
+  done
+fi
+if [ -n "$http_players" ] && [ -n "${H[http,${http_players%% *},cpu_gbit]:-}" ]; then
+  echo
+  echo "HTTP-FLV against RTMP: rtmpkit, the same players and input over each protocol in turn"
+  echo
+  echo "| players | protocol | delivered Mbit/s | server CPU % per Gbit/s | latency p99 (ms) | players behind | CPU HTTP-FLV / RTMP |"
+  echo "|---|---|---|---|---|---|---|"
+  for n in $http_players; do
+    echo "| $n | RTMP | ${H[rtmp,$n,mbps]:-} | ${H[rtmp,$n,cpu_gbit]:-} | ${H[rtmp,$n,lat99]:-} | ${H[rtmp,$n,behind]:-} | |"
+    echo "| $n | HTTP-FLV | ${H[http,$n,mbps]:-} | ${H[http,$n,cpu_gbit]:-} | ${H[http,$n,lat99]:-} | ${H[http,$n,behind]:-} | $(ratio "${H[http,$n,cpu_gbit]:-}" "${H[rtmp,$n,cpu_gbit]:-}") |"
   done
 fi

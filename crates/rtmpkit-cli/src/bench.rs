@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
+mod http_player;
 mod player;
 mod soak;
 use player::player;
@@ -74,6 +75,10 @@ pub struct PlayArgs {
     /// Players connecting at once while ramping up.
     #[arg(long, default_value_t = 50)]
     ramp_concurrency: usize,
+    /// Players use HTTP-FLV from this address (the server's --http-listen):
+    /// http://ADDR/APP/STREAM.flv of the URL; --input still publishes over RTMP.
+    #[arg(long, value_name = "ADDR")]
+    http_flv: Option<String>,
     #[command(flatten)]
     tls: crate::client_tls::TlsArgs,
 }
@@ -354,7 +359,15 @@ async fn publisher(
 }
 
 async fn play(a: PlayArgs) -> Result<()> {
-    RtmpUrl::parse(&a.url)?;
+    let parsed = RtmpUrl::parse(&a.url)?;
+    let http_url = a.http_flv.as_ref().map(|addr| {
+        let query = parsed
+            .query
+            .as_ref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        format!("http://{addr}/{}/{}.flv{query}", parsed.app, parsed.stream)
+    });
     if a.duration.is_nan() || a.duration <= 0.0 || a.players == 0 {
         bail!("--duration and -n must be > 0");
     }
@@ -398,7 +411,10 @@ async fn play(a: PlayArgs) -> Result<()> {
     for st in &stats {
         let permit = limit.clone().acquire_owned().await?;
         let (u, st, sh, tx) = (a.url.clone(), st.clone(), shared.clone(), ready_tx.clone());
-        background.spawn(player(u, player_tls.clone(), st, sh, tx, permit));
+        match &http_url {
+            Some(url) => background.spawn(http_player::player(url.clone(), st, sh, tx, permit)),
+            None => background.spawn(player(u, player_tls.clone(), st, sh, tx, permit)),
+        };
         while let Ok(r) = ready_rx.try_recv() {
             match r {
                 Ok(()) => ok += 1,

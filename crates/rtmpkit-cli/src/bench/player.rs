@@ -116,7 +116,6 @@ impl<T: Transport> Handler<T, Client> for BenchPlayer {
         &mut self,
         conn: &mut Connection<T, Client>,
     ) -> Result<Flow<&'static str>, rtmpkit::Error> {
-        let measuring = self.state.measuring.load(Ordering::Relaxed);
         let now = Instant::now();
         while let Some(ev) = conn.session_mut().poll_event() {
             match ev {
@@ -124,24 +123,8 @@ impl<T: Transport> Handler<T, Client> for BenchPlayer {
                     self.permit.take();
                     let _ = self.ready.send(Ok(())).await;
                 }
-                ClientEvent::Media(m) if m.kind == MediaKind::Video => {
-                    if self.first && !m.sequence_header {
-                        self.first = false;
-                        self.state
-                            .first_frame
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(self.t0.elapsed().as_secs_f64() * 1000.0);
-                    }
-                    if measuring {
-                        self.count_video(&m, now);
-                    }
-                }
-                ClientEvent::Media(m) if measuring && m.kind == MediaKind::Audio => {
-                    self.stats.messages.fetch_add(1, Ordering::Relaxed);
-                    self.stats
-                        .bytes
-                        .fetch_add(m.payload.len() as u64, Ordering::Relaxed);
+                ClientEvent::Media(m) => {
+                    count(&self.stats, &self.state, self.t0, &mut self.first, &m, now);
                 }
                 ClientEvent::StreamEnded(_) => return Ok(Flow::Stop("stream ended")),
                 _ => {}
@@ -166,29 +149,51 @@ impl<T: Transport> Handler<T, Client> for BenchPlayer {
     }
 }
 
-impl BenchPlayer {
-    fn count_video(&self, m: &Media, now: Instant) {
-        self.stats.video.fetch_add(1, Ordering::Relaxed);
-        self.stats.messages.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .bytes
-            .fetch_add(m.payload.len() as u64, Ordering::Relaxed);
-        let sent = self
-            .state
-            .sent
+/// Counts one message a player got: bytes and messages while measuring,
+/// the time to the first video frame, and the latency of live frames.
+pub(super) fn count(
+    stats: &PlayerStats,
+    state: &BenchState,
+    t0: Instant,
+    first: &mut bool,
+    m: &Media,
+    now: Instant,
+) {
+    let video = m.kind == MediaKind::Video;
+    if video && *first && !m.sequence_header {
+        *first = false;
+        state
+            .first_frame
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&m.timestamp.0)
-            .copied();
-        // Frames from the GOP cache were published before this player
-        // joined: they say nothing about live latency.
-        if let Some(s) = sent.filter(|s| *s >= self.t0) {
-            let ms = now.saturating_duration_since(s).as_secs_f64() * 1000.0;
-            self.state
-                .latencies
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(ms as f32);
-        }
+            .push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    let audio = m.kind == MediaKind::Audio;
+    if !state.measuring.load(Ordering::Relaxed) || !(video || audio) {
+        return;
+    }
+    stats.messages.fetch_add(1, Ordering::Relaxed);
+    stats
+        .bytes
+        .fetch_add(m.payload.len() as u64, Ordering::Relaxed);
+    if audio {
+        return;
+    }
+    stats.video.fetch_add(1, Ordering::Relaxed);
+    let sent = state
+        .sent
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&m.timestamp.0)
+        .copied();
+    // Frames from the GOP cache were published before this player
+    // joined: they say nothing about live latency.
+    if let Some(s) = sent.filter(|s| *s >= t0) {
+        let ms = now.saturating_duration_since(s).as_secs_f64() * 1000.0;
+        state
+            .latencies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ms as f32);
     }
 }
