@@ -3,6 +3,7 @@
 mod bench;
 mod client_tls;
 mod flvsrc;
+mod hls;
 mod http;
 mod metrics;
 mod probe;

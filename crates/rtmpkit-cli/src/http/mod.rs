@@ -31,6 +31,7 @@ use tracing::{debug, info};
 
 /// What each request needs.
 struct Page {
+    hls: Arc<crate::hls::Hls>,
     stats: StatsHandle,
     drainer: DrainHandle,
     viewers: Viewers,
@@ -56,6 +57,7 @@ pub struct Handles {
 pub async fn serve(listener: TcpListener, handles: Handles) {
     let stuck = handles.stuck_timeout;
     let page = Arc::new(Page {
+        hls: crate::hls::Hls::new(handles.viewers.clone()),
         stats: handles.stats,
         drainer: handles.drainer,
         viewers: handles.viewers,
@@ -120,6 +122,12 @@ impl Page {
     async fn answer(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         if req.method() == Method::GET && req.uri().path().ends_with(".flv") {
             return self.http_flv(req, peer).await;
+        }
+        let path = req.uri().path();
+        if req.method() == Method::GET
+            && [".m3u8", ".m4s", ".mp4"].iter().any(|x| path.ends_with(x))
+        {
+            return self.hls(req, peer).await;
         }
         if req.method() == Method::GET && req.uri().path() == "/healthz" {
             let cluster = self.stats.cluster();
@@ -238,19 +246,7 @@ impl Page {
             Some(q) => format!("{name}?{q}"),
             None => name.to_owned(),
         };
-        let text = |h| {
-            req.headers()
-                .get(h)
-                .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned()
-        };
-        let who = ViewerInfo {
-            addr: peer,
-            url: format!("http://{}{}", text(hyper::header::HOST), req.uri()),
-            page_url: text(hyper::header::REFERER),
-        };
-        match self.viewers.play(app, &name, who).await {
+        match self.viewers.play(app, &name, viewer_info(req, peer)).await {
             Ok(viewer) => {
                 let body = StreamBody::new(flv::body(viewer)).boxed_unsync();
                 let mut resp = Response::new(body);
@@ -268,6 +264,66 @@ impl Page {
             Err(refused) => cors(json(
                 StatusCode::FORBIDDEN,
                 serde_json::json!({"error": refused.to_string()}),
+            )),
+        }
+    }
+}
+
+/// Who asks, as hooks are told.
+fn viewer_info(req: &Request<Incoming>, peer: SocketAddr) -> ViewerInfo {
+    let text = |h| {
+        req.headers()
+            .get(h)
+            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    ViewerInfo {
+        addr: peer,
+        url: format!("http://{}{}", text(hyper::header::HOST), req.uri()),
+        page_url: text(hyper::header::REFERER),
+    }
+}
+
+impl Page {
+    /// `GET /APP/STREAM/FILE`: LL-HLS.
+    async fn hls(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let path = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy();
+        let parts: Option<(&str, &str, &str)> =
+            path[1..].split_once('/').and_then(|(app, rest)| {
+                let (name, file) = rest.rsplit_once('/')?;
+                (!app.is_empty() && !name.is_empty()).then_some((app, name, file))
+            });
+        let Some((app, name, file)) = parts else {
+            return cors(json(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "LL-HLS is GET /APP/STREAM/index.m3u8"}),
+            ));
+        };
+        let query = req.uri().query().unwrap_or("");
+        match self
+            .hls
+            .answer(app, name, file, query, viewer_info(req, peer))
+            .await
+        {
+            crate::hls::Answer::Ok(kind, body) => {
+                let mut resp = Response::new(full(body));
+                let h = resp.headers_mut();
+                h.insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(kind));
+                let cache = if file.ends_with(".m3u8") {
+                    "no-cache"
+                } else {
+                    "max-age=60"
+                };
+                h.insert(
+                    hyper::header::CACHE_CONTROL,
+                    hyper::header::HeaderValue::from_static(cache),
+                );
+                cors(resp)
+            }
+            crate::hls::Answer::Err(code, why) => cors(json(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::NOT_FOUND),
+                serde_json::json!({ "error": why }),
             )),
         }
     }

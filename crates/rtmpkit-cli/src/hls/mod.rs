@@ -1,0 +1,295 @@
+//! LL-HLS with fMP4 (CMAF) on `--http-listen`:
+//! `GET /APP/STREAM/index.m3u8` (with blocking reload, `_HLS_msn` /
+//! `_HLS_part`), `init.mp4`, `segN.m4s` and `partN.I.m4s`.
+//!
+//! A stream is segmented only while somebody asks for it: the first
+//! request starts a [`Viewer`](rtmpkit::server::Viewer) (the play
+//! authorization applies), and segmenting stops after [`IDLE`] without a
+//! request. Segments live in memory, a few per stream.
+
+pub mod fmp4;
+mod segmenter;
+
+use rtmpkit::server::{ViewerInfo, Viewers};
+use segmenter::{Limits, Segmenter};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tracing::info;
+
+/// Segmenting stops this long after the last request.
+const IDLE: Duration = Duration::from_secs(30);
+
+/// What a request gets: content type and body, or a status and a reason.
+pub enum Answer {
+    Ok(&'static str, bytes::Bytes),
+    Err(u16, String),
+}
+
+/// One stream being segmented.
+struct Live {
+    seg: Mutex<Segmenter>,
+    /// Bumped at every new part (blocking requests wait on it).
+    version: watch::Sender<u64>,
+    last_request: Mutex<Instant>,
+    ended: std::sync::atomic::AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Every stream served over HLS.
+pub struct Hls {
+    viewers: Viewers,
+    limits: Limits,
+    streams: tokio::sync::Mutex<HashMap<String, Arc<Live>>>,
+}
+
+impl Hls {
+    pub fn new(viewers: Viewers) -> Arc<Hls> {
+        Arc::new(Hls {
+            viewers,
+            limits: Limits {
+                part_ms: 500,
+                segment_ms: 2000,
+                segments: 6,
+            },
+            streams: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The stream `app/name`, segmenting from now on if it was not.
+    async fn live(
+        self: &Arc<Self>,
+        app: &str,
+        name: &str,
+        query: &str,
+        who: ViewerInfo,
+    ) -> Result<Arc<Live>, Answer> {
+        let key = format!("{app}/{name}");
+        let mut streams = self.streams.lock().await;
+        if let Some(l) = streams.get(&key) {
+            *lock(&l.last_request) = Instant::now();
+            return Ok(l.clone());
+        }
+        let full = if query.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{name}?{query}")
+        };
+        let mut viewer = self
+            .viewers
+            .play(app, &full, who)
+            .await
+            .map_err(|e| Answer::Err(403, e.to_string()))?;
+        let live = Arc::new(Live {
+            seg: Mutex::new(Segmenter::new(self.limits)),
+            version: watch::Sender::new(0),
+            last_request: Mutex::new(Instant::now()),
+            ended: false.into(),
+        });
+        streams.insert(key.clone(), live.clone());
+        let (me, l) = (self.clone(), live.clone());
+        info!(stream = %key, "hls: segmenting");
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                let more = tokio::select! {
+                    more = viewer.next(&mut batch) => more,
+                    _ = tick.tick() => {
+                        if lock(&l.last_request).elapsed() > IDLE { break; }
+                        continue;
+                    }
+                };
+                {
+                    let mut seg = lock(&l.seg);
+                    for m in batch.drain(..) {
+                        seg.push(&m);
+                    }
+                    if !more {
+                        seg.finish();
+                    }
+                }
+                l.version.send_modify(|v| *v += 1);
+                if !more {
+                    l.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+                    // Keep the last segments for late readers a while.
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    break;
+                }
+            }
+            drop(viewer);
+            me.streams.lock().await.remove(&key);
+            info!(stream = %key, "hls: stopped segmenting");
+        });
+        Ok(live)
+    }
+
+    /// Answers `GET /APP/STREAM/FILE?query`.
+    pub async fn answer(
+        self: &Arc<Self>,
+        app: &str,
+        name: &str,
+        file: &str,
+        query: &str,
+        who: ViewerInfo,
+    ) -> Answer {
+        let live = match self.live(app, name, query, who).await {
+            Ok(l) => l,
+            Err(a) => return a,
+        };
+        let arg = |k: &str| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(key, _)| key == k)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        };
+        let wait = Duration::from_millis(u64::from(self.limits.segment_ms) * 3);
+        let found = match file {
+            "index.m3u8" => {
+                // Blocking reload: hold until that part (or segment) exists.
+                let (msn, part) = (arg("_HLS_msn"), arg("_HLS_part"));
+                let ready = |s: &Segmenter| match msn {
+                    None => s.init.is_some(),
+                    Some(m) => has_part(s, m, part),
+                };
+                wait_for(&live, wait, |s| {
+                    ready(s).then(|| {
+                        playlist(
+                            s,
+                            &self.limits,
+                            live.ended.load(std::sync::atomic::Ordering::Relaxed),
+                        )
+                    })
+                })
+                .await
+                .map(|p| Answer::Ok("application/vnd.apple.mpegurl", p.into()))
+            }
+            "init.mp4" => wait_for(&live, wait, |s| s.init.clone())
+                .await
+                .map(|b| Answer::Ok("video/mp4", b)),
+            f => match parse_media_name(f) {
+                Some((msn, None)) => wait_for(&live, wait, |s| {
+                    s.segments
+                        .iter()
+                        .find(|x| x.msn == msn)
+                        .and_then(|x| x.data.clone())
+                })
+                .await
+                .map(|b| Answer::Ok("video/mp4", b)),
+                Some((msn, Some(i))) => wait_for(&live, wait, |s| {
+                    s.segments
+                        .iter()
+                        .find(|x| x.msn == msn)
+                        .and_then(|x| x.parts.get(i as usize))
+                        .map(|p| p.data.clone())
+                })
+                .await
+                .map(|b| Answer::Ok("video/mp4", b)),
+                None => return Answer::Err(404, format!("no {f}: try index.m3u8")),
+            },
+        };
+        found.unwrap_or_else(|| Answer::Err(404, format!("{file} is not (or no longer) there")))
+    }
+}
+
+/// `segN.m4s` -> (N, None); `partN.I.m4s` -> (N, Some(I)).
+fn parse_media_name(f: &str) -> Option<(u64, Option<u64>)> {
+    let stem = f.strip_suffix(".m4s")?;
+    if let Some(n) = stem.strip_prefix("seg") {
+        return Some((n.parse().ok()?, None));
+    }
+    let (n, i) = stem.strip_prefix("part")?.split_once('.')?;
+    Some((n.parse().ok()?, Some(i.parse().ok()?)))
+}
+
+/// Whether part `part` of segment `msn` exists (the whole segment
+/// without `part`).
+fn has_part(s: &Segmenter, msn: u64, part: Option<u64>) -> bool {
+    s.segments.iter().any(|x| match part {
+        None => x.msn >= msn && (x.msn > msn || x.data.is_some()),
+        Some(p) => x.msn > msn || (x.msn == msn && x.parts.len() as u64 > p),
+    })
+}
+
+/// Runs `f` on the segmenter until it gives something or `limit` passes.
+async fn wait_for<T>(
+    live: &Live,
+    limit: Duration,
+    f: impl Fn(&Segmenter) -> Option<T>,
+) -> Option<T> {
+    let mut rx = live.version.subscribe();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f(&lock(&live.seg)) {
+            return Some(v);
+        }
+        if live.ended.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        if tokio::time::timeout_at(deadline, rx.changed())
+            .await
+            .is_err()
+        {
+            return None;
+        }
+    }
+}
+
+fn secs(ms: u32) -> String {
+    format!("{:.3}", f64::from(ms) / 1000.0)
+}
+
+/// The LL-HLS media playlist (RFC 8216bis, version 9).
+fn playlist(s: &Segmenter, limits: &Limits, ended: bool) -> String {
+    let mut p = String::new();
+    let target = s.longest_ms.max(limits.segment_ms).div_ceil(1000);
+    let part = limits.part_ms;
+    let _ = writeln!(
+        p,
+        "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:{target}"
+    );
+    let _ = writeln!(
+        p,
+        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={}",
+        secs(part * 3)
+    );
+    let _ = writeln!(p, "#EXT-X-PART-INF:PART-TARGET={}", secs(part));
+    let first = s.segments.front().map_or(0, |x| x.msn);
+    let _ = writeln!(
+        p,
+        "#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-MAP:URI=\"init.mp4\""
+    );
+    for seg in &s.segments {
+        for (i, part) in seg.parts.iter().enumerate() {
+            let _ = writeln!(
+                p,
+                "#EXT-X-PART:DURATION={},URI=\"part{}.{i}.m4s\"{}",
+                secs(part.duration_ms),
+                seg.msn,
+                if part.independent {
+                    ",INDEPENDENT=YES"
+                } else {
+                    ""
+                }
+            );
+        }
+        if seg.data.is_some() {
+            let _ = writeln!(p, "#EXTINF:{},\nseg{}.m4s", secs(seg.duration_ms), seg.msn);
+        } else if !ended {
+            let _ = writeln!(
+                p,
+                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part{}.{}.m4s\"",
+                seg.msn,
+                seg.parts.len()
+            );
+        }
+    }
+    if ended {
+        p.push_str("#EXT-X-ENDLIST\n");
+    }
+    p
+}

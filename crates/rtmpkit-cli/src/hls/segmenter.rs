@@ -1,0 +1,245 @@
+//! Cuts a live stream into LL-HLS segments and parts of fMP4, in memory.
+//! Segments start on video keyframes; a part is cut before it would
+//! outgrow the part target. Only the last few segments are kept, and the
+//! parts only of the newest ones.
+
+use super::fmp4::{self, Sample, Tracks};
+use bytes::{Bytes, BytesMut};
+use rtmpkit::proto::media::{Media, MediaKind};
+use std::collections::VecDeque;
+
+/// Settings of the segmenter.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest part, ms.
+    pub part_ms: u32,
+    /// A segment ends at the first keyframe after this many ms.
+    pub segment_ms: u32,
+    /// Complete segments kept.
+    pub segments: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub duration_ms: u32,
+    pub independent: bool,
+    pub data: Bytes,
+}
+
+#[derive(Debug)]
+pub struct Segment {
+    pub msn: u64,
+    pub parts: Vec<Part>,
+    pub duration_ms: u32,
+    /// The whole segment, once complete (the parts' bytes in order).
+    pub data: Option<Bytes>,
+}
+
+/// A sample waiting for the next one of its track (its duration).
+struct Held {
+    dts: u32,
+    sample: Sample,
+}
+
+pub struct Segmenter {
+    limits: Limits,
+    video_seq: Option<Bytes>,
+    audio_seq: Option<Bytes>,
+    pub tracks: Option<Tracks>,
+    pub init: Option<Bytes>,
+    pub segments: VecDeque<Segment>,
+    held_video: Option<Held>,
+    held_audio: Option<Held>,
+    /// Samples of the part being made, with their decode times.
+    video: Vec<(u32, Sample)>,
+    audio: Vec<(u32, Sample)>,
+    part_ms: u32,
+    fragment_seq: u32,
+    /// Longest segment so far (for EXT-X-TARGETDURATION).
+    pub longest_ms: u32,
+}
+
+fn i24(b: &[u8]) -> i32 {
+    let v = (i32::from(b[0]) << 16) | (i32::from(b[1]) << 8) | i32::from(b[2]);
+    (v << 8) >> 8
+}
+
+impl Segmenter {
+    pub fn new(limits: Limits) -> Self {
+        Segmenter {
+            limits,
+            video_seq: None,
+            audio_seq: None,
+            tracks: None,
+            init: None,
+            segments: VecDeque::new(),
+            held_video: None,
+            held_audio: None,
+            video: Vec::new(),
+            audio: Vec::new(),
+            part_ms: 0,
+            fragment_seq: 1,
+            longest_ms: 0,
+        }
+    }
+
+    /// Takes one message of the stream.
+    pub fn push(&mut self, m: &Media) {
+        match m.kind {
+            MediaKind::Metadata => {}
+            MediaKind::Video if m.sequence_header => self.video_seq = Some(m.payload.clone()),
+            MediaKind::Audio if m.sequence_header => self.audio_seq = Some(m.payload.clone()),
+            // Legacy AVC NALUs only (codec 7, packet type 1).
+            MediaKind::Video
+                if m.payload.len() > 5 && m.payload[0] & 0x0f == 7 && m.payload[1] == 1 =>
+            {
+                self.video_frame(m)
+            }
+            MediaKind::Audio
+                if m.payload.len() > 2 && m.payload[0] >> 4 == 10 && m.payload[1] == 1 =>
+            {
+                self.audio_frame(m)
+            }
+            _ => {}
+        }
+    }
+
+    fn video_frame(&mut self, m: &Media) {
+        let dts = m.timestamp.0;
+        if self.init.is_none() {
+            if !m.keyframe {
+                return;
+            }
+            // The first keyframe: the codecs are known now.
+            let tracks = Tracks::from_headers(self.video_seq.as_ref(), self.audio_seq.as_ref());
+            if tracks.video.is_none() {
+                return;
+            }
+            self.init = Some(tracks.init_segment());
+            self.tracks = Some(tracks);
+            self.open_segment(0);
+        }
+        let mut last = 40;
+        if let Some(h) = self.held_video.take() {
+            last = dts.wrapping_sub(h.dts).clamp(1, 10_000);
+            let mut s = h.sample;
+            s.duration = last;
+            self.part_ms += last;
+            self.video.push((h.dts, s));
+        }
+        let seg_ms = self.segments.back().map_or(0, |s| s.duration_ms) + self.part_ms;
+        if m.keyframe && seg_ms >= self.limits.segment_ms {
+            self.cut_part();
+            self.close_segment();
+        } else if self.part_ms + last > self.limits.part_ms {
+            self.cut_part();
+        }
+        self.held_video = Some(Held {
+            dts,
+            sample: Sample {
+                duration: 0,
+                cts: i24(&m.payload[2..5]),
+                keyframe: m.keyframe,
+                data: m.payload.slice(5..),
+            },
+        });
+    }
+
+    fn audio_frame(&mut self, m: &Media) {
+        if self.init.is_none() || self.tracks.as_ref().is_some_and(|t| t.audio.is_none()) {
+            return;
+        }
+        let dts = m.timestamp.0;
+        if let Some(h) = self.held_audio.take() {
+            let mut s = h.sample;
+            s.duration = dts.wrapping_sub(h.dts).clamp(1, 10_000);
+            self.audio.push((h.dts, s));
+        }
+        self.held_audio = Some(Held {
+            dts,
+            sample: Sample {
+                duration: 0,
+                cts: 0,
+                keyframe: true,
+                data: m.payload.slice(2..),
+            },
+        });
+    }
+
+    fn open_segment(&mut self, msn: u64) {
+        self.segments.push_back(Segment {
+            msn,
+            parts: Vec::new(),
+            duration_ms: 0,
+            data: None,
+        });
+    }
+
+    /// Makes a part of what waits (if anything) and adds it to the open segment.
+    fn cut_part(&mut self) {
+        if self.video.is_empty() {
+            return;
+        }
+        let video: Vec<Sample> = self.video.iter().map(|(_, s)| s.clone()).collect();
+        let audio: Vec<Sample> = self.audio.iter().map(|(_, s)| s.clone()).collect();
+        let mut tracks = vec![(fmp4::VIDEO, u64::from(self.video[0].0), &video[..])];
+        if let Some((dts, _)) = self.audio.first() {
+            tracks.push((fmp4::AUDIO, u64::from(*dts), &audio[..]));
+        }
+        let data = fmp4::fragment(self.fragment_seq, &tracks);
+        self.fragment_seq += 1;
+        let part = Part {
+            duration_ms: self.part_ms,
+            independent: video[0].keyframe,
+            data,
+        };
+        self.video.clear();
+        self.audio.clear();
+        self.part_ms = 0;
+        if let Some(seg) = self.segments.back_mut() {
+            seg.duration_ms += part.duration_ms;
+            seg.parts.push(part);
+        }
+    }
+
+    fn close_segment(&mut self) {
+        let Some(seg) = self.segments.back_mut() else {
+            return;
+        };
+        let mut whole = BytesMut::new();
+        for p in &seg.parts {
+            whole.extend_from_slice(&p.data);
+        }
+        seg.data = Some(whole.freeze());
+        self.longest_ms = self.longest_ms.max(seg.duration_ms);
+        let next = seg.msn + 1;
+        // Memory bound: the last segments, and parts of the last three.
+        while self.segments.len() > self.limits.segments {
+            self.segments.pop_front();
+        }
+        let n = self.segments.len();
+        for s in self.segments.iter_mut().take(n.saturating_sub(3)) {
+            s.parts.clear();
+        }
+        self.open_segment(next);
+    }
+
+    /// The stream ended: the open segment is closed with what it has.
+    pub fn finish(&mut self) {
+        if let Some(h) = self.held_video.take() {
+            let mut s = h.sample;
+            s.duration = 40;
+            self.part_ms += 40;
+            self.video.push((h.dts, s));
+        }
+        if let Some(h) = self.held_audio.take() {
+            let mut s = h.sample;
+            s.duration = 23;
+            self.audio.push((h.dts, s));
+        }
+        self.cut_part();
+        if self.segments.back().is_some_and(|s| !s.parts.is_empty()) {
+            self.close_segment();
+        }
+    }
+}
