@@ -1,0 +1,174 @@
+//! LL-HLS over fMP4: the playlist's tags and durations checked line by
+//! line, the segments read by ffprobe, and a blocking playlist reload.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
+
+mod common;
+
+use common::*;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn serve() -> Served {
+    Served::start(&[
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-listen".into(),
+        "127.0.0.1:0".into(),
+    ])
+}
+
+/// The value of `ATTR=` in a tag line.
+fn attr<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.split_once(':')?
+        .1
+        .split(',')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+}
+
+fn seconds(v: &str) -> f64 {
+    v.trim_end_matches(',').parse().unwrap()
+}
+
+/// The fixture published once while HLS is asked for: a playlist that
+/// follows the rules, and segments that hold every frame.
+fn playlist_and_segments_hold_the_stream() {
+    let s = serve();
+    let (port, web) = (s.plain.unwrap(), s.http.unwrap());
+    // The first request starts segmenting (it waits for the stream).
+    let first = std::thread::spawn(move || http(web, "GET", "/live/v/index.m3u8"));
+    std::thread::sleep(Duration::from_millis(300));
+    let out = push_fixture(&format!("rtmp://127.0.0.1:{port}/live/v"), &["-q"]);
+    assert!(out.status.success());
+    assert_eq!(first.join().unwrap().0, 200);
+    let (status, text) = http(web, "GET", "/live/v/index.m3u8");
+    assert_eq!(status, 200, "{text}");
+    eprintln!("{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "#EXTM3U");
+    let tag = |t: &str| lines.iter().find(|l| l.starts_with(t)).copied();
+    let target: f64 = seconds(
+        tag("#EXT-X-TARGETDURATION:")
+            .unwrap()
+            .split(':')
+            .nth(1)
+            .unwrap(),
+    );
+    let part_target = seconds(attr(tag("#EXT-X-PART-INF:").unwrap(), "PART-TARGET").unwrap());
+    assert!(
+        tag("#EXT-X-SERVER-CONTROL:")
+            .unwrap()
+            .contains("CAN-BLOCK-RELOAD=YES")
+    );
+    assert!(tag("#EXT-X-MAP:URI=\"init.mp4\"").is_some());
+    assert_eq!(*lines.last().unwrap(), "#EXT-X-ENDLIST");
+    let (mut parts, mut total, mut segments) = (0.0, 0.0, 0);
+    for l in &lines {
+        if l.starts_with("#EXT-X-PART:") {
+            let d = seconds(attr(l, "DURATION").unwrap());
+            assert!(
+                d <= part_target,
+                "part {d} s over the target {part_target}: {l}"
+            );
+            parts += d;
+        } else if let Some(d) = l.strip_prefix("#EXTINF:") {
+            let d = seconds(d);
+            assert!(
+                d.round() <= target,
+                "segment {d} s over the target {target}"
+            );
+            assert!(
+                (d - parts).abs() < 0.002,
+                "segment {d} s, its parts {parts} s"
+            );
+            total += d;
+            parts = 0.0;
+            segments += 1;
+        }
+    }
+    // The fixture: 125 frames at 25 fps.
+    assert!((total - 5.0).abs() < 0.05, "{segments} segments, {total} s");
+    let url = format!("http://127.0.0.1:{web}/live/v/index.m3u8");
+    let probe = run(std::process::Command::new("timeout")
+        .args(["30", "ffprobe", "-v", "error", "-count_packets"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,nb_read_packets",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&url)
+        .stdin(Stdio::null()));
+    let got = String::from_utf8_lossy(&probe.stdout).into_owned();
+    assert!(got.contains("h264,125"), "{got}");
+    assert!(got.contains("aac,217"), "{got}");
+}
+
+/// `_HLS_msn` / `_HLS_part`: the playlist is held until that part exists.
+fn blocking_reload_waits_for_the_part() {
+    let s = serve();
+    let (port, web) = (s.plain.unwrap(), s.http.unwrap());
+    let _publisher = Proc(
+        rtmpkit()
+            .args(["-q", "push", "--loop"])
+            .arg(fixture())
+            .arg(format!("rtmp://127.0.0.1:{port}/live/b"))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, _) = http(web, "GET", "/live/b/index.m3u8");
+    assert_eq!(status, 200);
+    // Segments are about 2 s of 4 parts or so: ask for one ~2.5 s ahead.
+    let (_, text) = http(web, "GET", "/live/b/index.m3u8");
+    let hint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part"))
+        .unwrap()
+        .trim_end_matches(".m4s\"")
+        .to_owned();
+    let (msn, _) = hint.split_once('.').unwrap();
+    let want = msn.parse::<u64>().unwrap() + 1;
+    let t = Instant::now();
+    let (status, text) = http(
+        web,
+        "GET",
+        &format!("/live/b/index.m3u8?_HLS_msn={want}&_HLS_part=0"),
+    );
+    let waited = t.elapsed();
+    assert_eq!(status, 200);
+    assert!(text.contains(&format!("part{want}.0.m4s")), "{text}");
+    assert!(
+        waited > Duration::from_millis(300),
+        "answered at once ({waited:?})"
+    );
+    eprintln!("blocking reload for part {want}.0 answered after {waited:?}");
+    // The part itself: a moof + mdat fragment (binary: read as bytes).
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", web)).unwrap();
+    write!(
+        c,
+        "GET /live/b/part{want}.0.m4s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = Vec::new();
+    c.read_to_end(&mut reply).unwrap();
+    assert!(reply.starts_with(b"HTTP/1.1 200"));
+    let body = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert_eq!(&reply[body + 4..body + 8], b"moof");
+}
+
+fn main() {
+    run_interop(vec![
+        interop(
+            "hls_playlist_and_segments_hold_the_stream",
+            &["ffprobe"],
+            playlist_and_segments_hold_the_stream,
+        ),
+        interop(
+            "hls_blocking_reload_waits_for_the_part",
+            &[],
+            blocking_reload_waits_for_the_part,
+        ),
+    ]);
+}
