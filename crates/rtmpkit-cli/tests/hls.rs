@@ -9,12 +9,49 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn serve() -> Served {
-    Served::start(&[
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-listen".into(),
-        "127.0.0.1:0".into(),
-    ])
+    serve_with(&[])
+}
+
+fn serve_with(extra: &[&str]) -> Served {
+    let args: Vec<String> = ["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+    Served::start(&args)
+}
+
+/// With a play secret, every HLS request needs the token, also once the
+/// stream is being segmented for somebody who had it.
+fn every_request_needs_the_token() {
+    let s = serve_with(&["--play-secret", "s3cret"]);
+    let (port, web) = (s.plain.unwrap(), s.http.unwrap());
+    let _publisher = Proc(
+        rtmpkit()
+            .args(["-q", "push", "--loop"])
+            .arg(fixture())
+            .arg(format!("rtmp://127.0.0.1:{port}/live/t"))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let signed = run(rtmpkit().args([
+        "sign",
+        "--secret",
+        "s3cret",
+        &format!("rtmp://127.0.0.1:{port}/live/t"),
+    ]));
+    let signed = String::from_utf8(signed.stdout).unwrap();
+    let query = signed.trim().split_once('?').unwrap().1.to_owned();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(http(web, "GET", "/live/t/index.m3u8").0, 403);
+    assert_eq!(
+        http(web, "GET", &format!("/live/t/index.m3u8?{query}")).0,
+        200
+    );
+    // Segmenting now; without the token it stays closed.
+    assert_eq!(http(web, "GET", "/live/t/index.m3u8").0, 403);
+    assert_eq!(http(web, "GET", "/live/t/init.mp4").0, 403);
 }
 
 /// The value of `ATTR=` in a tag line.
@@ -164,6 +201,11 @@ fn main() {
             "hls_playlist_and_segments_hold_the_stream",
             &["ffprobe"],
             playlist_and_segments_hold_the_stream,
+        ),
+        interop(
+            "hls_every_request_needs_the_token",
+            &[],
+            every_request_needs_the_token,
         ),
         interop(
             "hls_blocking_reload_waits_for_the_part",

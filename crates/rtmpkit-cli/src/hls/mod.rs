@@ -71,15 +71,19 @@ impl Hls {
     ) -> Result<Arc<Live>, Answer> {
         let key = format!("{app}/{name}");
         let mut streams = self.streams.lock().await;
-        if let Some(l) = streams.get(&key) {
-            *lock(&l.last_request) = Instant::now();
-            return Ok(l.clone());
-        }
         let full = if query.is_empty() {
             name.to_owned()
         } else {
             format!("{name}?{query}")
         };
+        if let Some(l) = streams.get(&key) {
+            // Every request shows its token (hooks were asked at the start).
+            self.viewers
+                .check_token(app, &full)
+                .map_err(|e| Answer::Err(403, e.to_string()))?;
+            *lock(&l.last_request) = Instant::now();
+            return Ok(l.clone());
+        }
         let mut viewer = self
             .viewers
             .play(app, &full, who)

@@ -41,6 +41,19 @@ pub struct ViewerInfo {
 }
 
 impl Viewers {
+    /// Checks a signed URL's token (`--play-secret`) for `app/name?query`
+    /// without joining: each request of a segmented stream (HLS) carries
+    /// it. Hooks are asked only by [`play`](Self::play).
+    pub fn check_token(&self, app: &str, name: &str) -> Result<(), PlayRefused> {
+        self.0.auth.check_play_token(app, name).map_err(|reason| {
+            self.0.counters.fail("play", "unauthorized");
+            PlayRefused {
+                stream: format!("{app}/{}", split_query(name).0),
+                reason,
+            }
+        })
+    }
+
     /// Joins `app/name` (`name` may carry `?query`, e.g. a signed URL's
     /// token), after the play authorization.
     pub async fn play(
