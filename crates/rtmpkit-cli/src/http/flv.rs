@@ -82,14 +82,9 @@ fn tag_header(prev: u32, m: &Media) -> Option<Bytes> {
     let size = u32::try_from(m.payload.len())
         .ok()
         .filter(|&s| s <= 0xFF_FFFF)?;
-    let ts = m.timestamp.as_millis();
     let mut h = Vec::with_capacity(15);
     h.extend_from_slice(&prev.to_be_bytes());
-    h.push(m.kind.type_id());
-    h.extend_from_slice(&size.to_be_bytes()[1..]);
-    h.extend_from_slice(&ts.to_be_bytes()[1..]);
-    h.push((ts >> 24) as u8);
-    h.extend_from_slice(&[0, 0, 0]);
+    rtmpkit::proto::flv::write_tag_header(m.kind.type_id(), m.timestamp, size, &mut h);
     Some(Bytes::from(h))
 }
 

@@ -157,15 +157,21 @@ pub fn write_tag<B: BufMut>(
         .ok()
         .filter(|&s| s <= 0xFF_FFFF)
         .ok_or(DecodeError::InvalidMediaTag("tag body longer than 16 MiB"))?;
+    write_tag_header(tag_type, timestamp, size, out);
+    out.put_slice(data);
+    out.put_u32(size + 11);
+    Ok(())
+}
+
+/// Writes the 11-byte header of a tag whose body is `size` bytes (at most
+/// 16 MiB - 1): for a writer that sends the body from its own buffer.
+pub fn write_tag_header<B: BufMut>(tag_type: u8, timestamp: Timestamp, size: u32, out: &mut B) {
     let ts = timestamp.as_millis();
     out.put_u8(tag_type);
     out.put_slice(&size.to_be_bytes()[1..]);
     out.put_slice(&ts.to_be_bytes()[1..]);
     out.put_u8((ts >> 24) as u8);
     out.put_slice(&[0, 0, 0]);
-    out.put_slice(data);
-    out.put_u32(size + 11);
-    Ok(())
 }
 
 #[cfg(test)]

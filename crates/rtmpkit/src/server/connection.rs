@@ -486,16 +486,7 @@ impl ServerHandler {
                 self.notify_done(Call::PublishDone, &key);
             }
             Role::Player { key, queue, .. } => {
-                let dropped = queue.dropped();
-                drop_one(&self.ctx.counters.players);
-                let gone = &self.ctx.counters.dropped_by_gone;
-                gone.fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
-                if dropped > 0 {
-                    info!(stream = %key, dropped, "player left; messages dropped while it was behind");
-                }
-                self.ctx.hub.stop_playing(&key, self.id);
-                self.ctx.on_stop_playing(&key);
-                self.notify_done(Call::PlayDone, &key);
+                self.ctx.player_left(&key, self.id, &queue, &self.caller);
             }
             Role::None => {}
         }

@@ -236,6 +236,29 @@ impl ServerContext {
         }
     }
 
+    /// A player (RTMP or HTTP) left `key`: counted, out of the hub, its
+    /// pull stopped if nobody else watches, the done hook told.
+    pub(crate) fn player_left(
+        self: &Arc<Self>,
+        key: &str,
+        conn: u64,
+        queue: &hub::PlayerQueue,
+        caller: &auth::Caller,
+    ) {
+        let dropped = queue.dropped();
+        metrics::drop_one(&self.counters.players);
+        self.counters
+            .dropped_by_gone
+            .fetch_add(dropped, Ordering::Relaxed);
+        if dropped > 0 {
+            info!(stream = %key, dropped, "player left; messages dropped while it was behind");
+        }
+        self.hub.stop_playing(key, conn);
+        self.on_stop_playing(key);
+        let name = key.split_once('/').map_or(key, |(_, n)| n);
+        self.auth.notify_done(auth::Call::PlayDone, caller, name);
+    }
+
     /// A player left: stop a pull nobody watches any more.
     pub fn on_stop_playing(self: &Arc<Self>, key: &str) {
         if self.hub.get(key).is_some_and(|s| s.player_count() > 0) {

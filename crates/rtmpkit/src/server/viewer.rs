@@ -8,11 +8,10 @@
 use super::ServerContext;
 use super::auth::{Call, Caller, Decision, split_query};
 use super::hub::{Item, Out, PlayerQueue};
-use super::metrics::{bump, drop_one};
+use super::metrics::bump;
 use rtmpkit_proto::media::Media;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tracing::{info, warn};
 
 /// Opens [`Viewer`]s on a running server (see [`Server::viewers`](super::Server::viewers)).
@@ -162,18 +161,7 @@ impl Viewer {
 
 impl Drop for Viewer {
     fn drop(&mut self) {
-        let ctx = &self.ctx;
-        let dropped = self.queue.dropped();
-        ctx.counters
-            .dropped_by_gone
-            .fetch_add(dropped, Ordering::Relaxed);
-        drop_one(&ctx.counters.players);
-        if dropped > 0 {
-            info!(stream = %self.key, dropped, "http player left; messages dropped while it was behind");
-        }
-        ctx.hub.stop_playing(&self.key, self.id);
-        ctx.on_stop_playing(&self.key);
-        let name = self.key.split_once('/').map_or(&*self.key, |(_, n)| n);
-        ctx.auth.notify_done(Call::PlayDone, &self.caller, name);
+        self.ctx
+            .player_left(&self.key, self.id, &self.queue, &self.caller);
     }
 }
