@@ -2,9 +2,7 @@
 
 use anyhow::{Result, bail};
 use rtmpkit::proto::amf0::Amf0Value;
-use rtmpkit::proto::media::{
-    AudioCodec, AudioTagHeader, VideoCodec, VideoTagHeader, parse_aac_config, parse_avc_config,
-};
+use rtmpkit::proto::media::{AudioTagHeader, VideoTagHeader, parse_aac_config, parse_avc_config};
 use rtmpkit::proto::message::DataMessage;
 use rtmpkit::{ClientOptions, MediaKind, PullSession};
 use std::time::Duration;
@@ -84,49 +82,6 @@ impl Report {
     }
 }
 
-fn fourcc(c: [u8; 4]) -> String {
-    String::from_utf8_lossy(&c)
-        .trim_end_matches('\0')
-        .to_owned()
-}
-
-fn video_name(c: VideoCodec) -> String {
-    match c {
-        VideoCodec::Legacy(7) => "h264".into(),
-        VideoCodec::Legacy(12) => "hevc".into(),
-        VideoCodec::Legacy(2) => "h263".into(),
-        VideoCodec::Legacy(4) | VideoCodec::Legacy(5) => "vp6".into(),
-        VideoCodec::Legacy(x) => format!("codec id {x}"),
-        VideoCodec::FourCc(f) => match &f {
-            b"avc1" => "h264".into(),
-            b"hvc1" => "hevc".into(),
-            b"av01" => "av1".into(),
-            b"vp09" => "vp9".into(),
-            b"vp08" => "vp8".into(),
-            _ => fourcc(f),
-        },
-    }
-}
-
-fn audio_name(c: AudioCodec) -> String {
-    match c {
-        AudioCodec::Legacy(10) => "aac".into(),
-        AudioCodec::Legacy(2) | AudioCodec::Legacy(14) => "mp3".into(),
-        AudioCodec::Legacy(11) => "speex".into(),
-        AudioCodec::Legacy(7) => "g711a".into(),
-        AudioCodec::Legacy(8) => "g711u".into(),
-        AudioCodec::Legacy(13) => "opus".into(),
-        AudioCodec::Legacy(x) => format!("sound format {x}"),
-        AudioCodec::FourCc(f) => match &f {
-            b"mp4a" => "aac".into(),
-            b"Opus" => "opus".into(),
-            b"fLaC" => "flac".into(),
-            b".mp3" => "mp3".into(),
-            _ => fourcc(f),
-        },
-    }
-}
-
 pub async fn run(args: ProbeArgs) -> Result<()> {
     if !(args.duration.is_finite() && args.duration > 0.0) {
         bail!("--duration must be a number of seconds > 0");
@@ -169,10 +124,10 @@ pub async fn run(args: ProbeArgs) -> Result<()> {
                 };
                 if let Some(id) = h.track.filter(|t| *t > 0) {
                     let frame = !h.is_sequence_header();
-                    rep.extra("video", id, video_name(h.codec), frame);
+                    rep.extra("video", id, h.codec.name(), frame);
                     continue;
                 }
-                rep.video_codec = Some(video_name(h.codec));
+                rep.video_codec = Some(h.codec.name());
                 if h.is_sequence_header() {
                     if h.codec.is_avc() {
                         if let Some(i) = parse_avc_config(&m.payload[h.header_len..]) {
@@ -196,10 +151,10 @@ pub async fn run(args: ProbeArgs) -> Result<()> {
                     continue;
                 };
                 if let Some(id) = h.track.filter(|t| *t > 0) {
-                    rep.extra("audio", id, audio_name(h.codec), !h.sequence_header);
+                    rep.extra("audio", id, h.codec.name(), !h.sequence_header);
                     continue;
                 }
-                rep.audio_codec = Some(audio_name(h.codec));
+                rep.audio_codec = Some(h.codec.name());
                 if h.sequence_header {
                     if let Some(i) = parse_aac_config(&m.payload[h.header_len..]) {
                         rep.audio_profile = Some(i.profile_name().into());

@@ -268,6 +268,14 @@ fn playlist(s: &Segmenter, limits: &Limits, ended: bool) -> String {
         "#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-MAP:URI=\"init.mp4\""
     );
     for seg in &s.segments {
+        if let (Some((wall, first)), Some(dts)) = (s.clock, seg.start_dts) {
+            let at = wall + Duration::from_millis(u64::from(dts.wrapping_sub(first)));
+            let _ = writeln!(
+                p,
+                "#EXT-X-PROGRAM-DATE-TIME:{}",
+                humantime::format_rfc3339_millis(at)
+            );
+        }
         for (i, part) in seg.parts.iter().enumerate() {
             let _ = writeln!(
                 p,

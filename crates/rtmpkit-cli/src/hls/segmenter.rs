@@ -31,6 +31,8 @@ pub struct Segment {
     pub msn: u64,
     pub parts: Vec<Part>,
     pub duration_ms: u32,
+    /// Decode time of its first sample.
+    pub start_dts: Option<u32>,
     /// The whole segment, once complete (the parts' bytes in order).
     pub data: Option<Bytes>,
 }
@@ -57,6 +59,9 @@ pub struct Segmenter {
     fragment_seq: u32,
     /// Longest segment so far (for EXT-X-TARGETDURATION).
     pub longest_ms: u32,
+    /// The wall clock when the first keyframe came, and its decode time:
+    /// each segment's EXT-X-PROGRAM-DATE-TIME is reckoned from them.
+    pub clock: Option<(std::time::SystemTime, u32)>,
 }
 
 fn i24(b: &[u8]) -> i32 {
@@ -80,6 +85,7 @@ impl Segmenter {
             part_ms: 0,
             fragment_seq: 1,
             longest_ms: 0,
+            clock: None,
         }
     }
 
@@ -117,6 +123,7 @@ impl Segmenter {
             }
             self.init = Some(tracks.init_segment());
             self.tracks = Some(tracks);
+            self.clock = Some((std::time::SystemTime::now(), dts));
             self.open_segment(0);
         }
         let mut last = 40;
@@ -171,6 +178,7 @@ impl Segmenter {
             msn,
             parts: Vec::new(),
             duration_ms: 0,
+            start_dts: None,
             data: None,
         });
     }
@@ -193,10 +201,12 @@ impl Segmenter {
             independent: video[0].keyframe,
             data,
         };
+        let first_dts = self.video[0].0;
         self.video.clear();
         self.audio.clear();
         self.part_ms = 0;
         if let Some(seg) = self.segments.back_mut() {
+            seg.start_dts.get_or_insert(first_dts);
             seg.duration_ms += part.duration_ms;
             seg.parts.push(part);
         }

@@ -1,5 +1,7 @@
-//! The HTTP side of `rtmpkit serve`, over hyper: `GET /APP/STREAM.flv`
-//! (HTTP-FLV, behind the play authorization, with CORS), `GET /stats` as
+//! The HTTP side of `rtmpkit serve`, over hyper: `GET /` (the live
+//! streams) and `GET /watch/APP/STREAM` (a player page), `GET /APP/STREAM.flv`
+//! (HTTP-FLV, behind the play authorization, with CORS), LL-HLS under
+//! `GET /APP/STREAM/`, `GET /stats` as
 //! JSON, `GET /metrics` for Prometheus,
 //! `POST /drain[?tcUrl=rtmp://other/app]`, which asks every client that
 //! supports it (E-RTMP v2 reconnect request) to move, and `GET /healthz`
@@ -7,10 +9,12 @@
 //! drains or shuts down, or in cluster mode while Redis is unreachable).
 //!
 //! It is open to whoever reaches the address it listens on, unless a
-//! bearer token is set (`--http-token`); `/healthz` tells nothing else and
-//! needs no token, and HTTP-FLV asks what RTMP players are asked.
+//! bearer token is set (`--http-token`); the pages and `/healthz` tell
+//! nothing and need no token, and HTTP-FLV and HLS ask what RTMP players
+//! are asked.
 
 mod flv;
+mod pages;
 mod stall;
 
 use bytes::Bytes;
@@ -129,6 +133,19 @@ impl Page {
         {
             return self.hls(req, peer).await;
         }
+        if req.method() == Method::GET
+            && let Some((kind, body, cached)) = pages::find(path)
+        {
+            let mut resp = Response::new(full(body));
+            let h = resp.headers_mut();
+            h.insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(kind));
+            let cache = if cached { "max-age=3600" } else { "no-cache" };
+            h.insert(
+                hyper::header::CACHE_CONTROL,
+                hyper::header::HeaderValue::from_static(cache),
+            );
+            return resp;
+        }
         if req.method() == Method::GET && req.uri().path() == "/healthz" {
             let cluster = self.stats.cluster();
             return if self.stats.is_draining() {
@@ -194,7 +211,7 @@ impl Page {
         if req.method() != Method::GET || req.uri().path() != "/stats" {
             return json(
                 StatusCode::NOT_FOUND,
-                serde_json::json!({"error": "try GET /stats, GET /metrics, GET /healthz or POST /drain"}),
+                serde_json::json!({"error": "try GET /, GET /stats, GET /metrics, GET /healthz or POST /drain"}),
             );
         }
         let streams: Vec<serde_json::Value> = self
@@ -206,6 +223,15 @@ impl Page {
                     "name": s.name,
                     "publishing": s.publishing,
                     "players": s.players,
+                    "bitrate_kbps": s.bits_per_second / 1000,
+                    "video": s.video.map(|v| serde_json::json!({
+                        "codec": v.codec, "profile": v.profile,
+                        "width": v.width, "height": v.height,
+                    })),
+                    "audio": s.audio.map(|a| serde_json::json!({
+                        "codec": a.codec, "profile": a.profile,
+                        "sample_rate": a.sample_rate, "channels": a.channels,
+                    })),
                 })
             })
             .collect();

@@ -69,6 +69,26 @@ impl VideoCodec {
         )
     }
 
+    /// Its short name, as ffprobe says it (`h264`, `hevc`, `av1`, `vp9`,
+    /// ...); an unknown codec by its id or FourCC.
+    pub fn name(self) -> String {
+        match self {
+            VideoCodec::Legacy(7) => "h264".into(),
+            VideoCodec::Legacy(12) => "hevc".into(),
+            VideoCodec::Legacy(2) => "h263".into(),
+            VideoCodec::Legacy(4) | VideoCodec::Legacy(5) => "vp6".into(),
+            VideoCodec::Legacy(x) => format!("codec id {x}"),
+            VideoCodec::FourCc(f) => match &f {
+                b"avc1" => "h264".into(),
+                b"hvc1" => "hevc".into(),
+                b"av01" => "av1".into(),
+                b"vp09" => "vp9".into(),
+                b"vp08" => "vp8".into(),
+                _ => fourcc(f),
+            },
+        }
+    }
+
     /// Whether this is H.265 (`hvc1`, or the legacy id 12 used by SRS).
     pub fn is_hevc(self) -> bool {
         matches!(
@@ -213,6 +233,53 @@ pub enum AudioCodec {
     Legacy(u8),
     /// An Enhanced RTMP FourCC (`mp4a`, `Opus`, `fLaC`, `ac-3`, `ec-3`, `.mp3`).
     FourCc([u8; 4]),
+}
+
+impl AudioCodec {
+    /// Its short name, as ffprobe says it (`aac`, `opus`, `mp3`, ...); an
+    /// unknown codec by its sound format or FourCC.
+    pub fn name(self) -> String {
+        match self {
+            AudioCodec::Legacy(10) => "aac".into(),
+            AudioCodec::Legacy(2) | AudioCodec::Legacy(14) => "mp3".into(),
+            AudioCodec::Legacy(11) => "speex".into(),
+            AudioCodec::Legacy(7) => "g711a".into(),
+            AudioCodec::Legacy(8) => "g711u".into(),
+            AudioCodec::Legacy(13) => "opus".into(),
+            AudioCodec::Legacy(x) => format!("sound format {x}"),
+            AudioCodec::FourCc(f) => match &f {
+                b"mp4a" => "aac".into(),
+                b"Opus" => "opus".into(),
+                b"fLaC" => "flac".into(),
+                b".mp3" => "mp3".into(),
+                _ => fourcc(f),
+            },
+        }
+    }
+
+    /// Whether this is AAC (legacy 10 or `mp4a`).
+    pub fn is_aac(self) -> bool {
+        matches!(
+            self,
+            AudioCodec::Legacy(10) | AudioCodec::FourCc([b'm', b'p', b'4', b'a'])
+        )
+    }
+
+    /// Whether this is Opus (`Opus`, or the legacy 13 of the
+    /// Chinese-ecosystem extension).
+    pub fn is_opus(self) -> bool {
+        matches!(
+            self,
+            AudioCodec::Legacy(13) | AudioCodec::FourCc([b'O', b'p', b'u', b's'])
+        )
+    }
+}
+
+/// A FourCC as text, without trailing NULs.
+fn fourcc(c: [u8; 4]) -> String {
+    String::from_utf8_lossy(&c)
+        .trim_end_matches('\0')
+        .to_owned()
 }
 
 /// A parsed audio tag header.

@@ -24,7 +24,9 @@ pub use auth::AuthOptions;
 pub use cluster::ClusterOptions;
 pub use metrics::{FailureCount, Metrics};
 pub use signed::{sign_url, token as sign_token};
-pub use stats::{ClusterView, DrainHandle, PulledStream, StatsHandle, StreamStat};
+pub use stats::{
+    AudioStat, ClusterView, DrainHandle, PulledStream, StatsHandle, StreamStat, VideoStat,
+};
 pub use viewer::{PlayRefused, Viewer, ViewerInfo, Viewers};
 
 use crate::tls::ServerCertificate;

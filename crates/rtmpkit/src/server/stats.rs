@@ -3,6 +3,9 @@
 
 use super::ServerContext;
 use super::relay::lock;
+use rtmpkit_proto::media::{
+    AudioTagHeader, Media, VideoTagHeader, parse_aac_config, parse_avc_config,
+};
 use std::sync::Arc;
 
 /// One stream as [`StatsHandle::streams`] reports it.
@@ -18,6 +21,69 @@ pub struct StreamStat {
     pub queued_bytes: usize,
     /// Messages dropped for its present players that fell behind.
     pub dropped: u64,
+    /// Its video, from the sequence header, once one came.
+    pub video: Option<VideoStat>,
+    /// Its audio, from the sequence header, once one came.
+    pub audio: Option<AudioStat>,
+    /// What the publisher sent over the last seconds, bits per second
+    /// (0 without input).
+    pub bits_per_second: u64,
+}
+
+/// A stream's video as its sequence header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoStat {
+    /// Short name as ffprobe says it (`h264`, `hevc`, `av1`, ...).
+    pub codec: String,
+    /// Profile (H.264 only).
+    pub profile: Option<String>,
+    /// Width in pixels (H.264 only).
+    pub width: Option<u32>,
+    /// Height in pixels (H.264 only).
+    pub height: Option<u32>,
+}
+
+/// A stream's audio as its sequence header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioStat {
+    /// Short name as ffprobe says it (`aac`, `opus`, ...).
+    pub codec: String,
+    /// Profile (AAC only).
+    pub profile: Option<String>,
+    /// Sampling rate, Hz (AAC only).
+    pub sample_rate: Option<u32>,
+    /// Channels (AAC only).
+    pub channels: Option<u8>,
+}
+
+fn video_stat(seq: &Media) -> Option<VideoStat> {
+    let h = VideoTagHeader::parse(&seq.payload).ok()?;
+    let avc = h
+        .codec
+        .is_avc()
+        .then(|| parse_avc_config(seq.payload.get(h.header_len..)?))
+        .flatten();
+    Some(VideoStat {
+        codec: h.codec.name(),
+        profile: avc.map(|a| a.profile_name().to_owned()),
+        width: avc.map(|a| a.width),
+        height: avc.map(|a| a.height),
+    })
+}
+
+fn audio_stat(seq: &Media) -> Option<AudioStat> {
+    let h = AudioTagHeader::parse(&seq.payload).ok()?;
+    let aac = h
+        .codec
+        .is_aac()
+        .then(|| parse_aac_config(seq.payload.get(h.header_len..)?))
+        .flatten();
+    Some(AudioStat {
+        codec: h.codec.name(),
+        profile: aac.map(|a| a.profile_name().to_owned()),
+        sample_rate: aac.map(|a| a.sample_rate),
+        channels: aac.map(|a| a.channels),
+    })
 }
 
 /// Reads a running server's state.
@@ -58,6 +124,9 @@ impl StatsHandle {
                 players: s.players,
                 queued_bytes: s.queued_bytes,
                 dropped: s.dropped,
+                video: s.video_seq.as_ref().and_then(video_stat),
+                audio: s.audio_seq.as_ref().and_then(audio_stat),
+                bits_per_second: s.bits_per_second,
             })
             .collect()
     }

@@ -15,6 +15,7 @@
 
 mod clock;
 mod queue;
+mod rate;
 
 pub(crate) use clock::FlushClock;
 pub(crate) use queue::{Item, Out, PlayerQueue, QueueLimits};
@@ -116,6 +117,8 @@ struct StreamState {
     /// The players' queues as one list, rebuilt when a player joins or
     /// leaves, shared with fan-out by a reference count.
     fanout: Arc<[Arc<PlayerQueue>]>,
+    /// The publisher's bit rate.
+    rate: rate::Rate,
 }
 
 impl StreamState {
@@ -178,6 +181,7 @@ impl Stream {
             return;
         }
         st.last_input = Some(now);
+        st.rate.add(frame.payload.len(), now);
         frame.timestamp = st.timeline.place(frame.timestamp, now);
         if frame.kind == MediaKind::Metadata {
             st.metadata = Some(frame.clone());
@@ -251,9 +255,15 @@ impl Stream {
 
     /// Its state now, for stats and metrics.
     fn info(&self) -> StreamInfo {
-        let (publishing, queues) = {
+        let (publishing, queues, video_seq, audio_seq, bits_per_second) = {
             let st = lock(&self.state);
-            (st.publisher.is_some(), st.fanout.clone())
+            (
+                st.publisher.is_some(),
+                st.fanout.clone(),
+                st.video_seq.clone(),
+                st.audio_seq.clone(),
+                st.rate.bits_per_second(Instant::now()),
+            )
         };
         StreamInfo {
             name: self.key.clone(),
@@ -261,6 +271,9 @@ impl Stream {
             players: queues.len(),
             queued_bytes: queues.iter().map(|q| q.queued_bytes()).sum(),
             dropped: queues.iter().map(|q| q.dropped()).sum(),
+            video_seq,
+            audio_seq,
+            bits_per_second,
         }
     }
 
@@ -290,6 +303,9 @@ pub(crate) struct StreamInfo {
     pub players: usize,
     pub queued_bytes: usize,
     pub dropped: u64,
+    pub video_seq: Option<Media>,
+    pub audio_seq: Option<Media>,
+    pub bits_per_second: u64,
 }
 
 /// Why a publish was refused.
