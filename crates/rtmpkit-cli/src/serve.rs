@@ -24,7 +24,8 @@ pub struct ServeArgs {
     /// PEM private key of the RTMPS listener. SIGHUP reloads it.
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
-    /// HTTP address for a JSON status page (GET /stats), public unless --http-token [default: none].
+    /// HTTP address for the watch pages (GET /), HTTP-FLV, LL-HLS, /stats and
+    /// /metrics [default: none]. The status pages are public unless --http-token.
     #[arg(long, value_name = "ADDR")]
     http_listen: Option<SocketAddr>,
     /// Require `Authorization: Bearer TOKEN` on the status page.
@@ -86,6 +87,13 @@ pub struct ServeArgs {
     /// Do not keep the last GOP for late joiners (they wait for the next keyframe).
     #[arg(long)]
     no_gop_cache: bool,
+    /// LL-HLS part length in ms: shorter parts, lower latency, more requests
+    /// (100-2000) [default: 500].
+    #[arg(long, value_name = "MS")]
+    hls_part_ms: Option<u32>,
+    /// LL-HLS segments kept per stream, in memory (2-30) [default: 6].
+    #[arg(long, value_name = "N")]
+    hls_segments: Option<usize>,
 }
 
 /// The config file: every field optional.
@@ -121,12 +129,16 @@ struct FileConfig {
     cluster: Option<String>,
     advertise: Option<String>,
     cluster_claim_ttl_secs: Option<f64>,
+    hls_part_ms: Option<u32>,
+    hls_segments: Option<usize>,
+    hls_segment_ms: Option<u32>,
 }
 
-/// The HTTP status page's settings.
+/// The HTTP side's settings.
 struct HttpSettings {
     listen: Option<SocketAddr>,
     token: Option<String>,
+    hls: crate::hls::Limits,
 }
 
 fn secs(v: f64, name: &str) -> Result<Duration> {
@@ -282,9 +294,28 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, HttpSettings)> {
         (None, Some(_)) => bail!("--advertise is used only with --cluster redis://HOST:PORT"),
         (None, None) => {}
     }
+    let d = crate::hls::Limits::default();
+    let hls = crate::hls::Limits {
+        part_ms: args.hls_part_ms.or(file.hls_part_ms).unwrap_or(d.part_ms),
+        segments: args
+            .hls_segments
+            .or(file.hls_segments)
+            .unwrap_or(d.segments),
+        segment_ms: file.hls_segment_ms.unwrap_or(d.segment_ms),
+    };
+    if !(100..=2000).contains(&hls.part_ms) {
+        bail!("hls_part_ms must be 100-2000 (ms)");
+    }
+    if !(2..=30).contains(&hls.segments) {
+        bail!("hls_segments must be 2-30");
+    }
+    if hls.segment_ms < hls.part_ms * 2 || hls.segment_ms > 10_000 {
+        bail!("hls_segment_ms must be at least two parts and at most 10000 (ms)");
+    }
     let http = HttpSettings {
         listen: args.http_listen.or(file.http_listen),
         token: args.http_token.clone().or(file.http_token),
+        hls,
     };
     if http.token.is_some() && http.listen.is_none() {
         bail!("--http-token is used only with --http-listen ADDR");
@@ -336,6 +367,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
                 viewers: server.viewers(),
                 token: http.token,
                 stuck_timeout,
+                hls: http.hls,
             },
         ));
     }

@@ -11,7 +11,8 @@ pub mod fmp4;
 mod segmenter;
 
 use rtmpkit::server::{ViewerInfo, Viewers};
-use segmenter::{Limits, Segmenter};
+pub use segmenter::Limits;
+use segmenter::Segmenter;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -49,14 +50,10 @@ pub struct Hls {
 }
 
 impl Hls {
-    pub fn new(viewers: Viewers) -> Arc<Hls> {
+    pub fn new(viewers: Viewers, limits: Limits) -> Arc<Hls> {
         Arc::new(Hls {
             viewers,
-            limits: Limits {
-                part_ms: 500,
-                segment_ms: 2000,
-                segments: 6,
-            },
+            limits,
             streams: tokio::sync::Mutex::new(HashMap::new()),
         })
     }

@@ -19,6 +19,16 @@ pub struct Limits {
     pub segments: usize,
 }
 
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            part_ms: 500,
+            segment_ms: 2000,
+            segments: 6,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Part {
     pub duration_ms: u32,
@@ -128,7 +138,14 @@ impl Segmenter {
         }
         let mut last = 40;
         if let Some(h) = self.held_video.take() {
-            last = dts.wrapping_sub(h.dts).clamp(1, 10_000);
+            // A pause in the input becomes a hole in the timeline (the next
+            // part's decode time tells it), not a part past the target.
+            last = dts.wrapping_sub(h.dts).clamp(1, self.limits.part_ms);
+            // A frame longer than foreseen (a gap in the input) goes to the
+            // next part: no part outgrows the target.
+            if !self.video.is_empty() && self.part_ms + last > self.limits.part_ms {
+                self.cut_part();
+            }
             let mut s = h.sample;
             s.duration = last;
             self.part_ms += last;
@@ -223,12 +240,14 @@ impl Segmenter {
         seg.data = Some(whole.freeze());
         self.longest_ms = self.longest_ms.max(seg.duration_ms);
         let next = seg.msn + 1;
-        // Memory bound: the last segments, and parts of the last three.
+        // Memory bound: the last segments. Parts stay listed only near the
+        // end (RFC 8216bis 4.4.4.9: not past three target durations): for
+        // the two newest complete segments and the open one.
         while self.segments.len() > self.limits.segments {
             self.segments.pop_front();
         }
         let n = self.segments.len();
-        for s in self.segments.iter_mut().take(n.saturating_sub(3)) {
+        for s in self.segments.iter_mut().take(n.saturating_sub(2)) {
             s.parts.clear();
         }
         self.open_segment(next);
@@ -251,5 +270,90 @@ impl Segmenter {
         if self.segments.back().is_some_and(|s| !s.parts.is_empty()) {
             self.close_segment();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtmpkit::proto::Timestamp;
+    use rtmpkit::proto::flv::FlvReader;
+
+    /// The sample FLV's messages (H.264 25 fps, AAC), video timestamps
+    /// from `gap_at` on moved `gap` ms later.
+    fn fixture(gap_at: u32, gap: u32) -> Vec<Media> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/sample-5s.flv"
+        );
+        let mut r = FlvReader::new();
+        r.push(&std::fs::read(path).unwrap());
+        let mut out = Vec::new();
+        while let Some(t) = r.next_tag().unwrap() {
+            let Some(kind) = MediaKind::from_type_id(t.tag_type) else {
+                continue;
+            };
+            let ts = t.timestamp.0;
+            let ts = if ts >= gap_at { ts + gap } else { ts };
+            out.push(Media::new(kind, Timestamp(ts), t.data.clone()));
+        }
+        out
+    }
+
+    /// Every part made, by segment (seen as they are made: older
+    /// segments lose their part list).
+    fn parts(media: &[Media], part_ms: u32) -> Vec<Vec<u32>> {
+        let mut s = Segmenter::new(Limits {
+            part_ms,
+            ..Limits::default()
+        });
+        let mut seen: Vec<Vec<u32>> = Vec::new();
+        let mut note = |s: &Segmenter| {
+            for seg in &s.segments {
+                let msn = seg.msn as usize;
+                if seen.len() <= msn {
+                    seen.resize(msn + 1, Vec::new());
+                }
+                if seg.parts.len() > seen[msn].len() {
+                    seen[msn] = seg.parts.iter().map(|p| p.duration_ms).collect();
+                }
+            }
+        };
+        for m in media {
+            s.push(m);
+            note(&s);
+        }
+        s.finish();
+        note(&s);
+        assert!(s.init.is_some());
+        seen.retain(|p| !p.is_empty());
+        seen
+    }
+
+    #[test]
+    fn parts_fill_the_target_and_never_pass_it() {
+        for part_ms in [200, 333, 400, 500, 1000] {
+            let segs = parts(&fixture(u32::MAX, 0), part_ms);
+            for seg in &segs {
+                for (i, d) in seg.iter().enumerate() {
+                    assert!(*d <= part_ms, "{part_ms}: {segs:?}");
+                    // All but a segment's last part: at least 85 % of the
+                    // target (RFC 8216bis 4.4.4.9).
+                    if i + 1 < seg.len() {
+                        assert!(*d * 100 >= part_ms * 85, "{part_ms}: {segs:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_gap_in_the_input_does_not_make_a_long_part() {
+        // 150 ms missing before 2.32 s, late in a part.
+        let segs = parts(&fixture(2320, 150), 400);
+        let all: Vec<u32> = segs.iter().flatten().copied().collect();
+        assert!(all.iter().all(|d| *d <= 400), "{segs:?}");
+        let total: u32 = all.iter().sum();
+        assert_eq!(total, 5000 + 150, "{segs:?}");
     }
 }

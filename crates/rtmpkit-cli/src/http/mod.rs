@@ -55,13 +55,15 @@ pub struct Handles {
     pub token: Option<String>,
     /// A reader that takes nothing this long is cut off.
     pub stuck_timeout: Duration,
+    /// LL-HLS part and segment lengths, segments kept.
+    pub hls: crate::hls::Limits,
 }
 
 /// Serves HTTP until the process ends.
 pub async fn serve(listener: TcpListener, handles: Handles) {
     let stuck = handles.stuck_timeout;
     let page = Arc::new(Page {
-        hls: crate::hls::Hls::new(handles.viewers.clone()),
+        hls: crate::hls::Hls::new(handles.viewers.clone(), handles.hls),
         stats: handles.stats,
         drainer: handles.drainer,
         viewers: handles.viewers,
