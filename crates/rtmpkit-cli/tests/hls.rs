@@ -278,8 +278,93 @@ fn live_playlist_passes_a_strict_parser() {
     );
 }
 
+/// Video frames and audio packets (sequence headers and ends left out)
+/// of an FLV file.
+fn frames(file: &std::path::Path) -> (usize, usize) {
+    use rtmpkit_proto::media::{AudioTagHeader, Media, MediaKind, VideoPacketKind, VideoTagHeader};
+    let mut r = rtmpkit_proto::flv::FlvReader::new();
+    r.push(&std::fs::read(file).unwrap());
+    let (mut video, mut audio) = (0, 0);
+    while let Some(t) = r.next_tag().unwrap() {
+        let Some(kind) = MediaKind::from_type_id(t.tag_type) else {
+            continue;
+        };
+        let m = Media::new(kind, t.timestamp, t.data.clone());
+        match kind {
+            MediaKind::Video
+                if VideoTagHeader::parse(&m.payload).map(|h| h.kind)
+                    == Ok(VideoPacketKind::Frame) =>
+            {
+                video += 1
+            }
+            MediaKind::Audio if AudioTagHeader::parse(&m.payload).is_ok_and(|h| h.coded) => {
+                audio += 1
+            }
+            _ => {}
+        }
+    }
+    (video, audio)
+}
+
+/// HEVC and Opus (Enhanced RTMP from FFmpeg 9) in `hvc1` + `hvcC` and
+/// `Opus` + `dOps` sample entries: ffprobe reads every frame.
+fn hevc_and_opus() {
+    let dir = tempfile::tempdir().unwrap();
+    let flv = dir.path().join("hevc-opus.flv");
+    let made = run(std::process::Command::new(ffmpeg9().unwrap())
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "4"])
+        .args(["-c:v", "libx265", "-preset", "ultrafast"])
+        .args([
+            "-x265-params",
+            "log-level=error:keyint=25",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "libopus", "-b:a", "64k", "-f", "flv"])
+        .arg(&flv)
+        .stdin(Stdio::null()));
+    assert!(made.status.success());
+    let (video, audio) = frames(&flv);
+    assert!(video >= 99 && audio >= 190, "{video} {audio}");
+    let s = serve();
+    let (port, web) = (s.plain.unwrap(), s.http.unwrap());
+    let first = std::thread::spawn(move || http(web, "GET", "/live/h/index.m3u8"));
+    std::thread::sleep(Duration::from_millis(300));
+    let out = run(rtmpkit()
+        .args(["-q", "push"])
+        .arg(&flv)
+        .arg(format!("rtmp://127.0.0.1:{port}/live/h"))
+        .stdin(Stdio::null()));
+    assert!(out.status.success());
+    assert_eq!(first.join().unwrap().0, 200);
+    let url = format!("http://127.0.0.1:{web}/live/h/index.m3u8");
+    let probe = run(std::process::Command::new("timeout")
+        .args(["30", "ffprobe", "-v", "error", "-count_packets"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,codec_tag_string,width,height,sample_rate,nb_read_packets",
+            "-of",
+            "compact=p=0:nk=1",
+        ])
+        .arg(&url)
+        .stdin(Stdio::null()));
+    let got = String::from_utf8_lossy(&probe.stdout).into_owned();
+    println!("{got}");
+    assert!(
+        got.contains(&format!("hevc|hvc1|640|360|{video}")),
+        "{video} HEVC frames published: {got}"
+    );
+    assert!(
+        got.contains(&format!("opus|Opus|48000|{audio}")),
+        "{audio} Opus packets published: {got}"
+    );
+}
+
 fn main() {
     run_interop(vec![
+        interop("hls_hevc_and_opus", &["ffprobe", FFMPEG9], hevc_and_opus),
         interop(
             "hls_live_playlist_passes_a_strict_parser",
             &["ffmpeg", "node", HLS_PARSER],

@@ -1,10 +1,13 @@
 //! Fragmented MP4 (ISO/IEC 14496-12, CMAF): the init segment (`ftyp` +
 //! `moov`) and one fragment (`moof` + `mdat`) per LL-HLS part, for H.264
-//! video (`avc1` + `avcC`) and AAC audio (`mp4a` + `esds`). Timescale: ms,
-//! as FLV timestamps are.
+//! (`avc1` + `avcC`) or HEVC (`hvc1` + `hvcC`, ISO/IEC 14496-15) video and
+//! AAC (`mp4a` + `esds`) or Opus (`Opus` + `dOps`, the Opus-in-ISOBMFF
+//! mapping) audio. Timescale: ms, as FLV timestamps are.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use rtmpkit::proto::media::{parse_aac_config, parse_avc_config};
+use rtmpkit::proto::media::{
+    AudioTagHeader, VideoTagHeader, parse_aac_config, parse_avc_config, parse_hevc_config,
+};
 
 /// Track ids in the init segment and fragments.
 pub const VIDEO: u32 = 1;
@@ -47,32 +50,63 @@ fn full(
 
 const MATRIX: [u32; 9] = [0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x4000_0000];
 
+/// The video sample entry: its type and configuration box.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoEntry {
+    /// AVCDecoderConfigurationRecord.
+    Avc(Bytes),
+    /// HEVCDecoderConfigurationRecord.
+    Hevc(Bytes),
+}
+
+/// The audio sample entry: its type and configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioEntry {
+    /// AudioSpecificConfig.
+    Aac(Bytes),
+    /// `dOps` body, made from the Opus ID header.
+    Opus(Bytes),
+}
+
 /// The codecs of a stream, from its sequence headers.
 #[derive(Debug, Clone)]
 pub struct Tracks {
-    /// AVCDecoderConfigurationRecord and the picture size.
-    pub video: Option<(Bytes, u32, u32)>,
-    /// AudioSpecificConfig, sample rate, channels.
-    pub audio: Option<(Bytes, u32, u8)>,
+    /// Sample entry and picture size.
+    pub video: Option<(VideoEntry, u32, u32)>,
+    /// Sample entry, sample rate, channels.
+    pub audio: Option<(AudioEntry, u32, u8)>,
 }
 
 impl Tracks {
-    /// From the FLV bodies of the sequence headers (legacy AVC and AAC).
+    /// From the FLV bodies of the sequence headers, legacy or Enhanced
+    /// RTMP: H.264 or HEVC, AAC or Opus. Other codecs are left out.
     pub fn from_headers(video: Option<&Bytes>, audio: Option<&Bytes>) -> Tracks {
-        let video = video
-            .filter(|v| v.len() > 5 && v[0] & 0x0f == 7)
-            .and_then(|v| {
-                let rec = v.slice(5..);
+        let video = video.and_then(|v| {
+            let h = VideoTagHeader::parse(v).ok()?;
+            let rec = v.slice(h.header_len.min(v.len())..);
+            if h.codec.is_avc() {
                 let info = parse_avc_config(&rec)?;
-                Some((rec, info.width, info.height))
-            });
-        let audio = audio
-            .filter(|a| a.len() > 2 && a[0] >> 4 == 10)
-            .and_then(|a| {
-                let asc = a.slice(2..);
-                let info = parse_aac_config(&asc)?;
-                Some((asc, info.sample_rate, info.channels))
-            });
+                Some((VideoEntry::Avc(rec), info.width, info.height))
+            } else if h.codec.is_hevc() {
+                let info = parse_hevc_config(&rec)?;
+                Some((VideoEntry::Hevc(rec), info.width, info.height))
+            } else {
+                None
+            }
+        });
+        let audio = audio.and_then(|a| {
+            let h = AudioTagHeader::parse(a).ok()?;
+            let conf = a.slice(h.header_len.min(a.len())..);
+            if h.codec.is_aac() {
+                let info = parse_aac_config(&conf)?;
+                Some((AudioEntry::Aac(conf), info.sample_rate, info.channels))
+            } else if h.codec.is_opus() {
+                let (dops, channels) = opus_dops(&conf)?;
+                Some((AudioEntry::Opus(dops), 48_000, channels))
+            } else {
+                None
+            }
+        });
         Tracks { video, audio }
     }
 
@@ -99,9 +133,13 @@ impl Tracks {
                 o.put_bytes(0, 24);
                 o.put_u32(AUDIO + 1); // next track id
             });
-            if let Some((rec, w, h)) = &self.video {
+            if let Some((entry, w, h)) = &self.video {
                 trak(o, VIDEO, (*w, *h), |o| {
-                    boxed(o, b"avc1", |o| {
+                    let (kind, conf, rec) = match entry {
+                        VideoEntry::Avc(r) => (b"avc1", b"avcC", r),
+                        VideoEntry::Hevc(r) => (b"hvc1", b"hvcC", r),
+                    };
+                    boxed(o, kind, |o| {
                         o.put_bytes(0, 6);
                         o.put_u16(1); // data reference index
                         o.put_bytes(0, 16);
@@ -114,13 +152,17 @@ impl Tracks {
                         o.put_bytes(0, 32); // compressor name
                         o.put_u16(0x18); // depth
                         o.put_i16(-1);
-                        boxed(o, b"avcC", |o| o.put_slice(rec));
+                        boxed(o, conf, |o| o.put_slice(rec));
                     });
                 });
             }
-            if let Some((asc, rate, channels)) = &self.audio {
+            if let Some((entry, rate, channels)) = &self.audio {
                 trak(o, AUDIO, (0, 0), |o| {
-                    boxed(o, b"mp4a", |o| {
+                    let kind = match entry {
+                        AudioEntry::Aac(_) => b"mp4a",
+                        AudioEntry::Opus(_) => b"Opus",
+                    };
+                    boxed(o, kind, |o| {
                         o.put_bytes(0, 6);
                         o.put_u16(1);
                         o.put_bytes(0, 8);
@@ -128,7 +170,10 @@ impl Tracks {
                         o.put_u16(16);
                         o.put_u32(0);
                         o.put_u32(rate.min(&65535) << 16);
-                        esds(o, asc);
+                        match entry {
+                            AudioEntry::Aac(asc) => esds(o, asc),
+                            AudioEntry::Opus(dops) => boxed(o, b"dOps", |o| o.put_slice(dops)),
+                        }
                     });
                 });
             }
@@ -222,6 +267,38 @@ fn trak(o: &mut BytesMut, id: u32, (w, h): (u32, u32), entry: impl FnOnce(&mut B
             });
         });
     });
+}
+
+/// The `dOps` body (Opus in ISOBMFF §4.3.2) from an Opus ID header
+/// ("OpusHead", RFC 7845 §5.1: little-endian), and the channel count. An
+/// empty header means stereo with the usual 312 samples of pre-skip.
+fn opus_dops(head: &[u8]) -> Option<(Bytes, u8)> {
+    let mut o = BytesMut::with_capacity(32);
+    if head.is_empty() {
+        o.put_u8(0); // version
+        o.put_u8(2);
+        o.put_u16(312);
+        o.put_u32(48_000);
+        o.put_i16(0);
+        o.put_u8(0);
+        return Some((o.freeze(), 2));
+    }
+    if head.len() < 19 || &head[..8] != b"OpusHead" {
+        return None;
+    }
+    let channels = head[9];
+    let family = head[18];
+    o.put_u8(0); // version
+    o.put_u8(channels);
+    o.put_u16(u16::from_le_bytes([head[10], head[11]]));
+    o.put_u32(u32::from_le_bytes([head[12], head[13], head[14], head[15]]));
+    o.put_i16(i16::from_le_bytes([head[16], head[17]]));
+    o.put_u8(family);
+    if family != 0 {
+        // Stream count, coupled count, one mapping byte per channel.
+        o.put_slice(head.get(19..21 + usize::from(channels))?);
+    }
+    Some((o.freeze(), channels))
 }
 
 /// `esds` with the AudioSpecificConfig (ISO/IEC 14496-1 descriptors).

@@ -5,7 +5,7 @@
 
 use super::fmp4::{self, Sample, Tracks};
 use bytes::{Bytes, BytesMut};
-use rtmpkit::proto::media::{Media, MediaKind};
+use rtmpkit::proto::media::{AudioTagHeader, Media, MediaKind, VideoPacketKind, VideoTagHeader};
 use std::collections::VecDeque;
 
 /// Settings of the segmenter.
@@ -74,11 +74,6 @@ pub struct Segmenter {
     pub clock: Option<(std::time::SystemTime, u32)>,
 }
 
-fn i24(b: &[u8]) -> i32 {
-    let v = (i32::from(b[0]) << 16) | (i32::from(b[1]) << 8) | i32::from(b[2]);
-    (v << 8) >> 8
-}
-
 impl Segmenter {
     pub fn new(limits: Limits) -> Self {
         Segmenter {
@@ -99,28 +94,41 @@ impl Segmenter {
         }
     }
 
-    /// Takes one message of the stream.
+    /// Takes one message of the stream (track 0 of a multitrack one).
     pub fn push(&mut self, m: &Media) {
+        if m.track.is_some_and(|t| t != 0) {
+            return;
+        }
         match m.kind {
             MediaKind::Metadata => {}
             MediaKind::Video if m.sequence_header => self.video_seq = Some(m.payload.clone()),
             MediaKind::Audio if m.sequence_header => self.audio_seq = Some(m.payload.clone()),
-            // Legacy AVC NALUs only (codec 7, packet type 1).
-            MediaKind::Video
-                if m.payload.len() > 5 && m.payload[0] & 0x0f == 7 && m.payload[1] == 1 =>
-            {
-                self.video_frame(m)
+            MediaKind::Video => {
+                let Ok(h) = VideoTagHeader::parse(&m.payload) else {
+                    return;
+                };
+                if h.kind == VideoPacketKind::Frame
+                    && (h.codec.is_avc() || h.codec.is_hevc())
+                    && h.header_len < m.payload.len()
+                {
+                    self.video_frame(m, h.composition_time, h.header_len);
+                }
             }
-            MediaKind::Audio
-                if m.payload.len() > 2 && m.payload[0] >> 4 == 10 && m.payload[1] == 1 =>
-            {
-                self.audio_frame(m)
+            MediaKind::Audio => {
+                let Ok(h) = AudioTagHeader::parse(&m.payload) else {
+                    return;
+                };
+                if h.coded
+                    && (h.codec.is_aac() || h.codec.is_opus())
+                    && h.header_len < m.payload.len()
+                {
+                    self.audio_frame(m, h.header_len);
+                }
             }
-            _ => {}
         }
     }
 
-    fn video_frame(&mut self, m: &Media) {
+    fn video_frame(&mut self, m: &Media, cts: i32, header_len: usize) {
         let dts = m.timestamp.0;
         if self.init.is_none() {
             if !m.keyframe {
@@ -162,14 +170,14 @@ impl Segmenter {
             dts,
             sample: Sample {
                 duration: 0,
-                cts: i24(&m.payload[2..5]),
+                cts,
                 keyframe: m.keyframe,
-                data: m.payload.slice(5..),
+                data: m.payload.slice(header_len..),
             },
         });
     }
 
-    fn audio_frame(&mut self, m: &Media) {
+    fn audio_frame(&mut self, m: &Media, header_len: usize) {
         if self.init.is_none() || self.tracks.as_ref().is_some_and(|t| t.audio.is_none()) {
             return;
         }
@@ -185,7 +193,7 @@ impl Segmenter {
                 duration: 0,
                 cts: 0,
                 keyframe: true,
-                data: m.payload.slice(2..),
+                data: m.payload.slice(header_len..),
             },
         });
     }

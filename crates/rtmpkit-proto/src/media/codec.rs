@@ -34,21 +34,37 @@ impl AvcInfo {
     }
 }
 
+/// A NAL unit's payload without its emulation prevention bytes
+/// (00 00 03 -> 00 00).
+pub(super) fn unescape(nal: &[u8]) -> Vec<u8> {
+    let mut rbsp = Vec::with_capacity(nal.len());
+    let mut zeros = 0;
+    for &b in nal {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        rbsp.push(b);
+    }
+    rbsp
+}
+
 /// Reads bits MSB first, past emulation prevention bytes already removed.
-struct Bits<'a> {
-    data: &'a [u8],
-    pos: usize,
+pub(super) struct Bits<'a> {
+    pub data: &'a [u8],
+    pub pos: usize,
 }
 
 impl Bits<'_> {
-    fn bit(&mut self) -> Option<u32> {
+    pub fn bit(&mut self) -> Option<u32> {
         let b = *self.data.get(self.pos / 8)?;
         let v = (b >> (7 - self.pos % 8)) & 1;
         self.pos += 1;
         Some(u32::from(v))
     }
 
-    fn bits(&mut self, n: u32) -> Option<u32> {
+    pub fn bits(&mut self, n: u32) -> Option<u32> {
         let mut v = 0;
         for _ in 0..n {
             v = (v << 1) | self.bit()?;
@@ -57,7 +73,7 @@ impl Bits<'_> {
     }
 
     /// Unsigned Exp-Golomb (H.264 §9.1).
-    fn ue(&mut self) -> Option<u32> {
+    pub fn ue(&mut self) -> Option<u32> {
         let mut zeros = 0;
         while self.bit()? == 0 {
             zeros += 1;
@@ -68,7 +84,7 @@ impl Bits<'_> {
         Some((1u32 << zeros) - 1 + self.bits(zeros)?)
     }
 
-    fn se(&mut self) -> Option<i32> {
+    pub fn se(&mut self) -> Option<i32> {
         let k = self.ue()?;
         Some(if k % 2 == 1 {
             k.div_ceil(2) as i32
@@ -86,17 +102,7 @@ pub fn parse_avc_config(rec: &[u8]) -> Option<AvcInfo> {
     }
     let sps_len = usize::from(u16::from_be_bytes([rec[6], rec[7]]));
     let sps = rec.get(8..8 + sps_len)?;
-    // Remove emulation prevention bytes (00 00 03 -> 00 00).
-    let mut rbsp = Vec::with_capacity(sps.len());
-    let mut zeros = 0;
-    for &b in sps.get(1..)? {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        rbsp.push(b);
-    }
+    let rbsp = unescape(sps.get(1..)?);
     let mut r = Bits {
         data: &rbsp,
         pos: 0,

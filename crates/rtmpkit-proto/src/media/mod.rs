@@ -12,10 +12,12 @@
 
 mod codec;
 mod ex;
+mod hevc;
 mod message;
 
 pub use codec::{AacInfo, AvcInfo, parse_aac_config, parse_avc_config};
 pub use ex::{ExHeader, ExTrack, MultitrackType, Tracks};
+pub use hevc::{HevcInfo, parse_hevc_config};
 pub use message::{Codec, Media, MediaKind};
 
 use crate::error::DecodeError;
@@ -295,6 +297,9 @@ pub struct AudioTagHeader {
     pub stereo: bool,
     /// AAC sequence header / E-RTMP SequenceStart.
     pub sequence_header: bool,
+    /// Coded audio: not a sequence header, nor an E-RTMP SequenceEnd or
+    /// MultichannelConfig.
+    pub coded: bool,
     /// Bytes of header before the (first track's) codec payload.
     pub header_len: usize,
     /// The (first) track id of a Multitrack message; `None` without the
@@ -323,6 +328,7 @@ impl AudioTagHeader {
                 sixteen_bit: false,
                 stereo: false,
                 sequence_header: ex.packet_type == 0,
+                coded: ex.packet_type == 1,
                 header_len: first.map_or(p.len(), |t| p.len() - t.payload.len()),
                 track: ex.multitrack.and(first.map(|t| t.id)),
             });
@@ -341,6 +347,7 @@ impl AudioTagHeader {
             sixteen_bit: b0 & 2 != 0,
             stereo: b0 & 1 != 0,
             sequence_header: seq,
+            coded: !seq,
             header_len: len,
             track: None,
         })

@@ -4,7 +4,7 @@
 use super::ServerContext;
 use super::relay::lock;
 use rtmpkit_proto::media::{
-    AudioTagHeader, Media, VideoTagHeader, parse_aac_config, parse_avc_config,
+    AudioTagHeader, Media, VideoTagHeader, parse_aac_config, parse_avc_config, parse_hevc_config,
 };
 use std::sync::Arc;
 
@@ -35,11 +35,11 @@ pub struct StreamStat {
 pub struct VideoStat {
     /// Short name as ffprobe says it (`h264`, `hevc`, `av1`, ...).
     pub codec: String,
-    /// Profile (H.264 only).
+    /// Profile (H.264 and HEVC).
     pub profile: Option<String>,
-    /// Width in pixels (H.264 only).
+    /// Width in pixels (H.264 and HEVC).
     pub width: Option<u32>,
-    /// Height in pixels (H.264 only).
+    /// Height in pixels (H.264 and HEVC).
     pub height: Option<u32>,
 }
 
@@ -58,16 +58,23 @@ pub struct AudioStat {
 
 fn video_stat(seq: &Media) -> Option<VideoStat> {
     let h = VideoTagHeader::parse(&seq.payload).ok()?;
-    let avc = h
-        .codec
-        .is_avc()
-        .then(|| parse_avc_config(seq.payload.get(h.header_len..)?))
-        .flatten();
+    let rec = seq.payload.get(h.header_len..)?;
+    let (profile, size) = if h.codec.is_avc() {
+        parse_avc_config(rec).map_or((None, None), |a| {
+            (Some(a.profile_name()), Some((a.width, a.height)))
+        })
+    } else if h.codec.is_hevc() {
+        parse_hevc_config(rec).map_or((None, None), |a| {
+            (Some(a.profile_name()), Some((a.width, a.height)))
+        })
+    } else {
+        (None, None)
+    };
     Some(VideoStat {
         codec: h.codec.name(),
-        profile: avc.map(|a| a.profile_name().to_owned()),
-        width: avc.map(|a| a.width),
-        height: avc.map(|a| a.height),
+        profile: profile.map(str::to_owned),
+        width: size.map(|s| s.0),
+        height: size.map(|s| s.1),
     })
 }
 
