@@ -192,6 +192,31 @@ fn watch_pages_play_a_live_stream() {
         "first frame {to_first} ms after publish"
     );
 
+    // Joining the running stream over LL-HLS.
+    let join_shot = dir.join("watch-hls-join.png");
+    let join = browser(&[
+        "watch",
+        &watch,
+        join_shot.to_str().unwrap(),
+        "14",
+        &base.to_string(),
+    ]);
+    assert_eq!(join["via"], "hls.js", "{join}");
+    assert_plays(&join, "LL-HLS join");
+    let opened = join["opened"].as_f64().unwrap();
+    let first = join["firstFrameShown"].as_f64().unwrap();
+    let steady = latencies_after(&join, first + 6000.0);
+    assert!(steady.len() > 100, "few timecoded frames: {join}");
+    let (p50, p90) = (percentile(&steady, 50), percentile(&steady, 90));
+    println!(
+        "LL-HLS join: page open to first frame {:.2} s; glass-to-glass median {p50} ms, p90 {p90} ms",
+        (first - opened) / 1000.0
+    );
+    assert!(
+        steady[0] > 0 && p50 < 6000,
+        "LL-HLS join latency: {steady:?}"
+    );
+
     // Joining the running stream over HTTP-FLV.
     let flv_shot = dir.join("watch-flv.png");
     let flv = browser(&[
@@ -236,8 +261,9 @@ fn watch_pages_play_a_live_stream() {
     assert!((500..3000).contains(&kbps), "bitrate {kbps} kbit/s");
     assert_eq!(list["links"][0], "/watch/live/b");
     println!(
-        "screenshots: {}, {}, {}",
+        "screenshots: {}, {}, {}, {}",
         hls_shot.display(),
+        join_shot.display(),
         flv_shot.display(),
         list_shot.display()
     );

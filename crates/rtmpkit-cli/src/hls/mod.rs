@@ -23,6 +23,11 @@ use tracing::info;
 /// Segmenting stops this long after the last request.
 const IDLE: Duration = Duration::from_secs(30);
 
+/// Streams segmented at once, at most: each costs a viewer and its
+/// segments, and a request for any name starts one (it waits for a
+/// publisher that may never come), so a flood of made-up names is refused.
+const MAX_STREAMS: usize = 1000;
+
 /// What a request gets: content type and body, or a status and a reason.
 pub enum Answer {
     Ok(&'static str, bytes::Bytes),
@@ -80,6 +85,12 @@ impl Hls {
                 .map_err(|e| Answer::Err(403, e.to_string()))?;
             *lock(&l.last_request) = Instant::now();
             return Ok(l.clone());
+        }
+        if streams.len() >= MAX_STREAMS {
+            return Err(Answer::Err(
+                503,
+                format!("{MAX_STREAMS} streams are being segmented: try again later"),
+            ));
         }
         let mut viewer = self
             .viewers
