@@ -13,6 +13,9 @@
 #   HTTP_PLAYERS="500 1000" bench/compare.sh   (rtmpkit's HTTP-FLV fan-out against
 #                                its RTMP fan-out, same players, same run;
 #                                HTTP_PLAYERS="" skips it)
+#   INGEST="100 500" bench/compare.sh   (the ingest shape: N streams, one
+#                                publisher and one player each, on both servers;
+#                                INGEST="" skips it)
 #   TLS=1 bench/compare.sh      (everything over rtmps://: rtmpkit's own TLS
 #                                listener vs nginx-rtmp behind nginx's stream {}
 #                                TLS, with a CA made here by openssl)
@@ -30,6 +33,7 @@ delays=${DELAYS-"0 20 50 100 200"}
 storm_rate=${STORM_RATE:-400}
 delay_players=${DELAY_PLAYERS:-500}
 http_players=${HTTP_PLAYERS-"500 1000"}
+ingest_steps=${INGEST-"100 500"}
 servers=${SERVERS:-"rtmpkit nginx"}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -231,6 +235,36 @@ if [[ " $servers " == *" rtmpkit "* ]] && [ "$tls" != 1 ]; then
   done
 fi
 
+# The ingest shape: N streams, each with its own publisher (the ~600
+# kbit/s sample, looped at real time) and one player, on each server.
+declare -A I
+ingest_input=../shared/media/h264-baseline-360p25-500k-10s.flv
+if [ -n "$ingest_steps" ] && [ "$tls" != 1 ]; then
+  if [ ! -f "$ingest_input" ]; then
+    ingest_input=$work/360p-600k.flv
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=640x360:rate=25" \
+      -f lavfi -i "sine=frequency=440:sample_rate=44100:beep_factor=4" -t 10 \
+      -c:v libx264 -profile:v baseline -preset veryfast -b:v 500k -maxrate 500k -bufsize 1000k \
+      -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 64k -ac 2 -f flv "$ingest_input"
+  fi
+  for s in $servers; do
+    for n in $ingest_steps; do
+      pid=$(start_"$s")
+      pids+=("$pid")
+      wait_port
+      out=$("$bin" bench ingest "$base/live/in{i}" -n "$n" --duration "$play_secs" \
+        --input "$ingest_input" --server-pid "$pid" 2>&1 | grep '^RESULT' || true)
+      echo "ingest $s $n: $out" >&2
+      for k in publishing playing behind msgs_per_s gop_kib server_cpu_pct us_per_msg rss_kib_per_stream tool_cpu_pct; do
+        I[$s,$n,$k]=$(val "$k" "$out")
+      done
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      sleep 1
+    done
+  done
+fi
+
 # The kernel's floor, measured in the same run: a C program writing N
 # loopback sockets one frame-sized write per video frame (25/s), paired with
 # its own readers (../shared/tools/fanout-floor.c, when it is there).
@@ -291,5 +325,19 @@ if [ -n "$http_players" ] && [ -n "${H[http,${http_players%% *},cpu_gbit]:-}" ];
   for n in $http_players; do
     echo "| $n | RTMP | ${H[rtmp,$n,mbps]:-} | ${H[rtmp,$n,cpu_gbit]:-} | ${H[rtmp,$n,lat99]:-} | ${H[rtmp,$n,behind]:-} | |"
     echo "| $n | HTTP-FLV | ${H[http,$n,mbps]:-} | ${H[http,$n,cpu_gbit]:-} | ${H[http,$n,lat99]:-} | ${H[http,$n,behind]:-} | $(ratio "${H[http,$n,cpu_gbit]:-}" "${H[rtmp,$n,cpu_gbit]:-}") |"
+  done
+fi
+if [ -n "$ingest_steps" ] && [ -n "${I[rtmpkit,${ingest_steps%% *},server_cpu_pct]:-}${I[nginx,${ingest_steps%% *},server_cpu_pct]:-}" ]; then
+  echo
+  echo "Ingest: N streams, one publisher ($(basename "$ingest_input"), looped at real time) and one player each"
+  echo
+  echo "| streams | server | publishers accepted | players behind | messages/s to players | server CPU % of a core | CPU rtmpkit / nginx | us per message | RSS KiB per stream | input's largest GOP (KiB) | load tool CPU % |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  for n in $ingest_steps; do
+    for s in $servers; do
+      name=$s; [ "$s" = nginx ] && name=nginx-rtmp
+      r=""; [ "$s" = rtmpkit ] && r=$(ratio "${I[rtmpkit,$n,server_cpu_pct]:-}" "${I[nginx,$n,server_cpu_pct]:-}")
+      echo "| $n | $name | ${I[$s,$n,publishing]:-} | ${I[$s,$n,behind]:-} | ${I[$s,$n,msgs_per_s]:-} | ${I[$s,$n,server_cpu_pct]:-} | $r | ${I[$s,$n,us_per_msg]:-} | ${I[$s,$n,rss_kib_per_stream]:-} | ${I[$s,$n,gop_kib]:-} | ${I[$s,$n,tool_cpu_pct]:-} |"
+    done
   done
 fi

@@ -1,4 +1,4 @@
-//! `rtmpkit bench connect` and `rtmpkit bench play`: load tools that print
+//! `rtmpkit bench connect`, `play`, `ingest` and `soak`: load tools that print
 //! figures (and, with `--server-pid`, the server's CPU and memory from /proc).
 
 use anyhow::{Context, Result, bail};
@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 mod http_player;
+mod ingest;
 mod player;
 mod soak;
 use player::player;
@@ -24,6 +25,9 @@ pub enum BenchCmd {
     Connect(ConnectArgs),
     /// N players of one stream (optionally published by the bench itself).
     Play(PlayArgs),
+    /// Many streams at once: N publishers, each on its own stream, and a
+    /// player per stream (an ingest server's shape).
+    Ingest(ingest::IngestArgs),
     /// A long run: steady players counting lost frames, players and
     /// publishers coming and going, the server's RSS and fds each minute.
     Soak(soak::SoakArgs),
@@ -128,6 +132,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
     match cmd {
         BenchCmd::Connect(a) => connect(a).await,
         BenchCmd::Play(a) => play(a).await,
+        BenchCmd::Ingest(a) => ingest::ingest(a).await,
         BenchCmd::Soak(a) => soak::soak(a).await,
     }
 }

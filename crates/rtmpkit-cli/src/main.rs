@@ -115,6 +115,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The URL of session `i` of `-n N`: `{i}` in `url` replaced by `i`
+/// (0 to N-1), so that N sessions can address N streams
+/// (`rtmp://h/live/cam{i}`).
+pub(crate) fn session_url(url: &str, i: u32) -> String {
+    url.replace("{i}", &i.to_string())
+}
+
 /// Formats a bitrate.
 pub(crate) fn kbits(bytes: u64, secs: f64) -> String {
     if secs <= 0.0 {

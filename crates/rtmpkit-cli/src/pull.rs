@@ -22,7 +22,8 @@ pub struct PullArgs {
     /// Stop after this many seconds of wall time, close cleanly and exit 0.
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
-    /// Sessions in parallel to the same URL (load testing; not with -o).
+    /// Sessions in parallel (load testing; not with -o): to the same URL, or
+    /// to N streams with `{i}` (0 to N-1) in the URL, e.g. rtmp://h/live/cam{i}.
     #[arg(short = 'n', long = "sessions", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     sessions: u32,
     /// Use the digest ("complex") handshake.
@@ -61,7 +62,7 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
             bail!("--duration must be a number of seconds > 0");
         }
     }
-    rtmpkit::RtmpUrl::parse(&args.url)?;
+    rtmpkit::RtmpUrl::parse(&crate::session_url(&args.url, 0))?;
     let out: Option<Box<dyn AsyncWrite + Unpin + Send>> = match args.output.as_deref() {
         None => None,
         Some("-") => Some(Box::new(tokio::io::stdout())),
@@ -101,9 +102,10 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
 
     let mut tasks = tokio::task::JoinSet::new();
     let mut out = out;
-    for _ in 0..args.sessions {
+    for i in 0..args.sessions {
         let (a, c, o) = (args.clone(), counters.clone(), out.take());
-        tasks.spawn(async move { pull_one(&a, &c, o).await });
+        let url = crate::session_url(&args.url, i);
+        tasks.spawn(async move { pull_one(&a, &url, &c, o).await });
     }
     let mut first_err = None;
     let mut failures = 0u32;
@@ -162,6 +164,7 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
 
 async fn pull_one(
     args: &PullArgs,
+    url: &str,
     c: &Counters,
     out: Option<Box<dyn AsyncWrite + Unpin + Send>>,
 ) -> Result<EndReason> {
@@ -174,7 +177,7 @@ async fn pull_one(
     let mut opts = opts.with_every_codec();
     args.tls.apply(&mut opts)?;
     args.reconnect.apply(&mut opts);
-    let session = PullSession::new(&args.url, opts)?;
+    let session = PullSession::new(url, opts)?;
     let deadline = args
         .duration
         .map(|d| Instant::now() + Duration::from_secs_f64(d));

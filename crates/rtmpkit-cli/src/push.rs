@@ -26,7 +26,8 @@ pub struct PushArgs {
     /// Send as fast as the connection takes it (default: paced at real time, like ffmpeg -re).
     #[arg(long)]
     no_pace: bool,
-    /// Sessions in parallel to the same URL (load testing).
+    /// Sessions in parallel (load testing): to the same URL, or to N streams
+    /// with `{i}` (0 to N-1) in the URL, e.g. rtmp://h/live/cam{i}.
     #[arg(short = 'n', long = "sessions", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     sessions: u32,
     /// Use the digest ("complex") handshake.
@@ -60,7 +61,7 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
         bail!("--timeout must be a number of seconds >= 0");
     }
     // Fail on a bad URL or input before connecting anything.
-    rtmpkit::RtmpUrl::parse(&args.url)?;
+    rtmpkit::RtmpUrl::parse(&crate::session_url(&args.url, 0))?;
     if args.input != "-" {
         TagSource::open(&args.input).await?;
     }
@@ -71,9 +72,10 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
     let wall0 = Instant::now();
 
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..args.sessions {
+    for i in 0..args.sessions {
         let (a, c, s) = (args.clone(), counters.clone(), stop_rx.clone());
-        tasks.spawn(async move { push_one(&a, &c, s).await });
+        let url = crate::session_url(&args.url, i);
+        tasks.spawn(async move { push_one(&a, &url, &c, s).await });
     }
     let progress = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let c = counters.clone();
@@ -159,7 +161,12 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
     }
 }
 
-async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>) -> Result<()> {
+async fn push_one(
+    args: &PushArgs,
+    url: &str,
+    c: &Counters,
+    mut stop: watch::Receiver<bool>,
+) -> Result<()> {
     let mut opts = ClientOptions {
         timeout: Duration::from_secs_f64(args.timeout),
         complex_handshake: args.complex_handshake,
@@ -167,7 +174,7 @@ async fn push_one(args: &PushArgs, c: &Counters, mut stop: watch::Receiver<bool>
     };
     args.tls.apply(&mut opts)?;
     args.reconnect.apply(&mut opts);
-    let session = PushSession::new(&args.url, opts)?;
+    let session = PushSession::new(url, opts)?;
     tokio::select! {
         r = session.start() => r?,
         _ = stop.wait_for(|s| *s) => {

@@ -15,12 +15,23 @@
 //! wait for the first ones. A message waits at most `D` (plus the time a
 //! tick takes to serve): made into a batch at the next tick (`D / P`), it
 //! reaches each group at that group's next turn.
+//!
+//! A small stream (up to [`SMALL_STREAM`] players, the common case of an
+//! ingest server with hundreds of streams watched once or relayed) has
+//! nothing to spread: the clock serves it once per period, on the tick of
+//! its own phase (streams take the phases in turn), with one batch for all
+//! its players. The other ticks pass it by without a lock, so a stream
+//! costs one visit per period, not `P`.
 
 use super::{Batch, StreamState, lock};
 use super::{PlayerQueue, Stream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Streams with at most this many players are served all at once, once
+/// per period.
+pub(crate) const SMALL_STREAM: usize = 8;
 
 /// Streams the clock visits: those with batches not yet given to every
 /// phase group.
@@ -30,6 +41,8 @@ pub(crate) struct FlushClock {
     phases: u64,
     streams: Mutex<Vec<Arc<Stream>>>,
     ticks: AtomicU64,
+    /// When the first tick was.
+    start: std::sync::OnceLock<tokio::time::Instant>,
 }
 
 impl FlushClock {
@@ -41,12 +54,29 @@ impl FlushClock {
             phases,
             streams: Mutex::new(Vec::new()),
             ticks: AtomicU64::new(0),
+            start: std::sync::OnceLock::new(),
         }
     }
 
     /// How many phase groups the players are split into.
     pub(super) fn phases(&self) -> u64 {
         self.phases
+    }
+
+    /// When a small `stream` is served: the times `anchor + k * period`,
+    /// 4 ms early (for reading its publisher just before, so that a
+    /// message waits at most the period and the lead). `None` for a big stream
+    /// (its groups are served at every tick: reading it in bunches would
+    /// add to the bound) and before the clock runs.
+    pub fn turns(&self, stream: &Stream) -> Option<(tokio::time::Instant, Duration)> {
+        let start = *self.start.get()?;
+        if self.phases == 1 || !stream.small.load(Ordering::Relaxed) {
+            return None;
+        }
+        let step = self.period / self.phases as u32;
+        let at = start + step * (stream.phase % self.phases) as u32;
+        let lead = Duration::from_millis(4);
+        Some((at.checked_sub(lead).unwrap_or(at), self.period))
     }
 
     /// Starts visiting a stream (it has a pending message).
@@ -70,7 +100,9 @@ impl FlushClock {
     /// Ticks until `stop` resolves (the server's lifetime).
     pub async fn run(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
         let step = self.period / self.phases as u32;
-        let mut interval = tokio::time::interval(step);
+        let start = tokio::time::Instant::now();
+        let _ = self.start.set(start);
+        let mut interval = tokio::time::interval_at(start, step);
         // A late tick is not made up for with a burst of ticks.
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut visiting = Vec::new();
@@ -91,6 +123,12 @@ impl Stream {
     /// `k % phases` gets every recent batch it has not had. Returns
     /// whether the clock must come back (some group still lacks a batch).
     fn on_tick(&self, k: u64, phases: u64) -> bool {
+        if phases > 1 && self.small.load(Ordering::Relaxed) {
+            if k % phases != self.phase % phases {
+                return true;
+            }
+            return self.serve_whole(phases);
+        }
         let _order = lock(&self.fan_out);
         let (batches, group) = {
             let mut st = lock(&self.state);
@@ -123,6 +161,37 @@ impl Stream {
             (batches, group)
         };
         for q in group.iter() {
+            q.push_batches(&batches);
+        }
+        true
+    }
+
+    /// A small stream's turn (once per period): what is pending, and any
+    /// batch some group has not had, goes to every player. Returns whether
+    /// the clock must come back.
+    fn serve_whole(&self, phases: u64) -> bool {
+        let _order = lock(&self.fan_out);
+        let (batches, players) = {
+            let mut st = lock(&self.state);
+            match st.take_pending() {
+                Some(b) => {
+                    st.recent.push_back(b);
+                    st.idle_ticks = 0;
+                }
+                // A whole period without input.
+                None => st.idle_ticks += phases,
+            }
+            if st.recent.is_empty() {
+                if st.idle_ticks >= phases {
+                    st.ticking = false;
+                    return false;
+                }
+                return true;
+            }
+            let batches: Vec<Arc<Batch>> = st.recent.drain(..).collect();
+            (batches, st.fanout.clone())
+        };
+        for q in players.iter() {
             q.push_batches(&batches);
         }
         true

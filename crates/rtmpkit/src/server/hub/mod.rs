@@ -24,6 +24,7 @@ use queue::Batch;
 use rtmpkit_proto::Timestamp;
 use rtmpkit_proto::media::{Media, MediaKind};
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -169,6 +170,11 @@ pub(crate) struct Stream {
     /// Held while a batch is handed out, so batches and notices keep
     /// their order (taken before the state lock, never after it).
     fan_out: Mutex<()>,
+    /// The flush clock's phase group this stream belongs to while it is
+    /// small (see `clock.rs`).
+    phase: u64,
+    /// Few players: the clock serves them all at once, once per period.
+    small: std::sync::atomic::AtomicBool,
 }
 
 impl Stream {
@@ -336,6 +342,8 @@ pub(crate) struct Hub {
     queue: QueueLimits,
     /// Wakes coalescing players (a write-delay bound is set).
     clock: Option<Arc<FlushClock>>,
+    /// Phases given to new streams in turn, spreading them over the clock.
+    next_phase: std::sync::atomic::AtomicU64,
 }
 
 impl Hub {
@@ -345,6 +353,7 @@ impl Hub {
             gop,
             queue,
             clock: None,
+            next_phase: 0.into(),
         }
     }
 
@@ -369,6 +378,8 @@ impl Hub {
                     gop: self.gop,
                     clock: self.clock.clone(),
                     fan_out: Mutex::new(()),
+                    phase: self.next_phase.fetch_add(1, Ordering::Relaxed),
+                    small: true.into(),
                 })
             })
             .clone()
@@ -509,6 +520,8 @@ impl Hub {
             }
             st.players.insert(conn, q.clone());
             st.rebuild_fanout(s.phases());
+            s.small
+                .store(st.fanout.len() <= clock::SMALL_STREAM, Ordering::Relaxed);
             q
         };
         (s, q)
@@ -524,6 +537,8 @@ impl Hub {
             let q = st.players.remove(&conn);
             if q.is_some() {
                 st.rebuild_fanout(s.phases());
+                s.small
+                    .store(st.fanout.len() <= clock::SMALL_STREAM, Ordering::Relaxed);
             }
             q
         };

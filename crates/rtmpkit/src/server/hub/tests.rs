@@ -337,6 +337,10 @@ fn phase_groups_are_served_in_turn_and_get_every_batch_once() {
         .into_iter()
         .map(|conn| h.play("live/p", conn, false).1)
         .collect();
+    // More players, so that the stream is not small (served all at once).
+    let _more: Vec<_> = (100..108)
+        .map(|conn| h.play("live/p", conn, false).1)
+        .collect();
     let mut spare = Vec::new();
     s.publish(1, audio(0));
     for turn in 0..2 {
@@ -385,4 +389,34 @@ fn a_coalescing_player_that_falls_behind_still_drops_by_the_rules() {
     s.publish(1, video(400, true, 3000));
     clock.tick(&mut spare);
     assert_eq!(timestamps(&drain(&q)), [Some(400)]);
+}
+
+#[test]
+fn a_small_stream_is_served_whole_once_per_period_on_its_phase() {
+    // 100 ms: four phases, a tick every 25 ms.
+    let clock = Arc::new(FlushClock::new(Duration::from_millis(100)));
+    let h = hub().with_clock(clock.clone());
+    // Streams take the phases in turn: this second one has phase 1.
+    let _first = h.publish("live/a", 1, None).unwrap().stream;
+    let s = h.publish("live/b", 2, None).unwrap().stream;
+    let players: Vec<_> = [12, 13, 10]
+        .into_iter()
+        .map(|conn| h.play("live/b", conn, false).1)
+        .collect();
+    let mut spare = Vec::new();
+    s.publish(2, audio(0));
+    s.publish(2, audio(20));
+    // Tick 0: not its turn; tick 1: every player gets both at once.
+    assert_eq!(clock.tick(&mut spare), 1);
+    assert!(players.iter().all(|q| drain(q).is_empty()));
+    assert_eq!(clock.tick(&mut spare), 1);
+    for q in &players {
+        assert_eq!(timestamps(&drain(q)), [Some(0), Some(20)]);
+    }
+    // Nothing more for a whole period: the clock stops visiting it.
+    for _ in 0..3 {
+        assert_eq!(clock.tick(&mut spare), 1);
+    }
+    assert_eq!(clock.tick(&mut spare), 0);
+    assert!(players.iter().all(|q| drain(q).is_empty()));
 }
