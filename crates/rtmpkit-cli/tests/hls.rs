@@ -77,7 +77,17 @@ fn playlist_and_segments_hold_the_stream() {
     let out = push_fixture(&format!("rtmp://127.0.0.1:{port}/live/v"), &["-q"]);
     assert!(out.status.success());
     assert_eq!(first.join().unwrap().0, 200);
-    let (status, text) = http(web, "GET", "/live/v/index.m3u8");
+    // The end of the stream reaches the playlist within a flush period or
+    // two of the publisher leaving.
+    let t = Instant::now();
+    let (status, text) = loop {
+        let (status, text) = http(web, "GET", "/live/v/index.m3u8");
+        if status != 200 || text.contains("#EXT-X-ENDLIST") || t.elapsed() > Duration::from_secs(3)
+        {
+            break (status, text);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(status, 200, "{text}");
     eprintln!("{text}");
     let lines: Vec<&str> = text.lines().collect();
