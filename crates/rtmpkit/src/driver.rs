@@ -175,12 +175,6 @@ pub struct Connection<T, S: Side> {
     last_input: Instant,
     /// Since when output has been held back for the write buffer.
     held_since: Option<Instant>,
-    /// Reads that drained the socket are followed by the next only at the
-    /// next point of this grid (anchor, period); see
-    /// [`Connection::set_read_grid`].
-    read_grid: Option<(Instant, Duration)>,
-    /// No read before this.
-    read_paused_until: Option<Instant>,
 }
 
 impl<T: Transport, S: Side> Connection<T, S>
@@ -199,22 +193,7 @@ where
             counters: Arc::default(),
             last_input: Instant::now(),
             held_since: None,
-            read_grid: None,
-            read_paused_until: None,
         }
-    }
-
-    /// After a read that drains the socket, reads next at the first point
-    /// `anchor + k * period` to come (`None`: whenever bytes arrive). What
-    /// arrives in between waits in the kernel and comes in one read: for a
-    /// steady sender of small messages (a publisher sends about 70 a
-    /// second), several times fewer wake-ups and reads. The server puts the
-    /// points just before the fan-out clock serves the stream, so the
-    /// messages wait there instead of in the stream's pending batch. A read
-    /// that fills the buffer is followed by the next at once, so the grid
-    /// never caps throughput.
-    pub fn set_read_grid(&mut self, grid: Option<(Instant, Duration)>) {
-        self.read_grid = grid.filter(|(_, period)| !period.is_zero());
     }
 
     /// Counts bytes into `counters` (shared with handles in other tasks).
@@ -312,11 +291,6 @@ where
             self.read_room = (self.read_room * 2).min(self.opts.max_read);
         }
         self.last_input = Instant::now();
-        if n < room
-            && let Some((anchor, period)) = self.read_grid
-        {
-            self.read_paused_until = Some(next_on_grid(self.last_input, anchor, period));
-        }
         self.counters.read.fetch_add(n as u64, Ordering::Relaxed);
         // Named by the step it failed in, not the closed state after it.
         let stage = self.session.stage();
@@ -350,11 +324,7 @@ where
             let session_due = self.session.poll_timeout().map(Instant::from_std);
             let app_due = handler.deadline(self);
             let flush_due = self.held_since.map(|t| t + self.opts.max_write_delay);
-            let read_due = self.read_paused_until.filter(|t| *t > Instant::now());
-            if read_due.is_none() {
-                self.read_paused_until = None;
-            }
-            let wake = [session_due, app_due, flush_due, read_due]
+            let wake = [session_due, app_due, flush_due]
                 .into_iter()
                 .flatten()
                 .min();
@@ -363,7 +333,7 @@ where
             }
             armed = wake;
             let flow = tokio::select! {
-                r = self.read_input(), if read_due.is_none() => {
+                r = self.read_input() => {
                     r?;
                     handler.on_events(self).await?
                 }
@@ -386,18 +356,6 @@ where
             }
         }
     }
-}
-
-/// The first `anchor + k * period` after `t` (k may be negative).
-fn next_on_grid(t: Instant, anchor: Instant, period: Duration) -> Instant {
-    let step = period.as_nanos().max(1);
-    if t < anchor {
-        let before = (anchor - t).as_nanos() % step;
-        return t + Duration::from_nanos(before as u64);
-    }
-    let since = (t - anchor).as_nanos();
-    let next = (since / step + 1) * step;
-    anchor + Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX))
 }
 
 /// Writes every piece in order with vectored writes, up to 64 slices a call.
@@ -439,19 +397,6 @@ async fn write_all_vectored<T: AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_next_point_of_a_read_grid() {
-        let anchor = Instant::now();
-        let p = Duration::from_millis(100);
-        let ms = Duration::from_millis;
-        assert_eq!(next_on_grid(anchor, anchor, p), anchor + p);
-        assert_eq!(next_on_grid(anchor + ms(30), anchor, p), anchor + p);
-        assert_eq!(next_on_grid(anchor + ms(250), anchor, p), anchor + ms(300));
-        // Before the anchor: the grid reaches back too.
-        let later = anchor + ms(1000);
-        assert_eq!(next_on_grid(anchor + ms(30), later, p), anchor + p);
-    }
 
     #[tokio::test]
     async fn vectored_writes_keep_order_across_partial_writes() {
