@@ -295,6 +295,26 @@ struct BenchState {
     first_frame: Mutex<Vec<f64>>,
 }
 
+/// Collects up to `expected` players' start reports (60 s at most):
+/// returns how many are playing, counting the failures by cause.
+async fn wait_ready(
+    ready: &mut tokio::sync::mpsc::Receiver<Result<(), String>>,
+    expected: usize,
+    failures: &mut HashMap<String, u64>,
+) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut ok = 0;
+    let failed = failures.values().sum::<u64>() as usize;
+    while ok + failures.values().sum::<u64>() as usize - failed < expected {
+        match tokio::time::timeout_at(deadline, ready.recv()).await {
+            Ok(Some(Ok(()))) => ok += 1,
+            Ok(Some(Err(e))) => *failures.entry(e).or_default() += 1,
+            _ => break,
+        }
+    }
+    ok
+}
+
 fn rand_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -427,14 +447,13 @@ async fn play(a: PlayArgs) -> Result<()> {
             }
         }
     }
-    let ramp_deadline = Instant::now() + Duration::from_secs(60);
-    while ok + (failures.values().sum::<u64>() as usize) < a.players {
-        match tokio::time::timeout_at(ramp_deadline, ready_rx.recv()).await {
-            Ok(Some(Ok(()))) => ok += 1,
-            Ok(Some(Err(e))) => *failures.entry(e).or_default() += 1,
-            _ => break,
-        }
-    }
+    let reported = ok + failures.values().sum::<u64>() as usize;
+    ok += wait_ready(
+        &mut ready_rx,
+        a.players.saturating_sub(reported),
+        &mut failures,
+    )
+    .await;
     eprintln!(
         "{ok} of {} players playing after {:.1}s",
         a.players,

@@ -2,7 +2,7 @@
 //! each on its own stream, and one player per stream; the server's CPU and
 //! memory per stream, and the messages per second through it.
 
-use super::{BenchState, PlayerStats, TICKS_PER_SEC, player, proc_sample, publisher};
+use super::{BenchState, PlayerStats, TICKS_PER_SEC, player, proc_sample, publisher, wait_ready};
 use anyhow::{Result, bail};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -98,15 +98,8 @@ pub(super) async fn ingest(a: IngestArgs) -> Result<()> {
             permit,
         ));
     }
-    let (mut ok, mut failures) = (0usize, HashMap::<String, u64>::new());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ok + (failures.values().sum::<u64>() as usize) < a.streams as usize {
-        match tokio::time::timeout_at(deadline, ready_rx.recv()).await {
-            Ok(Some(Ok(()))) => ok += 1,
-            Ok(Some(Err(e))) => *failures.entry(e).or_default() += 1,
-            _ => break,
-        }
-    }
+    let mut failures = HashMap::<String, u64>::new();
+    let ok = wait_ready(&mut ready_rx, a.streams as usize, &mut failures).await;
     eprintln!(
         "{} publishers and {ok} players of {} streams after {:.1}s",
         a.streams as u64 - publish_failed.load(Ordering::Relaxed),
