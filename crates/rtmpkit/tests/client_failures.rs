@@ -8,7 +8,7 @@ use common::{ScriptServer, listener, opts};
 use rtmpkit::proto::message::status;
 use rtmpkit::{ClientOptions, EndReason, Media, PullSession, PushSession, Stage};
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 
@@ -248,4 +248,74 @@ async fn bad_urls_fail_before_connecting() {
     let e = push.start().await.expect_err("tls unsupported");
     assert!(e.to_string().contains("rtmps"), "{e}");
     let _ = TcpStream::connect("127.0.0.1:1").await;
+}
+
+/// Forwards connections of `l` to `to`; the first is reset (SO_LINGER 0)
+/// once `reset_after` bytes came from the client, the others run whole.
+async fn resetting_proxy(l: tokio::net::TcpListener, to: std::net::SocketAddr, reset_after: usize) {
+    let mut first = true;
+    while let Ok((mut c, _)) = l.accept().await {
+        let mut s = TcpStream::connect(to).await.expect("upstream");
+        if !std::mem::take(&mut first) {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy_bidirectional(&mut c, &mut s).await;
+            });
+            continue;
+        }
+        tokio::spawn(async move {
+            let (mut cr, mut cw) = c.split();
+            let (mut sr, mut sw) = s.split();
+            let up = async {
+                let mut buf = vec![0u8; 4096];
+                let mut moved = 0;
+                while moved < reset_after {
+                    let n = cr.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    sw.write_all(&buf[..n]).await.expect("forward");
+                    moved += n;
+                }
+            };
+            tokio::select! {
+                _ = up => {}
+                _ = tokio::io::copy(&mut sr, &mut cw) => {}
+            }
+            c.set_zero_linger().expect("linger");
+            drop(c);
+        });
+    }
+}
+
+/// A reset under a push that reconnects fails none of its writes: the
+/// break may reach a write before the read sees it, and that write's
+/// caller must not get the error (the session connects again). Ten rounds,
+/// as either may come first.
+#[tokio::test]
+async fn a_reset_under_a_reconnecting_push_fails_no_write() {
+    let server = common::start(rtmpkit::server::ServerOptions::default()).await;
+    let tags = common::sample_tags();
+    for round in 0..10 {
+        let (l, _) = listener().await;
+        let front = l.local_addr().expect("addr");
+        let proxy = tokio::spawn(resetting_proxy(l, server.addr, 40_000));
+        let opts = ClientOptions {
+            reconnect: Some(rtmpkit::ReconnectPolicy {
+                first_delay: Duration::from_millis(50),
+                ..rtmpkit::ReconnectPolicy::default()
+            }),
+            ..ClientOptions::default()
+        };
+        let url = format!("rtmp://{front}/live/reset{round}");
+        let push = PushSession::connect(&url, opts).await.expect("publish");
+        for (i, t) in tags.iter().enumerate() {
+            if let Err(e) = push.write_media(common::tag_media(t)).await {
+                panic!("round {round}: write {i} failed: {e}");
+            }
+        }
+        push.close().await.expect("close");
+        assert_eq!(push.stat().reconnects, 1, "round {round}: one reconnect");
+        proxy.abort();
+    }
+    server.stop().await;
 }

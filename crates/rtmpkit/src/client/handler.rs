@@ -144,7 +144,15 @@ impl ClientHandler {
 
     /// Carries out one write-type command and answers it after the bytes
     /// were written (or buffered, with a write buffer).
+    ///
+    /// A message the core refuses (too big, wrong state) fails only that
+    /// message. A transport that fails ends the connection: with a
+    /// reconnect policy the caller is told the message was taken (it is
+    /// lost in the break, like every message sent while the link was
+    /// down) and the session connects again; without one the caller gets
+    /// the error too.
     async fn write<T: Transport>(
+        &self,
         conn: &mut Connection<T, Client>,
         queue: impl FnOnce(&mut ClientSession) -> Result<(), rtmpkit_proto::Error>,
         reply: Option<Reply>,
@@ -153,19 +161,32 @@ impl ClientHandler {
             Ok(()) => conn.write_due().await,
             Err(e) => Err(Error::from_core(Stage::Streaming, conn.peer(), e)),
         };
-        match (r, reply) {
-            // A queued write that failed: nobody waits for the answer, so
-            // the session ends with it.
-            (Err(e), None) if !matches!(e, Error::Protocol { .. }) => Err(e),
-            (r, Some(reply)) => {
-                let _ = reply.send(r);
+        match r {
+            Ok(()) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(()));
+                }
                 Ok(Flow::Continue)
             }
-            (Err(e), None) => {
-                warn!("dropped a message: {e}");
+            Err(e @ Error::Protocol { .. }) => {
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(Err(e));
+                    }
+                    None => warn!("dropped a message: {e}"),
+                }
                 Ok(Flow::Continue)
             }
-            (Ok(()), None) => Ok(Flow::Continue),
+            Err(e) => {
+                if let Some(reply) = reply {
+                    let answer = match self.core.opts.reconnect {
+                        Some(_) => Ok(()),
+                        None => Err(e.clone()),
+                    };
+                    let _ = reply.send(answer);
+                }
+                Err(e)
+            }
         }
     }
 
@@ -221,7 +242,7 @@ impl ClientHandler {
                 self.record_gap(now);
             }
         }
-        Self::write(conn, |s| s.send_media(&m), reply).await
+        self.write(conn, |s| s.send_media(&m), reply).await
     }
 
     /// A reconnected push: metadata and sequence headers again, at the
@@ -313,7 +334,7 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
             Command::Media(m, reply) => self.write_media(conn, m, reply).await,
             Command::Metadata(m, reply) => {
                 self.headers.metadata = Some(m.clone());
-                Self::write(conn, |s| s.send_metadata(m), reply).await
+                self.write(conn, |s| s.send_metadata(m), reply).await
             }
             Command::Flush(reply) => {
                 let _ = reply.send(conn.flush().await);
