@@ -29,6 +29,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
+/// The longest [`Connection::run`] waits, after its last write, for the
+/// peer to close its side too.
+const LINGER: Duration = Duration::from_millis(500);
+
 /// A byte stream a session runs over: TCP now, TLS next.
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
@@ -175,6 +179,12 @@ pub struct Connection<T, S: Side> {
     last_input: Instant,
     /// Since when output has been held back for the write buffer.
     held_since: Option<Instant>,
+    /// Reads that drained the socket are followed by the next only at the
+    /// next point of this grid (anchor, period); see
+    /// [`Connection::set_read_grid`].
+    read_grid: Option<(Instant, Duration)>,
+    /// No read before this.
+    read_paused_until: Option<Instant>,
 }
 
 impl<T: Transport, S: Side> Connection<T, S>
@@ -193,7 +203,22 @@ where
             counters: Arc::default(),
             last_input: Instant::now(),
             held_since: None,
+            read_grid: None,
+            read_paused_until: None,
         }
+    }
+
+    /// After a read that drains the socket, reads next at the first point
+    /// `anchor + k * period` to come (`None`: whenever bytes arrive). What
+    /// arrives in between waits in the kernel and comes in one read: for a
+    /// steady sender of small messages (a publisher sends about 70 a
+    /// second), several times fewer wake-ups and reads. The server puts the
+    /// points just before the fan-out clock serves the stream, so the
+    /// messages wait there instead of in the stream's pending batch. A read
+    /// that fills the buffer is followed by the next at once, so the grid
+    /// never caps throughput.
+    pub fn set_read_grid(&mut self, grid: Option<(Instant, Duration)>) {
+        self.read_grid = grid.filter(|(_, period)| !period.is_zero());
     }
 
     /// Counts bytes into `counters` (shared with handles in other tasks).
@@ -291,6 +316,11 @@ where
             self.read_room = (self.read_room * 2).min(self.opts.max_read);
         }
         self.last_input = Instant::now();
+        if n < room
+            && let Some((anchor, period)) = self.read_grid
+        {
+            self.read_paused_until = Some(next_on_grid(self.last_input, anchor, period));
+        }
         self.counters.read.fetch_add(n as u64, Ordering::Relaxed);
         // Named by the step it failed in, not the closed state after it.
         let stage = self.session.stage();
@@ -300,14 +330,32 @@ where
     }
 
     /// Drives the connection until the handler stops it or it fails; then
-    /// writes what is left (for up to a second) and shuts the transport.
+    /// writes what is left (for up to a second), shuts the transport, and
+    /// reads until the peer closes its side too (a lingering close, for up
+    /// to half a second).
     pub async fn run<H: Handler<T, S>>(&mut self, handler: &mut H) -> Result<H::Stop, Error> {
         let result = self.drive(handler).await;
         // The last words: a rejection, an end of stream, the status that
         // names a protocol error.
         let _ = tokio::time::timeout(Duration::from_secs(1), self.flush()).await;
         let _ = tokio::time::timeout(Duration::from_millis(100), self.transport.shutdown()).await;
+        let _ = tokio::time::timeout(LINGER, self.drain_input()).await;
         result
+    }
+
+    /// Reads and drops what the peer still sends, until it closes too (or
+    /// fails). A socket closed with unread bytes in it sends a reset, not
+    /// a FIN, and a reset can make the peer drop our last words unread.
+    async fn drain_input(&mut self) {
+        loop {
+            let buf = self.session.recv_buffer();
+            buf.clear();
+            buf.reserve(4096);
+            match self.transport.read_buf(buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Drives the connection until the handler stops it or it fails, and
@@ -324,7 +372,11 @@ where
             let session_due = self.session.poll_timeout().map(Instant::from_std);
             let app_due = handler.deadline(self);
             let flush_due = self.held_since.map(|t| t + self.opts.max_write_delay);
-            let wake = [session_due, app_due, flush_due]
+            let read_due = self.read_paused_until.filter(|t| *t > Instant::now());
+            if read_due.is_none() {
+                self.read_paused_until = None;
+            }
+            let wake = [session_due, app_due, flush_due, read_due]
                 .into_iter()
                 .flatten()
                 .min();
@@ -333,7 +385,7 @@ where
             }
             armed = wake;
             let flow = tokio::select! {
-                r = self.read_input() => {
+                r = self.read_input(), if read_due.is_none() => {
                     r?;
                     handler.on_events(self).await?
                 }
@@ -356,6 +408,18 @@ where
             }
         }
     }
+}
+
+/// The first `anchor + k * period` after `t` (k may be negative).
+fn next_on_grid(t: Instant, anchor: Instant, period: Duration) -> Instant {
+    let step = period.as_nanos().max(1);
+    if t < anchor {
+        let before = (anchor - t).as_nanos() % step;
+        return t + Duration::from_nanos(before as u64);
+    }
+    let since = (t - anchor).as_nanos();
+    let next = (since / step + 1) * step;
+    anchor + Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX))
 }
 
 /// Writes every piece in order with vectored writes, up to 64 slices a call.
@@ -397,6 +461,19 @@ async fn write_all_vectored<T: AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_point_of_a_read_grid() {
+        let anchor = Instant::now();
+        let p = Duration::from_millis(100);
+        let ms = Duration::from_millis;
+        assert_eq!(next_on_grid(anchor, anchor, p), anchor + p);
+        assert_eq!(next_on_grid(anchor + ms(30), anchor, p), anchor + p);
+        assert_eq!(next_on_grid(anchor + ms(250), anchor, p), anchor + ms(300));
+        // Before the anchor: the grid reaches back too.
+        let later = anchor + ms(1000);
+        assert_eq!(next_on_grid(anchor + ms(30), later, p), anchor + p);
+    }
 
     #[tokio::test]
     async fn vectored_writes_keep_order_across_partial_writes() {

@@ -206,7 +206,14 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
         &mut self,
         conn: &mut Connection<T, Server>,
     ) -> Result<Flow<ServerStop>, Error> {
-        match self.handle_events(conn.session_mut()).await {
+        let flow = self.handle_events(conn.session_mut()).await;
+        // A publisher's messages are read in bunches, just before the
+        // fan-out clock serves its stream: they would wait for it anyway.
+        conn.set_read_grid(match &self.role {
+            Role::Publisher { stream, .. } => self.ctx.hub.clock().and_then(|c| c.turns(stream)),
+            _ => None,
+        });
+        match flow {
             Some(Ok(stop)) => Ok(Flow::Stop(stop)),
             Some(Err(e)) => Err(Error::from_core(Stage::ConnectCommand, conn.peer(), e)),
             None => Ok(Flow::Continue),

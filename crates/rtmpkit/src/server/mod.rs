@@ -84,9 +84,9 @@ pub struct ServerOptions {
     /// vectored write (one wake-up and one write per player per period,
     /// whatever the message rate). Zero: each message is handed over at
     /// once (lowest latency, several times the CPU per delivered Gbit/s).
-    /// A small stream (up to 8 players) is served once per period, all its
-    /// players at once. Default 100 ms: see the README's coalescing and
-    /// ingest tables.
+    /// The publisher of a small stream (up to 8 players) is read once per
+    /// period too, just before its stream is served. Default 100 ms: see
+    /// the README's coalescing and ingest tables.
     pub max_write_delay: Duration,
     /// Keep the last GOP so late joiners start on a keyframe at once (default on).
     pub gop_cache: bool,

@@ -41,6 +41,8 @@ pub(crate) struct FlushClock {
     phases: u64,
     streams: Mutex<Vec<Arc<Stream>>>,
     ticks: AtomicU64,
+    /// When the first tick was.
+    start: std::sync::OnceLock<tokio::time::Instant>,
 }
 
 impl FlushClock {
@@ -52,12 +54,29 @@ impl FlushClock {
             phases,
             streams: Mutex::new(Vec::new()),
             ticks: AtomicU64::new(0),
+            start: std::sync::OnceLock::new(),
         }
     }
 
     /// How many phase groups the players are split into.
     pub(super) fn phases(&self) -> u64 {
         self.phases
+    }
+
+    /// When a small `stream` is served: the times `anchor + k * period`,
+    /// 4 ms early (for reading its publisher just before, so that a
+    /// message waits at most the period and the lead). `None` for a big stream
+    /// (its groups are served at every tick: reading it in bunches would
+    /// add to the bound) and before the clock runs.
+    pub fn turns(&self, stream: &Stream) -> Option<(tokio::time::Instant, Duration)> {
+        let start = *self.start.get()?;
+        if self.phases == 1 || !stream.small.load(Ordering::Relaxed) {
+            return None;
+        }
+        let step = self.period / self.phases as u32;
+        let at = start + step * (stream.phase % self.phases) as u32;
+        let lead = Duration::from_millis(4);
+        Some((at.checked_sub(lead).unwrap_or(at), self.period))
     }
 
     /// Starts visiting a stream (it has a pending message).
@@ -81,7 +100,9 @@ impl FlushClock {
     /// Ticks until `stop` resolves (the server's lifetime).
     pub async fn run(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
         let step = self.period / self.phases as u32;
-        let mut interval = tokio::time::interval(step);
+        let start = tokio::time::Instant::now();
+        let _ = self.start.set(start);
+        let mut interval = tokio::time::interval_at(start, step);
         // A late tick is not made up for with a burst of ticks.
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut visiting = Vec::new();
