@@ -255,7 +255,7 @@ if [ -n "$ingest_steps" ] && [ "$tls" != 1 ]; then
       out=$("$bin" bench ingest "$base/live/in{i}" -n "$n" --duration "$play_secs" \
         --input "$ingest_input" --server-pid "$pid" 2>&1 | grep '^RESULT' || true)
       echo "ingest $s $n: $out" >&2
-      for k in publishing playing behind msgs_per_s gop_kib server_cpu_pct us_per_msg rss_kib_per_stream tool_cpu_pct; do
+      for k in publishing playing behind msgs_per_s lat_p50_ms lat_p99_ms gop_kib server_cpu_pct us_per_msg rss_kib_per_stream tool_cpu_pct; do
         I[$s,$n,$k]=$(val "$k" "$out")
       done
       kill "$pid" 2>/dev/null || true
@@ -331,13 +331,19 @@ if [ -n "$ingest_steps" ] && [ -n "${I[rtmpkit,${ingest_steps%% *},server_cpu_pc
   echo
   echo "Ingest: N streams, one publisher ($(basename "$ingest_input"), looped at real time) and one player each"
   echo
-  echo "| streams | server | publishers accepted | players behind | messages/s to players | server CPU % of a core | CPU rtmpkit / nginx | us per message | RSS KiB per stream | input's largest GOP (KiB) | load tool CPU % |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| streams | server | publishers accepted | players behind | messages/s to players | latency p50 / p99 ms | server CPU % of a core | CPU rtmpkit / nginx | us per message | RSS KiB per stream | nginx-rtmp's + largest GOP | input's largest GOP (KiB) | load tool CPU % |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for n in $ingest_steps; do
     for s in $servers; do
       name=$s; [ "$s" = nginx ] && name=nginx-rtmp
-      r=""; [ "$s" = rtmpkit ] && r=$(ratio "${I[rtmpkit,$n,server_cpu_pct]:-}" "${I[nginx,$n,server_cpu_pct]:-}")
-      echo "| $n | $name | ${I[$s,$n,publishing]:-} | ${I[$s,$n,behind]:-} | ${I[$s,$n,msgs_per_s]:-} | ${I[$s,$n,server_cpu_pct]:-} | $r | ${I[$s,$n,us_per_msg]:-} | ${I[$s,$n,rss_kib_per_stream]:-} | ${I[$s,$n,gop_kib]:-} | ${I[$s,$n,tool_cpu_pct]:-} |"
+      r=""; goal=""
+      if [ "$s" = rtmpkit ]; then
+        r=$(ratio "${I[rtmpkit,$n,server_cpu_pct]:-}" "${I[nginx,$n,server_cpu_pct]:-}")
+        if [ -n "${I[nginx,$n,rss_kib_per_stream]:-}" ] && [ -n "${I[rtmpkit,$n,gop_kib]:-}" ]; then
+          goal=$(awk -v a="${I[nginx,$n,rss_kib_per_stream]}" -v b="${I[rtmpkit,$n,gop_kib]}" 'BEGIN { printf "%.1f", a + b }')
+        fi
+      fi
+      echo "| $n | $name | ${I[$s,$n,publishing]:-} | ${I[$s,$n,behind]:-} | ${I[$s,$n,msgs_per_s]:-} | ${I[$s,$n,lat_p50_ms]:-} / ${I[$s,$n,lat_p99_ms]:-} | ${I[$s,$n,server_cpu_pct]:-} | $r | ${I[$s,$n,us_per_msg]:-} | ${I[$s,$n,rss_kib_per_stream]:-} | $goal | ${I[$s,$n,gop_kib]:-} | ${I[$s,$n,tool_cpu_pct]:-} |"
     done
   done
 fi

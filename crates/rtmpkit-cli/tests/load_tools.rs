@@ -86,4 +86,7 @@ fn bench_ingest_reports_every_stream() {
     assert!(val("msgs_per_s") > 4.0 * 50.0, "{result}");
     assert!((20.0..80.0).contains(&val("gop_kib")), "{result}");
     assert!(val("server_rss_kib") > 0.0, "{result}");
+    // Small streams are read and served once per 100 ms flush period.
+    let (p50, p99) = (val("lat_p50_ms"), val("lat_p99_ms"));
+    assert!(p50 > 0.0 && p50 <= p99 && p99 < 250.0, "{result}");
 }

@@ -16,8 +16,12 @@
 //!   deadlines share one sleep;
 //! - it ends with the handler's stop reason or a typed [`Error`].
 
+mod grid;
+
 use crate::error::{Error, Stage};
 use bytes::Bytes;
+pub(crate) use grid::ReadGate;
+use grid::ReadGrid;
 use rtmpkit_proto::session::{
     ClientSession, ClientState, ServerSession, ServerState, Session, Side,
 };
@@ -179,12 +183,8 @@ pub struct Connection<T, S: Side> {
     last_input: Instant,
     /// Since when output has been held back for the write buffer.
     held_since: Option<Instant>,
-    /// Reads that drained the socket are followed by the next only at the
-    /// next point of this grid (anchor, period); see
-    /// [`Connection::set_read_grid`].
-    read_grid: Option<(Instant, Duration)>,
-    /// No read before this.
-    read_paused_until: Option<Instant>,
+    /// When reads pause; see [`Connection::set_read_grid`].
+    grid: ReadGrid,
 }
 
 impl<T: Transport, S: Side> Connection<T, S>
@@ -203,8 +203,7 @@ where
             counters: Arc::default(),
             last_input: Instant::now(),
             held_since: None,
-            read_grid: None,
-            read_paused_until: None,
+            grid: ReadGrid::default(),
         }
     }
 
@@ -217,8 +216,16 @@ where
     /// messages wait there instead of in the stream's pending batch. A read
     /// that fills the buffer is followed by the next at once, so the grid
     /// never caps throughput.
-    pub fn set_read_grid(&mut self, grid: Option<(Instant, Duration)>) {
-        self.read_grid = grid.filter(|(_, period)| !period.is_zero());
+    pub(crate) fn set_read_grid(&mut self, grid: Option<(Instant, Duration)>) {
+        self.grid.set_points(grid);
+    }
+
+    /// The TCP socket under the transport (a duplicate of its descriptor):
+    /// while a read grid pauses reads, its receive low-water mark is raised
+    /// so that arriving bytes do not wake the runtime for nothing.
+    pub(crate) fn with_read_gate(mut self, gate: ReadGate) -> Self {
+        self.grid.set_gate(gate);
+        self
     }
 
     /// Counts bytes into `counters` (shared with handles in other tasks).
@@ -311,22 +318,31 @@ where
                 peer: self.peer.to_string(),
             });
         }
-        if n == room && self.read_room < self.opts.max_read {
+        let max_read = if self.grid.is_on() {
+            grid::MAX_READ
+        } else {
+            self.opts.max_read
+        };
+        if n == room && self.read_room < max_read {
             // A busy sender (a publisher): read more at a time.
-            self.read_room = (self.read_room * 2).min(self.opts.max_read);
+            self.read_room = (self.read_room * 2).min(max_read);
         }
         self.last_input = Instant::now();
-        if n < room
-            && let Some((anchor, period)) = self.read_grid
-        {
-            self.read_paused_until = Some(next_on_grid(self.last_input, anchor, period));
+        if n < room {
+            self.grid.drained(self.last_input);
         }
         self.counters.read.fetch_add(n as u64, Ordering::Relaxed);
         // Named by the step it failed in, not the closed state after it.
         let stage = self.session.stage();
         self.session
             .handle_received(n, std::time::Instant::now())
-            .map_err(|e| Error::from_core(stage, &self.peer, e))
+            .map_err(|e| Error::from_core(stage, &self.peer, e))?;
+        if self.grid.is_paused() && self.session.recv_buffer().is_empty() {
+            // Nothing is read until the next grid point: the buffer is
+            // not kept meanwhile.
+            *self.session.recv_buffer() = bytes::BytesMut::new();
+        }
+        Ok(())
     }
 
     /// Drives the connection until the handler stops it or it fails; then
@@ -339,6 +355,7 @@ where
         // names a protocol error.
         let _ = tokio::time::timeout(Duration::from_secs(1), self.flush()).await;
         let _ = tokio::time::timeout(Duration::from_millis(100), self.transport.shutdown()).await;
+        self.grid.stop();
         let _ = tokio::time::timeout(LINGER, self.drain_input()).await;
         result
     }
@@ -372,10 +389,7 @@ where
             let session_due = self.session.poll_timeout().map(Instant::from_std);
             let app_due = handler.deadline(self);
             let flush_due = self.held_since.map(|t| t + self.opts.max_write_delay);
-            let read_due = self.read_paused_until.filter(|t| *t > Instant::now());
-            if read_due.is_none() {
-                self.read_paused_until = None;
-            }
+            let read_due = self.grid.resume_at(Instant::now());
             let wake = [session_due, app_due, flush_due, read_due]
                 .into_iter()
                 .flatten()
@@ -408,18 +422,6 @@ where
             }
         }
     }
-}
-
-/// The first `anchor + k * period` after `t` (k may be negative).
-fn next_on_grid(t: Instant, anchor: Instant, period: Duration) -> Instant {
-    let step = period.as_nanos().max(1);
-    if t < anchor {
-        let before = (anchor - t).as_nanos() % step;
-        return t + Duration::from_nanos(before as u64);
-    }
-    let since = (t - anchor).as_nanos();
-    let next = (since / step + 1) * step;
-    anchor + Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX))
 }
 
 /// Writes every piece in order with vectored writes, up to 64 slices a call.
@@ -461,19 +463,6 @@ async fn write_all_vectored<T: AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_next_point_of_a_read_grid() {
-        let anchor = Instant::now();
-        let p = Duration::from_millis(100);
-        let ms = Duration::from_millis;
-        assert_eq!(next_on_grid(anchor, anchor, p), anchor + p);
-        assert_eq!(next_on_grid(anchor + ms(30), anchor, p), anchor + p);
-        assert_eq!(next_on_grid(anchor + ms(250), anchor, p), anchor + ms(300));
-        // Before the anchor: the grid reaches back too.
-        let later = anchor + ms(1000);
-        assert_eq!(next_on_grid(anchor + ms(30), later, p), anchor + p);
-    }
 
     #[tokio::test]
     async fn vectored_writes_keep_order_across_partial_writes() {

@@ -178,10 +178,24 @@ pub(super) async fn ingest(a: IngestArgs) -> Result<()> {
         println!("failed {count}x: {why}");
     }
     println!("the input's largest GOP (what a GOP cache holds per stream): {gop_kib:.1} KiB");
+    let mut lats: Vec<f64> = streams
+        .iter()
+        .flat_map(|s| {
+            let l = s.state.latencies.lock().unwrap_or_else(|e| e.into_inner());
+            l.iter().map(|&x| f64::from(x)).collect::<Vec<_>>()
+        })
+        .collect();
+    println!(
+        "end-to-end latency publisher -> player: {}",
+        super::percentiles(lats.clone())
+    );
+    lats.sort_by(|a, b| a.total_cmp(b));
     let mut result = format!(
-        "RESULT ingest streams={} publishing={publishers} playing={ok} behind={behind} msgs_per_s={:.0} gop_kib={gop_kib:.1}",
+        "RESULT ingest streams={} publishing={publishers} playing={ok} behind={behind} msgs_per_s={:.0} lat_p50_ms={:.2} lat_p99_ms={:.2} gop_kib={gop_kib:.1}",
         a.streams,
-        msgs_out as f64 / secs
+        msgs_out as f64 / secs,
+        super::pct(&lats, 0.5),
+        super::pct(&lats, 0.99),
     );
     if let (Some((c0, _)), Some((c1, rss))) = (server_before, server_after) {
         let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / secs * 100.0;

@@ -57,6 +57,7 @@ pub(crate) async fn serve<T: Transport>(
     socket: T,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
+    gate: Option<crate::driver::ReadGate>,
 ) {
     let opts: &ServerOptions = &ctx.opts;
     let cfg = ServerConfig {
@@ -74,6 +75,9 @@ pub(crate) async fn serve<T: Transport>(
     };
     let mut conn = Connection::new(socket, session, &peer.to_string(), driver)
         .with_counters(ctx.counters.io.clone());
+    if let Some(g) = gate {
+        conn = conn.with_read_gate(g);
+    }
     bump(&ctx.counters.connections);
     let mut handler = ServerHandler {
         id,

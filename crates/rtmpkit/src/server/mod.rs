@@ -500,7 +500,8 @@ async fn accept_loop(
         match acceptor.clone().filter(|_| secure) {
             None => tasks.spawn(
                 async move {
-                    connection::serve(id, sh, socket, peer, rx).await;
+                    let gate = crate::driver::ReadGate::new(&socket).ok();
+                    connection::serve(id, sh, socket, peer, rx, gate).await;
                     drop(permit);
                 }
                 .instrument(span),
@@ -510,7 +511,7 @@ async fn accept_loop(
                     // The setup timeout covers the TLS handshake.
                     let setup = sh.opts.setup_timeout;
                     match tokio::time::timeout(setup, acceptor.accept(socket)).await {
-                        Ok(Ok(tls)) => connection::serve(id, sh, tls, peer, rx).await,
+                        Ok(Ok(tls)) => connection::serve(id, sh, tls, peer, rx, None).await,
                         Ok(Err(e)) => {
                             sh.counters.fail("tls", "handshake_failed");
                             warn!("TLS handshake failed: {}", crate::tls::describe_failure(&e))
