@@ -211,12 +211,17 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
         conn: &mut Connection<T, Server>,
     ) -> Result<Flow<ServerStop>, Error> {
         let flow = self.handle_events(conn.session_mut()).await;
-        // A publisher's messages are read in bunches, just before the
-        // fan-out clock serves its stream: they would wait for it anyway.
-        conn.set_read_grid(match &self.role {
+        // A small stream's publisher is read in bunches on its turn, and
+        // what it sent goes to the players at once: they would get it only
+        // once per period anyway.
+        let turns = match &self.role {
             Role::Publisher { stream, .. } => self.ctx.hub.clock().and_then(|c| c.turns(stream)),
             _ => None,
-        });
+        };
+        if let (Some(_), Role::Publisher { stream, .. }) = (turns, &self.role) {
+            stream.serve_read();
+        }
+        conn.set_read_grid(turns);
         match flow {
             Some(Ok(stop)) => Ok(Flow::Stop(stop)),
             Some(Err(e)) => Err(Error::from_core(Stage::ConnectCommand, conn.peer(), e)),

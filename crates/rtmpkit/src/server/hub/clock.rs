@@ -63,11 +63,12 @@ impl FlushClock {
         self.phases
     }
 
-    /// When a small `stream` is served: the times `anchor + k * period`,
-    /// 4 ms early (for reading its publisher just before, so that a
-    /// message waits at most the period and the lead). `None` for a big stream
-    /// (its groups are served at every tick: reading it in bunches would
-    /// add to the bound) and before the clock runs.
+    /// When a small `stream` has its turn: the times `anchor + k * period`
+    /// of its phase, at which its publisher is read (and the stream served
+    /// at once, [`Stream::serve_read`]), so a message waits at most the
+    /// period. `None` for a big stream (its groups are served at every
+    /// tick: reading it in bunches would add to the bound) and before the
+    /// clock runs.
     pub fn turns(&self, stream: &Stream) -> Option<(tokio::time::Instant, Duration)> {
         let start = *self.start.get()?;
         if self.phases == 1 || !stream.small.load(Ordering::Relaxed) {
@@ -75,8 +76,7 @@ impl FlushClock {
         }
         let step = self.period / self.phases as u32;
         let at = start + step * (stream.phase % self.phases) as u32;
-        let lead = Duration::from_millis(4);
-        Some((at.checked_sub(lead).unwrap_or(at), self.period))
+        Some((at, self.period))
     }
 
     /// Starts visiting a stream (it has a pending message).
@@ -195,6 +195,29 @@ impl Stream {
             q.push_batches(&batches);
         }
         true
+    }
+
+    /// A small stream whose publisher was just read on its turn: what is
+    /// pending goes to every player now (its tick would bring the same a
+    /// moment later, with a wake-up of its own).
+    pub(crate) fn serve_read(&self) {
+        if !self.small.load(Ordering::Relaxed) {
+            return;
+        }
+        let _order = lock(&self.fan_out);
+        let (batches, players) = {
+            let mut st = lock(&self.state);
+            let Some(b) = st.take_pending() else {
+                return;
+            };
+            st.recent.push_back(b);
+            st.idle_ticks = 0;
+            let batches: Vec<Arc<Batch>> = st.recent.drain(..).collect();
+            (batches, st.fanout.clone())
+        };
+        for q in players.iter() {
+            q.push_batches(&batches);
+        }
     }
 
     /// Runs `f` (which pushes a notice to the players) after everything

@@ -420,3 +420,37 @@ fn a_small_stream_is_served_whole_once_per_period_on_its_phase() {
     assert_eq!(clock.tick(&mut spare), 0);
     assert!(players.iter().all(|q| drain(q).is_empty()));
 }
+
+#[test]
+fn a_small_stream_read_on_its_turn_is_served_at_once_and_the_clock_lets_go() {
+    let clock = Arc::new(FlushClock::new(Duration::from_millis(100)));
+    let h = hub().with_clock(clock.clone());
+    let s = h.publish("live/r", 1, None).unwrap().stream;
+    let players: Vec<_> = [10, 11]
+        .into_iter()
+        .map(|c| h.play("live/r", c, false).1)
+        .collect();
+    // What one read brought, served right after it: no tick needed.
+    s.publish(1, audio(0));
+    s.publish(1, audio(20));
+    s.serve_read();
+    for q in &players {
+        assert_eq!(timestamps(&drain(q)), [Some(0), Some(20)]);
+    }
+    // The ticks find nothing more to give, and stop visiting it.
+    let mut spare = Vec::new();
+    let mut visited = 0;
+    while clock.tick(&mut spare) > 0 {
+        visited += 1;
+        assert!(visited <= 4, "still visited after a whole period");
+    }
+    assert!(players.iter().all(|q| drain(q).is_empty()), "nothing twice");
+    // A big stream is left to the clock.
+    let _more: Vec<_> = (20..28).map(|c| h.play("live/r", c, false).1).collect();
+    s.publish(1, audio(40));
+    s.serve_read();
+    assert!(
+        drain(&players[0]).is_empty(),
+        "a big stream waits for its tick"
+    );
+}
