@@ -85,7 +85,8 @@ pub struct ServerOptions {
     /// whatever the message rate). Zero: each message is handed over at
     /// once (lowest latency, several times the CPU per delivered Gbit/s).
     /// The publisher of a small stream (up to 8 players) is read once per
-    /// period too, just before its stream is served. Default 100 ms: see
+    /// period too, on its stream's turn, and its players get what the read
+    /// brought right away. Default 100 ms: see
     /// the README's coalescing and ingest tables.
     pub max_write_delay: Duration,
     /// Keep the last GOP so late joiners start on a keyframe at once (default on).
