@@ -150,12 +150,13 @@ impl StreamState {
     }
 
     /// Forgets what late joiners were given: a new publisher brings its own.
+    /// The GOP's room goes too, since nobody may come to fill it.
     fn clear_caches(&mut self) {
         self.metadata = None;
         self.video_seq = None;
         self.audio_seq = None;
         self.track_seqs.clear();
-        self.gop.clear();
+        self.gop = Vec::new();
         self.gop_bytes = 0;
     }
 }

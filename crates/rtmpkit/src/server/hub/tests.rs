@@ -454,3 +454,18 @@ fn a_small_stream_read_on_its_turn_is_served_at_once_and_the_clock_lets_go() {
         "a big stream waits for its tick"
     );
 }
+
+#[test]
+fn the_gop_is_released_when_its_publisher_leaves() {
+    let h = hub();
+    let s = h.publish("live/g", 1, None).unwrap().stream;
+    // A player stays: the stream lives on, waiting for a publisher.
+    let (_, _q) = h.play("live/g", 2, false);
+    for i in 0..20 {
+        s.publish(1, video(i * 40, i == 0, 1000));
+    }
+    assert_eq!(lock(&s.state).gop.len(), 20);
+    h.unpublish("live/g", 1);
+    let st = lock(&s.state);
+    assert_eq!((st.gop.capacity(), st.gop_bytes), (0, 0), "no room kept");
+}
