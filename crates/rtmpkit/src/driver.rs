@@ -318,6 +318,8 @@ where
                 peer: self.peer.to_string(),
             });
         }
+        self.last_input = Instant::now();
+        self.grid.count(self.last_input, n);
         let max_read = if self.grid.is_on() {
             grid::MAX_READ
         } else {
@@ -327,7 +329,7 @@ where
             // A busy sender (a publisher): read more at a time.
             self.read_room = (self.read_room * 2).min(max_read);
         }
-        self.last_input = Instant::now();
+        self.read_room = self.read_room.min(max_read);
         if n < room {
             self.grid.drained(self.last_input);
         }

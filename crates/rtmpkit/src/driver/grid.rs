@@ -22,6 +22,12 @@ const PAUSED_LOWAT: i32 = 64 * 1024;
 /// buffer, and a read that fills it is followed by the next at once.
 pub(super) const MAX_READ: usize = 8 * 1024;
 
+/// A sender of more than this in one period is read whenever bytes arrive
+/// (about 5 Mbit/s at 100 ms): its messages are large, so reads are few
+/// anyway, and holding a period of it back would reach the players as a
+/// burst their queues may not take.
+const HEAVY_PERIOD_BYTES: usize = 64 * 1024;
+
 /// A connection's read grid: its points, the pause after a read, and the
 /// socket whose low-water mark follows the pause.
 #[derive(Debug, Default)]
@@ -33,6 +39,12 @@ pub(super) struct ReadGrid {
     gate: Option<ReadGate>,
     /// Whether the low-water mark is raised now.
     raised: bool,
+    /// Bytes read since the start of the current period (`window_from`).
+    window_bytes: usize,
+    window_from: Option<Instant>,
+    /// Whether the last whole period brought more than
+    /// [`HEAVY_PERIOD_BYTES`]: then reads do not pause.
+    heavy: bool,
 }
 
 impl ReadGrid {
@@ -45,8 +57,27 @@ impl ReadGrid {
         self.gate = Some(gate);
     }
 
+    /// Whether reads pause between points (a grid is set and the sender
+    /// is not heavy).
     pub fn is_on(&self) -> bool {
-        self.points.is_some()
+        self.points.is_some() && !self.heavy
+    }
+
+    /// Counts a read of `n` bytes at `now`; at each period's end the sender
+    /// is found heavy or not.
+    pub fn count(&mut self, now: Instant, n: usize) {
+        let Some((_, period)) = self.points else {
+            return;
+        };
+        match self.window_from {
+            Some(from) if now < from + period => {}
+            _ => {
+                self.heavy = self.window_bytes > HEAVY_PERIOD_BYTES;
+                self.window_bytes = 0;
+                self.window_from = Some(now);
+            }
+        }
+        self.window_bytes += n;
     }
 
     /// Whether reads pause now (until the next point).
@@ -57,7 +88,7 @@ impl ReadGrid {
     /// After a read at `now` that drained the socket: pause until the next
     /// point.
     pub fn drained(&mut self, now: Instant) {
-        let Some((anchor, period)) = self.points else {
+        let Some((anchor, period)) = self.points.filter(|_| !self.heavy) else {
             return;
         };
         self.paused_until = Some(next_point(now, anchor, period));
@@ -150,6 +181,30 @@ mod tests {
         // Before the anchor: the grid reaches back too.
         let later = anchor + ms(1000);
         assert_eq!(next_point(anchor + ms(30), later, p), anchor + p);
+    }
+
+    #[test]
+    fn a_heavy_sender_is_read_as_bytes_come_until_it_is_light_again() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut grid = ReadGrid::default();
+        grid.set_points(Some((t0, ms(100))));
+        // A light period: reads pause.
+        grid.count(t0, 8000);
+        grid.drained(t0);
+        assert!(grid.is_on() && grid.is_paused());
+        assert_eq!(grid.resume_at(t0 + ms(100)), None);
+        // A turn that brings 250 KB: from the next period on, no pauses.
+        for _ in 0..31 {
+            grid.count(t0 + ms(100), 8192);
+        }
+        grid.count(t0 + ms(200), 8192);
+        assert!(!grid.is_on(), "heavy");
+        grid.drained(t0 + ms(200));
+        assert!(!grid.is_paused(), "a heavy sender's reads do not pause");
+        // A quiet period makes it light again.
+        grid.count(t0 + ms(300), 1000);
+        assert!(grid.is_on(), "light again");
     }
 
     #[tokio::test]
