@@ -116,6 +116,21 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+/// Prints this load tool's CPU between two `/proc` samples and adds it to
+/// the RESULT line.
+fn report_tool_cpu(
+    before: Option<(u64, u64)>,
+    after: Option<(u64, u64)>,
+    secs: f64,
+    result: &mut String,
+) {
+    if let (Some((c0, _)), Some((c1, _))) = (before, after) {
+        let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / secs * 100.0;
+        println!("this load tool: CPU {cpu:.1}% of a core");
+        *result += &format!(" tool_cpu_pct={cpu:.1}");
+    }
+}
+
 fn percentiles(mut v: Vec<f64>) -> String {
     v.sort_by(|a, b| a.total_cmp(b));
     format!(
@@ -578,11 +593,7 @@ async fn play(a: PlayArgs) -> Result<()> {
             " server_cpu_pct={cpu:.1} server_cpu_pct_per_gbit={per_gbit:.2} server_rss_kib={rss}"
         );
     }
-    if let (Some((c0, _)), Some((c1, _))) = (self_before, self_after) {
-        let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / secs * 100.0;
-        println!("this load tool: CPU {cpu:.1}% of a core");
-        result += &format!(" tool_cpu_pct={cpu:.1}");
-    }
+    report_tool_cpu(self_before, self_after, secs, &mut result);
     println!("{result}");
     Ok(())
 }

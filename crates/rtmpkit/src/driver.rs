@@ -212,10 +212,10 @@ where
     /// arrives in between waits in the kernel and comes in one read: for a
     /// steady sender of small messages (a publisher sends about 70 a
     /// second), several times fewer wake-ups and reads. The server puts the
-    /// points just before the fan-out clock serves the stream, so the
-    /// messages wait there instead of in the stream's pending batch. A read
-    /// that fills the buffer is followed by the next at once, so the grid
-    /// never caps throughput.
+    /// points on the stream's turn and serves the stream right after the
+    /// read, so the messages wait in the kernel instead of in the stream's
+    /// pending batch. A read that fills the buffer is followed by the next
+    /// at once, so the grid never caps throughput.
     pub(crate) fn set_read_grid(&mut self, grid: Option<(Instant, Duration)>) {
         self.grid.set_points(grid);
     }
@@ -320,16 +320,19 @@ where
         }
         self.last_input = Instant::now();
         self.grid.count(self.last_input, n);
-        let max_read = if self.grid.is_on() {
+        let max_read = if self.grid.pauses_reads() {
             grid::MAX_READ
         } else {
             self.opts.max_read
         };
-        if n == room && self.read_room < max_read {
-            // A busy sender (a publisher): read more at a time.
-            self.read_room = (self.read_room * 2).min(max_read);
-        }
-        self.read_room = self.read_room.min(max_read);
+        // A busy sender (a publisher) is read more at a time, up to the
+        // most its reads may take.
+        let grown = if n == room {
+            self.read_room * 2
+        } else {
+            self.read_room
+        };
+        self.read_room = grown.min(max_read);
         if n < room {
             self.grid.drained(self.last_input);
         }

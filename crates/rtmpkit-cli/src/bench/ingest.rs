@@ -215,11 +215,7 @@ pub(super) async fn ingest(a: IngestArgs) -> Result<()> {
             rss as f64 / n
         );
     }
-    if let (Some((c0, _)), Some((c1, _))) = (self_before, self_after) {
-        let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / secs * 100.0;
-        println!("this load tool: CPU {cpu:.1}% of a core");
-        result += &format!(" tool_cpu_pct={cpu:.1}");
-    }
+    super::report_tool_cpu(self_before, self_after, secs, &mut result);
     println!("{result}");
     Ok(())
 }

@@ -59,7 +59,7 @@ impl ReadGrid {
 
     /// Whether reads pause between points (a grid is set and the sender
     /// is not heavy).
-    pub fn is_on(&self) -> bool {
+    pub fn pauses_reads(&self) -> bool {
         self.points.is_some() && !self.heavy
     }
 
@@ -101,8 +101,8 @@ impl ReadGrid {
     /// that the last bytes can still be read.
     pub fn stop(&mut self) {
         self.points = None;
-        self.paused_until = Some(Instant::now());
-        let _ = self.resume_at(Instant::now());
+        self.paused_until = None;
+        self.lower();
     }
 
     /// When reads may go on (`None`: now). A pause that is over ends here,
@@ -111,13 +111,18 @@ impl ReadGrid {
         let until = self.paused_until.filter(|t| *t > now);
         if until.is_none() {
             self.paused_until = None;
-            if std::mem::take(&mut self.raised)
-                && let Some(g) = &self.gate
-            {
-                let _ = g.set_lowat(1);
-            }
+            self.lower();
         }
         until
+    }
+
+    /// Puts a raised low-water mark back down.
+    fn lower(&mut self) {
+        if std::mem::take(&mut self.raised)
+            && let Some(g) = &self.gate
+        {
+            let _ = g.set_lowat(1);
+        }
     }
 }
 
@@ -192,19 +197,19 @@ mod tests {
         // A light period: reads pause.
         grid.count(t0, 8000);
         grid.drained(t0);
-        assert!(grid.is_on() && grid.is_paused());
+        assert!(grid.pauses_reads() && grid.is_paused());
         assert_eq!(grid.resume_at(t0 + ms(100)), None);
         // A turn that brings 250 KB: from the next period on, no pauses.
         for _ in 0..31 {
             grid.count(t0 + ms(100), 8192);
         }
         grid.count(t0 + ms(200), 8192);
-        assert!(!grid.is_on(), "heavy");
+        assert!(!grid.pauses_reads(), "heavy");
         grid.drained(t0 + ms(200));
         assert!(!grid.is_paused(), "a heavy sender's reads do not pause");
         // A quiet period makes it light again.
         grid.count(t0 + ms(300), 1000);
-        assert!(grid.is_on(), "light again");
+        assert!(grid.pauses_reads(), "light again");
     }
 
     #[tokio::test]

@@ -215,12 +215,15 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
         // what it sent goes to the players at once: they would get it only
         // once per period anyway.
         let turns = match &self.role {
-            Role::Publisher { stream, .. } => self.ctx.hub.clock().and_then(|c| c.turns(stream)),
+            Role::Publisher { stream, .. } => {
+                let turns = self.ctx.hub.clock().and_then(|c| c.turns(stream));
+                if turns.is_some() {
+                    stream.serve_read();
+                }
+                turns
+            }
             _ => None,
         };
-        if let (Some(_), Role::Publisher { stream, .. }) = (turns, &self.role) {
-            stream.serve_read();
-        }
         conn.set_read_grid(turns);
         match flow {
             Some(Ok(stop)) => Ok(Flow::Stop(stop)),
