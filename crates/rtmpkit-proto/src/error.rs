@@ -47,11 +47,31 @@ pub enum DecodeError {
     /// (MovieClip 0x04, RecordSet 0x0E).
     #[error("reserved amf0 marker 0x{0:02x} is not supported")]
     ReservedAmf0Marker(u8),
-    /// The AVM+ marker (0x11) switches to AMF3, which this codec does not decode.
-    #[error("amf3 value (avm+ marker 0x11) is not supported")]
-    Amf3NotSupported,
-    /// AMF0 values nested deeper than the limit.
-    #[error("amf0 nesting deeper than {0} levels")]
+    /// An AMF3 type marker that does not exist (AMF 3 Specification §3.1).
+    #[error("invalid amf3 marker 0x{0:02x}")]
+    InvalidAmf3Marker(u8),
+    /// An AMF3 reference (§2.2) to an entry its table does not hold, or
+    /// to a value still being decoded (a cycle).
+    #[error("amf3 {table} reference {index} points to nothing")]
+    Amf3BadReference {
+        /// "string", "traits" or "object".
+        table: &'static str,
+        /// The index sent.
+        index: usize,
+    },
+    /// More entries in an AMF3 reference table than allowed.
+    #[error("more than 65535 amf3 {0} references")]
+    Amf3TooManyReferences(&'static str),
+    /// AMF3 references that would copy more than the budget of the
+    /// message (a few bytes can reference each other into gigabytes).
+    #[error("amf3 value expands past its budget")]
+    Amf3TooLarge,
+    /// An externalizable AMF3 object (§3.12): its bytes are private to its
+    /// class, so nothing after it can be read.
+    #[error("amf3 externalizable object of class {0:?} cannot be decoded")]
+    Amf3Externalizable(String),
+    /// AMF values nested deeper than the limit.
+    #[error("amf nesting deeper than {0} levels")]
     NestingTooDeep(usize),
     /// A message whose payload does not have the shape its type requires.
     #[error("invalid {what} message: {detail}")]

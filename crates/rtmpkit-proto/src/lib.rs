@@ -5,7 +5,7 @@
 //! `rtmpkit` crate drives this core over tokio.
 //!
 //! Layers, bottom up:
-//! - [`amf0`]: AMF0 values (Adobe AMF0 specification).
+//! - [`amf0`] and [`amf3`]: AMF values (Adobe AMF0 and AMF 3 specifications).
 //! - [`handshake`]: C0/C1/C2 and S0/S1/S2, simple and digest (Adobe RTMP 1.0 §5.2).
 //! - the chunk stream: [`ChunkDecoder`] / [`ChunkEncoder`] (Adobe RTMP 1.0 §5.3).
 //! - [`message`]: typed RTMP messages (§5.4, §6, §7).
@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod amf0;
+pub mod amf3;
 mod chunk;
 mod error;
 pub mod flv;

@@ -5,14 +5,18 @@
 //!
 //! Decoding never panics: a value cut short yields
 //! [`DecodeError::Truncated`], unknown markers
-//! [`DecodeError::InvalidAmf0Marker`], the AVM+ switch (0x11)
-//! [`DecodeError::Amf3NotSupported`], and nesting deeper than
-//! [`MAX_DEPTH`] [`DecodeError::NestingTooDeep`].
+//! [`DecodeError::InvalidAmf0Marker`], and nesting deeper than
+//! [`MAX_DEPTH`] [`DecodeError::NestingTooDeep`]. The AVM+ marker (0x11,
+//! AMF0 §3.1) switches one value to AMF3: it decodes to
+//! [`Amf0Value::Avmplus`] with the [`amf3`](crate::amf3) decoder, with
+//! fresh AMF3 reference tables for each switch and one expansion budget
+//! for the whole input.
 
 mod value;
 
 pub use value::{Amf0Object, Amf0Value};
 
+use crate::amf3;
 use crate::error::DecodeError;
 use bytes::BufMut;
 
@@ -46,12 +50,18 @@ pub(crate) mod marker {
 pub struct Amf0Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// What AMF3 values (0x11) of this input may expand to.
+    amf3_budget: amf3::Budget,
 }
 
 impl<'a> Amf0Reader<'a> {
     /// Starts reading at the beginning of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Amf0Reader { buf, pos: 0 }
+        Amf0Reader {
+            buf,
+            pos: 0,
+            amf3_budget: amf3::Budget::for_input(buf.len()),
+        }
     }
 
     /// Bytes not read yet.
@@ -209,7 +219,10 @@ impl<'a> Amf0Reader<'a> {
             marker::MOVIE_CLIP | marker::RECORD_SET => {
                 return Err(DecodeError::ReservedAmf0Marker(m));
             }
-            marker::AVMPLUS => return Err(DecodeError::Amf3NotSupported),
+            marker::AVMPLUS => {
+                let v = amf3::read_value(self.buf, &mut self.pos, depth, &mut self.amf3_budget)?;
+                Amf0Value::Avmplus(v)
+            }
             other => return Err(DecodeError::InvalidAmf0Marker(other)),
         })
     }
@@ -295,6 +308,10 @@ pub fn encode<B: BufMut>(value: &Amf0Value, out: &mut B) {
             out.put_u8(marker::TYPED_OBJECT);
             put_short_string(class_name, out);
             put_properties(properties, out);
+        }
+        Amf0Value::Avmplus(v) => {
+            out.put_u8(marker::AVMPLUS);
+            amf3::encode(v, out);
         }
     }
 }

@@ -83,8 +83,12 @@ fn long_string_chosen_for_big_strings() {
 }
 
 #[test]
-fn avmplus_and_reserved_markers_are_errors() {
-    assert_eq!(decode(&[0x11, 0x02]), Err(DecodeError::Amf3NotSupported));
+fn avmplus_switches_to_amf3_and_reserved_markers_are_errors() {
+    assert_eq!(
+        decode(&[0x11, 0x02]),
+        Ok(Amf0Value::Avmplus(crate::amf3::Amf3Value::Boolean(false)))
+    );
+    assert_eq!(decode(&[0x11]), Err(DecodeError::Truncated("amf3 marker")));
     assert_eq!(decode(&[0x04]), Err(DecodeError::ReservedAmf0Marker(4)));
     assert_eq!(decode(&[0x0e]), Err(DecodeError::ReservedAmf0Marker(0x0e)));
     assert_eq!(decode(&[0x12]), Err(DecodeError::InvalidAmf0Marker(0x12)));

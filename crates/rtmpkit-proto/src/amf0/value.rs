@@ -42,6 +42,8 @@ pub enum Amf0Value {
         /// The properties.
         properties: Amf0Object,
     },
+    /// 0x11: one value in AMF3 (AMF0 §3.1, "switch to AMF 3").
+    Avmplus(crate::amf3::Amf3Value),
 }
 
 /// Ordered key/value pairs of an AMF0 object or ECMA array.
@@ -121,18 +123,20 @@ impl FromIterator<(String, Amf0Value)> for Amf0Object {
 }
 
 impl Amf0Value {
-    /// The string of a `String` or `LongString`.
+    /// The string of a `String` or `LongString` (or of an AMF3 string).
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Amf0Value::String(s) | Amf0Value::LongString(s) => Some(s),
+            Amf0Value::Avmplus(v) => v.as_str(),
             _ => None,
         }
     }
 
-    /// The number of a `Number`.
+    /// The number of a `Number` (or of an AMF3 integer or double).
     pub fn as_number(&self) -> Option<f64> {
         match self {
             Amf0Value::Number(n) => Some(*n),
+            Amf0Value::Avmplus(v) => v.as_number(),
             _ => None,
         }
     }
@@ -157,7 +161,14 @@ impl Amf0Value {
 
     /// Whether this is `Null` or `Undefined`.
     pub fn is_null(&self) -> bool {
-        matches!(self, Amf0Value::Null | Amf0Value::Undefined)
+        matches!(
+            self,
+            Amf0Value::Null
+                | Amf0Value::Undefined
+                | Amf0Value::Avmplus(
+                    crate::amf3::Amf3Value::Null | crate::amf3::Amf3Value::Undefined
+                )
+        )
     }
 
     /// A rough size of the encoding, for buffer reservation.

@@ -281,7 +281,8 @@ impl Command {
     pub fn decode(p: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Amf0Reader::new(p);
         let name = match r.read_value()? {
-            Amf0Value::String(s) | Amf0Value::LongString(s) => s,
+            // An AMF3 string after the switch marker is a name too.
+            v if v.as_str().is_some() => v.as_str().unwrap_or_default().to_owned(),
             other => {
                 return Err(DecodeError::invalid(
                     "command",
@@ -293,7 +294,7 @@ impl Command {
             0.0
         } else {
             match r.read_value()? {
-                Amf0Value::Number(n) => n,
+                v if v.as_number().is_some() => v.as_number().unwrap_or_default(),
                 other => {
                     return Err(DecodeError::invalid(
                         "command",

@@ -58,6 +58,42 @@ impl DataMessage {
         }
     }
 
+    /// Whether a value is AMF3 (after the AMF0 switch marker).
+    pub fn has_amf3(&self) -> bool {
+        self.values
+            .iter()
+            .any(|v| matches!(v, Amf0Value::Avmplus(_)))
+    }
+
+    /// The same data with every AMF3 value in its nearest AMF0 form
+    /// ([`Amf3Value::to_amf0`](crate::amf3::Amf3Value::to_amf0)).
+    pub fn to_amf0(&self) -> DataMessage {
+        DataMessage {
+            values: self
+                .values
+                .iter()
+                .map(|v| match v {
+                    Amf0Value::Avmplus(a) => a.to_amf0(),
+                    other => other.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The metadata a player gets, as AMF0 bytes (`onMetaData` and its
+    /// values), from a data message of type 18 or 15 as a publisher sent
+    /// it. Plain AMF0 comes out as a slice of `payload` (no copy); AMF3
+    /// values, or the format byte of type 15, are re-encoded. `None` when
+    /// the message is not `onMetaData`.
+    pub fn player_metadata(&self, amf3: bool, payload: &bytes::Bytes) -> Option<bytes::Bytes> {
+        if !amf3 && !self.has_amf3() {
+            return metadata_body(payload);
+        }
+        let plain = self.to_amf0().without_set_data_frame();
+        plain.metadata()?;
+        Some(crate::message::Message::data(plain.values).payload())
+    }
+
     /// The same data without a leading `@setDataFrame`, as players expect it.
     pub fn without_set_data_frame(&self) -> DataMessage {
         match self.handler() {

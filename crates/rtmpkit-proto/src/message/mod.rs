@@ -93,14 +93,16 @@ pub enum Message {
     Video(Bytes),
     /// Type 18 (or 15 with `amf3`): data such as `@setDataFrame` / `onMetaData`.
     Data {
-        /// Whether it came as type 15 (a format byte, then AMF0 values).
+        /// Whether it came as type 15 (a format byte, then AMF0 values
+        /// that may switch to AMF3).
         amf3: bool,
         /// The values.
         data: DataMessage,
     },
     /// Type 20 (or 17 with `amf3`): a command such as `connect` or `onStatus`.
     Command {
-        /// Whether it came as type 17 (a format byte, then AMF0 values).
+        /// Whether it came as type 17 (a format byte, then AMF0 values
+        /// that may switch to AMF3).
         amf3: bool,
         /// The command.
         command: Command,
@@ -126,16 +128,30 @@ fn be32(p: &[u8], what: &'static str) -> Result<u32, DecodeError> {
     }
 }
 
-/// Strips the E-RTMP v2 format selector of types 15/17 ("only 0 is defined,
-/// meaning AMF0"); FMS-era peers send the same leading zero.
-fn amf3_body<'a>(p: &'a [u8], what: &'static str) -> Result<&'a [u8], DecodeError> {
+/// The AMF0 values of a type 15 / 17 message: after the format byte, 0
+/// ("only 0 is defined, meaning AMF0" in E-RTMP v2; FMS-era peers send the
+/// same leading zero). AMF3 values come inside as AMF0 switches (0x11). A
+/// peer that leaves the byte out is read from the first byte on.
+fn amf3_body(p: &[u8]) -> &[u8] {
     match p.split_first() {
-        Some((0, rest)) => Ok(rest),
-        Some((f, _)) => Err(DecodeError::invalid(
-            what,
-            format!("format selector {f} (only 0, amf0, is defined)"),
-        )),
-        None => Err(DecodeError::invalid(what, "empty payload")),
+        Some((0, rest)) => rest,
+        _ => p,
+    }
+}
+
+/// The name a command or data message starts with (its first AMF0 value,
+/// when that is a string), without decoding the rest: what a session
+/// needs to know to skip a message whose body does not decode.
+pub fn leading_name(type_id: u8, payload: &[u8]) -> Option<String> {
+    let body = match type_id {
+        type_id::DATA_AMF3 | type_id::COMMAND_AMF3 => amf3_body(payload),
+        type_id::DATA_AMF0 | type_id::COMMAND_AMF0 => payload,
+        _ => return None,
+    };
+    let mut r = amf0::Amf0Reader::new(body);
+    match r.read_value() {
+        Ok(v) => v.as_str().map(str::to_owned),
+        Err(_) => None,
     }
 }
 
@@ -167,7 +183,7 @@ impl Message {
             },
             t::DATA_AMF3 => Message::Data {
                 amf3: true,
-                data: DataMessage::decode(amf3_body(&payload, "amf3 data")?)?,
+                data: DataMessage::decode(amf3_body(&payload))?,
             },
             t::COMMAND_AMF0 => Message::Command {
                 amf3: false,
@@ -175,7 +191,7 @@ impl Message {
             },
             t::COMMAND_AMF3 => Message::Command {
                 amf3: true,
-                command: Command::decode(amf3_body(&payload, "amf3 command")?)?,
+                command: Command::decode(amf3_body(&payload))?,
             },
             t::AGGREGATE => Message::Aggregate(payload),
             other => Message::Unknown {

@@ -92,6 +92,25 @@ fn all_messages() -> Vec<Message> {
             amf3: true,
             command: Command::create_stream(2.0),
         },
+        // AMF3 values after the AMF0 switch, as Flash-era peers send them.
+        Message::Command {
+            amf3: true,
+            command: Command::new(
+                "onCuePoint",
+                0.0,
+                Amf0Value::Null,
+                vec![Amf0Value::Avmplus(crate::amf3::Amf3Value::Integer(7))],
+            ),
+        },
+        Message::Data {
+            amf3: true,
+            data: DataMessage {
+                values: vec![
+                    "onTextData".into(),
+                    Amf0Value::Avmplus(crate::amf3::Amf3Value::ByteArray(vec![1, 2])),
+                ],
+            },
+        },
     ]
 }
 
@@ -324,4 +343,25 @@ fn aggregate_is_split_with_rebased_timestamps() {
         ..agg
     };
     assert!(split_aggregate(&bad).is_err());
+}
+
+#[test]
+fn amf3_messages_with_or_without_the_format_byte() {
+    // Type 15 as FMS sends it: 0, then AMF0 with a switch to AMF3.
+    let with = Bytes::from_static(b"\x00\x02\x00\x06onData\x11\x04\x05");
+    let without = with.slice(1..);
+    for p in [with, without] {
+        let Message::Data { amf3: true, data } = Message::decode(15, p.clone()).unwrap() else {
+            panic!("data");
+        };
+        assert_eq!(data.handler(), Some("onData"));
+        assert_eq!(data.values[1].as_number(), Some(5.0));
+        assert_eq!(super::leading_name(15, &p).as_deref(), Some("onData"));
+    }
+    // The name of a command whose body does not decode.
+    let broken = b"\x02\x00\x07connect\x00\x3f\xf0\x00\x00\x00\x00\x00\x00\x12";
+    assert!(Message::decode(20, Bytes::from_static(broken)).is_err());
+    assert_eq!(super::leading_name(20, broken).as_deref(), Some("connect"));
+    assert_eq!(super::leading_name(20, b"\x12"), None);
+    assert_eq!(super::leading_name(9, broken), None);
 }

@@ -10,10 +10,9 @@ use crate::amf0::Amf0Object;
 use crate::chunk::{ChunkStreamId, RawMessage};
 use crate::error::{Error, Result};
 use crate::handshake::ClientHandshake;
-use crate::media::{Media, MediaKind};
+use crate::media::{ADDITIONAL_MEDIA, Media, MediaKind, additional_media_audio};
 use crate::message::{
-    Command, DataMessage, Message, SET_DATA_FRAME_AMF0, StatusInfo, UserControl, metadata_body,
-    status,
+    Command, DataMessage, Message, SET_DATA_FRAME_AMF0, StatusInfo, UserControl, status,
 };
 use bytes::{BufMut, BytesMut};
 pub use config::{CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT, ClientConfig, ClientMode};
@@ -107,6 +106,8 @@ pub struct Client {
     stream_id: Option<u32>,
     /// Whether StreamEnded was reported since the stream last (re)started.
     ended: bool,
+    /// Whether media on another message stream was reported once.
+    stray_noticed: bool,
     server_digest_verified: bool,
 }
 
@@ -127,6 +128,21 @@ impl Side for Client {
         Ok(())
     }
 
+    /// Answers to our requests, and statuses until the stream started:
+    /// one that does not decode ends the session. Any other command that
+    /// does not decode is skipped.
+    fn must_act(&self, command: &str) -> bool {
+        match command {
+            "_result" | "_error" => self
+                .pending
+                .values()
+                .any(|p| matches!(p, Pending::Connect | Pending::CreateStream)),
+            "onStatus" => self.state != ClientState::Started,
+            "close" => true,
+            _ => false,
+        }
+    }
+
     fn on_message(
         &mut self,
         link: &mut Link<ClientEvent>,
@@ -139,15 +155,8 @@ impl Side for Client {
                 return Ok(());
             }
             Message::Command { command, .. } => return self.handle_command(link, command),
-            Message::Data { data, .. } => {
-                match metadata_body(&raw.payload) {
-                    // Servers send metadata on the stream or on the connection.
-                    Some(body) if self.config.mode == ClientMode::Play => {
-                        link.push_event(ClientEvent::Media(Media::metadata(raw.timestamp, body)));
-                    }
-                    _ if data.handler() == Some("|RtmpSampleAccess") => {}
-                    _ => link.notice(format!("ignored data message {:?}", data.handler())),
-                }
+            Message::Data { amf3, data } => {
+                self.handle_data(link, &raw, amf3, &data);
                 return Ok(());
             }
             Message::Audio(_) => MediaKind::Audio,
@@ -158,20 +167,61 @@ impl Side for Client {
             }
         };
         let msid = raw.stream_id.0;
-        if self.config.mode == ClientMode::Play && Some(msid) == self.stream_id {
-            link.push_event(ClientEvent::Media(Media::new(
-                kind,
-                raw.timestamp,
-                raw.payload,
-            )));
-        } else {
-            link.notice(format!("media on message stream {msid} ignored"));
+        match (self.config.mode, self.stream_id) {
+            // The one stream we play: media on another message stream id
+            // is its too. Node-Media-Server plays on message stream 0 and
+            // says its statuses on the stream it created.
+            (ClientMode::Play, Some(sid)) => {
+                if msid != sid && !self.stray_noticed {
+                    self.stray_noticed = true;
+                    link.notice(format!(
+                        "media on message stream {msid} taken as the played stream {sid}'s"
+                    ));
+                }
+                link.push_event(ClientEvent::Media(Media::new(
+                    kind,
+                    raw.timestamp,
+                    raw.payload,
+                )));
+            }
+            _ => link.notice(format!("media on message stream {msid} ignored")),
         }
         Ok(())
     }
 }
 
 impl Client {
+    /// Data from the server: metadata (servers send it on the stream or
+    /// on the connection; AMF3 values made AMF0), OBS's VOD track packets
+    /// as audio track 1, anything else skipped.
+    fn handle_data(
+        &mut self,
+        link: &mut Link<ClientEvent>,
+        raw: &RawMessage,
+        amf3: bool,
+        data: &DataMessage,
+    ) {
+        if self.config.mode != ClientMode::Play {
+            link.notice(format!("ignored data message {:?}", data.handler()));
+            return;
+        }
+        if data.handler() == Some(ADDITIONAL_MEDIA) {
+            match additional_media_audio(data) {
+                Ok(Some(p)) => link.push_event(ClientEvent::Media(Media::audio(raw.timestamp, p))),
+                Ok(None) => {}
+                Err(e) => link.notice(format!("skipped a VOD track packet: {e}")),
+            }
+            return;
+        }
+        match data.player_metadata(amf3, &raw.payload) {
+            Some(body) => {
+                link.push_event(ClientEvent::Media(Media::metadata(raw.timestamp, body)));
+            }
+            None if data.handler() == Some("|RtmpSampleAccess") => {}
+            None => link.notice(format!("ignored data message {:?}", data.handler())),
+        }
+    }
+
     fn tid(&mut self, p: Option<Pending>) -> f64 {
         let t = self.next_tid;
         self.next_tid += 1;
@@ -402,6 +452,7 @@ impl ClientSession {
                 pending: HashMap::new(),
                 stream_id: None,
                 ended: false,
+                stray_noticed: false,
                 server_digest_verified: false,
             },
         }

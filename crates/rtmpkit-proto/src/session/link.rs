@@ -5,10 +5,10 @@ use crate::Timestamp;
 use crate::chunk::{
     ChunkDecoder, ChunkEncoder, ChunkStreamId, DecoderLimits, MessageStreamId, RawMessage,
 };
-use crate::error::{Error, HandshakeError, ProtocolError};
+use crate::error::{DecodeError, Error, HandshakeError, ProtocolError};
 use crate::handshake::{ClientHandshake, ServerHandshake};
 use crate::message::{
-    Command, LimitType, Message, StatusInfo, UserControl, split_aggregate, status, type_id,
+    self, Command, LimitType, Message, StatusInfo, UserControl, split_aggregate, status, type_id,
 };
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -203,9 +203,16 @@ impl<E: NoticeEvent> Link<E> {
 
     /// The next message for the side, after what both sides handle alike;
     /// aggregates come out as their sub-messages.
+    ///
+    /// A message whose payload does not decode is skipped with a notice,
+    /// the session goes on: data messages, control messages the session
+    /// only takes note of (3, 4, 5, 6) and commands, except a command
+    /// whose name `must_act` says the side acts on (connect, publish, an
+    /// answer to our request, ...): that one ends the session.
     pub(crate) fn next_inbound(
         &mut self,
         now: Instant,
+        must_act: impl Fn(&str) -> bool,
     ) -> Result<Option<(RawMessage, Message)>, Error> {
         loop {
             let raw = match self.unpacked.pop_front() {
@@ -225,11 +232,43 @@ impl<E: NoticeEvent> Link<E> {
                 self.unpacked.extend(subs);
                 continue;
             }
-            let msg = Message::decode(raw.type_id, raw.payload.clone())?;
+            let msg = match Message::decode(raw.type_id, raw.payload.clone()) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.skip_undecodable(&raw, e, &must_act)?;
+                    continue;
+                }
+            };
             if let Some(msg) = self.handle_common(msg, now) {
                 return Ok(Some((raw, msg)));
             }
         }
+    }
+
+    /// Decides about a message that does not decode: skipped with a
+    /// notice, or the error when the side must act on it.
+    fn skip_undecodable(
+        &mut self,
+        raw: &RawMessage,
+        e: DecodeError,
+        must_act: impl Fn(&str) -> bool,
+    ) -> Result<(), Error> {
+        let what = match raw.type_id {
+            type_id::DATA_AMF0 | type_id::DATA_AMF3 => "data message",
+            type_id::COMMAND_AMF0 | type_id::COMMAND_AMF3 => "command",
+            type_id::ACKNOWLEDGEMENT
+            | type_id::USER_CONTROL
+            | type_id::WINDOW_ACK_SIZE
+            | type_id::SET_PEER_BANDWIDTH => "control message",
+            _ => return Err(e.into()),
+        };
+        let name = message::leading_name(raw.type_id, &raw.payload);
+        if what == "command" && name.as_deref().is_some_and(must_act) {
+            return Err(e.into());
+        }
+        let label = name.map_or_else(|| format!("type {}", raw.type_id), |n| format!("{n:?}"));
+        self.notice(format!("skipped {what} {label} that does not decode: {e}"));
+        Ok(())
     }
 
     /// Handles what both sides handle alike. Returns the message when the

@@ -59,6 +59,12 @@ pub trait Side: sealed::Sealed + Sized + std::fmt::Debug {
         facts: HandshakeFacts,
     ) -> Result<()>;
 
+    /// Whether a command of this name is one the side acts on, so that
+    /// a malformed one ends the session (other commands that do not
+    /// decode are skipped).
+    #[doc(hidden)]
+    fn must_act(&self, command: &str) -> bool;
+
     /// A message that the skeleton did not handle itself.
     #[doc(hidden)]
     fn on_message(
@@ -121,7 +127,8 @@ impl<S: Side> Session<S> {
             return Ok(());
         }
         while !self.link.is_closed() {
-            let Some((raw, msg)) = self.link.next_inbound(now)? else {
+            let side = &self.side;
+            let Some((raw, msg)) = self.link.next_inbound(now, |c| side.must_act(c))? else {
                 break;
             };
             self.side.on_message(&mut self.link, raw, msg)?;
@@ -171,3 +178,5 @@ impl<S: Side> Session<S> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tolerance_tests;

@@ -10,13 +10,14 @@ use super::{ServerSession, Session, Side};
 use crate::Timestamp;
 use crate::amf0::Amf0Object;
 use crate::chunk::{ChunkStreamId, DecoderLimits, RawMessage};
-use crate::error::{Error, ProtocolError, Result};
+use crate::error::{Error, Result};
 use crate::handshake::ServerHandshake;
 use crate::media::{Media, MediaKind};
-use crate::message::{Command, LimitType, Message, StatusInfo, UserControl, metadata_body, status};
+use crate::message::{Command, LimitType, Message, StatusInfo, UserControl, status};
 use std::collections::HashMap;
 
 mod commands;
+mod inbound;
 use std::time::{Duration, Instant};
 
 /// Settings of a server session.
@@ -150,6 +151,8 @@ pub struct Server {
     next_stream_id: u32,
     streams: HashMap<u32, Slot>,
     client_used_digest: bool,
+    /// Whether media on another message stream was reported once.
+    stray_noticed: bool,
 }
 
 impl Side for Server {
@@ -165,51 +168,27 @@ impl Side for Server {
         Ok(())
     }
 
+    /// The commands that set the connection up: one that does not decode
+    /// ends it (`NetConnection.Call.BadVersion`). Any other is skipped.
+    fn must_act(&self, command: &str) -> bool {
+        matches!(command, "connect" | "createStream" | "publish" | "play")
+    }
+
     fn on_message(
         &mut self,
         link: &mut Link<ServerEvent>,
         raw: RawMessage,
         msg: Message,
     ) -> Result<()> {
-        let sid = raw.stream_id.0;
-        let kind = match msg {
-            Message::Command { command, .. } => return self.handle_command(link, sid, command),
-            Message::UserControl(_) => return Ok(()),
-            Message::Data { data, .. } if self.is_publishing(sid) => {
-                match metadata_body(&raw.payload) {
-                    Some(body) => link.push_event(ServerEvent::Media {
-                        stream_id: sid,
-                        media: Media::metadata(raw.timestamp, body),
-                    }),
-                    None => link.notice(format!("ignored data message {:?}", data.handler())),
-                }
-                return Ok(());
+        match msg {
+            Message::Command { command, .. } => {
+                return self.handle_command(link, raw.stream_id.0, command);
             }
-            Message::Data { .. } => return Ok(()),
-            Message::Audio(_) => MediaKind::Audio,
-            Message::Video(_) => MediaKind::Video,
-            other => {
-                link.notice(format!("ignored message type {}", other.type_id()));
-                return Ok(());
-            }
-        };
-        if self.is_publishing(sid) {
-            let media = Media::new(kind, raw.timestamp, raw.payload);
-            link.push_event(ServerEvent::Media {
-                stream_id: sid,
-                media,
-            });
-        } else if self.streams.contains_key(&sid) {
-            // A publish still being authorized, or one just ended: media
-            // that a client pipelined is dropped, the session goes on.
-            link.notice(format!(
-                "media on stream {sid}, which is not publishing, ignored"
-            ));
-        } else {
-            return Err(ProtocolError::Unexpected(format!(
-                "media on message stream {sid}, which was never created"
-            ))
-            .into());
+            Message::Data { amf3, data } => self.handle_data(link, &raw, amf3, &data),
+            Message::Audio(_) => self.handle_media(link, raw, MediaKind::Audio),
+            Message::Video(_) => self.handle_media(link, raw, MediaKind::Video),
+            Message::UserControl(_) => {}
+            other => link.notice(format!("ignored message type {}", other.type_id())),
         }
         Ok(())
     }
@@ -274,6 +253,7 @@ impl ServerSession {
                 next_stream_id: 1,
                 streams: HashMap::new(),
                 client_used_digest: false,
+                stray_noticed: false,
             },
         }
     }

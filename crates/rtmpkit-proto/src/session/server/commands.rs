@@ -6,7 +6,7 @@ use crate::amf0::Amf0Value;
 use crate::chunk::ChunkStreamId;
 use crate::error::Result;
 use crate::message::{Command, StatusInfo, status};
-use crate::session::link::{Link, unexpected};
+use crate::session::link::Link;
 
 impl Server {
     pub(super) fn handle_command(
@@ -18,7 +18,10 @@ impl Server {
         let tid = cmd.transaction_id;
         if self.state == ServerState::ExpectConnect {
             if cmd.name != "connect" {
-                return Err(unexpected(format!("{} before connect", cmd.name)));
+                // Skipped, not fatal; the shell's setup deadline bounds
+                // how long a client may go on without connecting.
+                link.notice(format!("{} before connect, skipped", cmd.name));
+                return Ok(());
             }
             let object = cmd.object().cloned().unwrap_or_default();
             let app = object.get_str("app").unwrap_or_default().to_owned();
@@ -34,12 +37,10 @@ impl Server {
             return Ok(());
         }
         if self.state != ServerState::Connected {
-            // Commands before our answer to connect are kept waiting by
-            // nobody: a client must wait for _result.
-            return Err(unexpected(format!(
-                "{} before connect was answered",
-                cmd.name
-            )));
+            // A client must wait for connect's _result; what it sends
+            // before is skipped (a second connect included).
+            link.notice(format!("{} before connect was answered, skipped", cmd.name));
+            return Ok(());
         }
         match cmd.name.as_str() {
             "createStream" => {
