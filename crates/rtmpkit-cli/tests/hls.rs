@@ -372,8 +372,84 @@ fn hevc_and_opus() {
     );
 }
 
+/// A hook server that takes 3 s to allow stream "slow" and allows every
+/// other at once; one thread per call.
+fn slow_hook_server() -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(100) {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = r.read_exact(&mut body);
+                if String::from_utf8_lossy(&body).contains("name=slow") {
+                    std::thread::sleep(Duration::from_secs(3));
+                }
+                let _ = (&conn).write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            });
+        }
+    });
+    port
+}
+
+/// A play hook that thinks for 3 s about stream A holds no lock that
+/// requests for stream B wait on: B's playlist is answered at once.
+fn a_slow_hook_stalls_only_its_stream() {
+    let hook = format!("http://127.0.0.1:{}/hook", slow_hook_server());
+    let s = serve_with(&["--on-play", &hook, "--hook-timeout", "10"]);
+    let (port, web) = (s.plain.unwrap(), s.http.unwrap());
+    let _publisher = Proc(
+        rtmpkit()
+            .args(["-q", "push", "--loop"])
+            .arg(fixture())
+            .arg(format!("rtmp://127.0.0.1:{port}/live/b"))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(http(web, "GET", "/live/b/index.m3u8").0, 200, "b segments");
+    let slow = std::thread::spawn(move || {
+        let t = Instant::now();
+        let status = http(web, "GET", "/live/slow/index.m3u8").0;
+        (status, t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..5 {
+        let t = Instant::now();
+        let (status, _) = http(web, "GET", "/live/b/index.m3u8");
+        let took = t.elapsed();
+        eprintln!("b's playlist while the hook of slow thinks: {status} in {took:?}");
+        assert_eq!(status, 200);
+        assert!(took < Duration::from_millis(500), "b waited {took:?}");
+    }
+    let (status, took) = slow.join().unwrap();
+    eprintln!("slow's playlist: {status} after {took:?}");
+    assert!(took >= Duration::from_millis(2900), "the hook did think");
+}
+
 fn main() {
     run_interop(vec![
+        interop(
+            "hls_a_slow_hook_stalls_only_its_stream",
+            &[],
+            a_slow_hook_stalls_only_its_stream,
+        ),
         interop("hls_hevc_and_opus", &["ffprobe", FFMPEG9], hevc_and_opus),
         interop(
             "hls_live_playlist_passes_a_strict_parser",

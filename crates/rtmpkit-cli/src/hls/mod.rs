@@ -47,11 +47,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A stream's place in the map: empty while its first request waits for
+/// the play authorization (a hook may take seconds), then the stream.
+type Slot = Arc<tokio::sync::OnceCell<Arc<Live>>>;
+
 /// Every stream served over HLS.
 pub struct Hls {
     viewers: Viewers,
     limits: Limits,
-    streams: tokio::sync::Mutex<HashMap<String, Arc<Live>>>,
+    /// Never held across an await: a request that waits for a hook waits
+    /// on its stream's slot, and requests for other streams go on.
+    streams: Mutex<HashMap<String, Slot>>,
 }
 
 impl Hls {
@@ -59,7 +65,7 @@ impl Hls {
         Arc::new(Hls {
             viewers,
             limits,
-            streams: tokio::sync::Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
         })
     }
 
@@ -72,13 +78,29 @@ impl Hls {
         who: ViewerInfo,
     ) -> Result<Arc<Live>, Answer> {
         let key = format!("{app}/{name}");
-        let mut streams = self.streams.lock().await;
         let full = if query.is_empty() {
             name.to_owned()
         } else {
             format!("{name}?{query}")
         };
-        if let Some(l) = streams.get(&key) {
+        let slot = {
+            let mut streams = lock(&self.streams);
+            match streams.get(&key) {
+                Some(slot) => slot.clone(),
+                None if streams.len() >= MAX_STREAMS => {
+                    return Err(Answer::Err(
+                        503,
+                        format!("{MAX_STREAMS} streams are being segmented: try again later"),
+                    ));
+                }
+                None => {
+                    let slot = Slot::default();
+                    streams.insert(key.clone(), slot.clone());
+                    slot
+                }
+            }
+        };
+        if let Some(l) = slot.get() {
             // Every request shows its token (hooks were asked at the start).
             self.viewers
                 .check_token(app, &full)
@@ -86,15 +108,41 @@ impl Hls {
             *lock(&l.last_request) = Instant::now();
             return Ok(l.clone());
         }
-        if streams.len() >= MAX_STREAMS {
-            return Err(Answer::Err(
-                503,
-                format!("{MAX_STREAMS} streams are being segmented: try again later"),
-            ));
+        // The first request (or, after a refusal, the next) asks the play
+        // authorization; others of the same stream wait for its answer.
+        let started = slot
+            .get_or_try_init(|| self.start(app, &full, who, &key, slot.clone()))
+            .await;
+        match started {
+            Ok(l) => {
+                *lock(&l.last_request) = Instant::now();
+                Ok(l.clone())
+            }
+            Err(refused) => {
+                let mut streams = lock(&self.streams);
+                if streams
+                    .get(&key)
+                    .is_some_and(|s| Arc::ptr_eq(s, &slot) && s.get().is_none())
+                {
+                    streams.remove(&key);
+                }
+                Err(refused)
+            }
         }
+    }
+
+    /// Starts segmenting `key` once its viewer is authorized.
+    async fn start(
+        self: &Arc<Self>,
+        app: &str,
+        full: &str,
+        who: ViewerInfo,
+        key: &str,
+        slot: Slot,
+    ) -> Result<Arc<Live>, Answer> {
         let mut viewer = self
             .viewers
-            .play(app, &full, who)
+            .play(app, full, who)
             .await
             .map_err(|e| Answer::Err(403, e.to_string()))?;
         let live = Arc::new(Live {
@@ -103,8 +151,11 @@ impl Hls {
             last_request: Mutex::new(Instant::now()),
             ended: false.into(),
         });
-        streams.insert(key.clone(), live.clone());
-        let (me, l) = (self.clone(), live.clone());
+        // A refusal of another request may have taken the slot out meanwhile.
+        lock(&self.streams)
+            .entry(key.to_owned())
+            .or_insert_with(|| slot.clone());
+        let (me, l, key) = (self.clone(), live.clone(), key.to_owned());
         info!(stream = %key, "hls: segmenting");
         tokio::spawn(async move {
             let mut batch = Vec::new();
@@ -135,7 +186,11 @@ impl Hls {
                 }
             }
             drop(viewer);
-            me.streams.lock().await.remove(&key);
+            let mut streams = lock(&me.streams);
+            if streams.get(&key).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                streams.remove(&key);
+            }
+            drop(streams);
             info!(stream = %key, "hls: stopped segmenting");
         });
         Ok(live)

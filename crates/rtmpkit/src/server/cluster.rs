@@ -108,7 +108,7 @@ enum Op<'a> {
 pub(crate) struct Cluster {
     pub opts: ClusterOptions,
     client: redis::Client,
-    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    conn: Mutex<Option<MultiplexedConnection>>,
     /// Streams published here, claimed (or to claim) in Redis.
     owned: Mutex<HashSet<String>>,
     reachable: AtomicBool,
@@ -147,7 +147,7 @@ impl Cluster {
         Ok(Cluster {
             opts,
             client,
-            conn: tokio::sync::Mutex::new(None),
+            conn: Mutex::new(None),
             owned: Mutex::new(HashSet::new()),
             reachable: AtomicBool::new(false),
             takeover_after,
@@ -173,19 +173,24 @@ impl Cluster {
     /// connection so that the next call dials again.
     async fn call(&self, op: Op<'_>, key: &str, args: &[String]) -> Option<String> {
         let attempt = async {
-            let mut guard = self.conn.lock().await;
-            if guard.is_none() {
-                let cfg = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(REDIS_TIMEOUT))
-                    .set_response_timeout(Some(REDIS_TIMEOUT));
-                *guard = Some(
-                    self.client
+            // The lock is never held while dialing: a call that finds no
+            // connection dials its own (a concurrent one may too; the
+            // last to finish is kept).
+            let held = lock(&self.conn).clone();
+            let mut conn = match held {
+                Some(c) => c,
+                None => {
+                    let cfg = AsyncConnectionConfig::new()
+                        .set_connection_timeout(Some(REDIS_TIMEOUT))
+                        .set_response_timeout(Some(REDIS_TIMEOUT));
+                    let c = self
+                        .client
                         .get_multiplexed_async_connection_with_config(&cfg)
-                        .await?,
-                );
-            }
-            let mut conn = guard.clone().expect("set above");
-            drop(guard);
+                        .await?;
+                    *lock(&self.conn) = Some(c.clone());
+                    c
+                }
+            };
             let reply: redis::RedisResult<Option<String>> = match op {
                 Op::Script(s) => {
                     let mut inv = s.prepare_invoke();
@@ -204,7 +209,7 @@ impl Cluster {
                 Op::Ping => redis::cmd("PING").query_async(&mut conn).await,
             };
             if reply.is_err() {
-                *self.conn.lock().await = None;
+                *lock(&self.conn) = None;
             }
             reply
         };
@@ -216,7 +221,7 @@ impl Cluster {
                 None
             }
             Err(_) => {
-                *self.conn.lock().await = None;
+                *lock(&self.conn) = None;
                 self.lost("no answer");
                 None
             }
