@@ -117,7 +117,7 @@ pub fn rss_kib(pid: u32) -> u64 {
 
 /// A server, a player waiting for live/s, and the fixture published to it
 /// in real time; `attack` runs while it plays. Then the server must have
-/// logged `cause` for the connection it closed, the player must have every
+/// logged `cause` for the connection it closed (or the message it skipped), the player must have every
 /// frame, and the server's RSS stays under `max_rss_mib`.
 pub fn with_healthy_player(name: &str, cause: &str, max_rss_mib: u64, attack: impl FnOnce(u16)) {
     let dir = tempfile::tempdir().unwrap();
@@ -127,8 +127,9 @@ pub fn with_healthy_player(name: &str, cause: &str, max_rss_mib: u64, attack: im
         format!("setup_timeout_secs = {SETUP_SECS}\nidle_timeout_secs = {SETUP_SECS}\n"),
     )
     .unwrap();
+    // -vv: what a session skips is a debug line.
     let served = Served::start(&[
-        "-v".into(),
+        "-vv".into(),
         "--listen".into(),
         "127.0.0.1:0".into(),
         "--config".into(),
