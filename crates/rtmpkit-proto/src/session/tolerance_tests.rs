@@ -364,6 +364,18 @@ fn a_player_takes_media_on_message_stream_0_as_its_stream() {
             .values,
         ),
     );
+    // A command that does not decode, which the player does not act on.
+    let broken = Message::Unknown {
+        type_id: type_id::COMMAND_AMF0,
+        payload: b"\x02\x00\x09onBWCheck\x00\x11\x0a\x07\x01".to_vec().into(),
+    };
+    send(&mut client, 0, 0, &broken);
+    send(
+        &mut client,
+        0,
+        120,
+        &Message::Audio(vec![0xaf, 1, 8].into()),
+    );
     let mut media = Vec::new();
     while let Some(e) = client.poll_event() {
         if let ClientEvent::Media(m) = e {
@@ -375,7 +387,8 @@ fn a_player_takes_media_on_message_stream_0_as_its_stream() {
         vec![
             (MediaKind::Video, 0),
             (MediaKind::Audio, 40),
-            (MediaKind::Video, 80)
+            (MediaKind::Video, 80),
+            (MediaKind::Audio, 120)
         ]
     );
     assert!(client.is_started() && !client.is_closed());
