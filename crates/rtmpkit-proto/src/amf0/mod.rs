@@ -8,7 +8,7 @@
 //! [`DecodeError::InvalidAmf0Marker`], and nesting deeper than
 //! [`MAX_DEPTH`] [`DecodeError::NestingTooDeep`]. The AVM+ marker (0x11,
 //! AMF0 §3.1) switches one value to AMF3: it decodes to
-//! [`Amf0Value::Avmplus`] with the [`amf3`](crate::amf3) decoder, with
+//! [`Amf0Value::Avmplus`] with the [`amf3`] decoder, with
 //! fresh AMF3 reference tables for each switch and one expansion budget
 //! for the whole input.
 
