@@ -60,7 +60,7 @@ pub fn additional_media_audio(data: &DataMessage) -> Result<Option<Bytes>, Strin
 
 /// A legacy FLV audio tag body (AAC or MP3) as E-RTMP multitrack audio
 /// of track `track`.
-pub fn legacy_audio_as_track(body: &[u8], track: u8) -> Result<Bytes, String> {
+pub(crate) fn legacy_audio_as_track(body: &[u8], track: u8) -> Result<Bytes, String> {
     let b0 = *body.first().ok_or("empty audio tag")?;
     let (fourcc, packet_type, data) = match b0 >> 4 {
         10 => {

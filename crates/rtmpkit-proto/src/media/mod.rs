@@ -16,9 +16,7 @@ mod ex;
 mod hevc;
 mod message;
 
-pub use additional::{
-    ADDITIONAL_MEDIA, ON_EXPECT_ADDITIONAL_MEDIA, additional_media_audio, legacy_audio_as_track,
-};
+pub use additional::{ADDITIONAL_MEDIA, ON_EXPECT_ADDITIONAL_MEDIA, additional_media_audio};
 pub use codec::{AacInfo, AvcInfo, parse_aac_config, parse_avc_config};
 pub use ex::{ExHeader, ExTrack, MultitrackType, Tracks};
 pub use hevc::{HevcInfo, parse_hevc_config};

@@ -142,7 +142,7 @@ fn amf3_body(p: &[u8]) -> &[u8] {
 /// The name a command or data message starts with (its first AMF0 value,
 /// when that is a string), without decoding the rest: what a session
 /// needs to know to skip a message whose body does not decode.
-pub fn leading_name(type_id: u8, payload: &[u8]) -> Option<String> {
+pub(crate) fn leading_name(type_id: u8, payload: &[u8]) -> Option<String> {
     let body = match type_id {
         type_id::DATA_AMF3 | type_id::COMMAND_AMF3 => amf3_body(payload),
         type_id::DATA_AMF0 | type_id::COMMAND_AMF0 => payload,

@@ -8,6 +8,7 @@ use crate::Timestamp;
 use crate::amf0::{Amf0Object, Amf0Value};
 use crate::amf3::Amf3Value;
 use crate::chunk::{ChunkEncoder, ChunkStreamId, MessageStreamId};
+use crate::error::Error;
 use crate::handshake::{ClientHandshake, HandshakeKind, ServerHandshake};
 use crate::media::MediaKind;
 use crate::message::{Command, Message, type_id};
@@ -392,4 +393,41 @@ fn a_player_takes_media_on_message_stream_0_as_its_stream() {
         ]
     );
     assert!(client.is_started() && !client.is_closed());
+}
+
+#[test]
+fn a_status_that_does_not_decode_before_the_start_ends_a_player() {
+    let now = Instant::now();
+    let url = RtmpUrl::parse("rtmp://127.0.0.1/live/cam").unwrap();
+    let mut client = ClientSession::new(ClientConfig::play(&url), now, 5);
+    let mut hs = ServerHandshake::new(0, 9);
+    hs.handle_input(&drain(&mut client), 0).unwrap();
+    client.handle_input(&hs.take_output(), now).unwrap();
+    let mut enc = ChunkEncoder::new();
+    let mut send = |client: &mut ClientSession, msid: u32, ty: u8, p: &[u8]| {
+        let mut b = Vec::new();
+        enc.encode(
+            ChunkStreamId(5),
+            Timestamp(0),
+            ty,
+            MessageStreamId(msid),
+            p,
+            &mut b,
+        )
+        .unwrap();
+        client.handle_input(&b, now)
+    };
+    let result = Command::result(1.0, Amf0Value::Null, Amf0Value::Null);
+    send(&mut client, 0, 20, &Message::command(result).payload()).unwrap();
+    let created = Command::result(2.0, Amf0Value::Null, 1.0.into());
+    send(&mut client, 0, 20, &Message::command(created).payload()).unwrap();
+    // onStatus whose info object is an externalizable AMF3 object.
+    let r = send(
+        &mut client,
+        1,
+        20,
+        b"\x02\x00\x08onStatus\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05\x11\x0a\x07\x03X",
+    );
+    assert!(matches!(r, Err(Error::Decode(_))), "{r:?}");
+    assert!(client.is_closed());
 }
