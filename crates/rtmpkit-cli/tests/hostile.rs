@@ -93,6 +93,45 @@ fn slowloris_through_connect_is_closed_at_the_setup_timeout() {
     );
 }
 
+/// Commands that are skipped (unknown calls, data, createStream before
+/// connect) do not hold the setup phase open: closed at the setup timeout.
+#[test]
+fn skipped_commands_before_connect_are_closed_at_the_setup_timeout() {
+    with_healthy_player(
+        "skipped commands before connect",
+        "connect command with 127.0.0.1",
+        64,
+        |port| {
+            let mut s = handshaken(port);
+            let mut enc = ChunkEncoder::new();
+            let t = Instant::now();
+            let junk = [
+                Message::command(Command::create_stream(2.0)),
+                Message::command(Command::new("ping", 0.0, Amf0Value::Null, vec![])),
+                Message::data(vec!["onTextData".into()]),
+            ];
+            let mut i = 0;
+            while s.write_all(&chunked(&mut enc, 3, 0, &junk[i % 3])).is_ok() {
+                i += 1;
+                std::thread::sleep(Duration::from_millis(200));
+                let mut probe = [0u8; 4096];
+                s.set_nonblocking(true).unwrap();
+                let r = s.read(&mut probe);
+                s.set_nonblocking(false).unwrap();
+                if matches!(r, Ok(0)) {
+                    break;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(SETUP_SECS + 5),
+                    "kept open"
+                );
+            }
+            let took = t.elapsed();
+            assert!(took <= Duration::from_secs(SETUP_SECS + 3), "{took:?}");
+        },
+    );
+}
+
 #[test]
 fn a_connect_with_a_10_mb_string_is_refused() {
     with_healthy_player(
