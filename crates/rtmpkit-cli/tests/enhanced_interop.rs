@@ -93,22 +93,7 @@ fn push_and_pull(sample: &Path, extra_players: &[(&str, PathBuf)]) -> (PathBuf, 
         .map(|(kind, out)| match *kind {
             "legacy-ffmpeg" => ffmpeg_player(&url, out),
             // FFmpeg 9 announcing E-RTMP codecs (fourCcList).
-            "ffmpeg9" => Proc(
-                Command::new(ffmpeg9().unwrap())
-                    .args([
-                        "-hide_banner",
-                        "-loglevel",
-                        "error",
-                        "-rw_timeout",
-                        "3000000",
-                    ])
-                    .args(["-rtmp_enhanced_codecs", "avc1,hvc1,av01,vp09,mp4a,Opus"])
-                    .args(["-i", &url, "-map", "0", "-c", "copy", "-f", "flv", "-y"])
-                    .arg(out)
-                    .stdin(Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            ),
+            "ffmpeg9" => ffmpeg9_player(&url, out, "avc1,hvc1,av01,vp09,mp4a,Opus"),
             // `rtmpkit probe --json`, its report written to `out`.
             "probe" => Proc(
                 rtmpkit()

@@ -8,7 +8,7 @@ mod common;
 use common::raw::{
     Healthy, chunked, handshake, handshaken, playing, publishing, reset, with_healthy_player,
 };
-use common::{Proc, Served, fixture, rtmpkit};
+use common::{Proc, Served, push_looping, rtmpkit};
 use rtmpkit_proto::ChunkEncoder;
 use rtmpkit_proto::flv::FlvReader;
 use rtmpkit_proto::message::Message;
@@ -189,15 +189,7 @@ fn pull_onto_a_full_disk_fails_clearly_and_keeps_a_valid_file() {
     };
     let served = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
     let url = format!("rtmp://127.0.0.1:{}/live/s", served.plain.unwrap());
-    let _pusher = Proc(
-        rtmpkit()
-            .args(["-q", "push", "--loop"])
-            .arg(fixture())
-            .arg(&url)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _pusher = push_looping(&url);
     let out = disk.0.path().join("out.flv");
     let mut pull = Proc(
         rtmpkit()
@@ -251,17 +243,7 @@ fn an_edge_gets_the_stream_back_when_its_origin_returns() {
         format!("rtmp://127.0.0.1:{origin_port}"),
     ]);
     let origin_url = format!("rtmp://127.0.0.1:{origin_port}/live/o");
-    let push = |url: &str| {
-        Proc(
-            rtmpkit()
-                .args(["-q", "push", "--loop"])
-                .arg(fixture())
-                .arg(url)
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let push = push_looping;
     let pusher = push(&origin_url);
     std::thread::sleep(Duration::from_millis(500));
     let dir = tempfile::tempdir().unwrap();

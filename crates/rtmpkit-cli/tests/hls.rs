@@ -26,15 +26,7 @@ fn serve_with(extra: &[&str]) -> Served {
 fn every_request_needs_the_token() {
     let s = serve_with(&["--play-secret", "s3cret"]);
     let (port, web) = (s.plain.unwrap(), s.http.unwrap());
-    let _publisher = Proc(
-        rtmpkit()
-            .args(["-q", "push", "--loop"])
-            .arg(fixture())
-            .arg(format!("rtmp://127.0.0.1:{port}/live/t"))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _publisher = push_looping(&format!("rtmp://127.0.0.1:{port}/live/t"));
     let signed = run(rtmpkit().args([
         "sign",
         "--secret",
@@ -155,15 +147,7 @@ fn playlist_and_segments_hold_the_stream() {
 fn blocking_reload_waits_for_the_part() {
     let s = serve();
     let (port, web) = (s.plain.unwrap(), s.http.unwrap());
-    let _publisher = Proc(
-        rtmpkit()
-            .args(["-q", "push", "--loop"])
-            .arg(fixture())
-            .arg(format!("rtmp://127.0.0.1:{port}/live/b"))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _publisher = push_looping(&format!("rtmp://127.0.0.1:{port}/live/b"));
     std::thread::sleep(Duration::from_millis(500));
     let (status, _) = http(web, "GET", "/live/b/index.m3u8");
     assert_eq!(status, 200);
@@ -413,15 +397,7 @@ fn a_slow_hook_stalls_only_its_stream() {
     let hook = format!("http://127.0.0.1:{}/hook", slow_hook_server());
     let s = serve_with(&["--on-play", &hook, "--hook-timeout", "10"]);
     let (port, web) = (s.plain.unwrap(), s.http.unwrap());
-    let _publisher = Proc(
-        rtmpkit()
-            .args(["-q", "push", "--loop"])
-            .arg(fixture())
-            .arg(format!("rtmp://127.0.0.1:{port}/live/b"))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _publisher = push_looping(&format!("rtmp://127.0.0.1:{port}/live/b"));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(http(web, "GET", "/live/b/index.m3u8").0, 200, "b segments");
     let slow = std::thread::spawn(move || {

@@ -95,6 +95,34 @@ fn still_open(s: &mut TcpStream) {
     }
 }
 
+/// `rtmpkit probe URL --json --duration 2`, running; its report at the end.
+struct Probe(Proc, std::path::PathBuf);
+
+impl Probe {
+    fn start(url: &str, dir: &Path) -> Probe {
+        let out = dir.join(format!("probe-{}.json", free_port()));
+        let p = Proc(
+            rtmpkit()
+                .args(["probe", url, "--json", "--duration", "2"])
+                .stdout(std::fs::File::create(&out).unwrap())
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        Probe(p, out)
+    }
+
+    fn report(mut self) -> serde_json::Value {
+        assert!(
+            self.0.wait_timeout(Duration::from_secs(15)).is_some(),
+            "probe ends"
+        );
+        let r = serde_json::from_str(&std::fs::read_to_string(&self.1).unwrap()).unwrap();
+        eprintln!("probe: {r}");
+        r
+    }
+}
+
 fn serve() -> Served {
     Served::start(&["-vv".into(), "--listen".into(), "127.0.0.1:0".into()])
 }
@@ -268,16 +296,7 @@ fn a_server_that_plays_on_stream_0() {
     // pull
     let direct = dir.path().join("direct.flv");
     let mut pull = pull_to(&src, &direct, 20, &[]);
-    // probe
-    let probed = dir.path().join("probe.json");
-    let mut probe = Proc(
-        rtmpkit()
-            .args(["probe", &src, "--json", "--duration", "2"])
-            .stdout(std::fs::File::create(&probed).unwrap())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let probe = Probe::start(&src, dir.path());
     // relay into a server, and a player there
     let s = serve();
     let relayed = dir.path().join("relayed.flv");
@@ -302,13 +321,7 @@ fn a_server_that_plays_on_stream_0() {
     let edge_url = format!("rtmp://127.0.0.1:{}/live/s", edge.plain.unwrap());
     let mut edge_player = pull_to(&edge_url, &at_edge, 20, &[]);
 
-    assert!(
-        probe.wait_timeout(Duration::from_secs(15)).is_some(),
-        "probe ends"
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&probed).unwrap()).unwrap();
-    eprintln!("probe: {report}");
+    let report = probe.report();
     assert_eq!(report["video"]["codec"], "h264");
     assert_eq!(report["audio"]["codec"], "aac");
     assert!(report["video"]["frames"].as_u64().unwrap() > 20);
@@ -323,45 +336,8 @@ fn a_server_that_plays_on_stream_0() {
 
 /// OBS 29's announcement of its VOD track (plugins/obs-outputs/flv-mux.c,
 /// flv_build_additional_meta_data), byte for byte.
-fn obs29_announcement() -> Vec<u8> {
-    let mut b = Vec::new();
-    let s = |b: &mut Vec<u8>, t: &str| {
-        b.extend_from_slice(&(t.len() as u16).to_be_bytes());
-        b.extend_from_slice(t.as_bytes());
-    };
-    for (m, t) in [(0x02, "@setDataFrame"), (0x02, "onExpectAdditionalMedia")] {
-        b.push(m);
-        s(&mut b, t);
-    }
-    b.push(0x03);
-    s(&mut b, "processingIntents");
-    b.extend_from_slice(&[0x0a, 0, 0, 0, 1, 0x02]);
-    s(&mut b, "ArchiveProgramNarrationAudio");
-    s(&mut b, "additionalMedia");
-    b.push(0x03);
-    s(&mut b, "stream0");
-    b.push(0x03);
-    s(&mut b, "type");
-    b.push(0x00);
-    b.extend_from_slice(&8f64.to_be_bytes());
-    s(&mut b, "mediaLabels");
-    b.push(0x03);
-    s(&mut b, "contentType");
-    b.push(0x02);
-    s(&mut b, "PNAR");
-    b.extend_from_slice(&[0, 0, 9, 0, 0, 9, 0, 0, 9]);
-    s(&mut b, "defaultMedia");
-    b.push(0x03);
-    s(&mut b, "audio");
-    b.push(0x03);
-    s(&mut b, "mediaLabels");
-    b.push(0x03);
-    s(&mut b, "contentType");
-    b.push(0x02);
-    s(&mut b, "PRM");
-    b.extend_from_slice(&[0, 0, 9, 0, 0, 9, 0, 0, 9, 0, 0, 9]);
-    b
-}
+const OBS29_ANNOUNCEMENT: &[u8] =
+    include_bytes!("../../../tests/vectors/obs29-on-expect-additional-media.bin");
 
 /// OBS 29's packet of the VOD track (flv_build_additional_audio):
 /// `"additionalMedia" {id: "stream0", media: 0x11 <ByteArray>}`, the
@@ -415,35 +391,17 @@ fn obs29_vod_track_reaches_e_rtmp_players() {
         dir.path().join("late.flv"),
     );
     let mut players = vec![
-        Proc(
-            Cmd::new(&ffmpeg9)
-                .args([
-                    "-hide_banner",
-                    "-loglevel",
-                    "error",
-                    "-rw_timeout",
-                    "3000000",
-                ])
-                .args(["-rtmp_enhanced_codecs", "avc1,mp4a"])
-                .args(["-i", &url, "-map", "0", "-c", "copy", "-f", "flv", "-y"])
-                .arg(&by9)
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap(),
-        ),
+        ffmpeg9_player(&url, &by9, "avc1,mp4a"),
         ffmpeg_player(&url, &legacy),
         pull_to(&url, &ours, 20, &[]),
     ];
-    let probed = dir.path().join("probe.json");
-    let mut probe = Proc(
-        rtmpkit()
-            .args(["probe", &url, "--json", "--duration", "2"])
-            .stdout(std::fs::File::create(&probed).unwrap())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let probe = Probe::start(&url, dir.path());
     std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        obs29_packet(&[0xaf, 0, 0x12, 0x10]),
+        include_bytes!("../../../tests/vectors/obs29-additional-media-aac-header.bin"),
+        "the packets are OBS 29's"
+    );
     let (mut sock, mut enc) = publishing(port, "obs");
     let tags = fixture_tags();
     let t0 = Instant::now();
@@ -454,7 +412,7 @@ fn obs29_vod_track_reaches_e_rtmp_players() {
             let mut b = b"\x02\x00\x0d@setDataFrame".to_vec();
             b.extend_from_slice(&t.data);
             send(&mut sock, &mut enc, 1, 0, 18, &b);
-            send(&mut sock, &mut enc, 1, 0, 18, &obs29_announcement());
+            send(&mut sock, &mut enc, 1, 0, 18, OBS29_ANNOUNCEMENT);
             continue;
         }
         send(&mut sock, &mut enc, 1, t.timestamp.0, t.tag_type, &t.data);
@@ -481,13 +439,7 @@ fn obs29_vod_track_reaches_e_rtmp_players() {
             "player ends"
         );
     }
-    assert!(
-        probe.wait_timeout(Duration::from_secs(15)).is_some(),
-        "probe ends"
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&probed).unwrap()).unwrap();
-    eprintln!("probe: {report}");
+    let report = probe.report();
     assert_eq!(report["extra_tracks"][0]["kind"], "audio");
     assert_eq!(report["extra_tracks"][0]["id"], 1);
     assert_eq!(report["extra_tracks"][0]["codec"], "aac");
@@ -637,15 +589,7 @@ fn node_media_server() {
     let dir = tempfile::tempdir().unwrap();
     let (_nms, nms_rtmp, nms_http) = start_nms(dir.path());
     let src = format!("rtmp://127.0.0.1:{nms_rtmp}/live/n");
-    let _publisher = Proc(
-        rtmpkit()
-            .args(["-q", "push", "--loop"])
-            .arg(fixture())
-            .arg(&src)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _publisher = push_looping(&src);
     std::thread::sleep(Duration::from_millis(1500));
     let s = Served::start(&[
         "-vv".into(),
@@ -699,9 +643,7 @@ fn node_media_server() {
         pull_to(&format!("rtmp://127.0.0.1:{port}/live/n"), &at_edge, 4, &[]),
         pull_to(&format!("rtmp://127.0.0.1:{port}/live/p"), &pushed, 4, &[]),
     ];
-    let probe = run(rtmpkit().args(["probe", &src, "--json", "--duration", "2"]));
-    let report: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
-    eprintln!("probe of Node-Media-Server: {report}");
+    let report = Probe::start(&src, dir.path()).report();
     assert_eq!(report["video"]["codec"], "h264");
     assert_eq!(report["audio"]["codec"], "aac");
     assert!(report["video"]["frames"].as_u64().unwrap() >= 40);

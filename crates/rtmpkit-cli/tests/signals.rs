@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Proc, Served, fixture, rtmpkit};
+use common::{Proc, Served, fixture, push_looping, rtmpkit};
 use rtmpkit_proto::flv::FlvReader;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,15 +37,7 @@ fn flv_tags(file: &Path) -> (usize, u32) {
 fn live() -> (Served, Proc, String) {
     let served = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
     let url = format!("rtmp://127.0.0.1:{}/live/s", served.plain.unwrap());
-    let pusher = Proc(
-        rtmpkit()
-            .args(["-q", "push", "--loop"])
-            .arg(fixture())
-            .arg(&url)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let pusher = push_looping(&url);
     std::thread::sleep(Duration::from_millis(500));
     (served, pusher, url)
 }

@@ -301,19 +301,41 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Debian's ffmpeg as a player, writing what it gets to `out`.
 pub fn ffmpeg_player(url: &str, out: &Path) -> Proc {
+    ffmpeg_reader(Command::new("ffmpeg"), &[], &[], url, out)
+}
+
+/// FFmpeg 9 as a player that announces E-RTMP (`-rtmp_enhanced_codecs`,
+/// sent as `fourCcList`), writing every track it gets to `out`.
+pub fn ffmpeg9_player(url: &str, out: &Path, codecs: &str) -> Proc {
+    let ffmpeg9 = Command::new(ffmpeg9().expect("FFmpeg 9"));
+    let input = ["-rtmp_enhanced_codecs", codecs];
+    ffmpeg_reader(ffmpeg9, &input, &["-map", "0"], url, out)
+}
+
+/// `ffmpeg INPUT_OPTIONS -i URL OUTPUT_OPTIONS -c copy -f flv OUT`,
+/// running. ffmpeg does not stop when the publisher leaves: the read
+/// timeout ends it.
+fn ffmpeg_reader(
+    mut ffmpeg: Command,
+    input: &[&str],
+    output: &[&str],
+    url: &str,
+    out: &Path,
+) -> Proc {
     Proc(
-        Command::new("ffmpeg")
-            // ffmpeg does not stop when the publisher leaves: the read timeout ends it.
+        ffmpeg
             .args([
                 "-hide_banner",
                 "-loglevel",
                 "error",
                 "-rw_timeout",
                 "3000000",
-                "-i",
-                url,
             ])
+            .args(input)
+            .args(["-i", url])
+            .args(output)
             .args(["-c", "copy", "-f", "flv", "-y"])
             .arg(out)
             .stdin(Stdio::null())
@@ -458,6 +480,19 @@ pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
     c.read_to_string(&mut text).unwrap();
     let status = text[9..12].parse().unwrap();
     (status, text.split_once("\r\n\r\n").unwrap().1.to_owned())
+}
+
+/// `rtmpkit push --loop` of the fixture to `url`, running.
+pub fn push_looping(url: &str) -> Proc {
+    Proc(
+        rtmpkit()
+            .args(["-q", "push", "--loop"])
+            .arg(fixture())
+            .arg(url)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// `rtmpkit pull URL -o FILE --duration SECS EXTRA...`, running.

@@ -261,22 +261,9 @@ impl Decoder<'_, '_> {
             }
             marker::ARRAY => {
                 let dense_len = self.count(n, 1, what)?;
-                let mut assoc = Vec::new();
-                loop {
-                    let key = self.string(what)?;
-                    if key.is_empty() {
-                        break;
-                    }
-                    let (v, c) = self.value(depth + 1)?;
-                    cost += c + key.len();
-                    assoc.push((key, v));
-                }
-                let mut dense = Vec::with_capacity(self.room(dense_len));
-                for _ in 0..dense_len {
-                    let (v, c) = self.value(depth + 1)?;
-                    cost += c;
-                    dense.push(v);
-                }
+                let (assoc, c) = self.members(depth, what)?;
+                let (dense, d) = self.values(dense_len, depth)?;
+                cost += c + d;
                 Amf3Value::Array { assoc, dense }
             }
             marker::OBJECT => {
@@ -324,12 +311,8 @@ impl Decoder<'_, '_> {
                 let len = self.count(n, 1, what)?;
                 let fixed = self.u8(what)? != 0;
                 let type_name = self.string(what)?;
-                let mut items = Vec::with_capacity(self.room(len));
-                for _ in 0..len {
-                    let (v, c) = self.value(depth + 1)?;
-                    cost += c;
-                    items.push(v);
-                }
+                let (items, c) = self.values(len, depth)?;
+                cost += c;
                 Amf3Value::VectorObject {
                     fixed,
                     type_name,
@@ -403,16 +386,42 @@ impl Decoder<'_, '_> {
             o.sealed.push((name, v));
         }
         if o.dynamic {
-            loop {
-                let key = self.string(what)?;
-                if key.is_empty() {
-                    break;
-                }
-                let (v, c) = self.value(depth + 1)?;
-                cost += c + key.len();
-                o.dynamic_members.push((key, v));
-            }
+            let (members, c) = self.members(depth, what)?;
+            cost += c;
+            o.dynamic_members = members;
         }
         Ok((o, cost))
+    }
+
+    /// Name / value pairs up to the empty name (an array's associative
+    /// part, an object's dynamic members), and what they cost.
+    #[allow(clippy::type_complexity)]
+    fn members(
+        &mut self,
+        depth: usize,
+        what: &'static str,
+    ) -> Result<(Vec<(String, Amf3Value)>, usize), DecodeError> {
+        let (mut members, mut cost) = (Vec::new(), 0);
+        loop {
+            let key = self.string(what)?;
+            if key.is_empty() {
+                return Ok((members, cost));
+            }
+            let (v, c) = self.value(depth + 1)?;
+            cost += c + key.len();
+            members.push((key, v));
+        }
+    }
+
+    /// `n` values (an array's dense part, an object vector's items), and
+    /// what they cost.
+    fn values(&mut self, n: usize, depth: usize) -> Result<(Vec<Amf3Value>, usize), DecodeError> {
+        let (mut values, mut cost) = (Vec::with_capacity(self.room(n)), 0);
+        for _ in 0..n {
+            let (v, c) = self.value(depth + 1)?;
+            cost += c;
+            values.push(v);
+        }
+        Ok((values, cost))
     }
 }

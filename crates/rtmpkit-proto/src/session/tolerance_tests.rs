@@ -191,73 +191,23 @@ fn amf3_data_and_commands_mid_stream_go_by() {
     assert_eq!(skipped, 2, "{:?}", p.events);
 }
 
-/// OBS 29's bytes (plugins/obs-outputs/flv-mux.c): the announcement, then
-/// the VOD track's AAC sequence header and a frame.
-fn obs29_announcement() -> Vec<u8> {
-    let mut b = Vec::new();
-    let s = |b: &mut Vec<u8>, t: &str| {
-        b.extend_from_slice(&(t.len() as u16).to_be_bytes());
-        b.extend_from_slice(t.as_bytes());
-    };
-    b.push(0x02);
-    s(&mut b, "@setDataFrame");
-    b.push(0x02);
-    s(&mut b, "onExpectAdditionalMedia");
-    b.push(0x03);
-    s(&mut b, "processingIntents");
-    b.extend_from_slice(&[0x0a, 0, 0, 0, 1, 0x02]);
-    s(&mut b, "ArchiveProgramNarrationAudio");
-    s(&mut b, "additionalMedia");
-    b.push(0x03);
-    s(&mut b, "stream0");
-    b.push(0x03);
-    s(&mut b, "type");
-    b.push(0x00);
-    b.extend_from_slice(&8f64.to_be_bytes());
-    s(&mut b, "mediaLabels");
-    b.push(0x03);
-    s(&mut b, "contentType");
-    b.push(0x02);
-    s(&mut b, "PNAR");
-    b.extend_from_slice(&[0, 0, 9, 0, 0, 9, 0, 0, 9]);
-    s(&mut b, "defaultMedia");
-    b.push(0x03);
-    s(&mut b, "audio");
-    b.push(0x03);
-    s(&mut b, "mediaLabels");
-    b.push(0x03);
-    s(&mut b, "contentType");
-    b.push(0x02);
-    s(&mut b, "PRM");
-    b.extend_from_slice(&[0, 0, 9, 0, 0, 9, 0, 0, 9, 0, 0, 9]);
-    b
-}
-
+/// OBS 29's bytes (plugins/obs-outputs/flv-mux.c): the announcement of
+/// the VOD track, then its AAC sequence header and a 300-byte frame as
 /// `"additionalMedia" {id: "stream0", media: <AMF3 ByteArray>}`.
-pub(crate) fn obs29_packet(header: bool, data: &[u8]) -> Vec<u8> {
-    let mut b = b"\x02\x00\x0fadditionalMedia\x03\x00\x02id\x02\x00\x07stream0".to_vec();
-    b.extend_from_slice(b"\x00\x05media\x11\x0c");
-    let mut len = Vec::new();
-    // U29B-value: (length << 1) | 1.
-    crate::amf3::encode(&Amf3Value::ByteArray(vec![0; data.len() + 2]), &mut len);
-    let u29 = &len[1..len.len() - (data.len() + 2)];
-    b.extend_from_slice(u29);
-    b.extend_from_slice(&[0xaf, u8::from(!header)]);
-    b.extend_from_slice(data);
-    b.extend_from_slice(&[0, 0, 9]);
-    b
-}
+const OBS29_ANNOUNCEMENT: &[u8] =
+    include_bytes!("../../../../tests/vectors/obs29-on-expect-additional-media.bin");
+const OBS29_AAC_HEADER: &[u8] =
+    include_bytes!("../../../../tests/vectors/obs29-additional-media-aac-header.bin");
+const OBS29_AAC_FRAME: &[u8] =
+    include_bytes!("../../../../tests/vectors/obs29-additional-media-aac-frame.bin");
 
 #[test]
 fn obs29_vod_track_becomes_audio_track_1() {
     let mut p = ScriptedPublisher::publishing();
-    p.raw(1, 0, type_id::DATA_AMF0, &obs29_announcement())
-        .unwrap();
-    p.raw(1, 0, type_id::DATA_AMF0, &obs29_packet(true, &[0x12, 0x10]))
-        .unwrap();
-    let frame = vec![0x21; 300];
-    p.raw(1, 23, type_id::DATA_AMF0, &obs29_packet(false, &frame))
-        .unwrap();
+    p.raw(1, 0, type_id::DATA_AMF0, OBS29_ANNOUNCEMENT).unwrap();
+    p.raw(1, 0, type_id::DATA_AMF0, OBS29_AAC_HEADER).unwrap();
+    p.raw(1, 23, type_id::DATA_AMF0, OBS29_AAC_FRAME).unwrap();
+    let frame = [0x21; 300];
     assert!(!p.server.is_closed());
     assert_eq!(
         p.media(),
@@ -298,10 +248,12 @@ fn a_malformed_command_the_server_acts_on_still_ends_the_session() {
     assert!(p.server.is_closed());
 }
 
-#[test]
-fn a_player_takes_media_on_message_stream_0_as_its_stream() {
-    // A server written by hand, as Node-Media-Server plays: statuses on
-    // the stream it created (1), media on message stream 0.
+/// A player session after its handshake with a server written by hand,
+/// and a way to send it one message as that server.
+fn scripted_player() -> (
+    ClientSession,
+    impl FnMut(&mut ClientSession, u32, u32, &Message) -> Result<()>,
+) {
     let now = Instant::now();
     let url = RtmpUrl::parse("rtmp://127.0.0.1/live/cam").unwrap();
     let mut client = ClientSession::new(ClientConfig::play(&url), now, 5);
@@ -309,7 +261,7 @@ fn a_player_takes_media_on_message_stream_0_as_its_stream() {
     hs.handle_input(&drain(&mut client), 0).unwrap();
     client.handle_input(&hs.take_output(), now).unwrap();
     let mut enc = ChunkEncoder::new();
-    let mut send = |client: &mut ClientSession, msid: u32, ts: u32, m: &Message| {
+    let send = move |client: &mut ClientSession, msid: u32, ts: u32, m: &Message| {
         let mut b = Vec::new();
         enc.encode(
             ChunkStreamId(5),
@@ -320,63 +272,55 @@ fn a_player_takes_media_on_message_stream_0_as_its_stream() {
             &mut b,
         )
         .unwrap();
-        client.handle_input(&b, now).unwrap();
+        client.handle_input(&b, now)
     };
+    // connect's and createStream's answers (stream 1).
     let ok = crate::message::StatusInfo::new("status", "NetConnection.Connect.Success", "");
     let result = Command::result(1.0, Amf0Value::Null, Amf0Value::Object(ok.to_object()));
-    send(&mut client, 0, 0, &Message::command(result));
-    send(
-        &mut client,
-        0,
-        0,
-        &Message::command(Command::result(2.0, Amf0Value::Null, 1.0.into())),
-    );
+    let created = Command::result(2.0, Amf0Value::Null, 1.0.into());
+    let mut send = send;
+    send(&mut client, 0, 0, &Message::command(result)).unwrap();
+    send(&mut client, 0, 0, &Message::command(created)).unwrap();
+    (client, send)
+}
+
+#[test]
+fn a_player_takes_media_on_message_stream_0_as_its_stream() {
+    // As Node-Media-Server plays: statuses on the stream it created (1),
+    // media on message stream 0.
+    let (mut client, mut send) = scripted_player();
+    let mut msg = |client: &mut ClientSession, msid: u32, ts: u32, m: Message| {
+        send(client, msid, ts, &m).unwrap();
+    };
     let start = crate::message::StatusInfo::new("status", "NetStream.Play.Start", "");
-    send(
+    msg(
         &mut client,
         1,
         0,
-        &Message::command(Command::on_status(&start)),
+        Message::command(Command::on_status(&start)),
     );
-    send(
+    msg(
         &mut client,
         0,
         0,
-        &Message::Video(vec![0x17, 0, 0, 0, 0, 1].into()),
+        Message::Video(vec![0x17, 0, 0, 0, 0, 1].into()),
     );
-    send(&mut client, 0, 40, &Message::Audio(vec![0xaf, 1, 7].into()));
-    send(
+    msg(&mut client, 0, 40, Message::Audio(vec![0xaf, 1, 7].into()));
+    msg(
         &mut client,
         1,
         80,
-        &Message::Video(vec![0x27, 1, 0, 0, 0, 1].into()),
+        Message::Video(vec![0x27, 1, 0, 0, 0, 1].into()),
     );
-    send(
-        &mut client,
-        1,
-        90,
-        &Message::data(
-            crate::message::DataMessage {
-                values: vec![
-                    Amf0Value::from("onCuePoint"),
-                    Amf0Value::Avmplus(Amf3Value::Null),
-                ],
-            }
-            .values,
-        ),
-    );
+    let cue = vec![
+        Amf0Value::from("onCuePoint"),
+        Amf0Value::Avmplus(Amf3Value::Null),
+    ];
+    msg(&mut client, 1, 90, Message::data(cue));
     // A command that does not decode, which the player does not act on.
-    let broken = Message::Unknown {
-        type_id: type_id::COMMAND_AMF0,
-        payload: b"\x02\x00\x09onBWCheck\x00\x11\x0a\x07\x01".to_vec().into(),
-    };
-    send(&mut client, 0, 0, &broken);
-    send(
-        &mut client,
-        0,
-        120,
-        &Message::Audio(vec![0xaf, 1, 8].into()),
-    );
+    let broken = b"\x02\x00\x09onBWCheck\x00\x11\x0a\x07\x01";
+    msg(&mut client, 0, 0, command_bytes(broken));
+    msg(&mut client, 0, 120, Message::Audio(vec![0xaf, 1, 8].into()));
     let mut media = Vec::new();
     while let Some(e) = client.poll_event() {
         if let ClientEvent::Media(m) = e {
@@ -395,39 +339,20 @@ fn a_player_takes_media_on_message_stream_0_as_its_stream() {
     assert!(client.is_started() && !client.is_closed());
 }
 
+/// A type 20 message of these bytes, decoded or not.
+fn command_bytes(b: &[u8]) -> Message {
+    Message::Unknown {
+        type_id: type_id::COMMAND_AMF0,
+        payload: b.to_vec().into(),
+    }
+}
+
 #[test]
 fn a_status_that_does_not_decode_before_the_start_ends_a_player() {
-    let now = Instant::now();
-    let url = RtmpUrl::parse("rtmp://127.0.0.1/live/cam").unwrap();
-    let mut client = ClientSession::new(ClientConfig::play(&url), now, 5);
-    let mut hs = ServerHandshake::new(0, 9);
-    hs.handle_input(&drain(&mut client), 0).unwrap();
-    client.handle_input(&hs.take_output(), now).unwrap();
-    let mut enc = ChunkEncoder::new();
-    let mut send = |client: &mut ClientSession, msid: u32, ty: u8, p: &[u8]| {
-        let mut b = Vec::new();
-        enc.encode(
-            ChunkStreamId(5),
-            Timestamp(0),
-            ty,
-            MessageStreamId(msid),
-            p,
-            &mut b,
-        )
-        .unwrap();
-        client.handle_input(&b, now)
-    };
-    let result = Command::result(1.0, Amf0Value::Null, Amf0Value::Null);
-    send(&mut client, 0, 20, &Message::command(result).payload()).unwrap();
-    let created = Command::result(2.0, Amf0Value::Null, 1.0.into());
-    send(&mut client, 0, 20, &Message::command(created).payload()).unwrap();
+    let (mut client, mut send) = scripted_player();
     // onStatus whose info object is an externalizable AMF3 object.
-    let r = send(
-        &mut client,
-        1,
-        20,
-        b"\x02\x00\x08onStatus\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05\x11\x0a\x07\x03X",
-    );
+    let status = b"\x02\x00\x08onStatus\x00\x00\x00\x00\x00\x00\x00\x00\x00\x05\x11\x0a\x07\x03X";
+    let r = send(&mut client, 1, 0, &command_bytes(status));
     assert!(matches!(r, Err(Error::Decode(_))), "{r:?}");
     assert!(client.is_closed());
 }
