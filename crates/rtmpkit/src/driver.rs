@@ -216,6 +216,7 @@ where
     /// read, so the messages wait in the kernel instead of in the stream's
     /// pending batch. A read that fills the buffer is followed by the next
     /// at once, so the grid never caps throughput.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's read turns
     pub(crate) fn set_read_grid(&mut self, grid: Option<(Instant, Duration)>) {
         self.grid.set_points(grid);
     }
@@ -223,6 +224,7 @@ where
     /// The TCP socket under the transport (a duplicate of its descriptor):
     /// while a read grid pauses reads, its receive low-water mark is raised
     /// so that arriving bytes do not wake the runtime for nothing.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's read turns
     pub(crate) fn with_read_gate(mut self, gate: ReadGate) -> Self {
         self.grid.set_gate(gate);
         self

@@ -4,8 +4,15 @@
 //! as [`proto`]) over tokio sockets, so an application depends on one crate.
 //!
 //! - [`client`]: [`PushSession`] publishes a stream, [`PullSession`] plays one.
-//! - [`server`]: [`server::Server`], a live server with GOP cache, fan-out and relays.
-//! - [`tls`]: RTMPS settings for both (rustls).
+//! - [`server`] (feature `server`): [`server::Server`], a live server with
+//!   GOP cache, fan-out and relays.
+//! - [`tls`] (feature `tls`): RTMPS settings for both (rustls).
+//!
+//! Features (all on by default): `tls` (rtmps://, rustls), `server` (the
+//! live server, with `tls`; its hook client brings hyper), `cluster`
+//! (cluster mode over Redis, with `server`). A program that only pushes
+//! or pulls takes `default-features = false, features = ["tls"]` and
+//! compiles neither hyper nor redis.
 //! - [`driver`]: the one connection driver both run on (a transport, a
 //!   session, an application [`driver::Handler`]), for your own endpoints.
 //!
@@ -23,7 +30,9 @@
 pub mod client;
 pub mod driver;
 mod error;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "tls")]
 pub mod tls;
 
 pub use client::{

@@ -1,6 +1,5 @@
 //! [`ClientOptions`]: the settings of a client session.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Options of a client session, with the defaults of the client spec
@@ -34,7 +33,8 @@ pub struct ClientOptions {
     /// TLS settings for `rtmps://` URLs. `None`: verify the server against
     /// the built-in web roots ([`crate::tls::client_config`] adds CAs,
     /// [`crate::tls::insecure_client_config`] skips the check).
-    pub tls: Option<Arc<crate::tls::ClientConfig>>,
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<crate::tls::ClientConfig>>,
     /// Dial again when an established session breaks (off by default).
     pub reconnect: Option<ReconnectPolicy>,
     /// Enhanced RTMP v2 codecs to announce in connect (`fourCcList` and the
@@ -72,6 +72,7 @@ impl Default for ClientOptions {
             chunk_size: 4096,
             pull_queue_size: 1024,
             ping_interval: Duration::ZERO,
+            #[cfg(feature = "tls")]
             tls: None,
             reconnect: None,
             fourcc_list: Vec::new(),

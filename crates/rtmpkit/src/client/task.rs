@@ -12,14 +12,15 @@ use rtmpkit_proto::amf0::Amf0Object;
 use rtmpkit_proto::handshake::HandshakeKind;
 use rtmpkit_proto::media::Media;
 use rtmpkit_proto::session::{Client, ClientConfig, ClientMode, ClientSession};
+#[cfg(feature = "tls")]
 use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
+#[cfg(feature = "tls")]
+use tokio_rustls::{TlsConnector, client::TlsStream};
 use tracing::{Instrument, debug, warn};
 
 /// Where the answer to a command goes.
@@ -75,6 +76,7 @@ pub(crate) async fn run(
             };
             let reason = match dialed {
                 Ok(Dialed::Plain(tcp)) => drive(connection(&core, &target, tcp), &mut h).await,
+                #[cfg(feature = "tls")]
                 Ok(Dialed::Tls(tls)) => drive(connection(&core, &target, *tls), &mut h).await,
                 Err(e) => start_failed(&mut h, e),
             };
@@ -206,6 +208,7 @@ async fn drive<T: Transport>(mut conn: Connection<T, Client>, h: &mut ClientHand
 /// A connected socket, plain or TLS.
 enum Dialed {
     Plain(TcpStream),
+    #[cfg(feature = "tls")]
     Tls(Box<TlsStream<TcpStream>>),
 }
 
@@ -244,6 +247,18 @@ async fn dial(
     if !url.tls {
         return Ok(Dialed::Plain(stream));
     }
+    tls_handshake(core, target, stream, deadline).await
+}
+
+/// The TLS handshake of an `rtmps://` session, within the start deadline.
+#[cfg(feature = "tls")]
+async fn tls_handshake(
+    core: &ClientCore,
+    target: &Target,
+    stream: TcpStream,
+    deadline: Option<Instant>,
+) -> Result<Dialed, Error> {
+    let (peer, url) = (target.text.as_str(), &target.url);
     let config = core
         .opts
         .tls
@@ -257,7 +272,11 @@ async fn dial(
     let tls = match deadline {
         Some(d) => tokio::time::timeout_at(d, handshake)
             .await
-            .map_err(within(Stage::Tls))?,
+            .map_err(|_| Error::Timeout {
+                stage: Stage::Tls,
+                peer: peer.to_owned(),
+                after: core.opts.timeout,
+            })?,
         None => handshake.await,
     }
     .map_err(|e| Error::Tls {
@@ -266,6 +285,20 @@ async fn dial(
     })?;
     debug!("tls connected");
     Ok(Dialed::Tls(Box::new(tls)))
+}
+
+/// Without the `tls` feature an `rtmps://` session cannot start.
+#[cfg(not(feature = "tls"))]
+async fn tls_handshake(
+    _core: &ClientCore,
+    target: &Target,
+    _stream: TcpStream,
+    _deadline: Option<Instant>,
+) -> Result<Dialed, Error> {
+    Err(Error::Tls {
+        peer: target.text.clone(),
+        reason: "rtmps:// needs rtmpkit built with the `tls` feature".into(),
+    })
 }
 
 /// The session and the driver over a connected transport.

@@ -185,6 +185,7 @@ impl ServerContext {
     }
 
     /// Cluster mode: pulls `key` from its owner for the local players.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))] // used by cluster mode
     pub fn pull_from_cluster(self: &Arc<Self>, key: &str, query: &str) {
         if self.cluster.is_some() {
             let query = query.to_owned();
@@ -224,7 +225,7 @@ impl ServerContext {
     pub(crate) async fn cluster_source(&self, key: &str, query: &str) -> Option<String> {
         let cluster = self.cluster.as_ref()?;
         let owner = cluster.owner(key).await?;
-        if owner == cluster.opts.advertise {
+        if owner == cluster.opts().advertise {
             return None;
         }
         let url = relay::join(&owner, key);

@@ -178,7 +178,7 @@ impl StatsHandle {
     pub fn cluster(&self) -> Option<ClusterView> {
         let c = self.0.cluster.as_ref()?;
         Some(ClusterView {
-            node: c.opts.advertise.clone(),
+            node: c.opts().advertise.clone(),
             redis_reachable: c.reachable(),
             owned: c.owned(),
             pulled: self.pulled(),

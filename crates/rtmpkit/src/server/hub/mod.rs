@@ -290,6 +290,7 @@ impl Stream {
     }
 
     /// How long the publisher has sent nothing; `None` without one.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))] // used by cluster mode
     pub fn publisher_silence(&self) -> Option<Duration> {
         let st = lock(&self.state);
         st.publisher.as_ref()?;
@@ -477,6 +478,7 @@ impl Hub {
     /// Ends the publishing of `key`, whoever publishes (the stream was
     /// taken over on another node): the publisher is told through its
     /// `replaced`, players get the end of the stream and stay.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))] // used by cluster mode
     pub fn evict_publisher(&self, key: &str) {
         let Some(conn) = self.get(key).and_then(|s| {
             lock(&s.state).publisher.as_ref().map(|p| {

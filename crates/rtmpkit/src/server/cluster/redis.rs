@@ -1,20 +1,8 @@
-//! Cluster mode: servers that share one stream directory in Redis behave
-//! as one. A publish claims its stream (`rtmpkit:stream:APP/NAME` = the
-//! node's advertised URL) with a short TTL that the node refreshes; a
-//! player on another node pulls the stream from the owner.
-//!
-//! Two keys per stream:
-//! - the claim, refreshed every second while the stream is published
-//!   here, gone [`ClusterOptions::claim_ttl`] after its node died;
-//! - `rtmpkit:live:APP/NAME`, refreshed only while the publisher sends,
-//!   with the takeover time as TTL: without it, a publish on any node
-//!   takes the claim over (an encoder that reconnected elsewhere).
-//!
-//! Redis being away stops nothing local: publishing and playing go on, the
-//! loss is logged, and the claims are made again when Redis is back.
+//! The cluster over Redis (feature `cluster`).
 
-use super::ServerContext;
-use super::relay::lock;
+use super::{Claim, ClusterOptions};
+use crate::server::ServerContext;
+use crate::server::relay::lock;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script};
 use std::collections::HashSet;
@@ -22,28 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::{debug, info, warn};
-
-/// Settings of cluster mode.
-#[derive(Debug, Clone)]
-pub struct ClusterOptions {
-    /// The shared directory: `redis://HOST:PORT[/DB]`.
-    pub redis: String,
-    /// How the other nodes reach this one: `rtmp://HOST:PORT`.
-    pub advertise: String,
-    /// How long a claim outlives its node (default 5 s).
-    pub claim_ttl: Duration,
-}
-
-impl ClusterOptions {
-    /// Redis at `redis`, this node reachable at `advertise`, default TTL.
-    pub fn new(redis: impl Into<String>, advertise: impl Into<String>) -> Self {
-        ClusterOptions {
-            redis: redis.into(),
-            advertise: advertise.into(),
-            claim_ttl: Duration::from_secs(5),
-        }
-    }
-}
 
 /// Takes a claim: free, already ours, or left by a silent publisher
 /// (no live key, and takeovers allowed). Returns "" when it is ours, or
@@ -82,16 +48,6 @@ end
 return ''
 ";
 
-/// What a claim attempt found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Claim {
-    Ours,
-    /// Another node's live publisher has it.
-    Elsewhere(String),
-    /// Redis did not answer: publish locally, claim later.
-    Unreachable,
-}
-
 /// One Redis request.
 #[derive(Clone, Copy)]
 enum Op<'a> {
@@ -106,7 +62,7 @@ enum Op<'a> {
 /// This node's part of the cluster.
 #[derive(Debug)]
 pub(crate) struct Cluster {
-    pub opts: ClusterOptions,
+    opts: ClusterOptions,
     client: redis::Client,
     conn: Mutex<Option<MultiplexedConnection>>,
     /// Streams published here, claimed (or to claim) in Redis.
@@ -155,6 +111,11 @@ impl Cluster {
             refresh: Script::new(REFRESH),
             release: Script::new(RELEASE),
         })
+    }
+
+    /// The settings.
+    pub fn opts(&self) -> &ClusterOptions {
+        &self.opts
     }
 
     /// Whether the last Redis round trip worked.
@@ -295,7 +256,7 @@ impl Cluster {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = super::signalled(&mut shutdown) => break,
+                _ = crate::server::signalled(&mut shutdown) => break,
             }
             let owned = self.owned();
             if owned.is_empty() {
