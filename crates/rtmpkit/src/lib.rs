@@ -32,6 +32,7 @@ pub mod driver;
 mod error;
 #[cfg(feature = "server")]
 pub mod server;
+mod sync;
 #[cfg(feature = "tls")]
 pub mod tls;
 

@@ -1,9 +1,9 @@
 //! [`ClientHandler`]: a client session's application side on the driver.
-//! Commands from the handles go in, pulled media goes to the pull queue;
+//! Requests from the handles go in, pulled media goes to the pull queue;
 //! it keeps what a new connection needs after a reconnect (the headers a
 //! push sent, the timeline a pull handed on).
 
-use super::task::{Command, Reply, disposed};
+use super::request::{Reply, Request};
 use super::{ClientCore, EndReason, Phase};
 use crate::driver::{Connection, Flow, Handler, Staged, Transport};
 use crate::error::{Error, Stage};
@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 /// Why the application side wakes the driver.
 pub(crate) enum Signal {
-    Command(Option<Command>),
+    Request(Option<Request>),
     Disposed,
 }
 
@@ -65,7 +65,7 @@ impl Headers {
 
 pub(crate) struct ClientHandler {
     pub core: Arc<ClientCore>,
-    commands: mpsc::Receiver<Command>,
+    requests: mpsc::Receiver<Request>,
     /// Answered once publish / play first started (or the start failed).
     pub started: Option<oneshot::Sender<Result<(), Error>>>,
     pub dispose: watch::Receiver<bool>,
@@ -101,13 +101,13 @@ pub(crate) struct ClientHandler {
 impl ClientHandler {
     pub fn new(
         core: Arc<ClientCore>,
-        commands: mpsc::Receiver<Command>,
+        requests: mpsc::Receiver<Request>,
         started: oneshot::Sender<Result<(), Error>>,
     ) -> Self {
         let dispose = core.dispose_tx.subscribe();
         ClientHandler {
             core,
-            commands,
+            requests,
             started: Some(started),
             dispose,
             starting: true,
@@ -307,14 +307,14 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
     type Stop = EndReason;
 
     fn signal(&mut self) -> impl Future<Output = Signal> + Send {
-        // Commands wait while a (re)connection starts: media cannot go out
+        // Requests wait while a (re)connection starts: media cannot go out
         // before publish started.
         let starting = self.starting;
-        let (commands, dispose) = (&mut self.commands, &mut self.dispose);
+        let (requests, dispose) = (&mut self.requests, &mut self.dispose);
         async move {
             tokio::select! {
-                c = commands.recv(), if !starting => Signal::Command(c),
-                _ = disposed(dispose) => Signal::Disposed,
+                c = requests.recv(), if !starting => Signal::Request(c),
+                _ = crate::sync::raised(dispose) => Signal::Disposed,
             }
         }
     }
@@ -327,20 +327,20 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
         let cmd = match signal {
             Signal::Disposed => return Ok(Flow::Stop(EndReason::Disposed)),
             // The core holds a sender for the session's whole life.
-            Signal::Command(None) => return Ok(Flow::Continue),
-            Signal::Command(Some(c)) => c,
+            Signal::Request(None) => return Ok(Flow::Continue),
+            Signal::Request(Some(c)) => c,
         };
         match cmd {
-            Command::Media(m, reply) => self.write_media(conn, m, reply).await,
-            Command::Metadata(m, reply) => {
+            Request::Media(m, reply) => self.write_media(conn, m, reply).await,
+            Request::Metadata(m, reply) => {
                 self.headers.metadata = Some(m.clone());
                 self.write(conn, |s| s.send_metadata(m), reply).await
             }
-            Command::Flush(reply) => {
+            Request::Flush(reply) => {
                 let _ = reply.send(conn.flush().await);
                 Ok(Flow::Continue)
             }
-            Command::Close(reply) => {
+            Request::Close(reply) => {
                 conn.session_mut().close();
                 let r = conn.flush().await;
                 let _ = reply.send(r);
@@ -395,7 +395,7 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
                     };
                     tokio::select! {
                         _ = self.core.media_tx.send(m) => {}
-                        _ = disposed(&mut self.dispose) => return Ok(Flow::Stop(EndReason::Disposed)),
+                        _ = crate::sync::raised(&mut self.dispose) => return Ok(Flow::Stop(EndReason::Disposed)),
                     }
                 }
                 ClientEvent::StreamEnded(why) => {

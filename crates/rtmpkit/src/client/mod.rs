@@ -3,12 +3,13 @@
 //!
 //! One task owns the socket and the [`ClientSession`](rtmpkit_proto::ClientSession)
 //! and runs them on the [driver](crate::driver). The handles talk to it
-//! through channels (commands in, media out) and read its state and
+//! through channels (requests in, media out) and read its state and
 //! counters from atomics: nothing is locked around the session or the
 //! socket.
 
 mod handler;
 mod options;
+mod request;
 mod task;
 
 pub use options::{ALL_FOURCCS, ClientOptions, ReconnectPolicy};
@@ -16,6 +17,7 @@ pub use options::{ALL_FOURCCS, ClientOptions, ReconnectPolicy};
 use crate::driver::IoCounters;
 use crate::error::{Error, Stage};
 use bytes::Bytes;
+use request::Request;
 use rtmpkit_proto::RtmpUrl;
 use rtmpkit_proto::amf0::Amf0Object;
 use rtmpkit_proto::media::Media;
@@ -25,7 +27,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
-use task::Command;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::info;
 
@@ -135,7 +136,7 @@ struct ClientCore {
     dispose_tx: watch::Sender<bool>,
     end_tx: watch::Sender<Option<EndReason>>,
     /// Set once, by `start`.
-    commands: OnceLock<mpsc::Sender<Command>>,
+    requests: OnceLock<mpsc::Sender<Request>>,
     media_tx: async_channel::Sender<Media>,
     media_rx: async_channel::Receiver<Media>,
     start_time: SystemTime,
@@ -172,7 +173,7 @@ impl ClientCore {
             phase: AtomicU8::new(Phase::New as u8),
             dispose_tx: watch::channel(false).0,
             end_tx: watch::channel(None).0,
-            commands: OnceLock::new(),
+            requests: OnceLock::new(),
             media_tx,
             media_rx,
             start_time: SystemTime::now(),
@@ -226,7 +227,7 @@ impl ClientCore {
             return Err(Error::Misuse("start may be called once"));
         }
         let (tx, rx) = mpsc::channel(self.opts.write_queue_size.max(1));
-        let _ = self.commands.set(tx);
+        let _ = self.requests.set(tx);
         let (started_tx, started_rx) = oneshot::channel();
         let me = self.clone();
         tokio::spawn(task::run(me, rx, started_tx));
@@ -274,7 +275,10 @@ impl ClientCore {
 
     /// Hands a command to the session task; with `write_queue_size` 0 waits
     /// until it was carried out.
-    async fn submit(&self, make: impl FnOnce(Option<task::Reply>) -> Command) -> Result<(), Error> {
+    async fn submit(
+        &self,
+        make: impl FnOnce(Option<request::Reply>) -> Request,
+    ) -> Result<(), Error> {
         match self.phase() {
             Phase::Running => {}
             Phase::New | Phase::Starting => {
@@ -285,15 +289,15 @@ impl ClientCore {
         if self.opts.write_queue_size == 0 {
             return self.call(|reply| make(Some(reply))).await;
         }
-        let Some(tx) = self.commands.get() else {
+        let Some(tx) = self.requests.get() else {
             return Err(Error::Misuse("the session has not started"));
         };
         tx.send(make(None)).await.map_err(|_| self.closed())
     }
 
     /// Sends a command and waits for its answer, whatever the queue size.
-    async fn call(&self, make: impl FnOnce(task::Reply) -> Command) -> Result<(), Error> {
-        let Some(tx) = self.commands.get() else {
+    async fn call(&self, make: impl FnOnce(request::Reply) -> Request) -> Result<(), Error> {
+        let Some(tx) = self.requests.get() else {
             return Err(Error::Misuse("the session has not started"));
         };
         let (reply, done) = oneshot::channel();
@@ -305,7 +309,7 @@ impl ClientCore {
         match self.phase() {
             Phase::Ended => Ok(()),
             Phase::New | Phase::Starting => Err(Error::Misuse("the session has not started")),
-            Phase::Running => match self.call(Command::Close).await {
+            Phase::Running => match self.call(Request::Close).await {
                 // Ended meanwhile: nothing left to close.
                 Err(Error::Closed { .. }) if self.phase() == Phase::Ended => Ok(()),
                 r => r,
@@ -514,7 +518,7 @@ impl PushSession {
 
     /// Sends one media message (metadata goes out as `@setDataFrame`).
     pub async fn write_media(&self, media: Media) -> Result<(), Error> {
-        self.core.submit(|reply| Command::Media(media, reply)).await
+        self.core.submit(|reply| Request::Media(media, reply)).await
     }
 
     /// Sends an FLV audio tag body.
@@ -537,13 +541,13 @@ impl PushSession {
     /// Sends metadata as `@setDataFrame onMetaData`.
     pub async fn write_metadata(&self, metadata: Amf0Object) -> Result<(), Error> {
         self.core
-            .submit(|reply| Command::Metadata(metadata, reply))
+            .submit(|reply| Request::Metadata(metadata, reply))
             .await
     }
 
     /// Sends everything buffered.
     pub async fn flush(&self) -> Result<(), Error> {
-        self.core.call(Command::Flush).await
+        self.core.call(Request::Flush).await
     }
 }
 

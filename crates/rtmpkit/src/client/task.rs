@@ -4,63 +4,35 @@
 //! with a reconnect policy, again after a break.
 
 use super::handler::ClientHandler;
+use super::request::Request;
 use super::{ClientCore, EndReason};
 use crate::driver::{Connection, DriverOptions, Transport};
 use crate::error::{Error, Stage};
 use rtmpkit_proto::RtmpUrl;
-use rtmpkit_proto::amf0::Amf0Object;
 use rtmpkit_proto::handshake::HandshakeKind;
-use rtmpkit_proto::media::Media;
 use rtmpkit_proto::session::{Client, ClientConfig, ClientMode, ClientSession};
 #[cfg(feature = "tls")]
 use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 #[cfg(feature = "tls")]
 use tokio_rustls::{TlsConnector, client::TlsStream};
 use tracing::{Instrument, debug, warn};
-
-/// Where the answer to a command goes.
-pub(crate) type Reply = oneshot::Sender<Result<(), Error>>;
-
-/// What a handle asks of the session task.
-pub(crate) enum Command {
-    Media(Media, Option<Reply>),
-    Metadata(Amf0Object, Option<Reply>),
-    Flush(Reply),
-    Close(Reply),
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Command::Media(..) => "Media",
-            Command::Metadata(..) => "Metadata",
-            Command::Flush(_) => "Flush",
-            Command::Close(_) => "Close",
-        })
-    }
-}
-
-/// Resolves once dispose was called.
-pub(crate) async fn disposed(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|d| *d).await;
-}
 
 /// The session task: connect, drive, and with a reconnect policy connect
 /// again after a break; record why it ended. `started` always gets an
 /// answer.
 pub(crate) async fn run(
     core: Arc<ClientCore>,
-    commands: mpsc::Receiver<Command>,
+    requests: mpsc::Receiver<Request>,
     started: oneshot::Sender<Result<(), Error>>,
 ) {
     let span = core.span.clone();
     async move {
-        let mut h = ClientHandler::new(core.clone(), commands, started);
+        let mut h = ClientHandler::new(core.clone(), requests, started);
         let mut attempt = 0u32;
         let mut target = Target {
             url: core.url.clone(),
@@ -72,7 +44,7 @@ pub(crate) async fn run(
                 (!core.opts.timeout.is_zero()).then(|| Instant::now() + core.opts.timeout);
             let dialed = tokio::select! {
                 r = dial(&core, &target, h.start_deadline) => r,
-                _ = disposed(&mut h.dispose) => Err(Error::Disposed),
+                _ = crate::sync::raised(&mut h.dispose) => Err(Error::Disposed),
             };
             let reason = match dialed {
                 Ok(Dialed::Plain(tcp)) => drive(connection(&core, &target, tcp), &mut h).await,
@@ -118,7 +90,7 @@ pub(crate) async fn run(
             warn!("{reason}; reconnecting in {delay:.1?} (attempt {attempt})");
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = disposed(&mut h.dispose) => break EndReason::Disposed,
+                _ = crate::sync::raised(&mut h.dispose) => break EndReason::Disposed,
             }
         };
         core.finish(reason);

@@ -163,7 +163,7 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
                 Ok(()) = drain.changed() => Wake::Drain,
                 _ = async { queue.as_ref().expect("guarded").notify.notified().await }, if queue.is_some() => Wake::QueueReady,
                 _ = async { replaced.as_ref().expect("guarded").notified().await }, if replaced.is_some() => Wake::Replaced,
-                _ = super::signalled(shutdown) => Wake::Shutdown,
+                _ = crate::sync::raised(shutdown) => Wake::Shutdown,
             }
         }
     }

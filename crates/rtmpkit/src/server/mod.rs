@@ -45,12 +45,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, error, info, warn};
 
-/// Resolves once the flag is set (the guard of `wait_for` is not `Send`, so
-/// it must not be held across the caller's awaits).
-pub(crate) async fn signalled(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
 /// Settings of a server. Every field has a working default.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -198,7 +192,7 @@ impl ServerContext {
         if self.hub.get(key).is_some_and(|s| s.has_publisher()) {
             return;
         }
-        let mut pulls = relay::lock(&self.relay_pulls);
+        let mut pulls = crate::sync::lock(&self.relay_pulls);
         if pulls.contains_key(key) {
             return;
         }
@@ -237,7 +231,7 @@ impl ServerContext {
 
     /// Notes where the pull of `key` connects now (for `/stats`).
     pub(crate) fn set_pull_source(&self, key: &str, url: &str) {
-        if let Some(p) = relay::lock(&self.relay_pulls).get_mut(key) {
+        if let Some(p) = crate::sync::lock(&self.relay_pulls).get_mut(key) {
             p.source = Some(url.split('?').next().unwrap_or(url).to_owned());
         }
     }
@@ -270,13 +264,13 @@ impl ServerContext {
         if self.hub.get(key).is_some_and(|s| s.player_count() > 0) {
             return;
         }
-        if let Some(p) = relay::lock(&self.relay_pulls).remove(key) {
+        if let Some(p) = crate::sync::lock(&self.relay_pulls).remove(key) {
             let _ = p.stop.send(true);
         }
     }
 
     pub(crate) fn forget_pull(&self, key: &str) {
-        relay::lock(&self.relay_pulls).remove(key);
+        crate::sync::lock(&self.relay_pulls).remove(key);
     }
 }
 
@@ -425,7 +419,7 @@ impl Server {
         let stop_tx = self.stop_tx;
         if let Some(clock) = ctx.hub.clock() {
             let mut stop = ctx.shutdown.clone();
-            tokio::spawn(clock.run(async move { signalled(&mut stop).await }));
+            tokio::spawn(clock.run(async move { crate::sync::raised(&mut stop).await }));
         }
         let cluster = ctx
             .cluster

@@ -4,7 +4,7 @@
 use super::ServerContext;
 use super::hub::Out;
 use crate::client::{ClientOptions, EndReason, PullSession, PushSession, ReconnectPolicy};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -14,10 +14,6 @@ use tracing::{Instrument, info, warn};
 /// away (the pull retries meanwhile): an origin that restarts, or a
 /// publisher that reconnects to it, is back without the players noticing.
 const SOURCE_GRACE: Duration = Duration::from_secs(10);
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// `base` (`rtmp://host[:port]`) and `app/stream` as one URL.
 pub(crate) fn join(base: &str, key: &str) -> String {
@@ -90,8 +86,8 @@ pub(crate) fn spawn_pull(
                             // No owner yet (or Redis away): players wait.
                             tokio::select! {
                                 _ = tokio::time::sleep(OWNER_POLL) => {}
-                                _ = super::signalled(&mut stop) => break,
-                                _ = super::signalled(&mut shutdown) => break,
+                                _ = crate::sync::raised(&mut stop) => break,
+                                _ = crate::sync::raised(&mut shutdown) => break,
                             }
                             continue;
                         }
@@ -109,14 +105,14 @@ pub(crate) fn spawn_pull(
                 };
                 let started = tokio::select! {
                     r = pull.start() => r,
-                    _ = super::signalled(&mut stop) => { let _ = pull.dispose(); break; }
-                    _ = super::signalled(&mut shutdown) => { let _ = pull.dispose(); break; }
+                    _ = crate::sync::raised(&mut stop) => { let _ = pull.dispose(); break; }
+                    _ = crate::sync::raised(&mut shutdown) => { let _ = pull.dispose(); break; }
                 };
                 if let Err(e) = started {
                     warn!("relay pull from {url}: {e}; retrying in {backoff:?}");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = super::signalled(&mut stop) => break,
+                        _ = crate::sync::raised(&mut stop) => break,
                     }
                     backoff = (backoff * 2).min(match source {
                         PullSource::Url(_) => MAX_BACKOFF,
@@ -140,8 +136,8 @@ pub(crate) fn spawn_pull(
                 loop {
                     let msg = tokio::select! {
                         m = pull.next_message() => m,
-                        _ = super::signalled(&mut stop) => None,
-                        _ = super::signalled(&mut shutdown) => None,
+                        _ = crate::sync::raised(&mut stop) => None,
+                        _ = crate::sync::raised(&mut shutdown) => None,
                         _ = check.tick(), if following => {
                             if let PullSource::Cluster { query } = &source
                                 && let Some(now) = ctx.cluster_source(&key, query).await
@@ -220,7 +216,7 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
                 warn!("relay push to {url}: {e}; retrying in {delay:.1?}");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = super::signalled(&mut shutdown) => {
+                    _ = crate::sync::raised(&mut shutdown) => {
                         ctx.hub.stop_playing(&key, id);
                         return;
                     }
@@ -231,7 +227,7 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
             'outer: loop {
                 tokio::select! {
                     _ = queue.notify.notified() => {}
-                    _ = super::signalled(&mut shutdown) => break,
+                    _ = crate::sync::raised(&mut shutdown) => break,
                 }
                 queue.take(256 * 1024, &mut items);
                 for item in items.drain(..) {

@@ -2,7 +2,7 @@
 //! clients elsewhere ([`DrainHandle`]).
 
 use super::ServerContext;
-use super::relay::lock;
+use crate::sync::lock;
 use rtmpkit_proto::media::{
     AudioTagHeader, Media, VideoTagHeader, parse_aac_config, parse_avc_config, parse_hevc_config,
 };

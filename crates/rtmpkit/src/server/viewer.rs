@@ -148,7 +148,7 @@ impl Viewer {
             }
             tokio::select! {
                 _ = self.queue.notify.notified() => {}
-                _ = super::signalled(&mut shutdown) => self.ended = true,
+                _ = crate::sync::raised(&mut shutdown) => self.ended = true,
             }
         }
     }

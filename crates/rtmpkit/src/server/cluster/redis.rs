@@ -2,7 +2,7 @@
 
 use super::{Claim, ClusterOptions};
 use crate::server::ServerContext;
-use crate::server::relay::lock;
+use crate::sync::lock;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script};
 use std::collections::HashSet;
@@ -256,7 +256,7 @@ impl Cluster {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = crate::server::signalled(&mut shutdown) => break,
+                _ = crate::sync::raised(&mut shutdown) => break,
             }
             let owned = self.owned();
             if owned.is_empty() {

@@ -23,8 +23,9 @@
 //! its players. The other ticks pass it by without a lock, so a stream
 //! costs one visit per period, not `P`.
 
-use super::{Batch, StreamState, lock};
+use super::{Batch, StreamState};
 use super::{PlayerQueue, Stream};
+use crate::sync::lock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -20,18 +20,15 @@ mod rate;
 pub(crate) use clock::FlushClock;
 pub(crate) use queue::{Item, Out, PlayerQueue, QueueLimits};
 
+use crate::sync::lock;
 use queue::Batch;
 use rtmpkit_proto::Timestamp;
 use rtmpkit_proto::media::{Media, MediaKind};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Limits of the GOP cache of one stream.
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,7 @@
 //! One player's bounded queue between the stream and its connection task,
 //! and when the task is woken for it: when the queue stops being empty.
 
-use super::lock;
+use crate::sync::lock;
 use rtmpkit_proto::media::{Media, MediaKind};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
