@@ -4,8 +4,9 @@
 
 use super::auth::{Call, Caller, Decision, split_query};
 use super::cluster::Claim;
-use super::hub::{Item, Out, PlayerQueue, PublishError, Stream};
+use super::hub::{Out, PublishError, Stream};
 use super::metrics::{bump, drop_one};
+use super::subscription::Subscription;
 use super::{ServerContext, ServerOptions};
 use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
 use crate::error::{Error, Stage};
@@ -29,9 +30,8 @@ enum Role {
         replaced: Arc<Notify>,
     },
     Player {
-        key: String,
         stream_id: u32,
-        queue: Arc<PlayerQueue>,
+        subscription: Box<Subscription>,
     },
 }
 
@@ -93,7 +93,6 @@ pub(crate) async fn serve<T: Transport>(
         reconnect_ok: false,
         drain: ctx.drain.subscribe(),
         role: Role::None,
-        batch: Vec::new(),
         shutdown,
     };
     let end = conn.run(&mut handler).await;
@@ -142,7 +141,6 @@ struct ServerHandler {
     /// Drain requests of the server.
     drain: watch::Receiver<Option<Option<String>>>,
     role: Role,
-    batch: Vec<Item>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -152,7 +150,7 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
 
     fn signal(&mut self) -> impl Future<Output = Wake> + Send {
         let (queue, replaced) = match &self.role {
-            Role::Player { queue, .. } => (Some(queue.clone()), None),
+            Role::Player { subscription, .. } => (Some(subscription.queue().clone()), None),
             Role::Publisher { replaced, .. } => (None, Some(replaced.clone())),
             Role::None => (None, None),
         };
@@ -261,34 +259,27 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
 }
 
 impl ServerHandler {
-    /// Moves queued items into the session's output (one batch of up to
+    /// Moves what is due into the session's output (one batch of up to
     /// 256 KiB, so a fast stream cannot starve the read side).
     fn fill_from_queue(&mut self, session: &mut ServerSession) {
         let Role::Player {
-            stream_id, queue, ..
-        } = &self.role
+            stream_id,
+            subscription,
+        } = &mut self.role
         else {
             return;
         };
-        let (sid, queue) = (*stream_id, queue.clone());
-        let mut items = std::mem::take(&mut self.batch);
-        queue.take(256 * 1024, &mut items);
-        for item in items.drain(..) {
-            item.for_each(|item| {
-                let r = match item {
-                    Out::Media(m) => session.send_media(sid, m),
-                    Out::StreamBegin => session.send_stream_begin(sid),
-                    Out::StreamEnd => session.send_stream_end(sid),
-                };
-                if let Err(e) = r {
-                    debug!("cannot send to player: {e}");
-                }
-            });
-        }
-        // Keep little room between batches: thousands of players each
-        // holding a GOP-sized batch vector would add up.
-        items.shrink_to(32);
-        self.batch = items;
+        let sid = *stream_id;
+        subscription.drain(256 * 1024, |out| {
+            let r = match out {
+                Out::Media(m) => session.send_media(sid, m),
+                Out::StreamBegin => session.send_stream_begin(sid),
+                Out::StreamEnd => session.send_stream_end(sid),
+            };
+            if let Err(e) = r {
+                debug!("cannot send to player: {e}");
+            }
+        });
     }
 
     /// Acts on session events; returns how the connection must end, if it must.
@@ -422,30 +413,31 @@ impl ServerHandler {
                         );
                         continue;
                     }
-                    let query_of = name.clone();
-                    let (name, redirect) = match self
-                        .authorize(Call::Play, &name, ("start", start.to_string()))
-                        .await
-                    {
-                        Decision::Allow { name, relay } => (name, relay),
-                        Decision::Refuse(why) => {
-                            warn!(stream = %stream_key(&self.caller.app, &name), "play refused: {why}");
-                            self.ctx.counters.fail("play", "unauthorized");
-                            let _ = session.reject_play(stream_id, status::PLAY_UNAUTHORIZED, &why);
+                    let joined = self
+                        .ctx
+                        .join(
+                            self.caller.clone(),
+                            &name,
+                            ("start", start.to_string()),
+                            !self.all_tracks,
+                        )
+                        .await;
+                    let subscription = match joined {
+                        Ok(s) => Box::new(s),
+                        Err(refused) => {
+                            let _ = session.reject_play(
+                                stream_id,
+                                status::PLAY_UNAUTHORIZED,
+                                &refused.reason,
+                            );
                             return Some(Ok(ServerStop::Rejected));
                         }
                     };
-                    let key = stream_key(&self.caller.app, &name);
-                    info!(stream = %key, "play");
-                    let (_stream, queue) = self.ctx.hub.play(&key, self.id, !self.all_tracks);
                     let _ = session.accept_play(stream_id);
-                    self.ctx.on_play(&key, redirect, split_query(&query_of).1);
                     self.started = true;
-                    bump(&self.ctx.counters.players);
                     self.role = Role::Player {
-                        key,
                         stream_id,
-                        queue,
+                        subscription,
                     };
                     // Send what a late joiner needs right away.
                     self.fill_from_queue(session);
@@ -504,10 +496,8 @@ impl ServerHandler {
                 }
                 self.notify_done(Call::PublishDone, &key);
             }
-            Role::Player { key, queue, .. } => {
-                self.ctx.player_left(&key, self.id, &queue, &self.caller);
-            }
-            Role::None => {}
+            // Dropping the subscription leaves the stream.
+            Role::Player { .. } | Role::None => {}
         }
     }
 

@@ -18,6 +18,7 @@ mod metrics;
 mod relay;
 mod signed;
 mod stats;
+mod subscription;
 mod viewer;
 
 pub use auth::AuthOptions;
@@ -27,7 +28,8 @@ pub use signed::{sign_url, token as sign_token};
 pub use stats::{
     AudioStat, ClusterView, DrainHandle, PulledStream, StatsHandle, StreamStat, VideoStat,
 };
-pub use viewer::{PlayRefused, Viewer, ViewerInfo, Viewers};
+pub use subscription::PlayRefused;
+pub use viewer::{Viewer, ViewerInfo, Viewers};
 
 use crate::tls::ServerCertificate;
 use auth::Authorizer;
@@ -152,7 +154,7 @@ impl ServerContext {
     /// a hook's redirect asked for.
     pub fn on_publish(self: &Arc<Self>, key: &str, redirect: Option<String>) {
         for base in &self.opts.relay_push {
-            relay::spawn_push(self.clone(), key.to_owned(), relay::join(base, key));
+            relay::spawn_push(self.clone(), key.to_owned(), relay::stream_url(base, key));
         }
         if let Some(url) = redirect {
             relay::spawn_push(self.clone(), key.to_owned(), url);
@@ -166,9 +168,11 @@ impl ServerContext {
     pub fn on_play(self: &Arc<Self>, key: &str, redirect: Option<String>, query: &str) {
         let source = match (redirect, &self.opts.relay_pull) {
             (Some(url), _) => PullSource::Url(url),
-            (None, Some(origin)) if query.is_empty() => PullSource::Url(relay::join(origin, key)),
+            (None, Some(origin)) if query.is_empty() => {
+                PullSource::Url(relay::stream_url(origin, key))
+            }
             (None, Some(origin)) => {
-                PullSource::Url(format!("{}?{query}", relay::join(origin, key)))
+                PullSource::Url(format!("{}?{query}", relay::stream_url(origin, key)))
             }
             (None, None) if self.cluster.is_some() => PullSource::Cluster {
                 query: query.to_owned(),
@@ -222,7 +226,7 @@ impl ServerContext {
         if owner == cluster.opts().advertise {
             return None;
         }
-        let url = relay::join(&owner, key);
+        let url = relay::stream_url(&owner, key);
         Some(match query {
             "" => url,
             q => format!("{url}?{q}"),
@@ -234,29 +238,6 @@ impl ServerContext {
         if let Some(p) = crate::sync::lock(&self.relay_pulls).get_mut(key) {
             p.source = Some(url.split('?').next().unwrap_or(url).to_owned());
         }
-    }
-
-    /// A player (RTMP or HTTP) left `key`: counted, out of the hub, its
-    /// pull stopped if nobody else watches, the done hook told.
-    pub(crate) fn player_left(
-        self: &Arc<Self>,
-        key: &str,
-        conn: u64,
-        queue: &hub::PlayerQueue,
-        caller: &auth::Caller,
-    ) {
-        let dropped = queue.dropped();
-        metrics::drop_one(&self.counters.players);
-        self.counters
-            .dropped_by_gone
-            .fetch_add(dropped, Ordering::Relaxed);
-        if dropped > 0 {
-            info!(stream = %key, dropped, "player left; messages dropped while it was behind");
-        }
-        self.hub.stop_playing(key, conn);
-        self.on_stop_playing(key);
-        let name = key.split_once('/').map_or(key, |(_, n)| n);
-        self.auth.notify_done(auth::Call::PlayDone, caller, name);
     }
 
     /// A player left: stop a pull nobody watches any more.

@@ -16,7 +16,7 @@ use tracing::{Instrument, info, warn};
 const SOURCE_GRACE: Duration = Duration::from_secs(10);
 
 /// `base` (`rtmp://host[:port]`) and `app/stream` as one URL.
-pub(crate) fn join(base: &str, key: &str) -> String {
+pub(crate) fn stream_url(base: &str, key: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), key)
 }
 
@@ -191,8 +191,7 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
     let span = tracing::info_span!("relay_push", stream = %key);
     tokio::spawn(
         async move {
-            let id = ctx.next_id();
-            let (_stream, queue) = ctx.hub.play(&key, id, false);
+            let mut subscription = ctx.join_as_relay(&key);
             let policy = ReconnectPolicy::default();
             let opts = ClientOptions {
                 reconnect: Some(policy.clone()),
@@ -209,36 +208,28 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
                 let published = ctx.hub.get(&key).is_some_and(|s| s.has_publisher());
                 if !published || !policy.allows(attempt) {
                     warn!("relay push to {url}: {e}; giving up");
-                    ctx.hub.stop_playing(&key, id);
                     return;
                 }
                 let delay = policy.delay(attempt, 0.5);
                 warn!("relay push to {url}: {e}; retrying in {delay:.1?}");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = crate::sync::raised(&mut shutdown) => {
-                        ctx.hub.stop_playing(&key, id);
-                        return;
-                    }
+                    _ = crate::sync::raised(&mut shutdown) => return,
                 }
             };
             info!("relaying to {url}");
-            let (mut items, mut flat) = (Vec::new(), Vec::new());
+            let mut flat = Vec::new();
+            let queue = subscription.queue().clone();
             'outer: loop {
                 tokio::select! {
                     _ = queue.notify.notified() => {}
                     _ = crate::sync::raised(&mut shutdown) => break,
                 }
-                queue.take(256 * 1024, &mut items);
-                for item in items.drain(..) {
-                    item.for_each(|out| {
-                        flat.push(match out {
-                            Out::Media(m) => Some(m.clone()),
-                            Out::StreamBegin => return,
-                            Out::StreamEnd => None,
-                        })
-                    });
-                }
+                subscription.drain(256 * 1024, |out| match out {
+                    Out::Media(m) => flat.push(Some(m.clone())),
+                    Out::StreamBegin => {}
+                    Out::StreamEnd => flat.push(None),
+                });
                 for media in flat.drain(..) {
                     let r = match media {
                         Some(m) => push.write_media(m).await,
@@ -251,7 +242,7 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
                 }
             }
             let _ = push.close().await;
-            ctx.hub.stop_playing(&key, id);
+            drop(subscription);
             info!("relay to {url} ended");
         }
         .instrument(span),

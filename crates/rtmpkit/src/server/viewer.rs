@@ -1,32 +1,22 @@
-//! Players that do not speak RTMP (HTTP-FLV): a [`Viewer`] joins a stream
-//! of the hub as an RTMP player does. It goes through the same play
-//! authorization (signed URL, `on_play` hook), starts with the metadata,
-//! the sequence headers and the GOP, has the same bounded queue (a slow
-//! reader loses non-key video first), starts an edge or cluster pull when
-//! the stream is elsewhere, and counts in the metrics as a player.
+//! Players that do not speak RTMP (HTTP-FLV, the LL-HLS segmenter): a
+//! [`Viewer`] is a subscription to a stream as an RTMP player's is. It
+//! goes through the same play authorization (signed URL, `on_play` hook),
+//! starts with the metadata, the sequence headers and the GOP, has the
+//! same bounded queue (a slow reader loses non-key video first), starts an
+//! edge or cluster pull when the stream is elsewhere, and counts in the
+//! metrics as a player.
 
 use super::ServerContext;
-use super::auth::{Call, Caller, Decision, split_query};
-use super::hub::{Item, Out, PlayerQueue};
-use super::metrics::bump;
+use super::auth::{Caller, split_query};
+use super::hub::Out;
+use super::subscription::{PlayRefused, Subscription};
 use rtmpkit_proto::media::Media;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tracing::{info, warn};
 
 /// Opens [`Viewer`]s on a running server (see [`Server::viewers`](super::Server::viewers)).
 #[derive(Debug, Clone)]
 pub struct Viewers(pub(super) Arc<ServerContext>);
-
-/// Why a viewer was not let in.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("play of {stream} refused: {reason}")]
-pub struct PlayRefused {
-    /// `app/stream`.
-    pub stream: String,
-    /// The secret's or the hook's answer.
-    pub reason: String,
-}
 
 /// Who asks to watch, as hooks are told.
 #[derive(Debug, Clone)]
@@ -61,48 +51,23 @@ impl Viewers {
         name: &str,
         who: ViewerInfo,
     ) -> Result<Viewer, PlayRefused> {
-        let ctx = &self.0;
-        let id = ctx.next_id();
         let caller = Caller {
             addr: Some(who.addr),
-            client_id: id,
+            client_id: self.0.next_id(),
             app: app.to_owned(),
             flashver: "HTTP-FLV".to_owned(),
             tcurl: who.url,
             pageurl: who.page_url,
             ..Caller::default()
         };
-        let (plain, query) = split_query(name);
-        let (plain, redirect) = if ctx.auth.is_open(Call::Play) {
-            (plain.to_owned(), None)
-        } else {
-            match ctx
-                .auth
-                .check(Call::Play, &caller, name, ("start", "-2".into()))
-                .await
-            {
-                Decision::Allow { name, relay } => (name, relay),
-                Decision::Refuse(reason) => {
-                    let stream = format!("{app}/{plain}");
-                    warn!(%stream, peer = %who.addr, "http play refused: {reason}");
-                    ctx.counters.fail("play", "unauthorized");
-                    return Err(PlayRefused { stream, reason });
-                }
-            }
-        };
-        let key = format!("{app}/{plain}");
-        info!(stream = %key, peer = %who.addr, "http play");
         // Browsers' FLV players know no multitrack messages: track 0 only.
-        let (_stream, queue) = ctx.hub.play(&key, id, true);
-        ctx.on_play(&key, redirect, query);
-        bump(&ctx.counters.players);
+        let subscription = self
+            .0
+            .join(caller, name, ("start", "-2".into()), true)
+            .await?;
         Ok(Viewer {
-            ctx: ctx.clone(),
-            key,
-            id,
-            caller,
-            queue,
-            items: Vec::new(),
+            shutdown: self.0.shutdown.clone(),
+            subscription,
             ended: false,
         })
     }
@@ -111,57 +76,44 @@ impl Viewers {
 /// One non-RTMP player of a stream; it leaves the stream when dropped.
 #[derive(Debug)]
 pub struct Viewer {
-    ctx: Arc<ServerContext>,
-    key: String,
-    id: u64,
-    caller: Caller,
-    queue: Arc<PlayerQueue>,
-    items: Vec<Item>,
+    subscription: Subscription,
+    shutdown: tokio::sync::watch::Receiver<bool>,
     ended: bool,
 }
 
 impl Viewer {
     /// `app/stream`.
     pub fn stream(&self) -> &str {
-        &self.key
+        self.subscription.key()
     }
 
     /// Waits for messages and appends them to `out` (up to about 256 KiB
     /// at a time); `false` once the publisher left or the server shuts
     /// down (what was left is in `out`).
     pub async fn next(&mut self, out: &mut Vec<Media>) -> bool {
-        let mut shutdown = self.ctx.shutdown.clone();
         loop {
             if self.ended {
                 return false;
             }
-            self.queue.take(256 * 1024, &mut self.items);
-            for item in self.items.drain(..) {
-                item.for_each(|o| match o {
-                    Out::Media(m) => out.push(m.clone()),
-                    Out::StreamBegin => {}
-                    Out::StreamEnd => self.ended = true,
-                });
-            }
+            let ended = &mut self.ended;
+            self.subscription.drain(256 * 1024, |o| match o {
+                Out::Media(m) => out.push(m.clone()),
+                Out::StreamBegin => {}
+                Out::StreamEnd => *ended = true,
+            });
             if !out.is_empty() || self.ended {
                 return !self.ended;
             }
+            let queue = self.subscription.queue().clone();
             tokio::select! {
-                _ = self.queue.notify.notified() => {}
-                _ = crate::sync::raised(&mut shutdown) => self.ended = true,
+                _ = queue.notify.notified() => {}
+                _ = crate::sync::raised(&mut self.shutdown) => self.ended = true,
             }
         }
     }
 
     /// Messages dropped so far because the reader fell behind.
     pub fn dropped(&self) -> u64 {
-        self.queue.dropped()
-    }
-}
-
-impl Drop for Viewer {
-    fn drop(&mut self) {
-        self.ctx
-            .player_left(&self.key, self.id, &self.queue, &self.caller);
+        self.subscription.dropped()
     }
 }

@@ -1,0 +1,164 @@
+//! One consumer of a stream: an RTMP player, an HTTP-FLV reader, the
+//! LL-HLS segmenter, a relay push. Every one joins through
+//! [`ServerContext::join`] and leaves by dropping its [`Subscription`],
+//! so there is one join path, one leave path and one drain loop:
+//! - joining does the play authorization (signed URL, `on_play` hook), the
+//!   late-joiner data (metadata, sequence headers, GOP: the hub gives them
+//!   on [`Hub::play`](super::hub::Hub::play)), an edge or cluster pull when
+//!   the stream is elsewhere, and the metrics;
+//! - [`Subscription::drain`] hands out what is due, in order;
+//! - dropping it leaves the hub, stops a pull nobody watches any more, and
+//!   tells the `on_play_done` hook.
+
+use super::ServerContext;
+use super::auth::{Call, Caller, Decision, split_query};
+use super::hub::{Item, Out, PlayerQueue};
+use super::metrics::{bump, drop_one};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tracing::{info, warn};
+
+/// Why a play was not let in: the secret's or the hook's answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("play of {stream} refused: {reason}")]
+pub struct PlayRefused {
+    /// `app/stream`.
+    pub stream: String,
+    /// The secret's or the hook's answer.
+    pub reason: String,
+}
+
+/// Who consumes the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Consumer {
+    /// A player (RTMP or HTTP): authorized, counted, told to the done hook.
+    Player,
+    /// A relay push of this server: none of that.
+    Relay,
+}
+
+/// A consumer's place in a stream; it leaves when dropped.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    ctx: Arc<ServerContext>,
+    key: String,
+    id: u64,
+    caller: Caller,
+    consumer: Consumer,
+    queue: Arc<PlayerQueue>,
+    items: Vec<Item>,
+}
+
+impl ServerContext {
+    /// Joins `app/name` (`name` may carry `?query`) as the player
+    /// `caller`, after the play authorization; `extra` is the hook field
+    /// the request adds (`start`). `track0_only`: no E-RTMP multitrack
+    /// messages (a player that did not announce E-RTMP).
+    pub(crate) async fn join(
+        self: &Arc<Self>,
+        caller: Caller,
+        name: &str,
+        extra: (&str, String),
+        track0_only: bool,
+    ) -> Result<Subscription, PlayRefused> {
+        let (plain, query) = split_query(name);
+        let (plain, redirect) = if self.auth.is_open(Call::Play) {
+            (plain.to_owned(), None)
+        } else {
+            match self.auth.check(Call::Play, &caller, name, extra).await {
+                Decision::Allow { name, relay } => (name, relay),
+                Decision::Refuse(reason) => {
+                    let stream = format!("{}/{plain}", caller.app);
+                    warn!(%stream, peer = ?caller.addr, "play refused: {reason}");
+                    self.counters.fail("play", "unauthorized");
+                    return Err(PlayRefused { stream, reason });
+                }
+            }
+        };
+        let key = format!("{}/{plain}", caller.app);
+        info!(stream = %key, flashver = %caller.flashver, "play");
+        let sub = self.subscribe(key, caller, Consumer::Player, track0_only);
+        self.on_play(&sub.key, redirect, query);
+        bump(&self.counters.players);
+        Ok(sub)
+    }
+
+    /// Joins `key` as this server's relay push: every track, no
+    /// authorization, not counted as a player.
+    pub(crate) fn join_as_relay(self: &Arc<Self>, key: &str) -> Subscription {
+        let caller = Caller {
+            client_id: self.next_id(),
+            ..Caller::default()
+        };
+        self.subscribe(key.to_owned(), caller, Consumer::Relay, false)
+    }
+
+    fn subscribe(
+        self: &Arc<Self>,
+        key: String,
+        caller: Caller,
+        consumer: Consumer,
+        track0_only: bool,
+    ) -> Subscription {
+        let id = caller.client_id;
+        let (_stream, queue) = self.hub.play(&key, id, track0_only);
+        Subscription {
+            ctx: self.clone(),
+            key,
+            id,
+            caller,
+            consumer,
+            queue,
+            items: Vec::new(),
+        }
+    }
+}
+
+impl Subscription {
+    /// `app/stream`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The queue, whose `notify` says something is due.
+    pub fn queue(&self) -> &Arc<PlayerQueue> {
+        &self.queue
+    }
+
+    /// Hands what is due (up to about `max_bytes`) to `f`, in order.
+    pub fn drain(&mut self, max_bytes: usize, mut f: impl FnMut(Out<'_>)) {
+        self.queue.take(max_bytes, &mut self.items);
+        for item in self.items.drain(..) {
+            item.for_each(&mut f);
+        }
+        // Keep little room between batches: thousands of players each
+        // holding a GOP-sized vector would add up.
+        self.items.shrink_to(32);
+    }
+
+    /// Messages dropped so far because the consumer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let ctx = &self.ctx;
+        ctx.hub.stop_playing(&self.key, self.id);
+        if self.consumer == Consumer::Relay {
+            return;
+        }
+        let dropped = self.queue.dropped();
+        drop_one(&ctx.counters.players);
+        ctx.counters
+            .dropped_by_gone
+            .fetch_add(dropped, Ordering::Relaxed);
+        if dropped > 0 {
+            info!(stream = %self.key, dropped, "player left; messages dropped while it was behind");
+        }
+        ctx.on_stop_playing(&self.key);
+        let name = self.key.split_once('/').map_or(&*self.key, |(_, n)| n);
+        ctx.auth.notify_done(Call::PlayDone, &self.caller, name);
+    }
+}
