@@ -2,12 +2,13 @@
 //! with [`ServerHandler`], which gives the connection its part in the hub
 //! (publisher or player).
 
+use super::ServerOptions;
 use super::auth::{Call, Caller, Decision, split_query};
 use super::cluster::Claim;
+use super::context::ServerContext;
 use super::hub::{Out, PublishError, Stream};
 use super::metrics::{bump, drop_one};
 use super::subscription::Subscription;
-use super::{ServerContext, ServerOptions};
 use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
 use crate::error::{Error, Stage};
 use rtmpkit_proto::message::status;

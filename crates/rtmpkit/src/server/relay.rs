@@ -1,7 +1,7 @@
 //! Relays: an edge pulls a stream from its origin while players watch it;
 //! a published stream is pushed to other servers.
 
-use super::ServerContext;
+use super::context::ServerContext;
 use super::hub::Out;
 use crate::client::{ClientOptions, EndReason, PullSession, PushSession, ReconnectPolicy};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Handles that read a running server ([`StatsHandle`]) and move its
 //! clients elsewhere ([`DrainHandle`]).
 
-use super::ServerContext;
+use super::context::ServerContext;
 use crate::sync::lock;
 use rtmpkit_proto::media::{
     AudioTagHeader, Media, VideoTagHeader, parse_aac_config, parse_avc_config, parse_hevc_config,

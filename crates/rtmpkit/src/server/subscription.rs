@@ -10,8 +10,8 @@
 //! - dropping it leaves the hub, stops a pull nobody watches any more, and
 //!   tells the `on_play_done` hook.
 
-use super::ServerContext;
 use super::auth::{Call, Caller, Decision, split_query};
+use super::context::ServerContext;
 use super::hub::{Item, Out, PlayerQueue};
 use super::metrics::{bump, drop_one};
 use std::sync::Arc;

@@ -6,8 +6,8 @@
 //! edge or cluster pull when the stream is elsewhere, and counts in the
 //! metrics as a player.
 
-use super::ServerContext;
 use super::auth::{Caller, split_query};
+use super::context::ServerContext;
 use super::hub::Out;
 use super::subscription::{PlayRefused, Subscription};
 use rtmpkit_proto::media::Media;

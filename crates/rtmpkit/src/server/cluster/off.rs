@@ -3,7 +3,7 @@
 //! is an error that names the feature.
 
 use super::{Claim, ClusterOptions};
-use crate::server::ServerContext;
+use crate::server::context::ServerContext;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The cluster over Redis (feature `cluster`).
 
 use super::{Claim, ClusterOptions};
-use crate::server::ServerContext;
+use crate::server::context::ServerContext;
 use crate::sync::lock;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script};

@@ -23,8 +23,7 @@
 //! its players. The other ticks pass it by without a lock, so a stream
 //! costs one visit per period, not `P`.
 
-use super::{Batch, StreamState};
-use super::{PlayerQueue, Stream};
+use super::Stream;
 use crate::sync::lock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -116,128 +115,5 @@ impl FlushClock {
                 () = &mut stop => return,
             }
         }
-    }
-}
-
-impl Stream {
-    /// One tick: the pending messages become a batch, and phase group
-    /// `k % phases` gets every recent batch it has not had. Returns
-    /// whether the clock must come back (some group still lacks a batch).
-    fn on_tick(&self, k: u64, phases: u64) -> bool {
-        if phases > 1 && self.small.load(Ordering::Relaxed) {
-            if k % phases != self.phase % phases {
-                return true;
-            }
-            return self.serve_whole(phases);
-        }
-        let _order = lock(&self.fan_out);
-        let (batches, group) = {
-            let mut st = lock(&self.state);
-            match st.take_pending() {
-                Some(b) => {
-                    st.recent.push_back(b);
-                    if st.recent.len() as u64 > phases {
-                        st.recent.pop_front();
-                    }
-                    st.idle_ticks = 0;
-                }
-                None => st.idle_ticks += 1,
-            }
-            if st.idle_ticks >= phases {
-                // Every group has had every batch.
-                st.ticking = false;
-                st.recent.clear();
-                return false;
-            }
-            let group: Arc<[Arc<PlayerQueue>]> = if phases > 1 {
-                // No groups yet while nobody has joined.
-                match st.groups.get((k % phases) as usize) {
-                    Some(g) => g.clone(),
-                    None => return true,
-                }
-            } else {
-                st.fanout.clone()
-            };
-            let batches: Vec<Arc<Batch>> = st.recent.iter().cloned().collect();
-            (batches, group)
-        };
-        for q in group.iter() {
-            q.push_batches(&batches);
-        }
-        true
-    }
-
-    /// A small stream's turn (once per period): what is pending, and any
-    /// batch some group has not had, goes to every player. Returns whether
-    /// the clock must come back.
-    fn serve_whole(&self, phases: u64) -> bool {
-        let _order = lock(&self.fan_out);
-        let (batches, players) = {
-            let mut st = lock(&self.state);
-            match st.take_pending() {
-                Some(b) => {
-                    st.recent.push_back(b);
-                    st.idle_ticks = 0;
-                }
-                // A whole period without input.
-                None => st.idle_ticks += phases,
-            }
-            if st.recent.is_empty() {
-                if st.idle_ticks >= phases {
-                    st.ticking = false;
-                    return false;
-                }
-                return true;
-            }
-            let batches: Vec<Arc<Batch>> = st.recent.drain(..).collect();
-            (batches, st.fanout.clone())
-        };
-        for q in players.iter() {
-            q.push_batches(&batches);
-        }
-        true
-    }
-
-    /// A small stream whose publisher was just read on its turn: what is
-    /// pending goes to every player now (its tick would bring the same a
-    /// moment later, with a wake-up of its own).
-    pub(crate) fn serve_read(&self) {
-        if !self.small.load(Ordering::Relaxed) {
-            return;
-        }
-        let _order = lock(&self.fan_out);
-        let (batches, players) = {
-            let mut st = lock(&self.state);
-            let Some(b) = st.take_pending() else {
-                return;
-            };
-            st.recent.push_back(b);
-            st.idle_ticks = 0;
-            let batches: Vec<Arc<Batch>> = st.recent.drain(..).collect();
-            (batches, st.fanout.clone())
-        };
-        for q in players.iter() {
-            q.push_batches(&batches);
-        }
-    }
-
-    /// Runs `f` (which pushes a notice to the players) after everything
-    /// pending reached every player, so the notice keeps its place. Rare
-    /// events only: the N queue locks are taken under the stream lock.
-    pub(super) fn settle<R>(&self, f: impl FnOnce(&mut StreamState) -> R) -> R {
-        let _order = lock(&self.fan_out);
-        let mut st = lock(&self.state);
-        if let Some(b) = st.take_pending() {
-            st.recent.push_back(b);
-        }
-        let batches: Vec<Arc<Batch>> = st.recent.iter().cloned().collect();
-        if !batches.is_empty() {
-            for q in st.fanout.iter() {
-                q.push_batches(&batches);
-            }
-            // Every player has them now.
-            st.recent.clear();
-        }
-        f(&mut st)
     }
 }

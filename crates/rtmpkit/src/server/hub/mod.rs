@@ -16,18 +16,19 @@
 mod clock;
 mod queue;
 mod rate;
+mod stream;
 
 pub(crate) use clock::FlushClock;
 pub(crate) use queue::{Item, Out, PlayerQueue, QueueLimits};
+pub(crate) use stream::Stream;
 
 use crate::sync::lock;
-use queue::Batch;
-use rtmpkit_proto::Timestamp;
-use rtmpkit_proto::media::{Media, MediaKind};
-use std::collections::{HashMap, VecDeque};
+use rtmpkit_proto::media::Media;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use stream::{Publisher, StreamState, Timeline};
 use tokio::sync::Notify;
 
 /// Limits of the GOP cache of one stream.
@@ -36,268 +37,6 @@ pub(crate) struct GopLimits {
     pub enabled: bool,
     pub max_bytes: usize,
     pub max_messages: usize,
-}
-
-/// The connection that publishes a stream.
-#[derive(Debug)]
-struct Publisher {
-    conn: u64,
-    /// Told when a new publisher takes the stream over.
-    replaced: Arc<Notify>,
-}
-
-/// Keeps the players' timestamps going forward when a new publisher takes
-/// a stream over (its own timestamps start again near 0).
-#[derive(Debug, Default)]
-struct Timeline {
-    /// Added to every timestamp of the current publisher.
-    offset: u32,
-    /// The latest timestamp the players got, and when.
-    last: Option<(u32, Instant)>,
-    /// Set by a takeover: the next message sets `offset`.
-    rebase: bool,
-}
-
-impl Timeline {
-    /// The timestamp players get for `ts`.
-    fn place(&mut self, ts: Timestamp, now: Instant) -> Timestamp {
-        if self.rebase {
-            self.rebase = false;
-            // Continue where the players are, plus the time that passed.
-            let next = match self.last {
-                Some((last, at)) => {
-                    let gap = now.duration_since(at).as_millis().min(1 << 30) as u32;
-                    last.wrapping_add(gap.max(1))
-                }
-                None => ts.0,
-            };
-            self.offset = next.wrapping_sub(ts.0);
-        }
-        let placed = ts.0.wrapping_add(self.offset);
-        // Audio and video interleave: remember the latest, in serial-number order.
-        match self.last {
-            Some((last, _)) if placed.wrapping_sub(last) > 1 << 31 => {}
-            _ => self.last = Some((placed, now)),
-        }
-        Timestamp(placed)
-    }
-}
-
-#[derive(Debug, Default)]
-struct StreamState {
-    publisher: Option<Publisher>,
-    /// When the publisher last sent something (or started).
-    last_input: Option<Instant>,
-    timeline: Timeline,
-    metadata: Option<Media>,
-    video_seq: Option<Media>,
-    audio_seq: Option<Media>,
-    /// Sequence headers of the extra tracks of a multitrack stream, one
-    /// per (kind, track).
-    track_seqs: Vec<Media>,
-    /// Messages since the last keyframe, the keyframe first.
-    gop: Vec<Media>,
-    gop_bytes: usize,
-    players: HashMap<u64, Arc<PlayerQueue>>,
-    /// Serial number of the next message published.
-    next_seq: u64,
-    /// Messages waiting for the flush clock's tick (coalescing only).
-    pending: Vec<Media>,
-    pending_bytes: usize,
-    /// The last batches made, until every phase group has had them.
-    recent: VecDeque<Arc<Batch>>,
-    /// The players split into the clock's phase groups (coalescing only).
-    groups: Vec<Arc<[Arc<PlayerQueue>]>>,
-    /// The flush clock visits this stream.
-    ticking: bool,
-    /// Ticks since the last batch was made.
-    idle_ticks: u64,
-    /// The players' queues as one list, rebuilt when a player joins or
-    /// leaves, shared with fan-out by a reference count.
-    fanout: Arc<[Arc<PlayerQueue>]>,
-    /// The publisher's bit rate.
-    rate: rate::Rate,
-}
-
-impl StreamState {
-    /// The pending batch, if there is one.
-    fn take_pending(&mut self) -> Option<Arc<Batch>> {
-        if self.pending.is_empty() {
-            return None;
-        }
-        let media = std::mem::take(&mut self.pending);
-        self.pending_bytes = 0;
-        let first_seq = self.next_seq - media.len() as u64;
-        Some(Arc::new(Batch::new(first_seq, media)))
-    }
-
-    fn rebuild_fanout(&mut self, phases: u64) {
-        self.fanout = self.players.values().cloned().collect();
-        if phases > 1 {
-            self.groups = (0..phases)
-                .map(|g| {
-                    self.players
-                        .iter()
-                        .filter(|(conn, _)| **conn % phases == g)
-                        .map(|(_, q)| q.clone())
-                        .collect()
-                })
-                .collect();
-        }
-    }
-
-    /// Forgets what late joiners were given: a new publisher brings its own.
-    /// The GOP's room goes too, since nobody may come to fill it.
-    fn clear_caches(&mut self) {
-        self.metadata = None;
-        self.video_seq = None;
-        self.audio_seq = None;
-        self.track_seqs.clear();
-        self.gop = Vec::new();
-        self.gop_bytes = 0;
-    }
-}
-
-/// One live stream: `app/name`.
-#[derive(Debug)]
-pub(crate) struct Stream {
-    pub key: String,
-    state: Mutex<StreamState>,
-    gop: GopLimits,
-    clock: Option<Arc<FlushClock>>,
-    /// Held while a batch is handed out, so batches and notices keep
-    /// their order (taken before the state lock, never after it).
-    fan_out: Mutex<()>,
-    /// The flush clock's phase group this stream belongs to while it is
-    /// small (see `clock.rs`).
-    phase: u64,
-    /// Few players: the clock serves them all at once, once per period.
-    small: std::sync::atomic::AtomicBool,
-}
-
-impl Stream {
-    /// Hands a message of publisher `conn` to the caches and every player;
-    /// a publisher that was replaced reaches nobody.
-    pub fn publish(self: &Arc<Self>, conn: u64, mut frame: Media) {
-        let now = Instant::now();
-        let mut st = lock(&self.state);
-        if st.publisher.as_ref().map(|p| p.conn) != Some(conn) {
-            return;
-        }
-        st.last_input = Some(now);
-        st.rate.add(frame.payload.len(), now);
-        frame.timestamp = st.timeline.place(frame.timestamp, now);
-        if frame.kind == MediaKind::Metadata {
-            st.metadata = Some(frame.clone());
-        } else if frame.sequence_header && frame.track.is_some() {
-            let seqs = &mut st.track_seqs;
-            match seqs
-                .iter()
-                .position(|m| m.kind == frame.kind && m.track == frame.track)
-            {
-                Some(i) => seqs[i] = frame.clone(),
-                None if seqs.len() < 64 => seqs.push(frame.clone()),
-                None => {}
-            }
-        } else if frame.sequence_header {
-            if frame.kind == MediaKind::Video {
-                st.video_seq = Some(frame.clone());
-            } else {
-                st.audio_seq = Some(frame.clone());
-            }
-        } else if self.gop.enabled {
-            if frame.keyframe {
-                st.gop.clear();
-                st.gop_bytes = 0;
-            }
-            if frame.keyframe || !st.gop.is_empty() {
-                if st.gop.len() >= self.gop.max_messages
-                    || st.gop_bytes + frame.payload.len() > self.gop.max_bytes
-                {
-                    // A GOP too long to keep: late joiners wait for the next keyframe.
-                    st.gop.clear();
-                    st.gop_bytes = 0;
-                } else {
-                    st.gop_bytes += frame.payload.len();
-                    st.gop.push(frame.clone());
-                }
-            }
-        }
-        st.next_seq += 1;
-        if let Some(clock) = &self.clock {
-            // Coalescing: the message waits for the tick in the pending batch.
-            st.pending_bytes += frame.payload.len();
-            st.pending.push(frame);
-            let full = st.pending_bytes >= MAX_PENDING_BYTES;
-            let start = !std::mem::replace(&mut st.ticking, true);
-            drop(st);
-            if full {
-                // The clock is late: do not let the batch grow.
-                self.settle(|_| ());
-            }
-            if start {
-                clock.add(self.clone());
-            }
-            return;
-        }
-        let fanout = st.fanout.clone();
-        drop(st);
-        for q in fanout.iter() {
-            q.push(Item::Media(frame.clone()));
-        }
-    }
-
-    /// Phase groups of the flush clock (1 without coalescing).
-    fn phases(&self) -> u64 {
-        self.clock.as_ref().map_or(1, |c| c.phases())
-    }
-
-    /// Number of players.
-    pub fn player_count(&self) -> usize {
-        lock(&self.state).players.len()
-    }
-
-    /// Its state now, for stats and metrics.
-    fn info(&self) -> StreamInfo {
-        let (publishing, queues, video_seq, audio_seq, bits_per_second) = {
-            let st = lock(&self.state);
-            (
-                st.publisher.is_some(),
-                st.fanout.clone(),
-                st.video_seq.clone(),
-                st.audio_seq.clone(),
-                st.rate.bits_per_second(Instant::now()),
-            )
-        };
-        StreamInfo {
-            name: self.key.clone(),
-            publishing,
-            players: queues.len(),
-            queued_bytes: queues.iter().map(|q| q.queued_bytes()).sum(),
-            dropped: queues.iter().map(|q| q.dropped()).sum(),
-            video_seq,
-            audio_seq,
-            bits_per_second,
-        }
-    }
-
-    /// The connection (or relay) that publishes it.
-    pub fn publisher_conn(&self) -> Option<u64> {
-        lock(&self.state).publisher.as_ref().map(|p| p.conn)
-    }
-
-    /// How long the publisher has sent nothing; `None` without one.
-    #[cfg_attr(not(feature = "cluster"), allow(dead_code))] // used by cluster mode
-    pub fn publisher_silence(&self) -> Option<Duration> {
-        let st = lock(&self.state);
-        st.publisher.as_ref()?;
-        Some(st.last_input.map_or(Duration::MAX, |t| t.elapsed()))
-    }
-
-    /// Whether a publisher is on.
-    pub fn has_publisher(&self) -> bool {
-        lock(&self.state).publisher.is_some()
-    }
 }
 
 /// One stream as stats and metrics show it.
@@ -328,10 +67,6 @@ pub(crate) struct Publishing {
     /// The connection this one replaced, if it took the stream over.
     pub took_over: Option<u64>,
 }
-
-/// Pending bytes that make a publisher fan its batch out without waiting
-/// for the tick (the clock is late).
-const MAX_PENDING_BYTES: usize = 4 << 20;
 
 /// Every live stream of a server.
 #[derive(Debug)]

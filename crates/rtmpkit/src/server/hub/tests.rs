@@ -4,6 +4,7 @@ use super::*;
 
 use bytes::Bytes;
 use rtmpkit_proto::Timestamp;
+use rtmpkit_proto::media::MediaKind;
 
 fn video(ts: u32, key: bool, len: usize) -> Media {
     let mut p = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
