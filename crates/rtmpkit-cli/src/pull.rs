@@ -39,7 +39,7 @@ pub struct PullArgs {
 }
 
 #[derive(Default)]
-struct Counters {
+struct PullTally {
     video: AtomicU64,
     audio: AtomicU64,
     metadata: AtomicU64,
@@ -73,7 +73,7 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
         )),
     };
     let args = Arc::new(args);
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(PullTally::default());
     counters.gap_ms.store(u64::MAX, Ordering::Relaxed);
     let wall0 = Instant::now();
     let progress = (!quiet
@@ -165,7 +165,7 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
 async fn pull_one(
     args: &PullArgs,
     url: &str,
-    c: &Counters,
+    c: &PullTally,
     out: Option<Box<dyn AsyncWrite + Unpin + Send>>,
 ) -> Result<EndReason> {
     let opts = ClientOptions {

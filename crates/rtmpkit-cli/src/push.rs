@@ -43,7 +43,7 @@ pub struct PushArgs {
 }
 
 #[derive(Default)]
-struct Counters {
+struct PushTally {
     tags: AtomicU64,
     payload: AtomicU64,
     media_ms: AtomicU64,
@@ -66,7 +66,7 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
         TagSource::open(&args.input).await?;
     }
     let args = Arc::new(args);
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(PushTally::default());
     counters.gap_ms.store(u64::MAX, Ordering::Relaxed);
     let (stop_tx, stop_rx) = watch::channel(false);
     let wall0 = Instant::now();
@@ -164,7 +164,7 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
 async fn push_one(
     args: &PushArgs,
     url: &str,
-    c: &Counters,
+    c: &PushTally,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let mut opts = ClientOptions {

@@ -364,7 +364,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             crate::http::Handles {
                 stats: server.stats(),
                 drainer: server.drainer(),
-                viewers: server.viewers(),
+                players: server.players(),
                 token: http.token,
                 stuck_timeout,
                 hls: http.hls,

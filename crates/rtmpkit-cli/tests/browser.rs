@@ -156,7 +156,7 @@ fn watch_pages_play_a_live_stream() {
     let base = now_ms() - 1000;
     let dir = shots();
 
-    // LL-HLS: the viewer is there first, then the stream starts.
+    // LL-HLS: the player is there first, then the stream starts.
     let hls_shot = dir.join("watch-hls.png");
     let watch = format!("http://127.0.0.1:{web}/watch/live/b");
     let (w, shot, b) = (watch.clone(), hls_shot.clone(), base.to_string());

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use rtmpkit::driver::{Connection, DriverOptions, Flow, Handler};
 use rtmpkit_proto::RtmpUrl;
-use rtmpkit_proto::session::{Client, ClientConfig, ClientEvent, ClientSession};
+use rtmpkit_proto::session::{ClientConfig, ClientEvent, ClientSession, ClientSide};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -98,13 +98,13 @@ fn player_joining_mid_stream_gets_a_keyframe_first() {
 /// A player that stops at Play.Start and leaves its connection unread.
 struct StopAtStart;
 
-impl Handler<tokio::net::TcpStream, Client> for StopAtStart {
+impl Handler<tokio::net::TcpStream, ClientSide> for StopAtStart {
     type Signal = ();
     type Stop = ();
 
     async fn on_events(
         &mut self,
-        conn: &mut Connection<tokio::net::TcpStream, Client>,
+        conn: &mut Connection<tokio::net::TcpStream, ClientSide>,
     ) -> Result<Flow<()>, rtmpkit::Error> {
         while let Some(ev) = conn.session_mut().poll_event() {
             if ev == ClientEvent::PlayStarted {
@@ -123,7 +123,7 @@ fn stalled_player(
     stream: &str,
 ) -> (
     tokio::runtime::Runtime,
-    Connection<tokio::net::TcpStream, Client>,
+    Connection<tokio::net::TcpStream, ClientSide>,
 ) {
     use socket2::{Domain, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();

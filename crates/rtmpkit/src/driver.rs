@@ -363,14 +363,14 @@ where
         let _ = tokio::time::timeout(Duration::from_secs(1), self.flush()).await;
         let _ = tokio::time::timeout(Duration::from_millis(100), self.transport.shutdown()).await;
         self.grid.stop();
-        let _ = tokio::time::timeout(LINGER, self.drain_input()).await;
+        let _ = tokio::time::timeout(LINGER, self.read_until_closed()).await;
         result
     }
 
     /// Reads and drops what the peer still sends, until it closes too (or
     /// fails). A socket closed with unread bytes in it sends a reset, not
     /// a FIN, and a reset can make the peer drop our last words unread.
-    async fn drain_input(&mut self) {
+    async fn read_until_closed(&mut self) {
         loop {
             let buf = self.session.recv_buffer();
             buf.clear();

@@ -6,7 +6,7 @@ mod common;
 
 use common::{collect, sample_tags, start, tag_media};
 use rtmpkit::driver::{Connection, DriverOptions, Flow, Handler};
-use rtmpkit::proto::session::{Client, ClientConfig, ClientEvent, ClientSession, ClientState};
+use rtmpkit::proto::session::{ClientConfig, ClientEvent, ClientSession, ClientSide, ClientState};
 use rtmpkit::server::ServerOptions;
 use rtmpkit::{ClientOptions, Media, PullSession, RtmpUrl};
 use std::time::Duration;
@@ -21,13 +21,13 @@ struct Republisher {
     next: Option<(Instant, &'static str)>,
 }
 
-impl Handler<TcpStream, Client> for Republisher {
+impl Handler<TcpStream, ClientSide> for Republisher {
     type Signal = ();
     type Stop = u32;
 
     async fn on_events(
         &mut self,
-        conn: &mut Connection<TcpStream, Client>,
+        conn: &mut Connection<TcpStream, ClientSide>,
     ) -> Result<Flow<u32>, rtmpkit::Error> {
         while let Some(ev) = conn.session_mut().poll_event() {
             if let ClientEvent::PublishStarted = ev {
@@ -45,13 +45,13 @@ impl Handler<TcpStream, Client> for Republisher {
         Ok(Flow::Continue)
     }
 
-    fn deadline(&self, _: &Connection<TcpStream, Client>) -> Option<Instant> {
+    fn deadline(&self, _: &Connection<TcpStream, ClientSide>) -> Option<Instant> {
         self.next.map(|n| n.0)
     }
 
     fn on_deadline(
         &mut self,
-        conn: &mut Connection<TcpStream, Client>,
+        conn: &mut Connection<TcpStream, ClientSide>,
     ) -> Result<Flow<u32>, rtmpkit::Error> {
         let s = conn.session_mut();
         match self.next.take().map(|n| n.1) {

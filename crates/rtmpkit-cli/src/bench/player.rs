@@ -4,7 +4,7 @@
 use super::{BenchState, PlayerStats, rand_seed};
 use rtmpkit::RtmpUrl;
 use rtmpkit::driver::{Connection, DriverOptions, Flow, Handler, Transport};
-use rtmpkit::proto::session::{Client, ClientConfig, ClientEvent, ClientSession};
+use rtmpkit::proto::session::{ClientConfig, ClientEvent, ClientSession, ClientSide};
 use rtmpkit::{Media, MediaKind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -82,7 +82,7 @@ async fn player_inner(
 
 /// Runs a connected player to its end.
 async fn drive<T: Transport>(
-    mut conn: Connection<T, Client>,
+    mut conn: Connection<T, ClientSide>,
     mut p: BenchPlayer,
 ) -> Result<(), String> {
     match conn.run(&mut p).await {
@@ -108,13 +108,13 @@ struct BenchPlayer {
     first: bool,
 }
 
-impl<T: Transport> Handler<T, Client> for BenchPlayer {
+impl<T: Transport> Handler<T, ClientSide> for BenchPlayer {
     type Signal = ();
     type Stop = &'static str;
 
     async fn on_events(
         &mut self,
-        conn: &mut Connection<T, Client>,
+        conn: &mut Connection<T, ClientSide>,
     ) -> Result<Flow<&'static str>, rtmpkit::Error> {
         let now = Instant::now();
         while let Some(ev) = conn.session_mut().poll_event() {
@@ -133,13 +133,13 @@ impl<T: Transport> Handler<T, Client> for BenchPlayer {
         Ok(Flow::Continue)
     }
 
-    fn deadline(&self, _: &Connection<T, Client>) -> Option<Instant> {
+    fn deadline(&self, _: &Connection<T, ClientSide>) -> Option<Instant> {
         self.permit.is_some().then_some(self.start_deadline)
     }
 
     fn on_deadline(
         &mut self,
-        conn: &mut Connection<T, Client>,
+        conn: &mut Connection<T, ClientSide>,
     ) -> Result<Flow<&'static str>, rtmpkit::Error> {
         Err(rtmpkit::Error::Timeout {
             stage: rtmpkit::Stage::Play,

@@ -3,14 +3,14 @@
 //! `_HLS_part`), `init.mp4`, `segN.m4s` and `partN.I.m4s`.
 //!
 //! A stream is segmented only while somebody asks for it: the first
-//! request starts a [`Viewer`](rtmpkit::server::Viewer) (the play
+//! request starts a [`Player`](rtmpkit::server::Player) (the play
 //! authorization applies), and segmenting stops after [`IDLE`] without a
 //! request. Segments live in memory, a few per stream.
 
 pub mod fmp4;
 mod segmenter;
 
-use rtmpkit::server::{ViewerInfo, Viewers};
+use rtmpkit::server::{PlayerInfo, Players};
 pub use segmenter::Limits;
 use segmenter::Segmenter;
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ use tracing::info;
 /// Segmenting stops this long after the last request.
 const IDLE: Duration = Duration::from_secs(30);
 
-/// Streams segmented at once, at most: each costs a viewer and its
+/// Streams segmented at once, at most: each costs a player and its
 /// segments, and a request for any name starts one (it waits for a
 /// publisher that may never come), so a flood of made-up names is refused.
 const MAX_STREAMS: usize = 1000;
@@ -53,7 +53,7 @@ type Slot = Arc<tokio::sync::OnceCell<Arc<Live>>>;
 
 /// Every stream served over HLS.
 pub struct Hls {
-    viewers: Viewers,
+    players: Players,
     limits: Limits,
     /// Never held across an await: a request that waits for a hook waits
     /// on its stream's slot, and requests for other streams go on.
@@ -61,9 +61,9 @@ pub struct Hls {
 }
 
 impl Hls {
-    pub fn new(viewers: Viewers, limits: Limits) -> Arc<Hls> {
+    pub fn new(players: Players, limits: Limits) -> Arc<Hls> {
         Arc::new(Hls {
-            viewers,
+            players,
             limits,
             streams: Mutex::new(HashMap::new()),
         })
@@ -75,7 +75,7 @@ impl Hls {
         app: &str,
         name: &str,
         query: &str,
-        who: ViewerInfo,
+        who: PlayerInfo,
     ) -> Result<Arc<Live>, Answer> {
         let key = format!("{app}/{name}");
         let full = if query.is_empty() {
@@ -102,7 +102,7 @@ impl Hls {
         };
         if let Some(l) = slot.get() {
             // Every request shows its token (hooks were asked at the start).
-            self.viewers
+            self.players
                 .check_token(app, &full)
                 .map_err(|e| Answer::Err(403, e.to_string()))?;
             *lock(&l.last_request) = Instant::now();
@@ -131,17 +131,17 @@ impl Hls {
         }
     }
 
-    /// Starts segmenting `key` once its viewer is authorized.
+    /// Starts segmenting `key` once its player is authorized.
     async fn start(
         self: &Arc<Self>,
         app: &str,
         full: &str,
-        who: ViewerInfo,
+        who: PlayerInfo,
         key: &str,
         slot: Slot,
     ) -> Result<Arc<Live>, Answer> {
-        let mut viewer = self
-            .viewers
+        let mut player = self
+            .players
             .play(app, full, who)
             .await
             .map_err(|e| Answer::Err(403, e.to_string()))?;
@@ -162,7 +162,7 @@ impl Hls {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 let more = tokio::select! {
-                    more = viewer.next(&mut batch) => more,
+                    more = player.next(&mut batch) => more,
                     _ = tick.tick() => {
                         if lock(&l.last_request).elapsed() > IDLE { break; }
                         continue;
@@ -185,7 +185,7 @@ impl Hls {
                     break;
                 }
             }
-            drop(viewer);
+            drop(player);
             let mut streams = lock(&me.streams);
             if streams.get(&key).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
                 streams.remove(&key);
@@ -203,7 +203,7 @@ impl Hls {
         name: &str,
         file: &str,
         query: &str,
-        who: ViewerInfo,
+        who: PlayerInfo,
     ) -> Answer {
         let live = match self.live(app, name, query, who).await {
             Ok(l) => l,

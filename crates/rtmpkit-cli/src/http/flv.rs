@@ -8,7 +8,7 @@ use bytes::{Buf, Bytes};
 use futures_util::stream::{self, Stream};
 use hyper::body::Frame;
 use rtmpkit::proto::media::Media;
-use rtmpkit::server::Viewer;
+use rtmpkit::server::Player;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io::IoSlice;
@@ -89,7 +89,7 @@ fn tag_header(prev: u32, m: &Media) -> Option<Bytes> {
 }
 
 struct State {
-    viewer: Viewer,
+    player: Player,
     started: bool,
     /// Size of the last tag written (its PreviousTagSize is still owed).
     prev: Option<u32>,
@@ -97,11 +97,11 @@ struct State {
     batch: Vec<Media>,
 }
 
-/// The body: the FLV header, then what the viewer gets, a batch per
+/// The body: the FLV header, then what the player gets, a batch per
 /// chunk, until the stream ends.
-pub fn body(viewer: Viewer) -> impl Stream<Item = Result<Frame<Pieces>, Infallible>> + Send {
+pub fn body(player: Player) -> impl Stream<Item = Result<Frame<Pieces>, Infallible>> + Send {
     let state = State {
-        viewer,
+        player,
         started: false,
         prev: None,
         done: false,
@@ -117,7 +117,7 @@ pub fn body(viewer: Viewer) -> impl Stream<Item = Result<Frame<Pieces>, Infallib
             // knows at once that the stream is there.
             return Some((Ok(Frame::data(Pieces::from(file_header()))), st));
         }
-        let more = st.viewer.next(&mut st.batch).await;
+        let more = st.player.next(&mut st.batch).await;
         for m in st.batch.drain(..) {
             // The header's PreviousTagSize0 stands for the first tag's.
             let Some(h) = tag_header(st.prev.unwrap_or(0), &m) else {

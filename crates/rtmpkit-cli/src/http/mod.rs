@@ -25,7 +25,7 @@ use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rtmpkit::server::{DrainHandle, StatsHandle, ViewerInfo, Viewers};
+use rtmpkit::server::{DrainHandle, PlayerInfo, Players, StatsHandle};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ struct Page {
     hls: Arc<crate::hls::Hls>,
     stats: StatsHandle,
     drainer: DrainHandle,
-    viewers: Viewers,
+    players: Players,
     /// `Bearer <token>`, when one is required.
     authorization: Option<String>,
 }
@@ -50,7 +50,7 @@ type Body = UnsyncBoxBody<Pieces, Infallible>;
 pub struct Handles {
     pub stats: StatsHandle,
     pub drainer: DrainHandle,
-    pub viewers: Viewers,
+    pub players: Players,
     /// Bearer token of the status pages.
     pub token: Option<String>,
     /// A reader that takes nothing this long is cut off.
@@ -63,10 +63,10 @@ pub struct Handles {
 pub async fn serve(listener: TcpListener, handles: Handles) {
     let stuck = handles.stuck_timeout;
     let page = Arc::new(Page {
-        hls: crate::hls::Hls::new(handles.viewers.clone(), handles.hls),
+        hls: crate::hls::Hls::new(handles.players.clone(), handles.hls),
         stats: handles.stats,
         drainer: handles.drainer,
-        viewers: handles.viewers,
+        players: handles.players,
         authorization: handles.token.map(|t| format!("Bearer {t}")),
     });
     loop {
@@ -274,9 +274,9 @@ impl Page {
             Some(q) => format!("{name}?{q}"),
             None => name.to_owned(),
         };
-        match self.viewers.play(app, &name, viewer_info(req, peer)).await {
-            Ok(viewer) => {
-                let body = StreamBody::new(flv::body(viewer)).boxed_unsync();
+        match self.players.play(app, &name, player_info(req, peer)).await {
+            Ok(player) => {
+                let body = StreamBody::new(flv::body(player)).boxed_unsync();
                 let mut resp = Response::new(body);
                 let h = resp.headers_mut();
                 h.insert(
@@ -298,7 +298,7 @@ impl Page {
 }
 
 /// Who asks, as hooks are told.
-fn viewer_info(req: &Request<Incoming>, peer: SocketAddr) -> ViewerInfo {
+fn player_info(req: &Request<Incoming>, peer: SocketAddr) -> PlayerInfo {
     let text = |h| {
         req.headers()
             .get(h)
@@ -306,7 +306,7 @@ fn viewer_info(req: &Request<Incoming>, peer: SocketAddr) -> ViewerInfo {
             .unwrap_or("")
             .to_owned()
     };
-    ViewerInfo {
+    PlayerInfo {
         addr: peer,
         url: format!("http://{}{}", text(hyper::header::HOST), req.uri()),
         page_url: text(hyper::header::REFERER),
@@ -331,7 +331,7 @@ impl Page {
         let query = req.uri().query().unwrap_or("");
         match self
             .hls
-            .answer(app, name, file, query, viewer_info(req, peer))
+            .answer(app, name, file, query, player_info(req, peer))
             .await
         {
             crate::hls::Answer::Ok(kind, body) => {

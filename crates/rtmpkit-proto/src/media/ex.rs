@@ -158,8 +158,8 @@ impl ExHeader {
     }
 
     /// The tracks of message `p` (the one this header was parsed from).
-    pub fn tracks<'a>(&self, p: &'a [u8]) -> Tracks<'a> {
-        Tracks {
+    pub fn tracks<'a>(&self, p: &'a [u8]) -> ExTracks<'a> {
+        ExTracks {
             p,
             at: self.body.min(p.len()),
             header: *self,
@@ -175,14 +175,14 @@ impl ExHeader {
 
 /// The track loop of a message.
 #[derive(Debug, Clone)]
-pub struct Tracks<'a> {
+pub struct ExTracks<'a> {
     p: &'a [u8],
     at: usize,
     header: ExHeader,
     done: bool,
 }
 
-impl<'a> Iterator for Tracks<'a> {
+impl<'a> Iterator for ExTracks<'a> {
     type Item = Result<ExTrack<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -197,7 +197,7 @@ impl<'a> Iterator for Tracks<'a> {
     }
 }
 
-impl<'a> Tracks<'a> {
+impl<'a> ExTracks<'a> {
     fn step(&mut self) -> Result<ExTrack<'a>, DecodeError> {
         let (p, mut at) = (self.p, self.at);
         let Some(kind) = self.header.multitrack else {

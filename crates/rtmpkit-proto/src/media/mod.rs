@@ -18,7 +18,7 @@ mod message;
 
 pub use additional::{ADDITIONAL_MEDIA, ON_EXPECT_ADDITIONAL_MEDIA, additional_media_audio};
 pub use codec::{AacInfo, AvcInfo, parse_aac_config, parse_avc_config};
-pub use ex::{ExHeader, ExTrack, MultitrackType, Tracks};
+pub use ex::{ExHeader, ExTrack, ExTracks, MultitrackType};
 pub use hevc::{HevcInfo, parse_hevc_config};
 pub use message::{Codec, Media, MediaKind};
 

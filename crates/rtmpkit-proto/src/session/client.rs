@@ -98,7 +98,7 @@ pub enum ClientState {
 
 /// The client side of a session: what it asked for and where it is.
 #[derive(Debug)]
-pub struct Client {
+pub struct ClientSide {
     config: ClientConfig,
     state: ClientState,
     next_tid: u32,
@@ -111,7 +111,7 @@ pub struct Client {
     server_digest_verified: bool,
 }
 
-impl Side for Client {
+impl Side for ClientSide {
     type Event = ClientEvent;
 
     fn on_handshake_done(
@@ -190,7 +190,7 @@ impl Side for Client {
     }
 }
 
-impl Client {
+impl ClientSide {
     /// Data from the server: metadata (servers send it on the stream or
     /// on the connection; AMF3 values made AMF0), OBS's VOD track packets
     /// as audio track 1, anything else skipped.
@@ -445,7 +445,7 @@ impl ClientSession {
         let hs = AnyHandshake::Client(ClientHandshake::new(config.handshake, 0, seed));
         Session {
             link: Link::new(config.limits, hs, config.ping_interval, now),
-            side: Client {
+            side: ClientSide {
                 config,
                 state: ClientState::ExpectHandshake,
                 next_tid: 1,

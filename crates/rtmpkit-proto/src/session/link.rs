@@ -486,8 +486,8 @@ impl<E> Link<E> {
         self.peer_window = Some(size);
     }
 
-    pub(crate) fn counters(&self) -> Counters {
-        Counters {
+    pub(crate) fn counters(&self) -> TrafficCounts {
+        TrafficCounts {
             bytes_received: self.received,
             bytes_sent: self.sent,
             acks_sent: self.acks_sent,
@@ -499,7 +499,7 @@ impl<E> Link<E> {
 
 /// Byte and message counters of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Counters {
+pub struct TrafficCounts {
     /// Bytes received, handshake included.
     pub bytes_received: u64,
     /// Bytes queued for sending, handshake included.

@@ -1,5 +1,5 @@
 //! Client and server session state machines: one [`Session`] skeleton, two
-//! sides ([`Client`], [`Server`]).
+//! sides ([`ClientSide`], [`ServerSide`]).
 //!
 //! Both are sans-IO, in the style of quinn-proto. Inputs are `handle_*`,
 //! outputs `poll_*`; the caller owns the socket and the clock:
@@ -22,11 +22,11 @@ mod link;
 mod server;
 
 pub use client::{
-    CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT, Client, ClientConfig, ClientEvent, ClientMode,
+    CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT, ClientConfig, ClientEvent, ClientMode, ClientSide,
     ClientState, StreamEnd,
 };
-pub use link::{Counters, DEFAULT_WINDOW};
-pub use server::{SETUP_MAX_MESSAGE_LEN, Server, ServerConfig, ServerEvent, ServerState};
+pub use link::{DEFAULT_WINDOW, TrafficCounts};
+pub use server::{SETUP_MAX_MESSAGE_LEN, ServerConfig, ServerEvent, ServerSide, ServerState};
 
 use crate::chunk::RawMessage;
 use crate::error::{Error, Result};
@@ -36,17 +36,17 @@ use link::{HandshakeFacts, Link};
 use std::time::Instant;
 
 /// A client session: connect, createStream, then publish or play.
-pub type ClientSession = Session<Client>;
+pub type ClientSession = Session<ClientSide>;
 /// The server session of one accepted connection.
-pub type ServerSession = Session<Server>;
+pub type ServerSession = Session<ServerSide>;
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for super::Client {}
-    impl Sealed for super::Server {}
+    impl Sealed for super::ClientSide {}
+    impl Sealed for super::ServerSide {}
 }
 
-/// One side of a session: [`Client`] or [`Server`]. Sealed.
+/// One side of a session: [`ClientSide`] or [`ServerSide`]. Sealed.
 pub trait Side: sealed::Sealed + Sized + std::fmt::Debug {
     /// What the session reports.
     type Event: std::fmt::Debug + link::NoticeEvent;
@@ -166,7 +166,7 @@ impl<S: Side> Session<S> {
     }
 
     /// Byte and message counters.
-    pub fn counters(&self) -> Counters {
+    pub fn counters(&self) -> TrafficCounts {
         self.link.counters()
     }
 

@@ -142,7 +142,7 @@ pub enum ServerState {
 
 /// The server side of a session: the connection's app and message streams.
 #[derive(Debug)]
-pub struct Server {
+pub struct ServerSide {
     config: ServerConfig,
     state: ServerState,
     connect_tid: f64,
@@ -155,7 +155,7 @@ pub struct Server {
     stray_noticed: bool,
 }
 
-impl Side for Server {
+impl Side for ServerSide {
     type Event = ServerEvent;
 
     fn on_handshake_done(
@@ -194,7 +194,7 @@ impl Side for Server {
     }
 }
 
-impl Server {
+impl ServerSide {
     fn is_publishing(&self, sid: u32) -> bool {
         self.streams
             .get(&sid)
@@ -244,7 +244,7 @@ impl ServerSession {
         link.assume_peer_window(config.window_ack_size);
         Session {
             link,
-            side: Server {
+            side: ServerSide {
                 config,
                 state: ServerState::ExpectHandshake,
                 connect_tid: 1.0,
@@ -360,7 +360,7 @@ impl ServerSession {
         slot.state = SlotState::Publishing;
         self.link.set_max_message_len(max);
         let desc = format!("{} is now published.", slot.name);
-        Server::send_status(
+        ServerSide::send_status(
             &mut self.link,
             stream_id,
             status::LEVEL_STATUS,
@@ -384,14 +384,14 @@ impl ServerSession {
         let name = slot.name.clone();
         self.link
             .send_control(&Message::UserControl(UserControl::StreamBegin(stream_id)));
-        Server::send_status(
+        ServerSide::send_status(
             &mut self.link,
             stream_id,
             status::LEVEL_STATUS,
             status::PLAY_RESET,
             &format!("Playing and resetting {name}."),
         );
-        Server::send_status(
+        ServerSide::send_status(
             &mut self.link,
             stream_id,
             status::LEVEL_STATUS,
@@ -420,7 +420,7 @@ impl ServerSession {
     ) -> Result<()> {
         let slot = self.side.slot_in(stream_id, requested)?;
         slot.state = SlotState::Created;
-        Server::send_status(
+        ServerSide::send_status(
             &mut self.link,
             stream_id,
             status::LEVEL_ERROR,
@@ -453,7 +453,7 @@ impl ServerSession {
         self.side.playing(stream_id)?;
         self.link
             .send_control(&Message::UserControl(UserControl::StreamEof(stream_id)));
-        Server::send_status(
+        ServerSide::send_status(
             &mut self.link,
             stream_id,
             status::LEVEL_STATUS,
@@ -469,7 +469,7 @@ impl ServerSession {
         self.side.playing(stream_id)?;
         self.link
             .send_control(&Message::UserControl(UserControl::StreamBegin(stream_id)));
-        Server::send_status(
+        ServerSide::send_status(
             &mut self.link,
             stream_id,
             status::LEVEL_STATUS,

@@ -10,7 +10,7 @@ use crate::error::{Error, Stage};
 use rtmpkit_proto::Timestamp;
 use rtmpkit_proto::amf0::Amf0Object;
 use rtmpkit_proto::media::{Media, MediaKind};
-use rtmpkit_proto::session::{Client, ClientEvent, ClientMode, ClientSession};
+use rtmpkit_proto::session::{ClientEvent, ClientMode, ClientSession, ClientSide};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -153,7 +153,7 @@ impl ClientHandler {
     /// the error too.
     async fn write<T: Transport>(
         &self,
-        conn: &mut Connection<T, Client>,
+        conn: &mut Connection<T, ClientSide>,
         queue: impl FnOnce(&mut ClientSession) -> Result<(), rtmpkit_proto::Error>,
         reply: Option<Reply>,
     ) -> Result<Flow<EndReason>, Error> {
@@ -194,7 +194,7 @@ impl ClientHandler {
     /// held back after a reconnect until a keyframe.
     async fn write_media<T: Transport>(
         &mut self,
-        conn: &mut Connection<T, Client>,
+        conn: &mut Connection<T, ClientSide>,
         m: Media,
         reply: Option<Reply>,
     ) -> Result<Flow<EndReason>, Error> {
@@ -302,7 +302,7 @@ impl ClientHandler {
     }
 }
 
-impl<T: Transport> Handler<T, Client> for ClientHandler {
+impl<T: Transport> Handler<T, ClientSide> for ClientHandler {
     type Signal = Signal;
     type Stop = EndReason;
 
@@ -321,7 +321,7 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
 
     async fn on_signal(
         &mut self,
-        conn: &mut Connection<T, Client>,
+        conn: &mut Connection<T, ClientSide>,
         signal: Signal,
     ) -> Result<Flow<EndReason>, Error> {
         let cmd = match signal {
@@ -351,7 +351,7 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
 
     async fn on_events(
         &mut self,
-        conn: &mut Connection<T, Client>,
+        conn: &mut Connection<T, ClientSide>,
     ) -> Result<Flow<EndReason>, Error> {
         while let Some(ev) = conn.session_mut().poll_event() {
             match ev {
@@ -428,7 +428,7 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
         Ok(Flow::Continue)
     }
 
-    fn deadline(&self, conn: &Connection<T, Client>) -> Option<Instant> {
+    fn deadline(&self, conn: &Connection<T, ClientSide>) -> Option<Instant> {
         if self.starting {
             return self.start_deadline;
         }
@@ -436,7 +436,10 @@ impl<T: Transport> Handler<T, Client> for ClientHandler {
         (!rt.is_zero()).then(|| conn.last_input() + rt)
     }
 
-    fn on_deadline(&mut self, conn: &mut Connection<T, Client>) -> Result<Flow<EndReason>, Error> {
+    fn on_deadline(
+        &mut self,
+        conn: &mut Connection<T, ClientSide>,
+    ) -> Result<Flow<EndReason>, Error> {
         if self.starting {
             return Err(Error::Timeout {
                 stage: conn.session().stage(),

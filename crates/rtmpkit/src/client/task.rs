@@ -10,7 +10,7 @@ use crate::driver::{Connection, DriverOptions, Transport};
 use crate::error::{Error, Stage};
 use rtmpkit_proto::RtmpUrl;
 use rtmpkit_proto::handshake::HandshakeKind;
-use rtmpkit_proto::session::{Client, ClientConfig, ClientMode, ClientSession};
+use rtmpkit_proto::session::{ClientConfig, ClientMode, ClientSession, ClientSide};
 #[cfg(feature = "tls")]
 use rustls::pki_types::ServerName;
 use std::sync::Arc;
@@ -158,7 +158,10 @@ fn start_failed(h: &mut ClientHandler, e: Error) -> EndReason {
 }
 
 /// Runs a connected session to its end.
-async fn drive<T: Transport>(mut conn: Connection<T, Client>, h: &mut ClientHandler) -> EndReason {
+async fn drive<T: Transport>(
+    mut conn: Connection<T, ClientSide>,
+    h: &mut ClientHandler,
+) -> EndReason {
     let r = conn.run(h).await;
     match (r, h.started.take()) {
         (Ok(reason), None) => reason,
@@ -278,7 +281,7 @@ fn connection<T: Transport>(
     core: &ClientCore,
     target: &Target,
     transport: T,
-) -> Connection<T, Client> {
+) -> Connection<T, ClientSide> {
     let mut cfg = match core.mode {
         ClientMode::Publish => ClientConfig::publish(&target.url),
         ClientMode::Play => ClientConfig::play(&target.url),

@@ -188,7 +188,7 @@ impl Authorizer {
     }
 
     /// The play secret's check alone (no hook): for every request of a
-    /// stream a viewer already watches over HTTP.
+    /// stream a player already watches over HTTP.
     pub fn check_play_token(&self, app: &str, name: &str) -> Result<(), String> {
         let Some(secret) = &self.opts.play_secret else {
             return Ok(());

@@ -13,7 +13,7 @@ use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
 use crate::error::{Error, Stage};
 use rtmpkit_proto::message::status;
 use rtmpkit_proto::session::{
-    CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT, Server, ServerConfig, ServerEvent, ServerSession,
+    CAPS_EX_MULTITRACK, CAPS_EX_RECONNECT, ServerConfig, ServerEvent, ServerSession, ServerSide,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -145,7 +145,7 @@ struct ServerHandler {
     shutdown: watch::Receiver<bool>,
 }
 
-impl<T: Transport> Handler<T, Server> for ServerHandler {
+impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
     type Signal = Wake;
     type Stop = ServerStop;
 
@@ -169,7 +169,7 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
 
     async fn on_signal(
         &mut self,
-        conn: &mut Connection<T, Server>,
+        conn: &mut Connection<T, ServerSide>,
         wake: Wake,
     ) -> Result<Flow<ServerStop>, Error> {
         match wake {
@@ -207,7 +207,7 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
 
     async fn on_events(
         &mut self,
-        conn: &mut Connection<T, Server>,
+        conn: &mut Connection<T, ServerSide>,
     ) -> Result<Flow<ServerStop>, Error> {
         let flow = self.handle_events(conn.session_mut()).await;
         // A small stream's publisher is read in bunches on its turn, and
@@ -231,7 +231,7 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
         }
     }
 
-    fn deadline(&self, conn: &Connection<T, Server>) -> Option<Instant> {
+    fn deadline(&self, conn: &Connection<T, ServerSide>) -> Option<Instant> {
         match self.role {
             // After an unpublish / stop the connection may start again: it
             // is idle, not in setup.
@@ -242,7 +242,10 @@ impl<T: Transport> Handler<T, Server> for ServerHandler {
         }
     }
 
-    fn on_deadline(&mut self, conn: &mut Connection<T, Server>) -> Result<Flow<ServerStop>, Error> {
+    fn on_deadline(
+        &mut self,
+        conn: &mut Connection<T, ServerSide>,
+    ) -> Result<Flow<ServerStop>, Error> {
         let (stage, after) = match self.role {
             Role::None if !self.started => (
                 crate::driver::Staged::stage(conn.session()),
@@ -445,7 +448,7 @@ impl ServerHandler {
                 }
                 ServerEvent::Media { media, .. } => {
                     if let Role::Publisher { stream, .. } = &self.role {
-                        stream.publish(self.id, media);
+                        stream.deliver(self.id, media);
                     }
                 }
                 ServerEvent::PublishEnded { .. } | ServerEvent::PlayEnded { .. } => self.leave(),

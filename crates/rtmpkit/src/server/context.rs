@@ -1,4 +1,4 @@
-//! What the server's connection, relay and viewer tasks share: the
+//! What the server's connection, relay and player tasks share: the
 //! options, the hub, the authorizer, the counters, the running pulls and
 //! the shutdown and drain signals; and what happens around a publish and
 //! a play (relays started and stopped).
@@ -7,7 +7,7 @@ use super::ServerOptions;
 use super::auth::Authorizer;
 use super::cluster::Cluster;
 use super::hub::Hub;
-use super::metrics::{self, Counters};
+use super::metrics::{self, MetricCounters};
 use super::relay::{self, PullSource};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +20,7 @@ pub(crate) struct ServerContext {
     pub opts: ServerOptions,
     pub hub: Hub,
     pub auth: Authorizer,
-    pub counters: Counters,
+    pub counters: MetricCounters,
     pub(super) next_id: AtomicU64,
     pub relay_pulls: Mutex<HashMap<String, Pull>>,
     /// This node's part of the cluster, in cluster mode.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 /// The counters a server keeps while it runs.
 #[derive(Debug, Default)]
-pub(crate) struct Counters {
+pub(crate) struct MetricCounters {
     /// Bytes read from and written to every accepted connection.
     pub io: Arc<IoCounters>,
     /// Accepted connections open now.
@@ -50,7 +50,7 @@ fn read(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
-impl Counters {
+impl MetricCounters {
     /// Counts a failure of `stage` (`accept`, `tls`, `handshake`,
     /// `connect`, `publish`, `play`) for `cause`.
     pub fn fail(&self, stage: &'static str, cause: &'static str) {

@@ -14,30 +14,30 @@ mod auth;
 mod cluster;
 mod connection;
 mod context;
+mod drain;
 mod hub;
 mod metrics;
+mod player;
 mod relay;
 mod signed;
 mod stats;
 mod subscription;
-mod viewer;
 
 pub use auth::AuthOptions;
 pub use cluster::ClusterOptions;
+pub use drain::DrainHandle;
 pub use metrics::{FailureCount, Metrics};
+pub use player::{Player, PlayerInfo, Players};
 pub use signed::{sign_url, token as sign_token};
-pub use stats::{
-    AudioStat, ClusterView, DrainHandle, PulledStream, StatsHandle, StreamStat, VideoStat,
-};
+pub use stats::{AudioStat, ClusterView, PulledStream, StatsHandle, StreamStat, VideoStat};
 pub use subscription::PlayRefused;
-pub use viewer::{Viewer, ViewerInfo, Viewers};
 
 use crate::tls::ServerCertificate;
 use auth::Authorizer;
 use cluster::Cluster;
 use context::ServerContext;
 use hub::{FlushClock, GopLimits, Hub, QueueLimits};
-use metrics::Counters;
+use metrics::MetricCounters;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -213,7 +213,7 @@ impl Server {
             hub,
             auth,
             cluster,
-            counters: Counters::default(),
+            counters: MetricCounters::default(),
             next_id: AtomicU64::new(1),
             relay_pulls: Mutex::new(HashMap::new()),
             shutdown: stop_rx,
@@ -244,8 +244,8 @@ impl Server {
     }
 
     /// A handle to open players of other protocols (HTTP-FLV) while it runs.
-    pub fn viewers(&self) -> Viewers {
-        Viewers(self.context.clone())
+    pub fn players(&self) -> Players {
+        Players(self.context.clone())
     }
 
     /// A handle to move clients elsewhere while it runs.

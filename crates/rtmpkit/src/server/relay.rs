@@ -156,7 +156,7 @@ pub(crate) fn spawn_pull(
                         }
                     };
                     let Some(m) = msg else { break };
-                    stream.publish(id, m);
+                    stream.deliver(id, m);
                 }
                 let _ = pull.close().await;
                 if moved {

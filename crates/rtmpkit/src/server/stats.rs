@@ -1,5 +1,4 @@
-//! Handles that read a running server ([`StatsHandle`]) and move its
-//! clients elsewhere ([`DrainHandle`]).
+//! The handle that reads a running server: [`StatsHandle`].
 
 use super::context::ServerContext;
 use crate::sync::lock;
@@ -96,21 +95,6 @@ fn audio_stat(seq: &Media) -> Option<AudioStat> {
 /// Reads a running server's state.
 #[derive(Debug, Clone)]
 pub struct StatsHandle(pub(super) Arc<ServerContext>);
-
-/// Moves clients off a running server (E-RTMP v2 reconnect request).
-#[derive(Debug, Clone)]
-pub struct DrainHandle(pub(super) Arc<ServerContext>);
-
-impl DrainHandle {
-    /// Asks every connected client that announced reconnect support
-    /// (`capsEx` 0x01) to connect again: to `tc_url` (e.g.
-    /// `rtmp://other:1935/live`), or to this server. The server keeps
-    /// serving them until they leave; clients that did not announce it are
-    /// left alone.
-    pub fn drain(&self, tc_url: Option<String>) {
-        self.0.drain.send_replace(Some(tc_url));
-    }
-}
 
 impl StatsHandle {
     /// Whether the server is moving its clients away (a drain was asked

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use rtmpkit::driver::{Connection, DriverOptions, Flow, Handler};
 use rtmpkit::proto::flv::{FlvReader, FlvTag, TAG_SCRIPT};
 use rtmpkit::proto::session::{
-    Client, ClientConfig, ClientEvent, ClientSession, Server, ServerConfig, ServerEvent,
-    ServerSession,
+    ClientConfig, ClientEvent, ClientSession, ClientSide, ServerConfig, ServerEvent, ServerSession,
+    ServerSide,
 };
 use rtmpkit::server::{Server as RtmpServer, ServerOptions};
 use rtmpkit::{ClientOptions, Media, MediaKind, PullSession, PushSession, RtmpUrl};
@@ -172,13 +172,13 @@ impl ScriptServer {
     }
 }
 
-impl Handler<TcpStream, Server> for ScriptServer {
+impl Handler<TcpStream, ServerSide> for ScriptServer {
     type Signal = ();
     type Stop = ();
 
     async fn on_events(
         &mut self,
-        conn: &mut Connection<TcpStream, Server>,
+        conn: &mut Connection<TcpStream, ServerSide>,
     ) -> Result<Flow<()>, rtmpkit::Error> {
         let sess = conn.session_mut();
         while let Some(ev) = sess.poll_event() {
@@ -224,13 +224,13 @@ pub async fn event_player(url: &str) -> mpsc::UnboundedReceiver<ClientEvent> {
 
 struct EventPlayer(mpsc::UnboundedSender<ClientEvent>);
 
-impl Handler<TcpStream, Client> for EventPlayer {
+impl Handler<TcpStream, ClientSide> for EventPlayer {
     type Signal = ();
     type Stop = ();
 
     async fn on_events(
         &mut self,
-        conn: &mut Connection<TcpStream, Client>,
+        conn: &mut Connection<TcpStream, ClientSide>,
     ) -> Result<Flow<()>, rtmpkit::Error> {
         while let Some(ev) = conn.session_mut().poll_event() {
             if self.0.send(ev).is_err() {

@@ -1,14 +1,14 @@
 //! The commands a client sends a server (§7.2): connect, createStream,
 //! publish, play and their FMLE-era companions.
 
-use super::{Server, ServerEvent, ServerState, Slot, SlotState};
+use super::{ServerEvent, ServerSide, ServerState, Slot, SlotState};
 use crate::amf0::Amf0Value;
 use crate::chunk::ChunkStreamId;
 use crate::error::Result;
 use crate::message::{Command, StatusInfo, status};
 use crate::session::link::Link;
 
-impl Server {
+impl ServerSide {
     pub(super) fn handle_command(
         &mut self,
         link: &mut Link<ServerEvent>,

@@ -1,7 +1,7 @@
 //! What a publisher sends besides commands: media and data, and which of
 //! the connection's streams it belongs to.
 
-use super::{Server, ServerEvent, SlotState};
+use super::{ServerEvent, ServerSide, SlotState};
 use crate::chunk::RawMessage;
 use crate::media::{
     ADDITIONAL_MEDIA, Media, MediaKind, ON_EXPECT_ADDITIONAL_MEDIA, additional_media_audio,
@@ -9,7 +9,7 @@ use crate::media::{
 use crate::message::DataMessage;
 use crate::session::link::Link;
 
-impl Server {
+impl ServerSide {
     /// The publishing stream a message sent on message stream `sid`
     /// belongs to: `sid` itself when it publishes; otherwise the
     /// connection's one publishing stream, when there is exactly one.

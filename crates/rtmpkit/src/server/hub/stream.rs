@@ -153,7 +153,7 @@ pub(crate) struct Stream {
 impl Stream {
     /// Hands a message of publisher `conn` to the caches and every player;
     /// a publisher that was replaced reaches nobody.
-    pub fn publish(self: &Arc<Self>, conn: u64, mut frame: Media) {
+    pub fn deliver(self: &Arc<Self>, conn: u64, mut frame: Media) {
         let now = Instant::now();
         let mut st = lock(&self.state);
         if st.publisher.as_ref().map(|p| p.conn) != Some(conn) {

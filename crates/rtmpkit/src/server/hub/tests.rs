@@ -51,23 +51,23 @@ fn drain(q: &PlayerQueue) -> Vec<Item> {
 fn late_joiner_starts_with_headers_and_the_last_gop() {
     let h = hub();
     let s = h.publish("live/a", 1, None).unwrap().stream;
-    s.publish(
+    s.deliver(
         1,
         Media::metadata(Timestamp(0), Bytes::from_static(b"meta")),
     );
-    s.publish(
+    s.deliver(
         1,
         Media::video(Timestamp(0), Bytes::from_static(&[0x17, 0, 0, 0, 0])),
     );
-    s.publish(
+    s.deliver(
         1,
         Media::audio(Timestamp(0), Bytes::from_static(&[0xaf, 0, 0x12, 0x10])),
     );
-    s.publish(1, video(0, true, 100));
-    s.publish(1, video(40, false, 100));
-    s.publish(1, video(80, true, 100));
-    s.publish(1, audio(90));
-    s.publish(1, video(120, false, 100));
+    s.deliver(1, video(0, true, 100));
+    s.deliver(1, video(40, false, 100));
+    s.deliver(1, video(80, true, 100));
+    s.deliver(1, audio(90));
+    s.deliver(1, video(120, false, 100));
     let (_, q) = h.play("live/a", 2, false);
     let items = drain(&q);
     let ts: Vec<(u8, u32)> = items
@@ -104,7 +104,7 @@ fn waiting_player_sees_begin_and_end() {
     let (_, q) = h.play("live/a", 7, false);
     assert!(drain(&q).is_empty());
     let s = h.publish("live/a", 1, None).unwrap().stream;
-    s.publish(1, video(0, true, 50));
+    s.deliver(1, video(0, true, 50));
     h.unpublish("live/a", 1);
     let items = drain(&q);
     assert!(matches!(items[0], Item::StreamBegin));
@@ -120,16 +120,16 @@ fn slow_player_drops_video_until_a_keyframe_and_keeps_headers() {
     let h = hub();
     let s = h.publish("live/a", 1, None).unwrap().stream;
     let (_, q) = h.play("live/a", 2, false);
-    s.publish(1, video(0, true, 3000));
+    s.deliver(1, video(0, true, 3000));
     for i in 1..10 {
-        s.publish(1, video(i * 40, false, 3000)); // over the soft limit after 3
+        s.deliver(1, video(i * 40, false, 3000)); // over the soft limit after 3
     }
-    s.publish(
+    s.deliver(
         1,
         Media::video(Timestamp(400), Bytes::from_static(&[0x17, 0, 0, 0, 0])),
     );
     for i in 0..200 {
-        s.publish(1, audio(i)); // audio keeps flowing up to the hard limit
+        s.deliver(1, audio(i)); // audio keeps flowing up to the hard limit
     }
     assert!(q.queued_bytes() <= 20_000 + 64);
     assert!(q.dropped() > 0);
@@ -147,9 +147,9 @@ fn slow_player_drops_video_until_a_keyframe_and_keeps_headers() {
         "no video after a drop until a keyframe; seq header kept"
     );
     // Room again: non-key video still waits for a keyframe.
-    s.publish(1, video(440, false, 100));
-    s.publish(1, video(480, true, 100));
-    s.publish(1, video(520, false, 100));
+    s.deliver(1, video(440, false, 100));
+    s.deliver(1, video(480, true, 100));
+    s.deliver(1, video(520, false, 100));
     let vids: Vec<u32> = drain(&q)
         .iter()
         .filter_map(|i| match i {
@@ -165,8 +165,8 @@ fn a_silent_publisher_is_taken_over_and_players_keep_a_forward_timeline() {
     let h = hub();
     let old = h.publish("live/a", 1, Some(Duration::ZERO)).unwrap();
     let (_, q) = h.play("live/a", 9, false);
-    old.stream.publish(1, video(0, true, 50));
-    old.stream.publish(1, video(5000, false, 50));
+    old.stream.deliver(1, video(0, true, 50));
+    old.stream.deliver(1, video(5000, false, 50));
     // A live publisher is refused when takeover is off.
     assert_eq!(
         h.publish("live/a", 2, None).unwrap_err(),
@@ -177,11 +177,11 @@ fn a_silent_publisher_is_taken_over_and_players_keep_a_forward_timeline() {
     // The old publisher is told, and reaches nobody any more.
     let told = std::pin::pin!(old.replaced.notified());
     assert!(futures_ready(told));
-    old.stream.publish(1, video(5040, false, 50));
+    old.stream.deliver(1, video(5040, false, 50));
     // The new one starts at 0 again; players see it after 5000.
-    new.stream.publish(2, video(0, false, 50)); // not a keyframe: skipped
-    new.stream.publish(2, video(40, true, 50));
-    new.stream.publish(2, video(80, false, 50));
+    new.stream.deliver(2, video(0, false, 50)); // not a keyframe: skipped
+    new.stream.deliver(2, video(40, true, 50));
+    new.stream.deliver(2, video(80, false, 50));
     let vids: Vec<(u32, bool)> = drain(&q)
         .iter()
         .filter_map(|i| match i {
@@ -210,25 +210,25 @@ fn extra_tracks_reach_only_players_that_announced_them() {
     let h = hub();
     let s = h.publish("live/m", 1, None).unwrap().stream;
     // Track 0: legacy AAC; track 1: Multitrack OneTrack mp4a (as FFmpeg / OBS).
-    s.publish(
+    s.deliver(
         1,
         Media::audio(Timestamp(0), Bytes::from_static(&[0xaf, 0, 0x12, 0x10])),
     );
-    s.publish(
+    s.deliver(
         1,
         Media::audio(
             Timestamp(0),
             Bytes::from_static(b"\x95\x00mp4a\x01\x12\x10"),
         ),
     );
-    s.publish(1, video(0, true, 50));
+    s.deliver(1, video(0, true, 50));
     let (_, legacy) = h.play("live/m", 2, true);
     let (_, enhanced) = h.play("live/m", 3, false);
-    s.publish(
+    s.deliver(
         1,
         Media::audio(Timestamp(20), Bytes::from_static(b"\x95\x01mp4a\x01\x21")),
     );
-    s.publish(
+    s.deliver(
         1,
         Media::audio(Timestamp(21), Bytes::from_static(&[0xaf, 1, 0x21])),
     );
@@ -253,7 +253,7 @@ fn a_player_is_woken_once_per_batch() {
     let s = h.publish("live/w", 1, None).unwrap().stream;
     let (_, q) = h.play("live/w", 2, false);
     for i in 0..10 {
-        s.publish(1, audio(i));
+        s.deliver(1, audio(i));
     }
     assert!(futures_ready(std::pin::pin!(q.notify.notified())));
     {
@@ -262,7 +262,7 @@ fn a_player_is_woken_once_per_batch() {
     }
     assert_eq!(drain(&q).len(), 10);
     // Empty again: the next message wakes the player.
-    s.publish(1, audio(20));
+    s.deliver(1, audio(20));
     assert!(futures_ready(std::pin::pin!(q.notify.notified())));
 }
 
@@ -283,9 +283,9 @@ fn coalescing_fans_out_one_batch_per_tick_in_order() {
     let s = h.publish("live/c", 1, None).unwrap().stream;
     let (_, a) = h.play("live/c", 2, false);
     let mut spare = Vec::new();
-    s.publish(1, video(0, true, 100));
+    s.deliver(1, video(0, true, 100));
     for i in 1..4 {
-        s.publish(1, video(i * 40, false, 100));
+        s.deliver(1, video(i * 40, false, 100));
     }
     assert!(
         !futures_ready(std::pin::pin!(a.notify.notified())),
@@ -316,8 +316,8 @@ fn coalescing_fans_out_one_batch_per_tick_in_order() {
     assert!(drain(&b).is_empty());
     assert_eq!(clock.tick(&mut spare), 0, "nothing pending, nothing listed");
     // Both get the next batch; an unpublish comes after what was pending.
-    s.publish(1, audio(150));
-    s.publish(1, video(160, false, 100));
+    s.deliver(1, audio(150));
+    s.deliver(1, video(160, false, 100));
     h.unpublish("live/c", 1);
     for q in [&a, &b] {
         assert!(futures_ready(std::pin::pin!(q.notify.notified())));
@@ -343,7 +343,7 @@ fn phase_groups_are_served_in_turn_and_get_every_batch_once() {
         .map(|conn| h.play("live/p", conn, false).1)
         .collect();
     let mut spare = Vec::new();
-    s.publish(1, audio(0));
+    s.deliver(1, audio(0));
     for turn in 0..2 {
         assert_eq!(clock.tick(&mut spare), 1);
         for (i, q) in players.iter().enumerate() {
@@ -357,7 +357,7 @@ fn phase_groups_are_served_in_turn_and_get_every_batch_once() {
     }
     // A second batch: group 2 gets both at its turn, groups 0 and 1 the
     // new one at theirs.
-    s.publish(1, audio(30));
+    s.deliver(1, audio(30));
     assert_eq!(clock.tick(&mut spare), 1);
     assert_eq!(timestamps(&drain(&players[2])), [Some(0), Some(30)]);
     assert_eq!(clock.tick(&mut spare), 1);
@@ -380,14 +380,14 @@ fn a_coalescing_player_that_falls_behind_still_drops_by_the_rules() {
     let (_, q) = h.play("live/d", 2, false);
     let mut spare = Vec::new();
     for i in 0..10 {
-        s.publish(1, video(i * 40, i == 0, 3000));
+        s.deliver(1, video(i * 40, i == 0, 3000));
         clock.tick(&mut spare);
     }
     // The soft limit (10 000 bytes) takes three frames; then video waits
     // for a keyframe.
     assert_eq!(timestamps(&drain(&q)), [Some(0), Some(40), Some(80)]);
     assert!(q.dropped() > 0);
-    s.publish(1, video(400, true, 3000));
+    s.deliver(1, video(400, true, 3000));
     clock.tick(&mut spare);
     assert_eq!(timestamps(&drain(&q)), [Some(400)]);
 }
@@ -405,8 +405,8 @@ fn a_small_stream_is_served_whole_once_per_period_on_its_phase() {
         .map(|conn| h.play("live/b", conn, false).1)
         .collect();
     let mut spare = Vec::new();
-    s.publish(2, audio(0));
-    s.publish(2, audio(20));
+    s.deliver(2, audio(0));
+    s.deliver(2, audio(20));
     // Tick 0: not its turn; tick 1: every player gets both at once.
     assert_eq!(clock.tick(&mut spare), 1);
     assert!(players.iter().all(|q| drain(q).is_empty()));
@@ -432,8 +432,8 @@ fn a_small_stream_read_on_its_turn_is_served_at_once_and_the_clock_lets_go() {
         .map(|c| h.play("live/r", c, false).1)
         .collect();
     // What one read brought, served right after it: no tick needed.
-    s.publish(1, audio(0));
-    s.publish(1, audio(20));
+    s.deliver(1, audio(0));
+    s.deliver(1, audio(20));
     s.serve_read();
     for q in &players {
         assert_eq!(timestamps(&drain(q)), [Some(0), Some(20)]);
@@ -448,7 +448,7 @@ fn a_small_stream_read_on_its_turn_is_served_at_once_and_the_clock_lets_go() {
     assert!(players.iter().all(|q| drain(q).is_empty()), "nothing twice");
     // A big stream is left to the clock.
     let _more: Vec<_> = (20..28).map(|c| h.play("live/r", c, false).1).collect();
-    s.publish(1, audio(40));
+    s.deliver(1, audio(40));
     s.serve_read();
     assert!(
         drain(&players[0]).is_empty(),
@@ -463,7 +463,7 @@ fn the_gop_is_released_when_its_publisher_leaves() {
     // A player stays: the stream lives on, waiting for a publisher.
     let (_, _q) = h.play("live/g", 2, false);
     for i in 0..20 {
-        s.publish(1, video(i * 40, i == 0, 1000));
+        s.deliver(1, video(i * 40, i == 0, 1000));
     }
     assert_eq!(lock(&s.state).gop.len(), 20);
     h.unpublish("live/g", 1);

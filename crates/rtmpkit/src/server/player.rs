@@ -1,5 +1,5 @@
 //! Players that do not speak RTMP (HTTP-FLV, the LL-HLS segmenter): a
-//! [`Viewer`] is a subscription to a stream as an RTMP player's is. It
+//! [`Player`] is a subscription to a stream as an RTMP player's is. It
 //! goes through the same play authorization (signed URL, `on_play` hook),
 //! starts with the metadata, the sequence headers and the GOP, has the
 //! same bounded queue (a slow reader loses non-key video first), starts an
@@ -14,13 +14,13 @@ use rtmpkit_proto::media::Media;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Opens [`Viewer`]s on a running server (see [`Server::viewers`](super::Server::viewers)).
+/// Opens [`Player`]s on a running server (see [`Server::players`](super::Server::players)).
 #[derive(Debug, Clone)]
-pub struct Viewers(pub(super) Arc<ServerContext>);
+pub struct Players(pub(super) Arc<ServerContext>);
 
 /// Who asks to watch, as hooks are told.
 #[derive(Debug, Clone)]
-pub struct ViewerInfo {
+pub struct PlayerInfo {
     /// The client's address.
     pub addr: SocketAddr,
     /// The URL it asked for (`tcurl` for hooks).
@@ -29,7 +29,7 @@ pub struct ViewerInfo {
     pub page_url: String,
 }
 
-impl Viewers {
+impl Players {
     /// Checks a signed URL's token (`--play-secret`) for `app/name?query`
     /// without joining: each request of a segmented stream (HLS) carries
     /// it. Hooks are asked only by [`play`](Self::play).
@@ -49,8 +49,8 @@ impl Viewers {
         &self,
         app: &str,
         name: &str,
-        who: ViewerInfo,
-    ) -> Result<Viewer, PlayRefused> {
+        who: PlayerInfo,
+    ) -> Result<Player, PlayRefused> {
         let caller = Caller {
             addr: Some(who.addr),
             client_id: self.0.next_id(),
@@ -65,7 +65,7 @@ impl Viewers {
             .0
             .join(caller, name, ("start", "-2".into()), true)
             .await?;
-        Ok(Viewer {
+        Ok(Player {
             shutdown: self.0.shutdown.clone(),
             subscription,
             ended: false,
@@ -75,13 +75,13 @@ impl Viewers {
 
 /// One non-RTMP player of a stream; it leaves the stream when dropped.
 #[derive(Debug)]
-pub struct Viewer {
+pub struct Player {
     subscription: Subscription,
     shutdown: tokio::sync::watch::Receiver<bool>,
     ended: bool,
 }
 
-impl Viewer {
+impl Player {
     /// `app/stream`.
     pub fn stream(&self) -> &str {
         self.subscription.key()
