@@ -3,11 +3,11 @@
 //! (publisher or player).
 
 use super::ServerOptions;
-use super::auth::{Call, Caller, Decision, split_query};
-use super::cluster::Claim;
+use super::auth::Caller;
 use super::context::ServerContext;
-use super::hub::{Out, PublishError, Stream};
+use super::hub::Out;
 use super::metrics::{bump, drop_one};
+use super::publication::Publication;
 use super::subscription::Subscription;
 use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
 use crate::error::{Error, Stage};
@@ -17,19 +17,14 @@ use rtmpkit_proto::session::{
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 /// What the connection does in the hub.
 enum Role {
     None,
-    Publisher {
-        key: String,
-        stream: Arc<Stream>,
-        /// Told when a new publisher takes the stream over.
-        replaced: Arc<Notify>,
-    },
+    Publisher(Box<Publication>),
     Player {
         stream_id: u32,
         subscription: Box<Subscription>,
@@ -43,11 +38,6 @@ enum ServerStop {
     Rejected,
     /// A new publisher took the stream over from this silent one.
     Replaced,
-}
-
-/// The stream key: `app/name` without the query.
-fn stream_key(app: &str, name: &str) -> String {
-    format!("{app}/{}", split_query(name).0)
 }
 
 /// Serves one accepted connection (TCP, or TLS over TCP) until it ends,
@@ -81,7 +71,6 @@ pub(crate) async fn serve<T: Transport>(
     }
     bump(&ctx.counters.connections);
     let mut handler = ServerHandler {
-        id,
         setup_deadline: Instant::now() + opts.setup_timeout,
         ctx: ctx.clone(),
         caller: Caller {
@@ -127,7 +116,6 @@ enum Wake {
 }
 
 struct ServerHandler {
-    id: u64,
     ctx: Arc<ServerContext>,
     /// Handshake, connect and publish / play must finish by then.
     setup_deadline: Instant,
@@ -152,7 +140,7 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
     fn signal(&mut self) -> impl Future<Output = Wake> + Send {
         let (queue, replaced) = match &self.role {
             Role::Player { subscription, .. } => (Some(subscription.queue().clone()), None),
-            Role::Publisher { replaced, .. } => (None, Some(replaced.clone())),
+            Role::Publisher(p) => (None, Some(p.replaced().clone())),
             Role::None => (None, None),
         };
         let shutdown = &mut self.shutdown;
@@ -210,17 +198,8 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
         conn: &mut Connection<T, ServerSide>,
     ) -> Result<Flow<ServerStop>, Error> {
         let flow = self.handle_events(conn.session_mut()).await;
-        // A small stream's publisher is read in bunches on its turn, and
-        // what it sent goes to the players at once: they would get it only
-        // once per period anyway.
         let turns = match &self.role {
-            Role::Publisher { stream, .. } => {
-                let turns = self.ctx.hub.clock().and_then(|c| c.turns(stream));
-                if turns.is_some() {
-                    stream.serve_read();
-                }
-                turns
-            }
+            Role::Publisher(p) => p.next_turn(),
             _ => None,
         };
         conn.set_read_grid(turns);
@@ -339,67 +318,15 @@ impl ServerHandler {
                         );
                         continue;
                     }
-                    let (name, redirect) = match self
-                        .authorize(Call::Publish, &name, ("type", kind.clone()))
-                        .await
-                    {
-                        Decision::Allow { name, relay } => (name, relay),
-                        Decision::Refuse(why) => {
-                            warn!(stream = %stream_key(&self.caller.app, &name), "publish refused: {why}");
-                            self.ctx.counters.fail("publish", "unauthorized");
-                            let _ = session.reject_publish(
-                                stream_id,
-                                status::PUBLISH_UNAUTHORIZED,
-                                &why,
-                            );
-                            return Some(Ok(ServerStop::Rejected));
-                        }
-                    };
-                    let key = stream_key(&self.caller.app, &name);
-                    if let Some(owner) = self.claim_in_cluster(&key).await {
-                        warn!(stream = %key, "publish refused: published on {owner}");
-                        self.ctx.counters.fail("publish", "claimed_elsewhere");
-                        let _ = session.reject_publish(
-                            stream_id,
-                            status::PUBLISH_BAD_NAME,
-                            &format!("Already publishing (on {owner})"),
-                        );
-                        return Some(Ok(ServerStop::Rejected));
-                    }
-                    match self
-                        .ctx
-                        .hub
-                        .publish(&key, self.id, self.ctx.opts.takeover_after)
-                    {
-                        Ok(p) => {
-                            match p.took_over {
-                                Some(old) => {
-                                    bump(&self.ctx.counters.takeovers);
-                                    info!(stream = %key, %kind, old, "publish: took the stream over from a silent publisher")
-                                }
-                                None => info!(stream = %key, %kind, "publish"),
-                            }
+                    match self.ctx.publish(self.caller.clone(), &name, &kind).await {
+                        Ok(publication) => {
                             let _ = session.accept_publish(stream_id);
-                            if let Some(cluster) = &self.ctx.cluster {
-                                cluster.own(&key);
-                            }
-                            self.ctx.on_publish(&key, redirect);
                             self.started = true;
-                            bump(&self.ctx.counters.publishers);
-                            self.role = Role::Publisher {
-                                key,
-                                stream: p.stream,
-                                replaced: p.replaced,
-                            };
+                            self.role = Role::Publisher(Box::new(publication));
                         }
-                        Err(PublishError::AlreadyPublishing) => {
-                            warn!(stream = %key, "publish refused: already publishing");
-                            self.ctx.counters.fail("publish", "already_publishing");
-                            let _ = session.reject_publish(
-                                stream_id,
-                                status::PUBLISH_BAD_NAME,
-                                "Already publishing",
-                            );
+                        Err(refused) => {
+                            let _ =
+                                session.reject_publish(stream_id, refused.code, &refused.reason);
                             return Some(Ok(ServerStop::Rejected));
                         }
                     }
@@ -447,8 +374,8 @@ impl ServerHandler {
                     self.fill_from_queue(session);
                 }
                 ServerEvent::Media { media, .. } => {
-                    if let Role::Publisher { stream, .. } = &self.role {
-                        stream.deliver(self.id, media);
+                    if let Role::Publisher(p) = &self.role {
+                        p.deliver(media);
                     }
                 }
                 ServerEvent::PublishEnded { .. } | ServerEvent::PlayEnded { .. } => self.leave(),
@@ -459,55 +386,9 @@ impl ServerHandler {
         None
     }
 
-    /// Asks the secrets and hooks, unless nothing is configured. While a
-    /// hook thinks, the connection is not read: nothing the client sends
-    /// meanwhile goes anywhere before the answer.
-    async fn authorize(&self, call: Call, name: &str, extra: (&str, String)) -> Decision {
-        if self.ctx.auth.is_open(call) {
-            return Decision::Allow {
-                name: split_query(name).0.to_owned(),
-                relay: None,
-            };
-        }
-        self.ctx.auth.check(call, &self.caller, name, extra).await
-    }
-
-    /// Cluster mode: claims `key` for this node; the owner if another
-    /// node's live publisher has it. Without Redis the publish goes on
-    /// here, and the claim is made when Redis is back.
-    async fn claim_in_cluster(&self, key: &str) -> Option<String> {
-        let cluster = self.ctx.cluster.as_ref()?;
-        match cluster.claim(key).await {
-            Claim::Ours => None,
-            Claim::Elsewhere(owner) => Some(owner),
-            Claim::Unreachable => {
-                warn!(stream = %key, "cluster: Redis unreachable; publishing here, claiming when it is back");
-                None
-            }
-        }
-    }
-
-    /// Leaves the hub (idempotent).
+    /// Leaves the stream (idempotent): dropping the publication
+    /// unpublishes, dropping the subscription leaves.
     fn leave(&mut self) {
-        match std::mem::replace(&mut self.role, Role::None) {
-            Role::Publisher { key, .. } => {
-                info!(stream = %key, "unpublish");
-                drop_one(&self.ctx.counters.publishers);
-                self.ctx.hub.unpublish(&key, self.id);
-                let still = self.ctx.hub.get(&key).is_some_and(|s| s.has_publisher());
-                if let (Some(cluster), false) = (&self.ctx.cluster, still) {
-                    cluster.disown(&key);
-                }
-                self.notify_done(Call::PublishDone, &key);
-            }
-            // Dropping the subscription leaves the stream.
-            Role::Player { .. } | Role::None => {}
-        }
-    }
-
-    /// Tells a done hook about `key` (`app/name`).
-    fn notify_done(&self, call: Call, key: &str) {
-        let name = key.split_once('/').map_or(key, |(_, n)| n);
-        self.ctx.auth.notify_done(call, &self.caller, name);
+        self.role = Role::None;
     }
 }

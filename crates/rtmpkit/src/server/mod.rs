@@ -18,6 +18,7 @@ mod drain;
 mod hub;
 mod metrics;
 mod player;
+mod publication;
 mod relay;
 mod signed;
 mod stats;
