@@ -3,9 +3,6 @@
 mod bench;
 mod client_tls;
 mod flvsrc;
-mod hls;
-mod http;
-mod metrics;
 mod probe;
 mod pull;
 mod push;

@@ -138,7 +138,7 @@ struct FileConfig {
 struct HttpSettings {
     listen: Option<SocketAddr>,
     token: Option<String>,
-    hls: crate::hls::Limits,
+    hls: rtmpkit::hls::Limits,
 }
 
 fn secs(v: f64, name: &str) -> Result<Duration> {
@@ -294,8 +294,8 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, HttpSettings)> {
         (None, Some(_)) => bail!("--advertise is used only with --cluster redis://HOST:PORT"),
         (None, None) => {}
     }
-    let d = crate::hls::Limits::default();
-    let hls = crate::hls::Limits {
+    let d = rtmpkit::hls::Limits::default();
+    let hls = rtmpkit::hls::Limits {
         part_ms: args.hls_part_ms.or(file.hls_part_ms).unwrap_or(d.part_ms),
         segments: args
             .hls_segments
@@ -359,9 +359,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             "public"
         };
         println!("listening http {} ({auth})", l.local_addr()?);
-        tokio::spawn(crate::http::serve(
+        tokio::spawn(rtmpkit::http::serve(
             l,
-            crate::http::Handles {
+            rtmpkit::http::Handles {
                 stats: server.stats(),
                 drainer: server.drainer(),
                 players: server.players(),

@@ -7,10 +7,15 @@
 //! - [`server`] (feature `server`): [`server::Server`], a live server with
 //!   GOP cache, fan-out and relays.
 //! - [`tls`] (feature `tls`): RTMPS settings for both (rustls).
+//! - [`http`] (feature `http`): the server's HTTP side over hyper: the
+//!   watch pages, HTTP-FLV, LL-HLS ([`hls`]: the segmenter and its fMP4
+//!   and playlist writers, with no I/O), `/stats`, `/metrics`, `/drain`
+//!   and `/healthz`.
 //!
 //! Features (all on by default): `tls` (rtmps://, rustls), `server` (the
-//! live server, with `tls`; its hook client brings hyper), `cluster`
-//! (cluster mode over Redis, with `server`). A program that only pushes
+//! live server, with `tls`; its hook client brings hyper), `http` (the
+//! HTTP side, with `server`), `cluster` (cluster mode over Redis, with
+//! `server`). A program that only pushes
 //! or pulls takes `default-features = false, features = ["tls"]` and
 //! compiles neither hyper nor redis.
 //! - [`driver`]: the one connection driver both run on (a transport, a
@@ -30,6 +35,10 @@
 pub mod client;
 pub mod driver;
 mod error;
+#[cfg(feature = "http")]
+pub mod hls;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "server")]
 pub mod server;
 mod sync;

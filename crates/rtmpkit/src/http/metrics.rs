@@ -2,12 +2,12 @@
 //! text format, encoded by `prometheus-client` from one reading of the
 //! server's state.
 
+use crate::server::StatsHandle;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use rtmpkit::server::StatsHandle;
 
 /// The content type of the text [`render`] returns.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

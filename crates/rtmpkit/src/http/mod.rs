@@ -1,4 +1,5 @@
-//! The HTTP side of `rtmpkit serve`, over hyper: `GET /` (the live
+//! The HTTP side of a server (feature `http`), over hyper; what `rtmpkit
+//! serve --http-listen` serves: `GET /` (the live
 //! streams) and `GET /watch/APP/STREAM` (a player page), `GET /APP/STREAM.flv`
 //! (HTTP-FLV, behind the play authorization, with CORS), LL-HLS under
 //! `GET /APP/STREAM/`, `GET /stats` as
@@ -14,9 +15,11 @@
 //! are asked.
 
 mod flv;
+mod metrics;
 mod pages;
 mod stall;
 
+use crate::server::{DrainHandle, PlayerInfo, Players, StatsHandle};
 use bytes::Bytes;
 use flv::Pieces;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -25,7 +28,6 @@ use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use rtmpkit::server::{DrainHandle, PlayerInfo, Players, StatsHandle};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,9 +49,13 @@ struct Page {
 type Body = UnsyncBoxBody<Pieces, Infallible>;
 
 /// What [`serve`] serves.
+#[derive(Debug)]
 pub struct Handles {
+    /// Reads the server's streams and counters.
     pub stats: StatsHandle,
+    /// Moves its clients (`POST /drain`).
     pub drainer: DrainHandle,
+    /// Opens HTTP-FLV and LL-HLS players.
     pub players: Players,
     /// Bearer token of the status pages.
     pub token: Option<String>,
@@ -203,10 +209,10 @@ impl Page {
             );
         }
         if req.method() == Method::GET && req.uri().path() == "/metrics" {
-            let mut resp = Response::new(full(Bytes::from(crate::metrics::render(&self.stats))));
+            let mut resp = Response::new(full(Bytes::from(self::metrics::render(&self.stats))));
             resp.headers_mut().insert(
                 CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+                hyper::header::HeaderValue::from_static(self::metrics::CONTENT_TYPE),
             );
             return resp;
         }

@@ -5,7 +5,7 @@
 
 use super::fmp4::{self, Sample, Tracks};
 use bytes::{Bytes, BytesMut};
-use rtmpkit::proto::media::{AudioTagHeader, Media, MediaKind, VideoPacketKind, VideoTagHeader};
+use rtmpkit_proto::media::{AudioTagHeader, Media, MediaKind, VideoPacketKind, VideoTagHeader};
 use std::collections::VecDeque;
 
 /// Settings of the segmenter.
@@ -48,11 +48,13 @@ pub struct Segment {
 }
 
 /// A sample waiting for the next one of its track (its duration).
+#[derive(Debug)]
 struct Held {
     dts: u32,
     sample: Sample,
 }
 
+#[derive(Debug)]
 pub struct Segmenter {
     limits: Limits,
     video_seq: Option<Bytes>,
@@ -284,8 +286,8 @@ impl Segmenter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rtmpkit::proto::Timestamp;
-    use rtmpkit::proto::flv::FlvReader;
+    use rtmpkit_proto::Timestamp;
+    use rtmpkit_proto::flv::FlvReader;
 
     /// The sample FLV's messages (H.264 25 fps, AAC), video timestamps
     /// from `gap_at` on moved `gap` ms later.

@@ -5,7 +5,7 @@
 //! mapping) audio. Timescale: ms, as FLV timestamps are.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use rtmpkit::proto::media::{
+use rtmpkit_proto::media::{
     AudioTagHeader, VideoTagHeader, parse_aac_config, parse_avc_config, parse_hevc_config,
 };
 

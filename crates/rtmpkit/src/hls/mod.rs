@@ -1,16 +1,16 @@
-//! LL-HLS with fMP4 (CMAF) on `--http-listen`:
+//! LL-HLS with fMP4 (CMAF), served by [`http`](crate::http):
 //! `GET /APP/STREAM/index.m3u8` (with blocking reload, `_HLS_msn` /
 //! `_HLS_part`), `init.mp4`, `segN.m4s` and `partN.I.m4s`.
 //!
 //! A stream is segmented only while somebody asks for it: the first
-//! request starts a [`Player`](rtmpkit::server::Player) (the play
-//! authorization applies), and segmenting stops after [`IDLE`] without a
+//! request starts a [`Player`](crate::server::Player) (the play
+//! authorization applies), and segmenting stops 30 s after the last
 //! request. Segments live in memory, a few per stream.
 
 pub mod fmp4;
 mod segmenter;
 
-use rtmpkit::server::{PlayerInfo, Players};
+use crate::server::{PlayerInfo, Players};
 pub use segmenter::Limits;
 use segmenter::Segmenter;
 use std::collections::HashMap;
@@ -29,12 +29,16 @@ const IDLE: Duration = Duration::from_secs(30);
 const MAX_STREAMS: usize = 1000;
 
 /// What a request gets: content type and body, or a status and a reason.
+#[derive(Debug)]
 pub enum Answer {
+    /// The content type and the body.
     Ok(&'static str, bytes::Bytes),
+    /// An HTTP status and why.
     Err(u16, String),
 }
 
 /// One stream being segmented.
+#[derive(Debug)]
 struct Live {
     seg: Mutex<Segmenter>,
     /// Bumped at every new part (blocking requests wait on it).
@@ -52,6 +56,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 type Slot = Arc<tokio::sync::OnceCell<Arc<Live>>>;
 
 /// Every stream served over HLS.
+#[derive(Debug)]
 pub struct Hls {
     players: Players,
     limits: Limits,

@@ -4,11 +4,11 @@
 //! shared buffer: a batch of messages goes out as one HTTP chunk written
 //! with one vectored write, without copying the media.
 
+use crate::server::Player;
 use bytes::{Buf, Bytes};
 use futures_util::stream::{self, Stream};
 use hyper::body::Frame;
-use rtmpkit::proto::media::Media;
-use rtmpkit::server::Player;
+use rtmpkit_proto::media::Media;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io::IoSlice;
@@ -73,7 +73,7 @@ impl Buf for Pieces {
 /// The FLV file header (audio and video) and PreviousTagSize0.
 fn file_header() -> Bytes {
     let mut h = Vec::with_capacity(13);
-    rtmpkit::proto::flv::write_header(true, true, &mut h);
+    rtmpkit_proto::flv::write_header(true, true, &mut h);
     Bytes::from(h)
 }
 
@@ -84,7 +84,7 @@ fn tag_header(prev: u32, m: &Media) -> Option<Bytes> {
         .filter(|&s| s <= 0xFF_FFFF)?;
     let mut h = Vec::with_capacity(15);
     h.extend_from_slice(&prev.to_be_bytes());
-    rtmpkit::proto::flv::write_tag_header(m.kind.type_id(), m.timestamp, size, &mut h);
+    rtmpkit_proto::flv::write_tag_header(m.kind.type_id(), m.timestamp, size, &mut h);
     Some(Bytes::from(h))
 }
 
