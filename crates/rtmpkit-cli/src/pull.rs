@@ -1,9 +1,9 @@
 //! `rtmpkit pull URL`: play a stream and write it as FLV.
 
-use crate::{human_bytes, kbits};
+use crate::units::{human_bytes, kbits};
 use anyhow::{Context, Result, bail};
 use rtmpkit::proto::flv;
-use rtmpkit::{ClientOptions, EndReason, Media, MediaKind, PullSession};
+use rtmpkit::{EndReason, Media, MediaKind, PullSession};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,16 +26,8 @@ pub struct PullArgs {
     /// to N streams with `{i}` (0 to N-1) in the URL, e.g. rtmp://h/live/cam{i}.
     #[arg(short = 'n', long = "sessions", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     sessions: u32,
-    /// Use the digest ("complex") handshake.
-    #[arg(long)]
-    complex_handshake: bool,
-    /// Seconds allowed to connect and start playing.
-    #[arg(long, default_value_t = 10.0)]
-    timeout: f64,
     #[command(flatten)]
-    tls: crate::client_tls::TlsArgs,
-    #[command(flatten)]
-    reconnect: crate::reconnect::ReconnectArgs,
+    session: crate::session_args::SessionArgs,
 }
 
 #[derive(Default)]
@@ -54,15 +46,13 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
     if args.sessions > 1 && args.output.is_some() {
         bail!("-o works with one session; drop -o or -n");
     }
-    if !(args.timeout.is_finite() && args.timeout >= 0.0) {
-        bail!("--timeout must be a number of seconds >= 0");
-    }
+    args.session.check()?;
     if let Some(d) = args.duration {
         if !(d.is_finite() && d > 0.0) {
             bail!("--duration must be a number of seconds > 0");
         }
     }
-    rtmpkit::RtmpUrl::parse(&crate::session_url(&args.url, 0))?;
+    rtmpkit::RtmpUrl::parse(&crate::units::session_url(&args.url, 0))?;
     let out: Option<Box<dyn AsyncWrite + Unpin + Send>> = match args.output.as_deref() {
         None => None,
         Some("-") => Some(Box::new(tokio::io::stdout())),
@@ -104,7 +94,7 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
     let mut out = out;
     for i in 0..args.sessions {
         let (a, c, o) = (args.clone(), counters.clone(), out.take());
-        let url = crate::session_url(&args.url, i);
+        let url = crate::units::session_url(&args.url, i);
         tasks.spawn(async move { pull_one(&a, &url, &c, o).await });
     }
     let mut first_err = None;
@@ -168,15 +158,8 @@ async fn pull_one(
     c: &PullTally,
     out: Option<Box<dyn AsyncWrite + Unpin + Send>>,
 ) -> Result<EndReason> {
-    let opts = ClientOptions {
-        timeout: Duration::from_secs_f64(args.timeout),
-        complex_handshake: args.complex_handshake,
-        ..ClientOptions::default()
-    };
     // An FLV file holds any E-RTMP codec and every track: announce them.
-    let mut opts = opts.with_every_codec();
-    args.tls.apply(&mut opts)?;
-    args.reconnect.apply(&mut opts);
+    let opts = args.session.options()?.with_every_codec();
     let session = PullSession::new(url, opts)?;
     let deadline = args
         .duration

@@ -1,11 +1,11 @@
 //! `rtmpkit push INPUT URL`: publish an FLV file (or stdin).
 
 use crate::flvsrc::TagSource;
-use crate::{human_bytes, kbits};
+use crate::units::{human_bytes, kbits};
 use anyhow::{Result, bail};
 use rtmpkit::proto::Timestamp;
 use rtmpkit::proto::flv::{TAG_AUDIO, TAG_SCRIPT, TAG_VIDEO};
-use rtmpkit::{ClientOptions, Media, MediaKind, PushSession};
+use rtmpkit::{Media, MediaKind, PushSession};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,16 +30,8 @@ pub struct PushArgs {
     /// with `{i}` (0 to N-1) in the URL, e.g. rtmp://h/live/cam{i}.
     #[arg(short = 'n', long = "sessions", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     sessions: u32,
-    /// Use the digest ("complex") handshake.
-    #[arg(long)]
-    complex_handshake: bool,
-    /// Seconds allowed to connect and start publishing.
-    #[arg(long, default_value_t = 10.0)]
-    timeout: f64,
     #[command(flatten)]
-    tls: crate::client_tls::TlsArgs,
-    #[command(flatten)]
-    reconnect: crate::reconnect::ReconnectArgs,
+    session: crate::session_args::SessionArgs,
 }
 
 #[derive(Default)]
@@ -57,11 +49,9 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
     if args.input == "-" && (args.sessions > 1 || args.looped) {
         bail!("stdin input works with one session and without --loop");
     }
-    if !(args.timeout.is_finite() && args.timeout >= 0.0) {
-        bail!("--timeout must be a number of seconds >= 0");
-    }
+    args.session.check()?;
     // Fail on a bad URL or input before connecting anything.
-    rtmpkit::RtmpUrl::parse(&crate::session_url(&args.url, 0))?;
+    rtmpkit::RtmpUrl::parse(&crate::units::session_url(&args.url, 0))?;
     if args.input != "-" {
         TagSource::open(&args.input).await?;
     }
@@ -74,7 +64,7 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..args.sessions {
         let (a, c, s) = (args.clone(), counters.clone(), stop_rx.clone());
-        let url = crate::session_url(&args.url, i);
+        let url = crate::units::session_url(&args.url, i);
         tasks.spawn(async move { push_one(&a, &url, &c, s).await });
     }
     let progress = (!quiet && std::io::stderr().is_terminal()).then(|| {
@@ -167,14 +157,7 @@ async fn push_one(
     c: &PushTally,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
-    let mut opts = ClientOptions {
-        timeout: Duration::from_secs_f64(args.timeout),
-        complex_handshake: args.complex_handshake,
-        ..ClientOptions::default()
-    };
-    args.tls.apply(&mut opts)?;
-    args.reconnect.apply(&mut opts);
-    let session = PushSession::new(url, opts)?;
+    let session = PushSession::new(url, args.session.options()?)?;
     tokio::select! {
         r = session.start() => r?,
         _ = stop.wait_for(|s| *s) => {

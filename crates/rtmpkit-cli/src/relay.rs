@@ -1,9 +1,8 @@
 //! `rtmpkit relay SRC DST`: play one stream and publish it to another URL.
 
-use crate::{human_bytes, kbits};
+use crate::units::{human_bytes, kbits};
 use anyhow::Result;
-use rtmpkit::{ClientOptions, EndReason, PullSession, PushSession};
-use std::time::Duration;
+use rtmpkit::{EndReason, PullSession, PushSession};
 use tokio::time::Instant;
 
 /// Arguments of `rtmpkit relay`.
@@ -13,22 +12,12 @@ pub struct RelayArgs {
     src: String,
     /// Where to publish to: rtmp[s]://host[:port]/app/stream.
     dst: String,
-    /// Seconds allowed for each side to start.
-    #[arg(long, default_value_t = 10.0)]
-    timeout: f64,
     #[command(flatten)]
-    tls: crate::client_tls::TlsArgs,
-    #[command(flatten)]
-    reconnect: crate::reconnect::ReconnectArgs,
+    session: crate::session_args::SessionArgs,
 }
 
 pub async fn run(args: RelayArgs, quiet: bool) -> Result<()> {
-    let mut opts = ClientOptions {
-        timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
-        ..ClientOptions::default()
-    };
-    args.tls.apply(&mut opts)?;
-    args.reconnect.apply(&mut opts);
+    let opts = args.session.options()?;
     rtmpkit::RtmpUrl::parse(&args.src)?;
     rtmpkit::RtmpUrl::parse(&args.dst)?;
     // A forwarder takes every codec and track.

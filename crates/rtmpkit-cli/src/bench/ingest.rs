@@ -49,7 +49,7 @@ pub(super) async fn ingest(a: IngestArgs) -> Result<()> {
     } else {
         format!("{}{{i}}", a.url)
     };
-    rtmpkit::RtmpUrl::parse(&crate::session_url(&pattern, 0))?;
+    rtmpkit::RtmpUrl::parse(&crate::units::session_url(&pattern, 0))?;
     let gop_kib = largest_gop(&a.input)? as f64 / 1024.0;
     let streams: Vec<Stream> = (0..a.streams)
         .map(|_| Stream {
@@ -67,7 +67,7 @@ pub(super) async fn ingest(a: IngestArgs) -> Result<()> {
     let publish_failed = Arc::new(AtomicU64::new(0));
     let ramp = Instant::now();
     for (i, s) in streams.iter().enumerate() {
-        let url = crate::session_url(&pattern, i as u32);
+        let url = crate::units::session_url(&pattern, i as u32);
         let (input, state, sent) = (a.input.clone(), s.state.clone(), s.sent_video.clone());
         let failed = publish_failed.clone();
         background.spawn(async move {
@@ -88,7 +88,7 @@ pub(super) async fn ingest(a: IngestArgs) -> Result<()> {
     let limit = Arc::new(tokio::sync::Semaphore::new(a.ramp_concurrency.max(1)));
     for (i, s) in streams.iter().enumerate() {
         let permit = limit.clone().acquire_owned().await?;
-        let url = crate::session_url(&pattern, i as u32);
+        let url = crate::units::session_url(&pattern, i as u32);
         background.spawn(player(
             url,
             tls.clone(),
