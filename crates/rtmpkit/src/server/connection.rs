@@ -73,11 +73,11 @@ pub(crate) async fn serve<T: Transport>(
     let mut handler = ServerHandler {
         setup_deadline: Instant::now() + opts.setup_timeout,
         ctx: ctx.clone(),
-        caller: Caller {
+        caller: Arc::new(Caller {
             addr: Some(peer),
             client_id: id,
             ..Caller::default()
-        },
+        }),
         started: false,
         all_tracks: false,
         reconnect_ok: false,
@@ -120,7 +120,8 @@ struct ServerHandler {
     /// Handshake, connect and publish / play must finish by then.
     setup_deadline: Instant,
     /// Who the client said it is in `connect` (told to hooks).
-    caller: Caller,
+    /// Shared with the connection's publication or subscription (hooks).
+    caller: Arc<Caller>,
     /// Whether a publish or play was ever accepted (setup is over).
     started: bool,
     /// Whether the client announced E-RTMP (every track goes to it).
@@ -285,10 +286,11 @@ impl ServerHandler {
                         return Some(Ok(ServerStop::Rejected));
                     }
                     let text = |k: &str| object.get(k).and_then(|v| v.as_str()).unwrap_or("");
-                    self.caller.flashver = text("flashVer").to_owned();
-                    self.caller.swfurl = text("swfUrl").to_owned();
-                    self.caller.pageurl = text("pageUrl").to_owned();
-                    self.caller.tcurl = tc_url.unwrap_or_default();
+                    let caller = Arc::make_mut(&mut self.caller);
+                    caller.flashver = text("flashVer").to_owned();
+                    caller.swfurl = text("swfUrl").to_owned();
+                    caller.pageurl = text("pageUrl").to_owned();
+                    caller.tcurl = tc_url.unwrap_or_default();
                     // E-RTMP v2: a client that announced codecs or
                     // multitrack gets every track; others track 0 only.
                     let caps = object
@@ -300,7 +302,7 @@ impl ServerHandler {
                         || object.get("audioFourCcInfoMap").is_some()
                         || caps & CAPS_EX_MULTITRACK != 0;
                     self.reconnect_ok = caps & CAPS_EX_RECONNECT != 0;
-                    self.caller.app = app;
+                    Arc::make_mut(&mut self.caller).app = app;
                     if let Err(e) = session.accept_connect() {
                         return Some(Err(e));
                     }

@@ -51,7 +51,7 @@ impl Players {
         name: &str,
         who: PlayerInfo,
     ) -> Result<Player, PlayRefused> {
-        let caller = Caller {
+        let caller = Arc::new(Caller {
             addr: Some(who.addr),
             client_id: self.0.next_id(),
             app: app.to_owned(),
@@ -59,7 +59,7 @@ impl Players {
             tcurl: who.url,
             pageurl: who.page_url,
             ..Caller::default()
-        };
+        });
         // Browsers' FLV players know no multitrack messages: track 0 only.
         let subscription = self
             .0

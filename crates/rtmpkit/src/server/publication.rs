@@ -32,7 +32,7 @@ pub(crate) struct Publication {
     ctx: Arc<ServerContext>,
     key: String,
     id: u64,
-    caller: Caller,
+    caller: Arc<Caller>,
     stream: Arc<Stream>,
     /// Told when a new publisher takes the stream over.
     replaced: Arc<Notify>,
@@ -44,7 +44,7 @@ impl ServerContext {
     /// the claim; `kind` is the publishing type (`live`).
     pub(crate) async fn publish(
         self: &Arc<Self>,
-        caller: Caller,
+        caller: Arc<Caller>,
         name: &str,
         kind: &str,
     ) -> Result<Publication, PublishRefused> {

@@ -43,7 +43,7 @@ pub(crate) struct Subscription {
     ctx: Arc<ServerContext>,
     key: String,
     id: u64,
-    caller: Caller,
+    caller: Arc<Caller>,
     consumer: Consumer,
     queue: Arc<PlayerQueue>,
     items: Vec<Item>,
@@ -56,7 +56,7 @@ impl ServerContext {
     /// messages (a player that did not announce E-RTMP).
     pub(crate) async fn join(
         self: &Arc<Self>,
-        caller: Caller,
+        caller: Arc<Caller>,
         name: &str,
         extra: (&str, String),
         track0_only: bool,
@@ -86,17 +86,17 @@ impl ServerContext {
     /// Joins `key` as this server's relay push: every track, no
     /// authorization, not counted as a player.
     pub(crate) fn join_as_relay(self: &Arc<Self>, key: &str) -> Subscription {
-        let caller = Caller {
+        let caller = Arc::new(Caller {
             client_id: self.next_id(),
             ..Caller::default()
-        };
+        });
         self.subscribe(key.to_owned(), caller, Consumer::Relay, false)
     }
 
     fn subscribe(
         self: &Arc<Self>,
         key: String,
-        caller: Caller,
+        caller: Arc<Caller>,
         consumer: Consumer,
         track0_only: bool,
     ) -> Subscription {
