@@ -4,7 +4,7 @@
 //! a play (relays started and stopped).
 
 use super::ServerOptions;
-use super::auth::Authorizer;
+use super::auth::{Authorizer, Call, Caller, Decision, split_query};
 use super::cluster::Cluster;
 use super::hub::Hub;
 use super::metrics::{self, MetricCounters};
@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
+use tracing::warn;
 
 /// What the server's connection and relay tasks share.
 #[derive(Debug)]
@@ -32,6 +33,38 @@ pub(crate) struct ServerContext {
 }
 
 impl ServerContext {
+    /// The publish or play authorization of one request (signed URL,
+    /// hook), shared by publishers and players: the stream key
+    /// (`app/name`, the name as a hook may have renamed it) and where a
+    /// hook's redirect sends the stream; or the stream key and why it was
+    /// refused (logged and counted here).
+    pub(crate) async fn authorize(
+        &self,
+        call: Call,
+        caller: &Caller,
+        name: &str,
+        extra: (&str, String),
+    ) -> Result<(String, Option<String>), (String, String)> {
+        let plain = split_query(name).0;
+        if self.auth.is_open(call) {
+            return Ok((format!("{}/{plain}", caller.app), None));
+        }
+        match self.auth.check(call, caller, name, extra).await {
+            Decision::Allow { name, relay } => Ok((format!("{}/{name}", caller.app), relay)),
+            Decision::Refuse(reason) => {
+                let what = if call == Call::Publish {
+                    "publish"
+                } else {
+                    "play"
+                };
+                let stream = format!("{}/{plain}", caller.app);
+                warn!(%stream, peer = ?caller.addr, "{what} refused: {reason}");
+                self.counters.fail(what, "unauthorized");
+                Err((stream, reason))
+            }
+        }
+    }
+
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }

@@ -5,7 +5,7 @@
 //! next, and dropping the [`Publication`] unpublishes (the hub, the
 //! cluster claim, the `on_publish_done` hook).
 
-use super::auth::{Call, Caller, Decision, split_query};
+use super::auth::{Call, Caller};
 use super::cluster::Claim;
 use super::context::ServerContext;
 use super::hub::{PublishError, Stream};
@@ -48,24 +48,14 @@ impl ServerContext {
         name: &str,
         kind: &str,
     ) -> Result<Publication, PublishRefused> {
-        let (plain, redirect) = if self.auth.is_open(Call::Publish) {
-            (split_query(name).0.to_owned(), None)
-        } else {
-            let extra = ("type", kind.to_owned());
-            match self.auth.check(Call::Publish, &caller, name, extra).await {
-                Decision::Allow { name, relay } => (name, relay),
-                Decision::Refuse(reason) => {
-                    let stream = format!("{}/{}", caller.app, split_query(name).0);
-                    warn!(%stream, "publish refused: {reason}");
-                    self.counters.fail("publish", "unauthorized");
-                    return Err(PublishRefused {
-                        code: status::PUBLISH_UNAUTHORIZED,
-                        reason,
-                    });
-                }
-            }
-        };
-        let key = format!("{}/{plain}", caller.app);
+        let extra = ("type", kind.to_owned());
+        let (key, redirect) = self
+            .authorize(Call::Publish, &caller, name, extra)
+            .await
+            .map_err(|(_, reason)| PublishRefused {
+                code: status::PUBLISH_UNAUTHORIZED,
+                reason,
+            })?;
         if let Some(owner) = self.claim_in_cluster(&key).await {
             warn!(stream = %key, "publish refused: published on {owner}");
             self.counters.fail("publish", "claimed_elsewhere");

@@ -10,13 +10,13 @@
 //! - dropping it leaves the hub, stops a pull nobody watches any more, and
 //!   tells the `on_play_done` hook.
 
-use super::auth::{Call, Caller, Decision, split_query};
+use super::auth::{Call, Caller, split_query};
 use super::context::ServerContext;
 use super::hub::{Item, Out, PlayerQueue};
 use super::metrics::{bump, drop_one};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tracing::{info, warn};
+use tracing::info;
 
 /// Why a play was not let in: the secret's or the hook's answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,24 +61,13 @@ impl ServerContext {
         extra: (&str, String),
         track0_only: bool,
     ) -> Result<Subscription, PlayRefused> {
-        let (plain, query) = split_query(name);
-        let (plain, redirect) = if self.auth.is_open(Call::Play) {
-            (plain.to_owned(), None)
-        } else {
-            match self.auth.check(Call::Play, &caller, name, extra).await {
-                Decision::Allow { name, relay } => (name, relay),
-                Decision::Refuse(reason) => {
-                    let stream = format!("{}/{plain}", caller.app);
-                    warn!(%stream, peer = ?caller.addr, "play refused: {reason}");
-                    self.counters.fail("play", "unauthorized");
-                    return Err(PlayRefused { stream, reason });
-                }
-            }
-        };
-        let key = format!("{}/{plain}", caller.app);
+        let (key, redirect) = self
+            .authorize(Call::Play, &caller, name, extra)
+            .await
+            .map_err(|(stream, reason)| PlayRefused { stream, reason })?;
         info!(stream = %key, flashver = %caller.flashver, "play");
         let sub = self.subscribe(key, caller, Consumer::Player, track0_only);
-        self.on_play(&sub.key, redirect, query);
+        self.on_play(&sub.key, redirect, split_query(name).1);
         bump(&self.counters.players);
         Ok(sub)
     }
