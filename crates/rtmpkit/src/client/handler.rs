@@ -1,8 +1,10 @@
 //! [`ClientHandler`]: a client session's application side on the driver.
-//! Requests from the handles go in, pulled media goes to the pull queue;
-//! it keeps what a new connection needs after a reconnect (the headers a
-//! push sent, the timeline a pull handed on).
+//! Requests from the handles go in (and a fed push's media, taken
+//! straight from its [`Feed`]), pulled media goes to the pull queue; it
+//! keeps what a new connection needs after a reconnect (the headers a push
+//! sent, the timeline a pull handed on).
 
+use super::feed::{Fed, Feed};
 use super::request::{Reply, Request};
 use super::{ClientCore, EndReason, Phase};
 use crate::driver::{Connection, Flow, Handler, Staged, Transport};
@@ -11,6 +13,7 @@ use rtmpkit_proto::Timestamp;
 use rtmpkit_proto::amf0::Amf0Object;
 use rtmpkit_proto::media::{Media, MediaKind};
 use rtmpkit_proto::session::{ClientEvent, ClientMode, ClientSession, ClientSide};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -20,7 +23,19 @@ use tracing::{debug, info, warn};
 /// Why the application side wakes the driver.
 pub(crate) enum Signal {
     Request(Option<Request>),
+    /// The feed has media due.
+    Fed,
     Disposed,
+}
+
+/// What becomes of a push's media message.
+enum Verdict {
+    /// It goes out now.
+    Send(Media, Option<Reply>),
+    /// Held back (non-key video after a reconnect); its writer was answered.
+    Held,
+    /// A move the server asked for happens here: this connection stops.
+    Move,
 }
 
 /// Longest a push asked to move keeps streaming here, waiting for a keyframe.
@@ -66,6 +81,10 @@ impl Headers {
 pub(crate) struct ClientHandler {
     pub core: Arc<ClientCore>,
     requests: mpsc::Receiver<Request>,
+    /// A fed push's source, and what it gave that is still to be sent (a
+    /// move leaves the rest of a batch for the next connection).
+    feed: Option<Box<dyn Feed>>,
+    fed: VecDeque<Fed>,
     /// Answered once publish / play first started (or the start failed).
     pub started: Option<oneshot::Sender<Result<(), Error>>>,
     pub dispose: watch::Receiver<bool>,
@@ -103,11 +122,14 @@ impl ClientHandler {
         core: Arc<ClientCore>,
         requests: mpsc::Receiver<Request>,
         started: oneshot::Sender<Result<(), Error>>,
+        feed: Option<Box<dyn Feed>>,
     ) -> Self {
         let dispose = core.dispose_tx.subscribe();
         ClientHandler {
             core,
             requests,
+            feed,
+            fed: VecDeque::new(),
             started: Some(started),
             dispose,
             starting: true,
@@ -190,14 +212,57 @@ impl ClientHandler {
         }
     }
 
-    /// A push's media: remembered if a new connection needs it again;
-    /// held back after a reconnect until a keyframe.
+    /// A push's media, written and answered.
     async fn write_media<T: Transport>(
         &mut self,
         conn: &mut Connection<T, ClientSide>,
         m: Media,
         reply: Option<Reply>,
     ) -> Result<Flow<EndReason>, Error> {
+        match self.judge_media(conn.session_mut(), m, reply) {
+            Verdict::Send(m, reply) => self.write(conn, |s| s.send_media(&m), reply).await,
+            Verdict::Held => Ok(Flow::Continue),
+            Verdict::Move => Ok(Flow::Stop(EndReason::Closed)),
+        }
+    }
+
+    /// A fed push: everything due goes into the session at once; the
+    /// driver writes it in one go.
+    fn take_fed(&mut self, session: &mut ClientSession) -> Flow<EndReason> {
+        if let Some(feed) = self.feed.as_mut() {
+            feed.take(&mut self.fed);
+        }
+        while let Some(item) = self.fed.pop_front() {
+            let m = match item {
+                Fed::Media(m) => m,
+                Fed::End => {
+                    info!("the source ended: closing");
+                    session.close();
+                    return Flow::Stop(EndReason::Closed);
+                }
+            };
+            match self.judge_media(session, m, None) {
+                Verdict::Send(m, _) => {
+                    if let Err(e) = session.send_media(&m) {
+                        warn!("dropped a message: {e}");
+                    }
+                }
+                Verdict::Held => {}
+                Verdict::Move => return Flow::Stop(EndReason::Closed),
+            }
+        }
+        Flow::Continue
+    }
+
+    /// A push's media: remembered if a new connection needs it again;
+    /// held back after a reconnect until a keyframe; where a move the
+    /// server asked for happens.
+    fn judge_media(
+        &mut self,
+        session: &mut ClientSession,
+        m: Media,
+        reply: Option<Reply>,
+    ) -> Verdict {
         let h = &mut self.headers;
         if m.kind == MediaKind::Metadata {
             h.script = Some(m.clone());
@@ -222,8 +287,8 @@ impl ClientHandler {
                     let _ = reply.send(Ok(()));
                 }
                 self.move_to = Some(tc_url);
-                conn.session_mut().close();
-                return Ok(Flow::Stop(EndReason::Closed));
+                session.close();
+                return Verdict::Move;
             }
             h.wrote(&m);
             if self.await_keyframe && m.kind == MediaKind::Video {
@@ -231,7 +296,7 @@ impl ClientHandler {
                     if let Some(reply) = reply {
                         let _ = reply.send(Ok(()));
                     }
-                    return Ok(Flow::Continue);
+                    return Verdict::Held;
                 }
                 self.await_keyframe = false;
             }
@@ -242,7 +307,7 @@ impl ClientHandler {
                 self.record_gap(now);
             }
         }
-        self.write(conn, |s| s.send_media(&m), reply).await
+        Verdict::Send(m, reply)
     }
 
     /// A reconnected push: metadata and sequence headers again, at the
@@ -310,10 +375,20 @@ impl<T: Transport> Handler<T, ClientSide> for ClientHandler {
         // Requests wait while a (re)connection starts: media cannot go out
         // before publish started.
         let starting = self.starting;
+        let left_over = !self.fed.is_empty();
+        let due = self.feed.as_deref().map(|f| f.due());
         let (requests, dispose) = (&mut self.requests, &mut self.dispose);
         async move {
+            let fed = async move {
+                match due {
+                    _ if left_over => {}
+                    Some(due) => due.await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 c = requests.recv(), if !starting => Signal::Request(c),
+                _ = fed, if !starting => Signal::Fed,
                 _ = crate::sync::raised(dispose) => Signal::Disposed,
             }
         }
@@ -329,6 +404,7 @@ impl<T: Transport> Handler<T, ClientSide> for ClientHandler {
             // The core holds a sender for the session's whole life.
             Signal::Request(None) => return Ok(Flow::Continue),
             Signal::Request(Some(c)) => c,
+            Signal::Fed => return Ok(self.take_fed(conn.session_mut())),
         };
         match cmd {
             Request::Media(m, reply) => self.write_media(conn, m, reply).await,

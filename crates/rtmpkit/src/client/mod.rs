@@ -7,6 +7,7 @@
 //! counters from atomics: nothing is locked around the session or the
 //! socket.
 
+mod feed;
 mod handler;
 mod options;
 mod request;
@@ -17,6 +18,9 @@ pub use options::{ALL_FOURCCS, ClientOptions, ReconnectPolicy};
 use crate::driver::IoCounters;
 use crate::error::{Error, Stage};
 use bytes::Bytes;
+#[cfg(feature = "server")]
+pub(crate) use feed::Fed;
+pub(crate) use feed::Feed;
 use request::Request;
 use rtmpkit_proto::RtmpUrl;
 use rtmpkit_proto::amf0::Amf0Object;
@@ -213,7 +217,7 @@ impl ClientCore {
     }
 
     /// Starts the session task and waits for publish / play to start.
-    async fn start(self: &Arc<Self>) -> Result<(), Error> {
+    async fn start(self: &Arc<Self>, feed: Option<Box<dyn Feed>>) -> Result<(), Error> {
         if self
             .phase
             .compare_exchange(
@@ -230,7 +234,7 @@ impl ClientCore {
         let _ = self.requests.set(tx);
         let (started_tx, started_rx) = oneshot::channel();
         let me = self.clone();
-        tokio::spawn(task::run(me, rx, started_tx));
+        tokio::spawn(task::run(me, rx, started_tx, feed));
         // The task always answers before it ends.
         started_rx.await.unwrap_or(Err(Error::Disposed))
     }
@@ -396,7 +400,7 @@ impl ClientHandle {
     /// `NetStream.Publish.Start` / `NetStream.Play.Start`, or with the error
     /// that stopped it (client-session spec, "Start").
     pub async fn start(&self) -> Result<(), Error> {
-        self.core.start().await
+        self.core.start(None).await
     }
 
     /// Closes cleanly: FCUnpublish + deleteStream for a publisher,
@@ -514,6 +518,13 @@ impl PushSession {
         let s = Self::new(url, options)?;
         s.start().await?;
         Ok(s)
+    }
+
+    /// Starts as [`ClientHandle::start`] does, with `feed` as the source of
+    /// the media: the session task takes it straight from there.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) async fn start_fed(&self, feed: Box<dyn Feed>) -> Result<(), Error> {
+        self.core.start(Some(feed)).await
     }
 
     /// Sends one media message (metadata goes out as `@setDataFrame`).

@@ -3,6 +3,7 @@
 //! [driver](crate::driver) with [`ClientHandler`] until the session ends;
 //! with a reconnect policy, again after a break.
 
+use super::feed::Feed;
 use super::handler::ClientHandler;
 use super::request::Request;
 use super::{ClientCore, EndReason};
@@ -24,15 +25,19 @@ use tracing::{Instrument, debug, warn};
 
 /// The session task: connect, drive, and with a reconnect policy connect
 /// again after a break; record why it ended. `started` always gets an
-/// answer.
+/// answer. A fed push takes its media from `feed`, and its first start is
+/// retried under the reconnect policy too (a relay whose target is not up
+/// yet keeps what its feed gathers meanwhile).
 pub(crate) async fn run(
     core: Arc<ClientCore>,
     requests: mpsc::Receiver<Request>,
     started: oneshot::Sender<Result<(), Error>>,
+    feed: Option<Box<dyn Feed>>,
 ) {
     let span = core.span.clone();
     async move {
-        let mut h = ClientHandler::new(core.clone(), requests, started);
+        let retry_start = feed.is_some();
+        let mut h = ClientHandler::new(core.clone(), requests, started, feed);
         let mut attempt = 0u32;
         let mut target = Target {
             url: core.url.clone(),
@@ -50,7 +55,7 @@ pub(crate) async fn run(
                 Ok(Dialed::Plain(tcp)) => drive(connection(&core, &target, tcp), &mut h).await,
                 #[cfg(feature = "tls")]
                 Ok(Dialed::Tls(tls)) => drive(connection(&core, &target, *tls), &mut h).await,
-                Err(e) => start_failed(&mut h, e),
+                Err(e) => start_failed(e),
             };
             if let Some(tc_url) = h.move_to.take() {
                 // The server asked us to move (E-RTMP ReconnectRequest): at
@@ -70,7 +75,7 @@ pub(crate) async fn run(
             };
             let broke = matches!(&reason, EndReason::PeerClosed | EndReason::ReadTimeout)
                 || matches!(&reason, EndReason::Failed(e) if !e.is_disposed());
-            if !(h.ever_started && broke) {
+            if !((h.ever_started || retry_start) && broke) {
                 break reason;
             }
             if !h.starting {
@@ -85,7 +90,9 @@ pub(crate) async fn run(
                 );
                 break reason;
             }
-            h.on_break();
+            if h.ever_started {
+                h.on_break();
+            }
             let delay = policy.delay(attempt, jitter_sample());
             warn!("{reason}; reconnecting in {delay:.1?} (attempt {attempt})");
             tokio::select! {
@@ -93,6 +100,13 @@ pub(crate) async fn run(
                 _ = crate::sync::raised(&mut h.dispose) => break EndReason::Disposed,
             }
         };
+        if let Some(tx) = h.started.take() {
+            // Never started: the last failure answers the start.
+            let _ = tx.send(Err(match &reason {
+                EndReason::Failed(e) => e.clone(),
+                _ => Error::Disposed,
+            }));
+        }
         core.finish(reason);
     }
     .instrument(span)
@@ -145,12 +159,10 @@ fn jitter_sample() -> f64 {
     f64::from(nanos % 1000) / 1000.0
 }
 
-/// A dial that failed: the first start reports it.
-fn start_failed(h: &mut ClientHandler, e: Error) -> EndReason {
+/// A dial that failed: unless it is retried, the task's end answers the
+/// start with it.
+fn start_failed(e: Error) -> EndReason {
     warn!(error = %e, "start failed");
-    if let Some(tx) = h.started.take() {
-        let _ = tx.send(Err(e.clone()));
-    }
     match e {
         Error::Disposed => EndReason::Disposed,
         e => EndReason::Failed(e),
@@ -163,20 +175,12 @@ async fn drive<T: Transport>(
     h: &mut ClientHandler,
 ) -> EndReason {
     let r = conn.run(h).await;
-    match (r, h.started.take()) {
-        (Ok(reason), None) => reason,
-        (Ok(reason), Some(tx)) => {
-            // Stopped before publish / play started: disposed.
-            let _ = tx.send(Err(Error::Disposed));
-            reason
-        }
-        (Err(e), Some(tx)) => {
-            warn!(error = %e, "start failed");
-            let _ = tx.send(Err(e.clone()));
-            EndReason::Failed(e)
-        }
-        (Err(e), None) if e.is_closed() => EndReason::PeerClosed,
-        (Err(e), None) => EndReason::Failed(e),
+    let starting = h.started.is_some();
+    match r {
+        Ok(reason) => reason,
+        Err(e) if starting => start_failed(e),
+        Err(e) if e.is_closed() => EndReason::PeerClosed,
+        Err(e) => EndReason::Failed(e),
     }
 }
 

@@ -3,10 +3,15 @@
 
 use super::context::ServerContext;
 use super::hub::Out;
-use crate::client::{ClientOptions, EndReason, PullSession, PushSession, ReconnectPolicy};
+use super::subscription::Subscription;
+use crate::client::{
+    ClientOptions, EndReason, Fed, Feed, PullSession, PushSession, ReconnectPolicy,
+};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::futures::Notified;
 use tokio::sync::watch;
 use tracing::{Instrument, info, warn};
 
@@ -31,6 +36,9 @@ pub(crate) enum PullSource {
     Cluster { query: String },
 }
 
+/// How often a relay push whose target is not up yet checks that its
+/// stream is still published here.
+const UNPUBLISHED_CHECK: Duration = Duration::from_secs(1);
 /// How often a cluster pull checks that its source still owns the stream.
 const OWNER_CHECK: Duration = Duration::from_secs(1);
 /// How often a cluster pull whose stream has no owner yet looks again
@@ -184,67 +192,74 @@ pub(crate) fn spawn_pull(
 }
 
 /// Pushes the local stream `key` to `url` while it is published. The push
-/// follows the client's reconnect policy (OBS-like back-off): a target that
-/// is down at first or breaks later is dialled again while the stream is
-/// published.
+/// session takes its media straight from its subscription on its own task
+/// (one wake-up per batch, no channel). It follows the client's reconnect
+/// policy (OBS-like back-off), from the first attempt on: a target that is
+/// down at first or breaks later is dialled again while the stream is
+/// published, and what the subscription gathered meanwhile goes out first.
 pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
     let span = tracing::info_span!("relay_push", stream = %key);
     tokio::spawn(
         async move {
-            let mut subscription = ctx.join_as_relay(&key);
-            let policy = ReconnectPolicy::default();
             let opts = ClientOptions {
-                reconnect: Some(policy.clone()),
+                reconnect: Some(ReconnectPolicy::default()),
                 ..ClientOptions::default()
             };
-            let mut shutdown = ctx.shutdown.clone();
-            let mut attempt = 0;
-            let push = loop {
-                let e = match PushSession::connect(&url, opts.clone()).await {
-                    Ok(p) => break p,
-                    Err(e) => e,
-                };
-                attempt += 1;
-                let published = ctx.hub.get(&key).is_some_and(|s| s.has_publisher());
-                if !published || !policy.allows(attempt) {
-                    warn!("relay push to {url}: {e}; giving up");
+            let push = match PushSession::new(&url, opts) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!("relay push to {url}: {e}");
                     return;
                 }
-                let delay = policy.delay(attempt, 0.5);
-                warn!("relay push to {url}: {e}; retrying in {delay:.1?}");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = crate::sync::raised(&mut shutdown) => return,
-                }
             };
-            info!("relaying to {url}");
-            let mut flat = Vec::new();
-            let queue = subscription.queue().clone();
-            'outer: loop {
+            let feed = Box::new(ctx.join_as_relay(&key));
+            let mut shutdown = ctx.shutdown.clone();
+            let mut check = tokio::time::interval(UNPUBLISHED_CHECK);
+            let started = push.start_fed(feed);
+            tokio::pin!(started);
+            // Retrying a target that is down: given up once the stream is
+            // no longer published here, or at shutdown.
+            let started = loop {
                 tokio::select! {
-                    _ = queue.notify.notified() => {}
-                    _ = crate::sync::raised(&mut shutdown) => break,
-                }
-                subscription.drain(256 * 1024, |out| match out {
-                    Out::Media(m) => flat.push(Some(m.clone())),
-                    Out::StreamBegin => {}
-                    Out::StreamEnd => flat.push(None),
-                });
-                for media in flat.drain(..) {
-                    let r = match media {
-                        Some(m) => push.write_media(m).await,
-                        None => break 'outer,
-                    };
-                    if let Err(e) = r {
-                        warn!("relay push to {url}: {e}");
-                        break 'outer;
+                    r = &mut started => break r,
+                    _ = check.tick() => {
+                        if !ctx.hub.get(&key).is_some_and(|s| s.has_publisher()) {
+                            let _ = push.dispose();
+                        }
+                    }
+                    _ = crate::sync::raised(&mut shutdown) => {
+                        let _ = push.dispose();
                     }
                 }
+            };
+            if let Err(e) = started {
+                warn!("relay push to {url}: {e}; giving up");
+                return;
             }
-            let _ = push.close().await;
-            drop(subscription);
-            info!("relay to {url} ended");
+            info!("relaying to {url}");
+            let reason = tokio::select! {
+                r = push.wait() => r,
+                _ = crate::sync::raised(&mut shutdown) => {
+                    let _ = push.close().await;
+                    push.wait().await
+                }
+            };
+            info!("relay to {url} ended: {reason}");
         }
         .instrument(span),
     );
+}
+
+impl Feed for Subscription {
+    fn due(&self) -> Notified<'_> {
+        self.queue().notify.notified()
+    }
+
+    fn take(&mut self, out: &mut VecDeque<Fed>) {
+        self.drain(256 * 1024, |item| match item {
+            Out::Media(m) => out.push_back(Fed::Media(m.clone())),
+            Out::StreamBegin => {}
+            Out::StreamEnd => out.push_back(Fed::End),
+        });
+    }
 }
