@@ -11,6 +11,7 @@ pub mod fmp4;
 mod segmenter;
 
 use crate::server::{PlayerInfo, Players};
+use crate::sync::lock;
 pub use segmenter::Limits;
 use segmenter::Segmenter;
 use std::collections::HashMap;
@@ -45,10 +46,6 @@ struct Live {
     version: watch::Sender<u64>,
     last_request: Mutex<Instant>,
     ended: std::sync::atomic::AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A stream's place in the map: empty while its first request waits for

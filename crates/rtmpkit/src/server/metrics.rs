@@ -54,7 +54,7 @@ impl MetricCounters {
     /// Counts a failure of `stage` (`accept`, `tls`, `handshake`,
     /// `connect`, `publish`, `play`) for `cause`.
     pub fn fail(&self, stage: &'static str, cause: &'static str) {
-        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = crate::sync::lock(&self.failures);
         *f.entry((stage, cause)).or_default() += 1;
     }
 
@@ -84,10 +84,7 @@ impl MetricCounters {
     /// A copy of the counters, with what the hub knows: bytes queued for
     /// players and messages dropped for the players present.
     pub fn snapshot(&self, queued_bytes: u64, dropped_by_present: u64) -> Metrics {
-        let failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let failures = crate::sync::lock(&self.failures)
             .iter()
             .map(|(&(stage, cause), &count)| FailureCount {
                 stage,
