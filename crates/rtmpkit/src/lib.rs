@@ -35,6 +35,7 @@
 pub mod client;
 pub mod driver;
 mod error;
+pub mod fmp4;
 #[cfg(feature = "http")]
 pub mod hls;
 #[cfg(feature = "http")]

@@ -7,7 +7,6 @@
 //! authorization applies), and segmenting stops 30 s after the last
 //! request. Segments live in memory, a few per stream.
 
-pub mod fmp4;
 mod segmenter;
 
 use crate::server::{PlayerInfo, Players};

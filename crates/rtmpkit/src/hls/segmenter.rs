@@ -3,10 +3,30 @@
 //! outgrow the part target. Only the last few segments are kept, and the
 //! parts only of the newest ones.
 
-use super::fmp4::{self, Sample, Tracks};
+use crate::fmp4::{self, Sample, Track, Unit};
 use bytes::{Bytes, BytesMut};
 use rtmpkit_proto::media::{AudioTagHeader, Media, MediaKind, VideoPacketKind, VideoTagHeader};
 use std::collections::VecDeque;
+
+/// Track ids: one video track (H.264 or HEVC) and one audio track (AAC
+/// or Opus), track 0 of the stream.
+const VIDEO: u32 = 1;
+const AUDIO: u32 = 2;
+
+/// The track of a sequence header, for the codecs LL-HLS carries here.
+fn track_of(seq: Option<&Media>, id: u32) -> Option<Track> {
+    let mut units = Vec::new();
+    fmp4::demux(seq?, &mut units);
+    let Some(Unit::Config { fourcc, body, .. }) = units.pop() else {
+        return None;
+    };
+    let t = Track::from_config(id, &fourcc, body)?;
+    let carried = match id {
+        VIDEO => matches!(t.entry, fmp4::Entry::Avc(_) | fmp4::Entry::Hevc(_)),
+        _ => matches!(t.entry, fmp4::Entry::Aac(_) | fmp4::Entry::Opus(_)),
+    };
+    carried.then_some(t)
+}
 
 /// Settings of the segmenter.
 #[derive(Debug, Clone, Copy)]
@@ -57,9 +77,10 @@ struct Held {
 #[derive(Debug)]
 pub struct Segmenter {
     limits: Limits,
-    video_seq: Option<Bytes>,
-    audio_seq: Option<Bytes>,
-    pub tracks: Option<Tracks>,
+    video_seq: Option<Media>,
+    audio_seq: Option<Media>,
+    /// Whether the init segment has an audio track.
+    has_audio: bool,
     pub init: Option<Bytes>,
     pub segments: VecDeque<Segment>,
     held_video: Option<Held>,
@@ -82,7 +103,7 @@ impl Segmenter {
             limits,
             video_seq: None,
             audio_seq: None,
-            tracks: None,
+            has_audio: false,
             init: None,
             segments: VecDeque::new(),
             held_video: None,
@@ -103,8 +124,8 @@ impl Segmenter {
         }
         match m.kind {
             MediaKind::Metadata => {}
-            MediaKind::Video if m.sequence_header => self.video_seq = Some(m.payload.clone()),
-            MediaKind::Audio if m.sequence_header => self.audio_seq = Some(m.payload.clone()),
+            MediaKind::Video if m.sequence_header => self.video_seq = Some(m.clone()),
+            MediaKind::Audio if m.sequence_header => self.audio_seq = Some(m.clone()),
             MediaKind::Video => {
                 let Ok(h) = VideoTagHeader::parse(&m.payload) else {
                     return;
@@ -137,12 +158,13 @@ impl Segmenter {
                 return;
             }
             // The first keyframe: the codecs are known now.
-            let tracks = Tracks::from_headers(self.video_seq.as_ref(), self.audio_seq.as_ref());
-            if tracks.video.is_none() {
+            let Some(video) = track_of(self.video_seq.as_ref(), VIDEO) else {
                 return;
-            }
-            self.init = Some(tracks.init_segment());
-            self.tracks = Some(tracks);
+            };
+            let audio = track_of(self.audio_seq.as_ref(), AUDIO);
+            self.has_audio = audio.is_some();
+            let tracks: Vec<Track> = std::iter::once(video).chain(audio).collect();
+            self.init = Some(fmp4::init_segment(&tracks));
             self.clock = Some((std::time::SystemTime::now(), dts));
             self.open_segment(0);
         }
@@ -180,7 +202,7 @@ impl Segmenter {
     }
 
     fn audio_frame(&mut self, m: &Media, header_len: usize) {
-        if self.init.is_none() || self.tracks.as_ref().is_some_and(|t| t.audio.is_none()) {
+        if self.init.is_none() || !self.has_audio {
             return;
         }
         let dts = m.timestamp.0;
@@ -217,9 +239,9 @@ impl Segmenter {
         }
         let video: Vec<Sample> = self.video.iter().map(|(_, s)| s.clone()).collect();
         let audio: Vec<Sample> = self.audio.iter().map(|(_, s)| s.clone()).collect();
-        let mut tracks = vec![(fmp4::VIDEO, u64::from(self.video[0].0), &video[..])];
+        let mut tracks = vec![(VIDEO, u64::from(self.video[0].0), &video[..])];
         if let Some((dts, _)) = self.audio.first() {
-            tracks.push((fmp4::AUDIO, u64::from(*dts), &audio[..]));
+            tracks.push((AUDIO, u64::from(*dts), &audio[..]));
         }
         let data = fmp4::fragment(self.fragment_seq, &tracks);
         self.fragment_seq += 1;

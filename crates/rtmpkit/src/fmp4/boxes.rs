@@ -1,17 +1,14 @@
-//! Fragmented MP4 (ISO/IEC 14496-12, CMAF): the init segment (`ftyp` +
-//! `moov`) and one fragment (`moof` + `mdat`) per LL-HLS part, for H.264
-//! (`avc1` + `avcC`) or HEVC (`hvc1` + `hvcC`, ISO/IEC 14496-15) video and
-//! AAC (`mp4a` + `esds`) or Opus (`Opus` + `dOps`, the Opus-in-ISOBMFF
-//! mapping) audio. Timescale: ms, as FLV timestamps are.
+//! The boxes: the init segment (`ftyp` + `moov` with one `trak` per
+//! track) and a fragment (`moof` + `mdat`). Sample entries: H.264 and
+//! HEVC (`avc1`/`avcC`, `hvc1`/`hvcC`, ISO/IEC 14496-15), AV1
+//! (`av01`/`av1C`, the AV1-in-ISOBMFF binding), VP9 (`vp09`/`vpcC`, the VP
+//! codec ISOBMFF binding), AAC (`mp4a`/`esds`) and Opus (`Opus`/`dOps`,
+//! the Opus-in-ISOBMFF mapping). Timescale: ms, as FLV timestamps are.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use rtmpkit_proto::media::{
-    AudioTagHeader, VideoTagHeader, parse_aac_config, parse_avc_config, parse_hevc_config,
-};
+use rtmpkit_proto::media::{parse_aac_config, parse_avc_config, parse_hevc_config};
 
-/// Track ids in the init segment and fragments.
-pub const VIDEO: u32 = 1;
-pub const AUDIO: u32 = 2;
+/// The timescale of every track: ms, as FLV timestamps are.
 const TIMESCALE: u32 = 1000;
 
 /// One sample of a fragment.
@@ -50,164 +47,196 @@ fn full(
 
 const MATRIX: [u32; 9] = [0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x4000_0000];
 
-/// The video sample entry: its type and configuration box.
+/// A track's sample entry: its codec and configuration record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VideoEntry {
-    /// AVCDecoderConfigurationRecord.
+pub enum Entry {
+    /// `avc1` + `avcC`: AVCDecoderConfigurationRecord.
     Avc(Bytes),
-    /// HEVCDecoderConfigurationRecord.
+    /// `hvc1` + `hvcC`: HEVCDecoderConfigurationRecord.
     Hevc(Bytes),
-}
-
-/// The audio sample entry: its type and configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AudioEntry {
-    /// AudioSpecificConfig.
+    /// `av01` + `av1C`: AV1CodecConfigurationRecord.
+    Av1(Bytes),
+    /// `vp09` + `vpcC`: VPCodecConfigurationRecord (without the full-box
+    /// header, as Enhanced RTMP carries it).
+    Vp9(Bytes),
+    /// `mp4a` + `esds`: AudioSpecificConfig.
     Aac(Bytes),
-    /// `dOps` body, made from the Opus ID header.
+    /// `Opus` + `dOps`, made from the Opus ID header.
     Opus(Bytes),
 }
 
-/// The codecs of a stream, from its sequence headers.
-#[derive(Debug, Clone)]
-pub struct Tracks {
-    /// Sample entry and picture size.
-    pub video: Option<(VideoEntry, u32, u32)>,
-    /// Sample entry, sample rate, channels.
-    pub audio: Option<(AudioEntry, u32, u8)>,
-}
-
-impl Tracks {
-    /// From the FLV bodies of the sequence headers, legacy or Enhanced
-    /// RTMP: H.264 or HEVC, AAC or Opus. Other codecs are left out.
-    pub fn from_headers(video: Option<&Bytes>, audio: Option<&Bytes>) -> Tracks {
-        let video = video.and_then(|v| {
-            let h = VideoTagHeader::parse(v).ok()?;
-            let rec = v.slice(h.header_len.min(v.len())..);
-            if h.codec.is_avc() {
-                let info = parse_avc_config(&rec)?;
-                Some((VideoEntry::Avc(rec), info.width, info.height))
-            } else if h.codec.is_hevc() {
-                let info = parse_hevc_config(&rec)?;
-                Some((VideoEntry::Hevc(rec), info.width, info.height))
-            } else {
-                None
-            }
-        });
-        let audio = audio.and_then(|a| {
-            let h = AudioTagHeader::parse(a).ok()?;
-            let conf = a.slice(h.header_len.min(a.len())..);
-            if h.codec.is_aac() {
-                let info = parse_aac_config(&conf)?;
-                Some((AudioEntry::Aac(conf), info.sample_rate, info.channels))
-            } else if h.codec.is_opus() {
-                let (dops, channels) = opus_dops(&conf)?;
-                Some((AudioEntry::Opus(dops), 48_000, channels))
-            } else {
-                None
-            }
-        });
-        Tracks { video, audio }
-    }
-
-    /// `ftyp` + `moov`.
-    pub fn init_segment(&self) -> Bytes {
-        let mut o = BytesMut::with_capacity(1024);
-        boxed(&mut o, b"ftyp", |o| {
-            o.put_slice(b"iso6");
-            o.put_u32(0);
-            for brand in [b"iso6", b"cmfc", b"mp41"] {
-                o.put_slice(brand);
-            }
-        });
-        boxed(&mut o, b"moov", |o| {
-            full(o, b"mvhd", 0, 0, |o| {
-                o.put_u32(0); // creation
-                o.put_u32(0); // modification
-                o.put_u32(TIMESCALE);
-                o.put_u32(0); // duration: live
-                o.put_u32(0x0001_0000); // rate 1.0
-                o.put_u16(0x0100); // volume 1.0
-                o.put_bytes(0, 10);
-                MATRIX.iter().for_each(|m| o.put_u32(*m));
-                o.put_bytes(0, 24);
-                o.put_u32(AUDIO + 1); // next track id
-            });
-            if let Some((entry, w, h)) = &self.video {
-                trak(o, VIDEO, (*w, *h), |o| {
-                    let (kind, conf, rec) = match entry {
-                        VideoEntry::Avc(r) => (b"avc1", b"avcC", r),
-                        VideoEntry::Hevc(r) => (b"hvc1", b"hvcC", r),
-                    };
-                    boxed(o, kind, |o| {
-                        o.put_bytes(0, 6);
-                        o.put_u16(1); // data reference index
-                        o.put_bytes(0, 16);
-                        o.put_u16(*w as u16);
-                        o.put_u16(*h as u16);
-                        o.put_u32(0x0048_0000); // 72 dpi
-                        o.put_u32(0x0048_0000);
-                        o.put_u32(0);
-                        o.put_u16(1); // frames per sample
-                        o.put_bytes(0, 32); // compressor name
-                        o.put_u16(0x18); // depth
-                        o.put_i16(-1);
-                        boxed(o, conf, |o| o.put_slice(rec));
-                    });
-                });
-            }
-            if let Some((entry, rate, channels)) = &self.audio {
-                trak(o, AUDIO, (0, 0), |o| {
-                    let kind = match entry {
-                        AudioEntry::Aac(_) => b"mp4a",
-                        AudioEntry::Opus(_) => b"Opus",
-                    };
-                    boxed(o, kind, |o| {
-                        o.put_bytes(0, 6);
-                        o.put_u16(1);
-                        o.put_bytes(0, 8);
-                        o.put_u16(u16::from(*channels));
-                        o.put_u16(16);
-                        o.put_u32(0);
-                        o.put_u32(rate.min(&65535) << 16);
-                        match entry {
-                            AudioEntry::Aac(asc) => esds(o, asc),
-                            AudioEntry::Opus(dops) => boxed(o, b"dOps", |o| o.put_slice(dops)),
-                        }
-                    });
-                });
-            }
-            boxed(o, b"mvex", |o| {
-                for id in self.ids() {
-                    full(o, b"trex", 0, 0, |o| {
-                        o.put_u32(id);
-                        o.put_u32(1); // sample description index
-                        o.put_u32(0);
-                        o.put_u32(0);
-                        o.put_u32(0);
-                    });
-                }
-            });
-        });
-        o.freeze()
-    }
-
-    fn ids(&self) -> Vec<u32> {
-        let mut v = Vec::new();
-        if self.video.is_some() {
-            v.push(VIDEO);
-        }
-        if self.audio.is_some() {
-            v.push(AUDIO);
-        }
-        v
+impl Entry {
+    /// Whether the track is video.
+    pub fn is_video(&self) -> bool {
+        matches!(
+            self,
+            Entry::Avc(_) | Entry::Hevc(_) | Entry::Av1(_) | Entry::Vp9(_)
+        )
     }
 }
 
-/// `trak` with its header, media header and handler; `entry` writes the
-/// sample entry into `stsd`.
-fn trak(o: &mut BytesMut, id: u32, (w, h): (u32, u32), entry: impl FnOnce(&mut BytesMut)) {
-    let video = id == VIDEO;
+/// One track of the init segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Track {
+    /// Track id (1-based) in the init segment and fragments.
+    pub id: u32,
+    pub entry: Entry,
+    /// Picture size (0 where the configuration does not say).
+    pub width: u32,
+    pub height: u32,
+    /// Sample rate and channels (audio).
+    pub sample_rate: u32,
+    pub channels: u8,
+}
+
+impl Track {
+    /// A track from an Enhanced RTMP FourCC (legacy AVC is `avc1`, AAC
+    /// `mp4a`) and its sequence-start body; `None` for codecs the writer
+    /// does not carry (VP8, AC-3, FLAC, MP3, ...) or a body it cannot read.
+    pub fn from_config(id: u32, fourcc: &[u8; 4], config: Bytes) -> Option<Track> {
+        let video = |entry, (width, height)| Track {
+            id,
+            entry,
+            width,
+            height,
+            sample_rate: 0,
+            channels: 0,
+        };
+        let audio = |entry, sample_rate, channels| Track {
+            id,
+            entry,
+            width: 0,
+            height: 0,
+            sample_rate,
+            channels,
+        };
+        Some(match fourcc {
+            b"avc1" => {
+                let i = parse_avc_config(&config)?;
+                video(Entry::Avc(config), (i.width, i.height))
+            }
+            b"hvc1" => {
+                let i = parse_hevc_config(&config)?;
+                video(Entry::Hevc(config), (i.width, i.height))
+            }
+            // The picture size is in the bitstream; players read it there.
+            b"av01" if config.len() >= 4 && config[0] & 0x80 != 0 => {
+                video(Entry::Av1(config), (0, 0))
+            }
+            b"vp09" if config.len() >= 8 => video(Entry::Vp9(config), (0, 0)),
+            b"mp4a" => {
+                let i = parse_aac_config(&config)?;
+                audio(Entry::Aac(config), i.sample_rate, i.channels)
+            }
+            b"Opus" => {
+                let (dops, channels) = opus_dops(&config)?;
+                audio(Entry::Opus(dops), 48_000, channels)
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// `ftyp` + `moov` for `tracks` (ids as given).
+pub fn init_segment(tracks: &[Track]) -> Bytes {
+    let mut o = BytesMut::with_capacity(1024);
+    boxed(&mut o, b"ftyp", |o| {
+        o.put_slice(b"iso6");
+        o.put_u32(0);
+        for brand in [b"iso6", b"cmfc", b"mp41"] {
+            o.put_slice(brand);
+        }
+    });
+    boxed(&mut o, b"moov", |o| {
+        full(o, b"mvhd", 0, 0, |o| {
+            o.put_u32(0); // creation
+            o.put_u32(0); // modification
+            o.put_u32(TIMESCALE);
+            o.put_u32(0); // duration: fragmented
+            o.put_u32(0x0001_0000); // rate 1.0
+            o.put_u16(0x0100); // volume 1.0
+            o.put_bytes(0, 10);
+            MATRIX.iter().for_each(|m| o.put_u32(*m));
+            o.put_bytes(0, 24);
+            let next = tracks.iter().map(|t| t.id).max().unwrap_or(0) + 1;
+            o.put_u32(next);
+        });
+        for t in tracks {
+            trak(o, t);
+        }
+        boxed(o, b"mvex", |o| {
+            for t in tracks {
+                full(o, b"trex", 0, 0, |o| {
+                    o.put_u32(t.id);
+                    o.put_u32(1); // sample description index
+                    o.put_u32(0);
+                    o.put_u32(0);
+                    o.put_u32(0);
+                });
+            }
+        });
+    });
+    o.freeze()
+}
+
+/// The visual sample entry.
+fn video_entry(o: &mut BytesMut, t: &Track) {
+    let (kind, conf, rec) = match &t.entry {
+        Entry::Avc(r) => (b"avc1", b"avcC", r),
+        Entry::Hevc(r) => (b"hvc1", b"hvcC", r),
+        Entry::Av1(r) => (b"av01", b"av1C", r),
+        Entry::Vp9(r) => (b"vp09", b"vpcC", r),
+        Entry::Aac(_) | Entry::Opus(_) => return,
+    };
+    boxed(o, kind, |o| {
+        o.put_bytes(0, 6);
+        o.put_u16(1); // data reference index
+        o.put_bytes(0, 16);
+        o.put_u16(t.width as u16);
+        o.put_u16(t.height as u16);
+        o.put_u32(0x0048_0000); // 72 dpi
+        o.put_u32(0x0048_0000);
+        o.put_u32(0);
+        o.put_u16(1); // frames per sample
+        o.put_bytes(0, 32); // compressor name
+        o.put_u16(0x18); // depth
+        o.put_i16(-1);
+        if matches!(t.entry, Entry::Vp9(_)) {
+            // vpcC is a full box (version 1); E-RTMP carries its body.
+            full(o, conf, 1, 0, |o| o.put_slice(rec));
+        } else {
+            boxed(o, conf, |o| o.put_slice(rec));
+        }
+    });
+}
+
+/// The audio sample entry.
+fn audio_entry(o: &mut BytesMut, t: &Track) {
+    let kind = match &t.entry {
+        Entry::Aac(_) => b"mp4a",
+        Entry::Opus(_) => b"Opus",
+        _ => return,
+    };
+    boxed(o, kind, |o| {
+        o.put_bytes(0, 6);
+        o.put_u16(1);
+        o.put_bytes(0, 8);
+        o.put_u16(u16::from(t.channels));
+        o.put_u16(16);
+        o.put_u32(0);
+        o.put_u32(t.sample_rate.min(65535) << 16);
+        match &t.entry {
+            Entry::Aac(asc) => esds(o, t.id, asc),
+            Entry::Opus(dops) => boxed(o, b"dOps", |o| o.put_slice(dops)),
+            _ => {}
+        }
+    });
+}
+
+/// `trak` with its header, media header, handler and sample entry.
+fn trak(o: &mut BytesMut, t: &Track) {
+    let video = t.entry.is_video();
+    let (id, w, h) = (t.id, t.width, t.height);
     boxed(o, b"trak", |o| {
         full(o, b"tkhd", 0, 3, |o| {
             o.put_u32(0);
@@ -254,7 +283,11 @@ fn trak(o: &mut BytesMut, id: u32, (w, h): (u32, u32), entry: impl FnOnce(&mut B
                 boxed(o, b"stbl", |o| {
                     full(o, b"stsd", 0, 0, |o| {
                         o.put_u32(1);
-                        entry(o);
+                        if video {
+                            video_entry(o, t);
+                        } else {
+                            audio_entry(o, t);
+                        }
                     });
                     for kind in [b"stts", b"stsc", b"stco"] {
                         full(o, kind, 0, 0, |o| o.put_u32(0));
@@ -302,12 +335,12 @@ fn opus_dops(head: &[u8]) -> Option<(Bytes, u8)> {
 }
 
 /// `esds` with the AudioSpecificConfig (ISO/IEC 14496-1 descriptors).
-fn esds(o: &mut BytesMut, asc: &[u8]) {
+fn esds(o: &mut BytesMut, id: u32, asc: &[u8]) {
     full(o, b"esds", 0, 0, |o| {
         let dsi = asc.len() as u8;
         o.put_u8(0x03); // ES_Descriptor
         o.put_u8(23 + dsi);
-        o.put_u16(AUDIO as u16);
+        o.put_u16(id as u16);
         o.put_u8(0);
         o.put_u8(0x04); // DecoderConfigDescriptor
         o.put_u8(15 + dsi);
@@ -326,7 +359,8 @@ fn esds(o: &mut BytesMut, asc: &[u8]) {
 }
 
 /// One fragment: `moof` (a `traf` per track with samples) and `mdat`.
-/// `tracks`: (track id, decode time of the first sample, samples).
+/// `tracks`: (track id, decode time of the first sample, samples). Audio
+/// samples are all sync samples: mark them `keyframe`.
 pub fn fragment(sequence: u32, tracks: &[(u32, u64, &[Sample])]) -> Bytes {
     let mut o = BytesMut::new();
     let mut offsets = Vec::new();
@@ -346,11 +380,7 @@ pub fn fragment(sequence: u32, tracks: &[(u32, u64, &[Sample])]) -> Bytes {
                     for s in samples.iter() {
                         o.put_u32(s.duration);
                         o.put_u32(s.data.len() as u32);
-                        o.put_u32(if s.keyframe || *id == AUDIO {
-                            0x0200_0000
-                        } else {
-                            0x0101_0000
-                        });
+                        o.put_u32(if s.keyframe { 0x0200_0000 } else { 0x0101_0000 });
                         o.put_i32(s.cts);
                     }
                 });
