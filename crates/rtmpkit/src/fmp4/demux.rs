@@ -128,26 +128,27 @@ fn enhanced(m: &Media, video: bool, out: &mut Vec<Unit>) {
                 fourcc: t.fourcc,
                 body,
             }),
-            // CodedFrames: avc1 / hvc1 / vvc1 video start with SI24 cts.
-            1 if video && matches!(&t.fourcc, b"avc1" | b"hvc1" | b"vvc1") => {
-                if body.len() > 3 {
+            // CodedFrames (video CodedFramesX too): avc1 / hvc1 / vvc1
+            // CodedFrames start with the SI24 cts, other codecs have none.
+            1 | 3 if video || ex.packet_type == 1 => {
+                let with_cts = video
+                    && ex.packet_type == 1
+                    && matches!(&t.fourcc, b"avc1" | b"hvc1" | b"vvc1");
+                let (cts, data) = match with_cts {
+                    true if body.len() > 3 => (si24(&body[..3]), body.slice(3..)),
+                    true => continue,
+                    false => (0, body),
+                };
+                if !data.is_empty() {
                     out.push(Unit::Frame {
                         key,
                         dts: m.timestamp.0,
-                        cts: si24(&body[..3]),
+                        cts,
                         keyframe,
-                        data: body.slice(3..),
+                        data,
                     });
                 }
             }
-            // CodedFrames of other codecs, and video CodedFramesX: no cts.
-            1 | 3 if !body.is_empty() && (video || ex.packet_type == 1) => out.push(Unit::Frame {
-                key,
-                dts: m.timestamp.0,
-                cts: 0,
-                keyframe,
-                data: body,
-            }),
             _ => {}
         }
     }
