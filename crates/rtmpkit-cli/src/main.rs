@@ -7,6 +7,7 @@ mod probe;
 mod pull;
 mod push;
 mod reconnect;
+mod record_args;
 mod relay;
 mod serve;
 mod session_args;

@@ -1,5 +1,6 @@
 //! `rtmpkit serve`: the live server.
 
+use crate::record_args::{RecordArgs, RecordFile, record_options};
 use anyhow::{Context, Result, bail};
 use rtmpkit::server::{ClusterOptions, Server, ServerOptions};
 use rtmpkit::tls::ServerCertificate;
@@ -94,6 +95,8 @@ pub struct ServeArgs {
     /// LL-HLS segments kept per stream, in memory (2-30) [default: 6].
     #[arg(long, value_name = "N")]
     hls_segments: Option<usize>,
+    #[command(flatten)]
+    record: RecordArgs,
 }
 
 /// The config file: every field optional.
@@ -132,6 +135,14 @@ struct FileConfig {
     hls_part_ms: Option<u32>,
     hls_segments: Option<usize>,
     hls_segment_ms: Option<u32>,
+    record: Option<PathBuf>,
+    record_format: Option<String>,
+    record_segment_secs: Option<f64>,
+    record_path: Option<String>,
+    record_delete_after_hours: Option<f64>,
+    record_max_bytes: Option<String>,
+    record_fsync: Option<bool>,
+    on_record_done: Option<String>,
 }
 
 /// The HTTP side's settings.
@@ -294,6 +305,19 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, HttpSettings)> {
         (None, Some(_)) => bail!("--advertise is used only with --cluster redis://HOST:PORT"),
         (None, None) => {}
     }
+    o.record = record_options(
+        &args.record,
+        RecordFile {
+            record: file.record,
+            record_format: file.record_format,
+            record_segment_secs: file.record_segment_secs,
+            record_path: file.record_path,
+            record_delete_after_hours: file.record_delete_after_hours,
+            record_max_bytes: file.record_max_bytes,
+            record_fsync: file.record_fsync,
+            on_record_done: file.on_record_done,
+        },
+    )?;
     let d = rtmpkit::hls::Limits::default();
     let hls = rtmpkit::hls::Limits {
         part_ms: args.hls_part_ms.or(file.hls_part_ms).unwrap_or(d.part_ms),

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod hooks;
+
 pub const NGINX_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 
 pub fn have(cmd: &str) -> bool {
@@ -448,6 +450,18 @@ impl Served {
             }
         }
         s
+    }
+
+    /// How many stdout and stderr lines so far contain `text`.
+    pub fn count_lines(&self, text: &str) -> usize {
+        let n = |v: &std::sync::Arc<std::sync::Mutex<Vec<String>>>| {
+            v.lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(text))
+                .count()
+        };
+        n(&self.out) + n(&self.err)
     }
 
     /// Waits up to `limit` for a stdout or stderr line containing `text`.

@@ -56,8 +56,8 @@ pub enum Entry {
     Hevc(Bytes),
     /// `av01` + `av1C`: AV1CodecConfigurationRecord.
     Av1(Bytes),
-    /// `vp09` + `vpcC`: VPCodecConfigurationRecord (without the full-box
-    /// header, as Enhanced RTMP carries it).
+    /// `vp09` + `vpcC`: the box's body as Enhanced RTMP carries it (version
+    /// 1 and flags, then the VPCodecConfigurationRecord).
     Vp9(Bytes),
     /// `mp4a` + `esds`: AudioSpecificConfig.
     Aac(Bytes),
@@ -123,7 +123,7 @@ impl Track {
             b"av01" if config.len() >= 4 && config[0] & 0x80 != 0 => {
                 video(Entry::Av1(config), (0, 0))
             }
-            b"vp09" if config.len() >= 8 => video(Entry::Vp9(config), (0, 0)),
+            b"vp09" if config.len() >= 12 && config[0] == 1 => video(Entry::Vp9(config), (0, 0)),
             b"mp4a" => {
                 let i = parse_aac_config(&config)?;
                 audio(Entry::Aac(config), i.sample_rate, i.channels)
@@ -201,12 +201,9 @@ fn video_entry(o: &mut BytesMut, t: &Track) {
         o.put_bytes(0, 32); // compressor name
         o.put_u16(0x18); // depth
         o.put_i16(-1);
-        if matches!(t.entry, Entry::Vp9(_)) {
-            // vpcC is a full box (version 1); E-RTMP carries its body.
-            full(o, conf, 1, 0, |o| o.put_slice(rec));
-        } else {
-            boxed(o, conf, |o| o.put_slice(rec));
-        }
+        // For vpcC, E-RTMP's body starts with the full box's version
+        // and flags already.
+        boxed(o, conf, |o| o.put_slice(rec));
     });
 }
 

@@ -40,7 +40,26 @@ pub struct FileWriter {
     configs: BTreeMap<TrackKey, ([u8; 4], Bytes)>,
     file: Option<OpenFile>,
     units: Vec<Unit>,
+    /// Frames that came before the first file opened (audio sent just
+    /// before the opening keyframe, at its time): the file takes those
+    /// at or after its start.
+    early: Vec<Early>,
 }
+
+/// A frame kept until the first file opens.
+#[derive(Debug)]
+struct Early {
+    key: TrackKey,
+    dts: u32,
+    cts: i32,
+    keyframe: bool,
+    data: Bytes,
+}
+
+/// Frames kept before the first file opens, at most.
+const MAX_EARLY: usize = 256;
+/// How long before the first keyframe audio still goes into the file.
+const EARLY_WINDOW_MS: u32 = 1000;
 
 #[derive(Debug)]
 struct OpenFile {
@@ -75,6 +94,7 @@ impl FileWriter {
             configs: BTreeMap::new(),
             file: None,
             units: Vec::new(),
+            early: Vec::new(),
         }
     }
 
@@ -152,10 +172,30 @@ impl FileWriter {
         };
         if opens {
             self.finish(out);
-            self.open(dts, out);
+            // Audio sent just before the first keyframe belongs in the
+            // file: it starts with the earliest of it.
+            let mut early = std::mem::take(&mut self.early);
+            early.retain(|e| e.key.audio && e.dts <= dts && e.dts + EARLY_WINDOW_MS >= dts);
+            let start = early.iter().map(|e| e.dts).min().unwrap_or(dts).min(dts);
+            self.open(start, out);
+            for e in early {
+                self.frame(e.key, e.dts, e.cts, e.keyframe, e.data, out);
+            }
         }
         let max = self.max_fragment_ms;
-        let Some(f) = self.file.as_mut() else { return };
+        let Some(f) = self.file.as_mut() else {
+            if self.early.len() >= MAX_EARLY {
+                self.early.remove(0);
+            }
+            self.early.push(Early {
+                key,
+                dts,
+                cts,
+                keyframe,
+                data,
+            });
+            return;
+        };
         if dts < f.start_dts {
             // Before the opening keyframe (audio that came first).
             return;

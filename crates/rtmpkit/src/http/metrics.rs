@@ -161,6 +161,24 @@ pub fn render(stats: &StatsHandle) -> String {
         ],
         add_counter,
     );
+    gauge(
+        &mut r,
+        "recordings",
+        "Recording files being written now",
+        m.recordings,
+    );
+    counter(
+        &mut r,
+        "record_errors",
+        "Recording writes or file creations that failed (the live stream went on)",
+        m.record_errors,
+    );
+    counter(
+        &mut r,
+        "record_bytes",
+        "Bytes written to recordings",
+        m.record_bytes,
+    );
     let mut text = String::new();
     // Writing into a String does not fail.
     let _ = encode(&mut text, &r);

@@ -62,6 +62,7 @@ pub(crate) enum Call {
     Play,
     PublishDone,
     PlayDone,
+    RecordDone,
 }
 
 impl Call {
@@ -71,6 +72,7 @@ impl Call {
             Call::Play => "play",
             Call::PublishDone => "publish_done",
             Call::PlayDone => "play_done",
+            Call::RecordDone => "record_done",
         }
     }
 }
@@ -108,13 +110,15 @@ pub(crate) struct Authorizer {
 const ANSWER_CHARS: usize = 200;
 
 impl Authorizer {
-    /// Checks the hook URLs; only `http://` hooks are supported.
-    pub fn new(opts: AuthOptions) -> io::Result<Authorizer> {
+    /// Checks the hook URLs (and `on_record_done`, which the recorder
+    /// tells through this client); only `http://` hooks are supported.
+    pub fn new(opts: AuthOptions, on_record_done: Option<&String>) -> io::Result<Authorizer> {
         let hooks = [
-            ("on_publish", &opts.on_publish),
-            ("on_play", &opts.on_play),
-            ("on_publish_done", &opts.on_publish_done),
-            ("on_play_done", &opts.on_play_done),
+            ("on_publish", opts.on_publish.as_ref()),
+            ("on_play", opts.on_play.as_ref()),
+            ("on_publish_done", opts.on_publish_done.as_ref()),
+            ("on_play_done", opts.on_play_done.as_ref()),
+            ("on_record_done", on_record_done),
         ];
         let mut any = false;
         for (what, url) in hooks {
@@ -139,7 +143,7 @@ impl Authorizer {
         match call {
             Call::Publish => self.opts.publish_secret.is_none() && self.opts.on_publish.is_none(),
             Call::Play => self.opts.play_secret.is_none() && self.opts.on_play.is_none(),
-            Call::PublishDone | Call::PlayDone => true,
+            Call::PublishDone | Call::PlayDone | Call::RecordDone => true,
         }
     }
 
@@ -218,6 +222,42 @@ impl Authorizer {
                 Ok(Ok(a)) => warn!("on_{} hook answered {}", call.name(), a.status),
                 Ok(Err(e)) => warn!("on_{} hook unreachable: {e}", call.name()),
                 Err(_) => warn!("on_{} hook did not answer within {timeout:?}", call.name()),
+            }
+        });
+    }
+
+    /// Tells `on_record_done` of a finished recording, in the background:
+    /// nginx-rtmp's form (`call=record_done`, `app`, `name`, ...) with
+    /// `fields` (`path`, `recorder`, ...) and the stream's query
+    /// arguments.
+    pub fn notify_record_done(
+        &self,
+        hook: String,
+        caller: &Caller,
+        app: &str,
+        name: &str,
+        fields: &[(&str, String)],
+    ) {
+        let Some(http) = self.http.clone() else {
+            return;
+        };
+        let (plain, query) = split_query(name);
+        let mut caller = caller.clone();
+        caller.app = app.to_owned();
+        let mut form = form(Call::RecordDone, &caller, plain, query, None);
+        let mut extra = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in fields {
+            extra.append_pair(k, v);
+        }
+        form.push('&');
+        form.push_str(&extra.finish());
+        let timeout = self.opts.hook_timeout;
+        tokio::spawn(async move {
+            match tokio::time::timeout(timeout, post(&http, &hook, form)).await {
+                Ok(Ok(a)) if (200..300).contains(&a.status) => {}
+                Ok(Ok(a)) => warn!("on_record_done hook answered {}", a.status),
+                Ok(Err(e)) => warn!("on_record_done hook unreachable: {e}"),
+                Err(_) => warn!("on_record_done hook did not answer within {timeout:?}"),
             }
         });
     }

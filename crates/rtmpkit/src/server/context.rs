@@ -8,6 +8,7 @@ use super::auth::{Authorizer, Call, Caller, Decision, split_query};
 use super::cluster::Cluster;
 use super::hub::Hub;
 use super::metrics::{self, MetricCounters};
+use super::record::Recordings;
 use super::relay::{self, PullSource};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,8 @@ pub(crate) struct ServerContext {
     /// Drain requests: each one asks every client that supports it to
     /// reconnect (to the `tcUrl` inside, or here again).
     pub drain: watch::Sender<Option<Option<String>>>,
+    /// The recorders and their open files.
+    pub recordings: Recordings,
 }
 
 impl ServerContext {
@@ -71,7 +74,14 @@ impl ServerContext {
 
     /// A stream started publishing: start static relay pushes, and the one
     /// a hook's redirect asked for.
-    pub fn on_publish(self: &Arc<Self>, key: &str, redirect: Option<String>) {
+    pub fn on_publish(
+        self: &Arc<Self>,
+        key: &str,
+        redirect: Option<String>,
+        caller: &Arc<Caller>,
+        query: &str,
+    ) {
+        self.start_recording(key, caller.clone(), query);
         for base in &self.opts.relay_push {
             relay::spawn_push(self.clone(), key.to_owned(), relay::stream_url(base, key));
         }

@@ -32,6 +32,12 @@ pub(crate) struct MetricCounters {
     pub pull_reconnects: AtomicU64,
     /// Reconnect requests sent to clients (drain, shutdown).
     pub reconnect_requests: AtomicU64,
+    /// Recording files open now.
+    pub recordings: AtomicU64,
+    /// Recording writes (or file creations) that failed.
+    pub record_errors: AtomicU64,
+    /// Bytes written to recordings.
+    pub record_bytes: AtomicU64,
     /// Failures by (stage, cause): rare, so a lock is fine.
     failures: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
@@ -106,6 +112,9 @@ impl MetricCounters {
             takeovers: read(&self.takeovers),
             pull_reconnects: read(&self.pull_reconnects),
             reconnect_requests: read(&self.reconnect_requests),
+            recordings: read(&self.recordings),
+            record_errors: read(&self.record_errors),
+            record_bytes: read(&self.record_bytes),
         }
     }
 }
@@ -154,4 +163,10 @@ pub struct Metrics {
     pub pull_reconnects: u64,
     /// Total reconnect requests sent to clients.
     pub reconnect_requests: u64,
+    /// Recording files open now.
+    pub recordings: u64,
+    /// Total recording writes (or file creations) that failed.
+    pub record_errors: u64,
+    /// Total bytes written to recordings.
+    pub record_bytes: u64,
 }

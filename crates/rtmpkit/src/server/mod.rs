@@ -19,6 +19,7 @@ mod hub;
 mod metrics;
 mod player;
 mod publication;
+mod record;
 mod relay;
 mod signed;
 mod stats;
@@ -29,6 +30,7 @@ pub use cluster::ClusterOptions;
 pub use drain::DrainHandle;
 pub use metrics::{FailureCount, Metrics};
 pub use player::{Player, PlayerInfo, Players};
+pub use record::{FlvFileWriter, RecordFormat, RecordOptions};
 pub use signed::{sign_url, token as sign_token};
 pub use stats::{AudioStat, ClusterView, PulledStream, StatsHandle, StreamStat, VideoStat};
 pub use subscription::PlayRefused;
@@ -100,6 +102,8 @@ pub struct ServerOptions {
     pub relay_pull: Option<String>,
     /// Every published stream is also pushed to `URL/app/stream` for each of these.
     pub relay_push: Vec<String>,
+    /// Record every published stream (see [`RecordOptions`]).
+    pub record: Option<RecordOptions>,
     /// Cluster mode: share the stream directory with other nodes in Redis
     /// (default none).
     pub cluster: Option<ClusterOptions>,
@@ -125,6 +129,7 @@ impl Default for ServerOptions {
             player_queue_hard_bytes: 8 << 20,
             relay_pull: None,
             relay_push: Vec::new(),
+            record: None,
             cluster: None,
         }
     }
@@ -171,7 +176,8 @@ impl Server {
     pub async fn bind(opts: ServerOptions) -> std::io::Result<Server> {
         let invalid =
             |msg: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg.to_owned());
-        let auth = Authorizer::new(opts.auth.clone())?;
+        let record_hook = opts.record.as_ref().and_then(|r| r.on_record_done.as_ref());
+        let auth = Authorizer::new(opts.auth.clone(), record_hook)?;
         let listener = match opts.listen {
             Some(addr) => Some(bind(addr).await?),
             None => None,
@@ -219,6 +225,7 @@ impl Server {
             relay_pulls: Mutex::new(HashMap::new()),
             shutdown: stop_rx,
             drain: watch::Sender::new(None),
+            recordings: Default::default(),
             opts,
         });
         Ok(Server {

@@ -5,7 +5,7 @@
 //! next, and dropping the [`Publication`] unpublishes (the hub, the
 //! cluster claim, the `on_publish_done` hook).
 
-use super::auth::{Call, Caller};
+use super::auth::{Call, Caller, split_query};
 use super::cluster::Claim;
 use super::context::ServerContext;
 use super::hub::{PublishError, Stream};
@@ -86,7 +86,7 @@ impl ServerContext {
         if let Some(cluster) = &self.cluster {
             cluster.own(&key);
         }
-        self.on_publish(&key, redirect);
+        self.on_publish(&key, redirect, &caller, split_query(name).1);
         bump(&self.counters.publishers);
         Ok(Publication {
             ctx: self.clone(),

@@ -212,7 +212,7 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
                     return;
                 }
             };
-            let feed = Box::new(ctx.join_as_relay(&key));
+            let feed = Box::new(ctx.join_internal(&key));
             let mut shutdown = ctx.shutdown.clone();
             let mut check = tokio::time::interval(UNPUBLISHED_CHECK);
             let started = push.start_fed(feed);

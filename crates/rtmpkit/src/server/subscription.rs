@@ -1,5 +1,5 @@
 //! One consumer of a stream: an RTMP player, an HTTP-FLV reader, the
-//! LL-HLS segmenter, a relay push. Every one joins through
+//! LL-HLS segmenter, a relay push, the recorder. Every one joins through
 //! [`ServerContext::join`] and leaves by dropping its [`Subscription`],
 //! so there is one join path, one leave path and one drain loop:
 //! - joining does the play authorization (signed URL, `on_play` hook), the
@@ -33,8 +33,9 @@ pub struct PlayRefused {
 pub(crate) enum Consumer {
     /// A player (RTMP or HTTP): authorized, counted, told to the done hook.
     Player,
-    /// A relay push of this server: none of that.
-    Relay,
+    /// This server's own consumer (a relay push, the recorder): none of
+    /// that.
+    Internal,
 }
 
 /// A consumer's place in a stream; it leaves when dropped.
@@ -72,14 +73,14 @@ impl ServerContext {
         Ok(sub)
     }
 
-    /// Joins `key` as this server's relay push: every track, no
-    /// authorization, not counted as a player.
-    pub(crate) fn join_as_relay(self: &Arc<Self>, key: &str) -> Subscription {
+    /// Joins `key` as this server's own consumer (a relay push, the
+    /// recorder): every track, no authorization, not counted as a player.
+    pub(crate) fn join_internal(self: &Arc<Self>, key: &str) -> Subscription {
         let caller = Arc::new(Caller {
             client_id: self.next_id(),
             ..Caller::default()
         });
-        self.subscribe(key.to_owned(), caller, Consumer::Relay, false)
+        self.subscribe(key.to_owned(), caller, Consumer::Internal, false)
     }
 
     fn subscribe(
@@ -135,7 +136,7 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let ctx = &self.ctx;
         ctx.hub.stop_playing(&self.key, self.id);
-        if self.consumer == Consumer::Relay {
+        if self.consumer == Consumer::Internal {
             return;
         }
         let dropped = self.queue.dropped();
