@@ -336,5 +336,74 @@ fn main() {
             &["ffmpeg", "ffprobe"],
             flv_keeps_the_tags_and_the_hook_hears_of_every_file,
         ),
+        interop(
+            "a_full_disk_never_touches_the_live_stream",
+            &["ffmpeg", "ffprobe", "mount"],
+            a_full_disk_never_touches_the_live_stream,
+        ),
     ]);
+}
+
+/// Whether this process may mount a tmpfs.
+fn root() -> bool {
+    run(Command::new("id").arg("-u")).stdout.starts_with(b"0\n")
+}
+
+fn a_full_disk_never_touches_the_live_stream() {
+    assert!(root(), "mounting the 200 KiB tmpfs needs root");
+    let dir = tempdir("full");
+    let rec = dir.join("rec");
+    std::fs::create_dir_all(&rec).unwrap();
+    run(Command::new("mount").args(["-t", "tmpfs", "-o", "size=200k", "tmpfs"]).arg(&rec));
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(rec.clone());
+    let served = Served::start(&[
+        "-v".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--record".into(),
+        rec.display().to_string(),
+        "--record-segment".into(),
+        "1".into(),
+    ]);
+    let port = served.plain.unwrap();
+    let url = format!("rtmp://127.0.0.1:{port}/live/cam");
+    // A player watches the whole time; the 5 s sample at real time fills
+    // 200 KiB after about 3 s.
+    let out = dir.join("played.flv");
+    let mut player = pull_to(&url, &out, 30, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let pusher = std::thread::spawn({
+        let url = url.clone();
+        move || push_fixture(&url, &[])
+    });
+    let t = Instant::now();
+    while served.count_lines("cannot write") == 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "the disk never filled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Room again while the stream goes on: the next file records.
+    let size = |dir: &Path| -> u64 {
+        recordings(dir).iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum()
+    };
+    let full = size(&rec);
+    run(Command::new("mount").args(["-o", "remount,size=4m"]).arg(&rec));
+    assert!(pusher.join().unwrap().status.success(), "the publisher went on");
+    let _ = player.wait_timeout(Duration::from_secs(15));
+    let errors = served.count_lines("cannot write");
+    let after = size(&rec);
+    eprintln!("write errors logged: {errors}; {full} bytes when full, {after} after the room came back");
+    assert!(after > full + 10_000, "recording resumed when space was back");
+    // One line per failed file at most: the stream is 5 s in 1 s files.
+    assert!(errors <= 6, "{errors} error lines");
+    // The player lost nothing.
+    assert_same_media(&fixture(), &out);
+    drop(served);
+    drop(_unmount);
+    let _ = std::fs::remove_dir_all(&dir);
 }

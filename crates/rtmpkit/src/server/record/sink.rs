@@ -33,6 +33,8 @@ struct Open {
     path: PathBuf,
     started: SystemTime,
     start_dts: u32,
+    /// The stream time the file holds media up to.
+    end_dts: u32,
     /// Bytes written and known good (a failed write is cut back to it).
     bytes: u64,
 }
@@ -114,7 +116,7 @@ impl Recorder {
                     self.close(start_dts).await;
                     self.create(&init, start_dts).await;
                 }
-                Written::Fragment { data, .. } => self.append(&data).await,
+                Written::Fragment { data, end_dts } => self.append(&data, end_dts).await,
                 Written::Close { end_dts } => self.close(end_dts).await,
             }
         }
@@ -155,6 +157,7 @@ impl Recorder {
             path,
             started,
             start_dts,
+            end_dts: start_dts,
             bytes: 0,
         });
         match written {
@@ -163,7 +166,7 @@ impl Recorder {
         }
     }
 
-    async fn append(&mut self, data: &[u8]) {
+    async fn append(&mut self, data: &[u8], end_dts: u32) {
         let Some(open) = self.open.as_mut() else {
             // The file failed: nothing until the next one.
             return;
@@ -174,7 +177,10 @@ impl Recorder {
         }
         .await;
         match written {
-            Ok(()) => self.wrote(data.len()).await,
+            Ok(()) => {
+                open.end_dts = end_dts;
+                self.wrote(data.len()).await;
+            }
             Err(e) => self.abandon(&e).await,
         }
     }
@@ -203,7 +209,7 @@ impl Recorder {
         };
         self.failed(&open.path, e);
         let _ = open.file.set_len(open.bytes).await;
-        self.done(open, None);
+        self.done(open);
     }
 
     fn failed(&self, path: &std::path::Path, e: &std::io::Error) {
@@ -221,14 +227,15 @@ impl Recorder {
         if let Err(e) = open.file.flush().await {
             self.failed(&open.path, &e);
         }
-        self.done(open, Some(end_dts));
+        open.end_dts = open.end_dts.max(end_dts);
+        self.done(open);
     }
 
     /// A file is complete: counted, logged, told to the hook.
-    fn done(&self, open: Open, end_dts: Option<u32>) {
+    fn done(&self, open: Open) {
         lock(&self.ctx.recordings.open_files).remove(&open.path);
         drop_one(&self.ctx.counters.recordings);
-        let ms = end_dts.map_or(0, |e| e.saturating_sub(open.start_dts));
+        let ms = open.end_dts.saturating_sub(open.start_dts);
         info!(
             path = %open.path.display(),
             duration_ms = ms,
