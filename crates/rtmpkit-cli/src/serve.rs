@@ -366,6 +366,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     raise_open_files_limit(opts.max_connections);
     let certificate = opts.tls_certificate.clone();
     let stuck_timeout = opts.stuck_timeout;
+    let record_dir = opts.record.as_ref().map(|r| r.dir.clone());
     let server = Server::bind(opts).await?;
     if let Some(addr) = server.local_addr() {
         println!("listening rtmp {addr}");
@@ -392,6 +393,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
                 token: http.token,
                 stuck_timeout,
                 hls: http.hls,
+                recordings: record_dir,
             },
         ));
     }

@@ -269,10 +269,61 @@ fn watch_pages_play_a_live_stream() {
     );
 }
 
+/// A recording plays from the watch page: a 5 s stream recorded in fMP4,
+/// listed under the player once the stream is over, played by hls.js over
+/// the VOD playlist.
+fn a_recording_plays_from_the_watch_page() {
+    let dir = std::env::temp_dir().join(format!("rtmpkit-browser-rec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let served = Served::start(&[
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-listen".into(),
+        "127.0.0.1:0".into(),
+        "--record".into(),
+        dir.display().to_string(),
+    ]);
+    let (rtmp, http) = (served.plain.unwrap(), served.http.unwrap());
+    let out = push_fixture(&format!("rtmp://127.0.0.1:{rtmp}/live/rec"), &[]);
+    assert!(out.status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    let shot = shots().join("recording.png");
+    let v = browser(&[
+        "recording",
+        &format!("http://127.0.0.1:{http}/watch/live/rec"),
+        shot.to_str().unwrap(),
+        "4",
+    ]);
+    println!(
+        "recording: {} listed, via {}, errors {}",
+        v["items"], v["via"], v["errors"]
+    );
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["via"], "recording");
+    assert!(v["errors"].as_array().unwrap().is_empty(), "{v}");
+    assert!(v["maxReady"].as_i64().unwrap() >= 3, "{v}");
+    assert_eq!(v["width"], 320, "the sample's picture: {v}");
+    let samples = v["samples"].as_array().unwrap();
+    let last = samples.last().unwrap();
+    // The 5 s recording: about 5 s long, and it plays on.
+    let duration = last["duration"].as_f64().unwrap_or(0.0);
+    assert!((4.5..=5.5).contains(&duration), "duration {duration}: {v}");
+    assert!(last["time"].as_f64().unwrap() > 2.0, "currentTime: {v}");
+    drop(served);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
-    run_interop(vec![interop(
-        "watch_pages_play_a_live_stream",
-        &["ffmpeg", "node", "chromium", PUPPETEER],
-        watch_pages_play_a_live_stream,
-    )]);
+    run_interop(vec![
+        interop(
+            "watch_pages_play_a_live_stream",
+            &["ffmpeg", "node", "chromium", PUPPETEER],
+            watch_pages_play_a_live_stream,
+        ),
+        interop(
+            "a_recording_plays_from_the_watch_page",
+            &["ffmpeg", "node", "chromium", PUPPETEER],
+            a_recording_plays_from_the_watch_page,
+        ),
+    ]);
 }

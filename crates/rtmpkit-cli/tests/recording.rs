@@ -354,7 +354,9 @@ fn a_full_disk_never_touches_the_live_stream() {
     let dir = tempdir("full");
     let rec = dir.join("rec");
     std::fs::create_dir_all(&rec).unwrap();
-    run(Command::new("mount").args(["-t", "tmpfs", "-o", "size=200k", "tmpfs"]).arg(&rec));
+    run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=200k", "tmpfs"])
+        .arg(&rec));
     struct Unmount(PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
@@ -384,21 +386,38 @@ fn a_full_disk_never_touches_the_live_stream() {
     });
     let t = Instant::now();
     while served.count_lines("cannot write") == 0 {
-        assert!(t.elapsed() < Duration::from_secs(10), "the disk never filled");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the disk never filled"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // Room again while the stream goes on: the next file records.
     let size = |dir: &Path| -> u64 {
-        recordings(dir).iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum()
+        recordings(dir)
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum()
     };
     let full = size(&rec);
-    run(Command::new("mount").args(["-o", "remount,size=4m"]).arg(&rec));
-    assert!(pusher.join().unwrap().status.success(), "the publisher went on");
+    run(Command::new("mount")
+        .args(["-o", "remount,size=4m"])
+        .arg(&rec));
+    assert!(
+        pusher.join().unwrap().status.success(),
+        "the publisher went on"
+    );
     let _ = player.wait_timeout(Duration::from_secs(15));
     let errors = served.count_lines("cannot write");
     let after = size(&rec);
-    eprintln!("write errors logged: {errors}; {full} bytes when full, {after} after the room came back");
-    assert!(after > full + 10_000, "recording resumed when space was back");
+    eprintln!(
+        "write errors logged: {errors}; {full} bytes when full, {after} after the room came back"
+    );
+    assert!(
+        after > full + 10_000,
+        "recording resumed when space was back"
+    );
     // One line per failed file at most: the stream is 5 s in 1 s files.
     assert!(errors <= 6, "{errors} error lines");
     // The player lost nothing.

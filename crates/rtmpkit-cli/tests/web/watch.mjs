@@ -10,6 +10,9 @@
 //     the page reads them back from each frame it presents.
 //   node watch.mjs list URL SHOT.png
 //     Opens the stream list and returns its rows once one is there.
+//   node watch.mjs recording URL SHOT.png SECONDS
+//     Opens a watch page, waits for its list of recordings, plays the first
+//     listed and follows the <video> for SECONDS.
 import puppeteer from "puppeteer-core";
 
 const [mode, url, shot, seconds, base] = process.argv.slice(2);
@@ -111,8 +114,35 @@ try {
     );
     result.links = await page.evaluate(() => [...document.querySelectorAll("#streams a")].map((a) => a.getAttribute("href")));
     await page.screenshot({ path: shot });
+  } else if (mode === "recording") {
+    // The watch page of a stream that is not live: its recordings are
+    // listed; the first one listed (the newest) plays for SECONDS.
+    await page.goto(url, { waitUntil: "domcontentloaded" });
+    await page.waitForFunction(() => document.querySelectorAll("#rec-list a").length > 0, { timeout: 10000 });
+    result.items = await page.evaluate(() => [...document.querySelectorAll("#rec-list li")].map((li) => li.textContent));
+    await page.click("#rec-list a");
+    const samples = [];
+    let maxReady = 0;
+    const end = Date.now() + Number(seconds) * 1000;
+    while (Date.now() < end) {
+      const s = await page.evaluate(() => {
+        const v = document.querySelector("video");
+        return { at: Date.now(), ready: v.readyState, time: v.currentTime, duration: v.duration, ended: v.ended };
+      });
+      maxReady = Math.max(maxReady, s.ready);
+      samples.push(s);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    Object.assign(result, await page.evaluate(() => ({
+      via: window.rtmpkitPlayer.via,
+      recording: window.rtmpkitPlayer.recording,
+      errors: window.rtmpkitPlayer.errors,
+      width: document.querySelector("video").videoWidth,
+    })));
+    Object.assign(result, { maxReady, samples });
+    await page.screenshot({ path: shot });
   } else {
-    throw new Error("modes: watch, list");
+    throw new Error("modes: watch, list, recording");
   }
 } catch (e) {
   result.error = String(e && e.stack ? e.stack : e);

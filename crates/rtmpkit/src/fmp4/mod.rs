@@ -5,10 +5,12 @@
 
 mod boxes;
 mod demux;
+mod scan;
 mod writer;
 
 pub use boxes::{Entry, Sample, Track, fragment, init_segment};
 pub use demux::{TrackKey, Unit, demux};
+pub use scan::{FragmentSpan, fragment_span};
 pub use writer::{FileWriter, Written};
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! (HTTP-FLV, behind the play authorization, with CORS), LL-HLS under
 //! `GET /APP/STREAM/`, `GET /stats` as
 //! JSON, `GET /metrics` for Prometheus,
+//! the recordings under `GET /recordings` (see [`recordings`]),
 //! `POST /drain[?tcUrl=rtmp://other/app]`, which asks every client that
 //! supports it (E-RTMP v2 reconnect request) to move, and `GET /healthz`
 //! for load balancers (200 while the server takes clients, 503 once it
@@ -17,6 +18,7 @@
 mod flv;
 mod metrics;
 mod pages;
+mod recordings;
 mod stall;
 
 use crate::server::{DrainHandle, PlayerInfo, Players, StatsHandle};
@@ -43,6 +45,8 @@ struct Page {
     players: Players,
     /// `Bearer <token>`, when one is required.
     authorization: Option<String>,
+    /// Where the recordings are (`serve --record`).
+    recordings: Option<std::path::PathBuf>,
 }
 
 /// A response body: a JSON page, or a live stream.
@@ -63,6 +67,8 @@ pub struct Handles {
     pub stuck_timeout: Duration,
     /// LL-HLS part and segment lengths, segments kept.
     pub hls: crate::hls::Limits,
+    /// The recordings' directory, served under `/recordings`.
+    pub recordings: Option<std::path::PathBuf>,
 }
 
 /// Serves HTTP until the process ends.
@@ -74,6 +80,7 @@ pub async fn serve(listener: TcpListener, handles: Handles) {
         drainer: handles.drainer,
         players: handles.players,
         authorization: handles.token.map(|t| format!("Bearer {t}")),
+        recordings: handles.recordings,
     });
     loop {
         let (socket, peer) = match listener.accept().await {
@@ -132,6 +139,9 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 impl Page {
     async fn answer(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        if req.method() == Method::GET && req.uri().path().starts_with("/recordings/") {
+            return self.recording(req, peer).await;
+        }
         if req.method() == Method::GET && req.uri().path().ends_with(".flv") {
             return self.http_flv(req, peer).await;
         }
@@ -207,6 +217,9 @@ impl Page {
                 StatusCode::OK,
                 serde_json::json!({ "draining": true, "tcUrl": tc_url }),
             );
+        }
+        if req.method() == Method::GET && req.uri().path() == "/recordings" {
+            return self.recording_list().await;
         }
         if req.method() == Method::GET && req.uri().path() == "/metrics" {
             let mut resp = Response::new(full(Bytes::from(self::metrics::render(&self.stats))));

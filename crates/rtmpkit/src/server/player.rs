@@ -6,7 +6,7 @@
 //! edge or cluster pull when the stream is elsewhere, and counts in the
 //! metrics as a player.
 
-use super::auth::{Caller, split_query};
+use super::auth::{Call, Caller, split_query};
 use super::context::ServerContext;
 use super::hub::Out;
 use super::subscription::{PlayRefused, Subscription};
@@ -43,6 +43,23 @@ impl Players {
         })
     }
 
+    /// The play authorization of `app/name` (`name` may carry `?query`)
+    /// without joining the live stream: signed URL and `on_play` hook, as
+    /// for a player. Recordings are served behind it.
+    pub async fn authorize(
+        &self,
+        app: &str,
+        name: &str,
+        who: PlayerInfo,
+    ) -> Result<(), PlayRefused> {
+        let caller = caller_of(&self.0, app, who);
+        self.0
+            .authorize(Call::Play, &caller, name, ("start", "-2".into()))
+            .await
+            .map(|_| ())
+            .map_err(|(stream, reason)| PlayRefused { stream, reason })
+    }
+
     /// Joins `app/name` (`name` may carry `?query`, e.g. a signed URL's
     /// token), after the play authorization.
     pub async fn play(
@@ -51,15 +68,7 @@ impl Players {
         name: &str,
         who: PlayerInfo,
     ) -> Result<Player, PlayRefused> {
-        let caller = Arc::new(Caller {
-            addr: Some(who.addr),
-            client_id: self.0.next_id(),
-            app: app.to_owned(),
-            flashver: "HTTP-FLV".to_owned(),
-            tcurl: who.url,
-            pageurl: who.page_url,
-            ..Caller::default()
-        });
+        let caller = Arc::new(caller_of(&self.0, app, who));
         // Browsers' FLV players know no multitrack messages: track 0 only.
         let subscription = self
             .0
@@ -70,6 +79,19 @@ impl Players {
             subscription,
             ended: false,
         })
+    }
+}
+
+/// Who an HTTP request is, as hooks are told.
+fn caller_of(ctx: &ServerContext, app: &str, who: PlayerInfo) -> Caller {
+    Caller {
+        addr: Some(who.addr),
+        client_id: ctx.next_id(),
+        app: app.to_owned(),
+        flashver: "HTTP-FLV".to_owned(),
+        tcurl: who.url,
+        pageurl: who.page_url,
+        ..Caller::default()
     }
 }
 
