@@ -319,6 +319,187 @@ fn flv_keeps_the_tags_and_the_hook_hears_of_every_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Every file a server said it opened, in order.
+fn opened(served: &Served) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for text in served.lines() {
+        if text.contains("recording to a new file")
+            && let Some(p) = text.split("path=").nth(1)
+        {
+            v.push(PathBuf::from(p.trim()));
+        }
+    }
+    v
+}
+
+fn retention_deletes_the_oldest_files() {
+    // By size: at most 120 KiB of 1 s files (about 50 KiB each).
+    let dir = tempdir("retention");
+    let rec = dir.join("rec");
+    let served = Served::start(&[
+        "-v".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--record".into(),
+        rec.display().to_string(),
+        "--record-segment".into(),
+        "1".into(),
+        "--record-max-bytes".into(),
+        "120k".into(),
+    ]);
+    let port = served.plain.unwrap();
+    assert!(
+        push_fixture(&format!("rtmp://127.0.0.1:{port}/live/cam"), &[])
+            .status
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let all = opened(&served);
+    let left = recordings(&rec);
+    let total: u64 = left
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    eprintln!(
+        "{} files made, {} left, {total} bytes",
+        all.len(),
+        left.len()
+    );
+    assert!(all.len() >= 5, "{all:?}");
+    assert!(total <= 120 * 1024, "{total} bytes left");
+    assert!(!left.is_empty());
+    // The newest stay.
+    assert_eq!(left[..], all[all.len() - left.len()..]);
+    drop(served);
+    // By age: nothing older than 1.8 s.
+    let rec = dir.join("rec-age");
+    let served = Served::start(&[
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--record".into(),
+        rec.display().to_string(),
+        "--record-segment".into(),
+        "1".into(),
+        "--record-delete-after".into(),
+        "0.0005".into(),
+    ]);
+    let port = served.plain.unwrap();
+    assert!(
+        push_fixture(&format!("rtmp://127.0.0.1:{port}/live/cam"), &[])
+            .status
+            .success()
+    );
+    let t = Instant::now();
+    while !recordings(&rec).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "old files stay: {:?}",
+            recordings(&rec)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(served);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn recordings_over_http_behind_the_play_authorization() {
+    let dir = tempdir("http");
+    let rec = dir.join("rec");
+    let served = Served::start(&[
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-token".into(),
+        "t0ken".into(),
+        "--play-secret".into(),
+        "s3cret".into(),
+        "--record".into(),
+        rec.display().to_string(),
+        "--record-segment".into(),
+        "2".into(),
+    ]);
+    let (port, web) = (served.plain.unwrap(), served.http.unwrap());
+    assert!(
+        push_fixture(&format!("rtmp://127.0.0.1:{port}/live/cam"), &[])
+            .status
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // The listing, behind the bearer token (the helper sends it).
+    let (status, body) = http(web, "GET", "/recordings");
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let files = list["recordings"][0]["files"].as_array().unwrap().clone();
+    assert_eq!(list["recordings"][0]["stream"], "cam");
+    assert!(files.len() >= 2, "{body}");
+    let total: f64 = files.iter().map(|f| f["duration"].as_f64().unwrap()).sum();
+    assert!(
+        (4.5..=5.5).contains(&total),
+        "durations add up to {total}: {body}"
+    );
+    // Files and playlists need the play authorization.
+    let (status, _) = http(web, "GET", "/recordings/live/cam/index.m3u8");
+    assert_eq!(status, 403);
+    let signed = run(rtmpkit().args(["sign", "--secret", "s3cret", &format!("rtmp://h/live/cam")]));
+    let signed = String::from_utf8(signed.stdout).unwrap();
+    let query = signed.trim().split_once('?').unwrap().1.to_owned();
+    let (status, body) = http(
+        web,
+        "GET",
+        &format!("/recordings/live/cam/index.json?{query}"),
+    );
+    assert_eq!(status, 200, "{body}");
+    // A path out of the stream's directory is not found.
+    let (status, _) = http(
+        web,
+        "GET",
+        &format!("/recordings/live/cam/..%2F..%2Fetc%2Fpasswd?{query}"),
+    );
+    assert_eq!(status, 404);
+    // A byte range, as players ask.
+    let url = format!(
+        "http://127.0.0.1:{web}{}?{query}",
+        files[0]["url"].as_str().unwrap()
+    );
+    let part = dir.join("part");
+    let out = run(Command::new("curl")
+        .args(["-s", "-D", "-", "-r", "100-1099", "-o"])
+        .arg(&part)
+        .arg(&url));
+    let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(head.starts_with("http/1.1 206"), "{head}");
+    assert!(head.contains("content-range: bytes 100-1099/"), "{head}");
+    let whole = std::fs::read(
+        rec.join("live/cam")
+            .join(files[0]["name"].as_str().unwrap()),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(&part).unwrap(), whole[100..1100]);
+    // The VOD playlist over every file: FFmpeg reads every frame.
+    let playlist = format!("http://127.0.0.1:{web}/recordings/live/cam/index.m3u8?{query}");
+    let got = {
+        let out = run(Command::new("ffmpeg")
+            .args(["-v", "error", "-http_seekable", "0", "-i", &playlist])
+            .args(["-map", "0", "-c", "copy", "-f", "framecrc", "-"]));
+        let mut m = BTreeMap::new();
+        for line in String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+        {
+            *m.entry(line.split(',').next().unwrap().trim().to_owned())
+                .or_insert(0) += 1;
+        }
+        m
+    };
+    eprintln!("frames over the VOD playlist: {got:?}");
+    let (v, a) = counts(&fixture());
+    assert_eq!(got.get("0"), Some(&v));
+    assert_eq!(got.get("1"), Some(&a));
+    drop(served);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     run_interop(vec![
         interop(
@@ -335,6 +516,16 @@ fn main() {
             "flv_keeps_the_tags_and_the_hook_hears_of_every_file",
             &["ffmpeg", "ffprobe"],
             flv_keeps_the_tags_and_the_hook_hears_of_every_file,
+        ),
+        interop(
+            "retention_deletes_the_oldest_files",
+            &["ffmpeg"],
+            retention_deletes_the_oldest_files,
+        ),
+        interop(
+            "recordings_over_http_behind_the_play_authorization",
+            &["ffmpeg", "ffprobe", "curl"],
+            recordings_over_http_behind_the_play_authorization,
         ),
         interop(
             "a_full_disk_never_touches_the_live_stream",

@@ -452,6 +452,13 @@ impl Served {
         s
     }
 
+    /// Every stdout and stderr line so far.
+    pub fn lines(&self) -> Vec<String> {
+        let mut v = self.out.lock().unwrap().clone();
+        v.extend(self.err.lock().unwrap().iter().cloned());
+        v
+    }
+
     /// How many stdout and stderr lines so far contain `text`.
     pub fn count_lines(&self, text: &str) -> usize {
         let n = |v: &std::sync::Arc<std::sync::Mutex<Vec<String>>>| {

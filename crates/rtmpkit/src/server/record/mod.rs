@@ -102,6 +102,8 @@ impl RecordOptions {
 pub(crate) struct Recordings {
     streams: Mutex<HashSet<String>>,
     pub(crate) open_files: Mutex<HashSet<PathBuf>>,
+    /// Told when a file is complete: retention sweeps then.
+    pub(crate) file_done: tokio::sync::Notify,
     sweeper: std::sync::OnceLock<()>,
 }
 

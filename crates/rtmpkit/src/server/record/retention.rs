@@ -1,6 +1,7 @@
 //! Retention: recordings older than `delete_after`, and the oldest beyond
 //! `max_bytes`, are deleted; files being written are left alone. A sweep
-//! runs once a minute, in the blocking pool.
+//! runs in the blocking pool each time a file is complete, and every 10 s
+//! (a quarter of `delete_after` when that is shorter, at least 1 s).
 
 use super::RecordOptions;
 use crate::server::context::ServerContext;
@@ -11,25 +12,24 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tracing::{info, warn};
 
-/// How often the sweep runs.
-const EVERY: Duration = Duration::from_secs(60);
+/// How often the sweep runs at the most, besides after each file.
+const EVERY: Duration = Duration::from_secs(10);
 
 /// The sweeper of a server's recordings, until shutdown.
 pub(super) fn spawn_sweeper(ctx: Arc<ServerContext>, opts: RecordOptions) {
     if opts.delete_after.is_none() && opts.max_bytes.is_none() {
         return;
     }
-    let every = if cfg!(test) {
-        Duration::from_secs(1)
-    } else {
-        EVERY
-    };
+    let every = opts
+        .delete_after
+        .map_or(EVERY, |d| (d / 4).clamp(Duration::from_secs(1), EVERY));
     tokio::spawn(async move {
         let mut shutdown = ctx.shutdown.clone();
         let mut tick = tokio::time::interval(every);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                _ = ctx.recordings.file_done.notified() => {}
                 _ = crate::sync::raised(&mut shutdown) => return,
             }
             let open = lock(&ctx.recordings.open_files).clone();

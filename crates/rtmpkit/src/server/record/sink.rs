@@ -234,6 +234,7 @@ impl Recorder {
     /// A file is complete: counted, logged, told to the hook.
     fn done(&self, open: Open) {
         lock(&self.ctx.recordings.open_files).remove(&open.path);
+        self.ctx.recordings.file_done.notify_one();
         drop_one(&self.ctx.counters.recordings);
         let ms = open.end_dts.saturating_sub(open.start_dts);
         info!(
