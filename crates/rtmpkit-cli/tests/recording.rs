@@ -441,7 +441,7 @@ fn recordings_over_http_behind_the_play_authorization() {
     // Files and playlists need the play authorization.
     let (status, _) = http(web, "GET", "/recordings/live/cam/index.m3u8");
     assert_eq!(status, 403);
-    let signed = run(rtmpkit().args(["sign", "--secret", "s3cret", &format!("rtmp://h/live/cam")]));
+    let signed = run(rtmpkit().args(["sign", "--secret", "s3cret", "rtmp://h/live/cam"]));
     let signed = String::from_utf8(signed.stdout).unwrap();
     let query = signed.trim().split_once('?').unwrap().1.to_owned();
     let (status, body) = http(
