@@ -5,6 +5,7 @@ mod client_tls;
 mod flvsrc;
 mod probe;
 mod pull;
+mod pull_out;
 mod push;
 mod reconnect;
 mod record_args;

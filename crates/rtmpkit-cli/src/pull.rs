@@ -1,14 +1,14 @@
-//! `rtmpkit pull URL`: play a stream and write it as FLV.
+//! `rtmpkit pull URL`: play a stream and write it as FLV or fragmented MP4
+//! (`pull_out.rs`).
 
+use crate::pull_out::Sink;
 use crate::units::{human_bytes, kbits};
-use anyhow::{Context, Result, bail};
-use rtmpkit::proto::flv;
-use rtmpkit::{EndReason, Media, MediaKind, PullSession};
+use anyhow::{Result, bail};
+use rtmpkit::{EndReason, MediaKind, PullSession};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::time::Instant;
 
 /// Arguments of `rtmpkit pull`.
@@ -16,9 +16,15 @@ use tokio::time::Instant;
 pub struct PullArgs {
     /// What to play: rtmp[s]://host[:port]/app/stream[?query].
     url: String,
-    /// Write the stream as FLV to FILE, or `-` for stdout (default: discard, stats only).
+    /// Write the stream to FILE, or `-` for stdout (default: discard, stats
+    /// only): FLV as received, or fragmented MP4 when FILE ends in .mp4
+    /// (every track; valid at every fragment of at most 1 s).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<String>,
+    /// With -o: a new file at the first keyframe after SECS, named
+    /// NAME-0001.EXT, NAME-0002.EXT, ...
+    #[arg(long, value_name = "SECS", requires = "output")]
+    segment: Option<f64>,
     /// Stop after this many seconds of wall time, close cleanly and exit 0.
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
@@ -53,14 +59,9 @@ pub async fn run(args: PullArgs, quiet: bool) -> Result<()> {
         }
     }
     rtmpkit::RtmpUrl::parse(&crate::units::session_url(&args.url, 0))?;
-    let out: Option<Box<dyn AsyncWrite + Unpin + Send>> = match args.output.as_deref() {
+    let out = match args.output.as_deref() {
         None => None,
-        Some("-") => Some(Box::new(tokio::io::stdout())),
-        Some(path) => Some(Box::new(
-            tokio::fs::File::create(path)
-                .await
-                .with_context(|| format!("cannot create {path}"))?,
-        )),
+        Some(target) => Some(Sink::open(target, args.segment).await?),
     };
     let args = Arc::new(args);
     let counters = Arc::new(PullTally::default());
@@ -156,7 +157,7 @@ async fn pull_one(
     args: &PullArgs,
     url: &str,
     c: &PullTally,
-    out: Option<Box<dyn AsyncWrite + Unpin + Send>>,
+    mut out: Option<Sink>,
 ) -> Result<EndReason> {
     // An FLV file holds any E-RTMP codec and every track: announce them.
     let opts = args.session.options()?.with_every_codec();
@@ -185,13 +186,6 @@ async fn pull_one(
         }
     }
     c.started.fetch_add(1, Ordering::Relaxed);
-    let mut out = out.map(|w| BufWriter::with_capacity(256 * 1024, w));
-    let mut header = Vec::new();
-    flv::write_header(true, true, &mut header);
-    if let Some(w) = out.as_mut() {
-        w.write_all(&header).await.context("cannot write output")?;
-    }
-    let mut flv_out = FlvOut::default();
     // What was received reaches the file at least once a second, so a crash
     // or a power cut loses about a second at most.
     let mut flush_tick = tokio::time::interval(Duration::from_secs(1));
@@ -203,7 +197,7 @@ async fn pull_one(
             _ = &mut interrupted => break true,
             _ = flush_tick.tick(), if out.is_some() => {
                 if let Some(w) = out.as_mut() {
-                    w.flush().await.context("cannot write output")?;
+                    w.flush().await?;
                 }
                 continue;
             }
@@ -220,12 +214,11 @@ async fn pull_one(
         c.payload
             .fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
         if let Some(w) = out.as_mut() {
-            flv_out.push(msg, w).await?;
+            w.push(msg).await?;
         }
     };
     if let Some(w) = out.as_mut() {
-        flv_out.finish(w).await?;
-        w.flush().await.context("cannot write output")?;
+        w.finish().await?;
     }
     let st = session.stat();
     c.reconnects.fetch_add(st.reconnects, Ordering::Relaxed);
@@ -240,63 +233,5 @@ async fn pull_one(
     match &reason {
         EndReason::StreamEnded(_) | EndReason::PeerClosed | EndReason::Closed => Ok(reason),
         other => bail!("playing {} {other}", session.url()),
-    }
-}
-
-/// Writes FLV tags so that the file starts with the metadata and the
-/// sequence headers: servers may send the audio sequence header only with
-/// the first audio frame (nginx-rtmp does), after some video. The first
-/// messages are held until both sequence headers arrived, 2 s of media
-/// passed, or 500 messages are waiting; then they are written metadata
-/// first, sequence headers next, the rest in arrival order.
-#[derive(Default)]
-struct FlvOut {
-    started: bool,
-    pending: Vec<Media>,
-    tag: Vec<u8>,
-}
-
-fn rank(m: &Media) -> u8 {
-    match m.kind {
-        MediaKind::Metadata => 0,
-        _ if m.sequence_header => 1,
-        _ => 2,
-    }
-}
-
-impl FlvOut {
-    async fn push<W: AsyncWrite + Unpin>(&mut self, msg: Media, w: &mut W) -> Result<()> {
-        if self.started {
-            return self.write(&msg, w).await;
-        }
-        self.pending.push(msg);
-        let seq = |k: MediaKind| self.pending.iter().any(|m| m.kind == k && rank(m) == 1);
-        let span = match (self.pending.first(), self.pending.last()) {
-            (Some(a), Some(b)) => b.timestamp.wrapping_sub(a.timestamp) as i32,
-            _ => 0,
-        };
-        if (seq(MediaKind::Video) && seq(MediaKind::Audio))
-            || span > 2000
-            || self.pending.len() >= 500
-        {
-            self.finish(w).await?;
-        }
-        Ok(())
-    }
-
-    async fn finish<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> Result<()> {
-        self.started = true;
-        let mut pending = std::mem::take(&mut self.pending);
-        pending.sort_by_key(rank);
-        for m in &pending {
-            self.write(m, w).await?;
-        }
-        Ok(())
-    }
-
-    async fn write<W: AsyncWrite + Unpin>(&mut self, m: &Media, w: &mut W) -> Result<()> {
-        self.tag.clear();
-        flv::write_tag(m.kind.type_id(), m.timestamp, &m.payload, &mut self.tag)?;
-        w.write_all(&self.tag).await.context("cannot write output")
     }
 }
