@@ -16,6 +16,11 @@
 #   INGEST="100 500" bench/compare.sh   (the ingest shape: N streams, one
 #                                publisher and one player each, on both servers;
 #                                INGEST="" skips it)
+#   RECORD="100" bench/compare.sh   (the recording step: N streams of the ingest
+#                                shape, recorded by every server at once, against
+#                                the same with recording off: rtmpkit fMP4 and
+#                                FLV, nginx-rtmp's `record all` (FLV); RECORD=""
+#                                skips it)
 #   TLS=1 bench/compare.sh      (everything over rtmps://: rtmpkit's own TLS
 #                                listener vs nginx-rtmp behind nginx's stream {}
 #                                TLS, with a CA made here by openssl)
@@ -34,6 +39,7 @@ storm_rate=${STORM_RATE:-400}
 delay_players=${DELAY_PLAYERS:-500}
 http_players=${HTTP_PLAYERS-"500 1000"}
 ingest_steps=${INGEST-"100 500"}
+record_steps=${RECORD-"100"}
 servers=${SERVERS:-"rtmpkit nginx"}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -107,7 +113,7 @@ rtmp {
   server {
     listen 127.0.0.1:$rtmp_port;
     chunk_size 4096;
-    application live { live on; record off; }
+    application live { live on; ${NGINX_RECORD:-record off;} }
   }
 }
 CONF
@@ -265,6 +271,49 @@ if [ -n "$ingest_steps" ] && [ "$tls" != 1 ]; then
   done
 fi
 
+# The recording step: the ingest shape, each stream recorded (rtmpkit fMP4
+# and FLV; nginx-rtmp's record all, FLV), against the same with recording
+# off. Bytes written per second are over the whole run (ramp included).
+declare -A REC
+rec_modes=()
+if [ -n "$record_steps" ] && [ "$tls" != 1 ]; then
+  for s in $servers; do
+    case $s in
+      rtmpkit) rec_modes+=(rtmpkit:off rtmpkit:fmp4 rtmpkit:flv) ;;
+      nginx) rec_modes+=(nginx:off nginx:flv) ;;
+    esac
+  done
+  for n in $record_steps; do
+    for m in "${rec_modes[@]}"; do
+      s=${m%%:*} f=${m##*:}
+      dir=$work/rec-$s-$f
+      rm -rf "$dir"; mkdir -p "$dir"
+      if [ "$s" = rtmpkit ]; then
+        if [ "$f" = off ]; then pid=$(start_rtmpkit); else pid=$(start_rtmpkit --record "$dir" --record-format "$f"); fi
+      else
+        if [ "$f" = off ]; then pid=$(start_nginx); else pid=$(NGINX_RECORD="record all; record_path $dir; record_unique on;" start_nginx); fi
+      fi
+      pids+=("$pid")
+      wait_port
+      t0=$(date +%s.%N)
+      out=$("$bin" bench ingest "$base/live/in{i}" -n "$n" --duration "$play_secs" \
+        --input "$ingest_input" --server-pid "$pid" 2>&1 | grep '^RESULT' || true)
+      t1=$(date +%s.%N)
+      bytes=$(du -sb "$dir" | cut -f1)
+      echo "record $m $n: $out bytes=$bytes" >&2
+      for k in behind lat_p99_ms server_cpu_pct; do
+        REC[$m,$n,$k]=$(val "$k" "$out")
+      done
+      REC[$m,$n,kbs]=$(awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN { printf "%.0f", b / (z - a) / 1024 }')
+      REC[$m,$n,files]=$(find "$dir" -type f | wc -l)
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      rm -rf "$dir"
+      sleep 1
+    done
+  done
+fi
+
 # The kernel's floor, measured in the same run: a C program writing N
 # loopback sockets one frame-sized write per video frame (25/s), paired with
 # its own readers (../shared/tools/fanout-floor.c, when it is there).
@@ -344,6 +393,22 @@ if [ -n "$ingest_steps" ] && [ -n "${I[rtmpkit,${ingest_steps%% *},server_cpu_pc
         fi
       fi
       echo "| $n | $name | ${I[$s,$n,publishing]:-} | ${I[$s,$n,behind]:-} | ${I[$s,$n,msgs_per_s]:-} | ${I[$s,$n,lat_p50_ms]:-} / ${I[$s,$n,lat_p99_ms]:-} | ${I[$s,$n,server_cpu_pct]:-} | $r | ${I[$s,$n,us_per_msg]:-} | ${I[$s,$n,rss_kib_per_stream]:-} | $goal | ${I[$s,$n,gop_kib]:-} | ${I[$s,$n,tool_cpu_pct]:-} |"
+    done
+  done
+fi
+if [ -n "$record_steps" ] && [ ${#rec_modes[@]} -gt 0 ]; then
+  echo
+  echo "Recording: the ingest shape ($(basename "$ingest_input"), one player per stream), every stream recorded"
+  echo
+  echo "| streams | server | recording | server CPU % of a core | CPU / nginx-rtmp recording | KiB written per s | files | players' latency p99 ms | players behind |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for n in $record_steps; do
+    for m in "${rec_modes[@]}"; do
+      s=${m%%:*} f=${m##*:}
+      name=$s; [ "$s" = nginx ] && name=nginx-rtmp
+      r=""; [ "$f" != off ] && r=$(ratio "${REC[$m,$n,server_cpu_pct]:-}" "${REC[nginx:flv,$n,server_cpu_pct]:-}")
+      what=$f; [ "$s" = nginx ] && [ "$f" = flv ] && what="record all (flv)"
+      echo "| $n | $name | $what | ${REC[$m,$n,server_cpu_pct]:-} | $r | ${REC[$m,$n,kbs]:-} | ${REC[$m,$n,files]:-} | ${REC[$m,$n,lat_p99_ms]:-} | ${REC[$m,$n,behind]:-} |"
     done
   done
 fi

@@ -8,13 +8,13 @@ mod common;
 use common::raw::{
     Healthy, chunked, handshake, handshaken, playing, publishing, reset, with_healthy_player,
 };
-use common::{Proc, Served, push_looping, rtmpkit};
+use common::{Proc, Served, SmallDisk, push_looping, rtmpkit};
 use rtmpkit_proto::ChunkEncoder;
 use rtmpkit_proto::flv::FlvReader;
 use rtmpkit_proto::message::Message;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// A keyframe of `len` bytes (AVC NALU, not a sequence header).
@@ -154,27 +154,6 @@ fn out_of_file_descriptors_the_server_keeps_its_clients_and_recovers() {
         String::from_utf8_lossy(&probe.stderr)
     );
     healthy.gets_every_frame("out of file descriptors");
-}
-
-/// A small tmpfs, unmounted when dropped.
-struct SmallDisk(tempfile::TempDir);
-
-impl SmallDisk {
-    fn mount(kib: u32) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk(dir))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0.path()).status();
-    }
 }
 
 #[test]

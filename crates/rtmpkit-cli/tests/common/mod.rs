@@ -551,3 +551,25 @@ pub fn counts(file: &Path) -> (usize, usize) {
         p.iter().filter(|x| x.0 == 'a').count(),
     )
 }
+
+/// A small tmpfs, unmounted when dropped.
+pub struct SmallDisk(pub tempfile::TempDir);
+
+impl SmallDisk {
+    /// `None` where this process may not mount (not root).
+    pub fn mount(kib: u32) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
