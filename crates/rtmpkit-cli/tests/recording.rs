@@ -565,6 +565,68 @@ fn pull_writes_fmp4_and_cuts_segments() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Decode times per stream index of `file`, in file order.
+fn dts(file: &Path) -> BTreeMap<u32, Vec<i64>> {
+    let out = run(Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "packet=stream_index,dts",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file));
+    let mut m: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut f = line.split(',');
+        let (Some(i), Some(d)) = (f.next(), f.next()) else {
+            continue;
+        };
+        if let (Ok(i), Ok(d)) = (i.trim().parse(), d.trim().parse()) {
+            m.entry(i).or_default().push(d);
+        }
+    }
+    m
+}
+
+fn a_takeover_goes_on_in_the_same_file_with_time_going_forward() {
+    let dir = tempdir("takeover");
+    let rec = dir.join("rec");
+    let served = Served::start(&[
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--record".into(),
+        rec.display().to_string(),
+        "--takeover-after".into(),
+        "1".into(),
+    ]);
+    let url = format!("rtmp://127.0.0.1:{}/live/cam", served.plain.unwrap());
+    // The first encoder hangs after 2 s (stopped, its socket open); a
+    // second one takes the stream over.
+    let first = push_looping(&url);
+    std::thread::sleep(Duration::from_secs(2));
+    run(Command::new("kill").args(["-STOP", &first.0.id().to_string()]));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(push_fixture(&url, &[]).status.success());
+    drop(first);
+    std::thread::sleep(Duration::from_millis(500));
+    drop(served);
+    let files = recordings(&rec);
+    assert_eq!(files.len(), 1, "one file through the takeover: {files:?}");
+    let d = dts(&files[0]);
+    for (idx, times) in &d {
+        assert!(
+            times.windows(2).all(|w| w[1] >= w[0]),
+            "stream {idx}: time went back"
+        );
+    }
+    let video = d.get(&0).map_or(0, Vec::len);
+    eprintln!("one file, {video} video frames, time never going back");
+    assert!(video >= 125 + 40, "both publishers' video: {video}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
     run_interop(vec![
         interop(
@@ -586,6 +648,11 @@ fn main() {
             "pull_writes_fmp4_and_cuts_segments",
             &["ffmpeg", "ffprobe"],
             pull_writes_fmp4_and_cuts_segments,
+        ),
+        interop(
+            "a_takeover_goes_on_in_the_same_file_with_time_going_forward",
+            &["ffmpeg", "ffprobe"],
+            a_takeover_goes_on_in_the_same_file_with_time_going_forward,
         ),
         interop(
             "retention_deletes_the_oldest_files",
