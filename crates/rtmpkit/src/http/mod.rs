@@ -4,7 +4,8 @@
 //! (HTTP-FLV, behind the play authorization, with CORS), LL-HLS under
 //! `GET /APP/STREAM/`, `GET /stats` as
 //! JSON, `GET /metrics` for Prometheus,
-//! the recordings under `GET /recordings` (see [`recordings`]),
+//! the recordings under `GET /recordings` (`serve --record`: files, byte
+//! ranges, an HLS VOD playlist),
 //! `POST /drain[?tcUrl=rtmp://other/app]`, which asks every client that
 //! supports it (E-RTMP v2 reconnect request) to move, and `GET /healthz`
 //! for load balancers (200 while the server takes clients, 503 once it
