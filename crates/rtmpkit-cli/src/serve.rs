@@ -394,6 +394,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
                 stuck_timeout,
                 hls: http.hls,
                 recordings: record_dir,
+                sessions: server.sessions(),
             },
         ));
     }

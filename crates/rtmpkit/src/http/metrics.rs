@@ -161,6 +161,12 @@ pub fn render(stats: &StatsHandle) -> String {
         ],
         add_counter,
     );
+    counter(
+        &mut r,
+        "kicks",
+        "Sessions kicked by an operator (DELETE /api/v1/sessions/ID)",
+        m.kicks,
+    );
     gauge(
         &mut r,
         "recordings",

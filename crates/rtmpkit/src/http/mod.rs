@@ -4,6 +4,7 @@
 //! (HTTP-FLV, behind the play authorization, with CORS), LL-HLS under
 //! `GET /APP/STREAM/`, `GET /stats` as
 //! JSON, `GET /metrics` for Prometheus,
+//! the operator API under `/api/v1` (sessions, kick, streams),
 //! the recordings under `GET /recordings` (`serve --record`: files, byte
 //! ranges, an HLS VOD playlist),
 //! `POST /drain[?tcUrl=rtmp://other/app]`, which asks every client that
@@ -16,13 +17,14 @@
 //! nothing and need no token, and HTTP-FLV and HLS ask what RTMP players
 //! are asked.
 
+mod api;
 mod flv;
 mod metrics;
 mod pages;
 mod recordings;
 mod stall;
 
-use crate::server::{DrainHandle, PlayerInfo, Players, StatsHandle};
+use crate::server::{DrainHandle, PlayerInfo, Players, SessionsHandle, StatsHandle};
 use bytes::Bytes;
 use flv::Pieces;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -48,6 +50,7 @@ struct Page {
     authorization: Option<String>,
     /// Where the recordings are (`serve --record`).
     recordings: Option<std::path::PathBuf>,
+    sessions: SessionsHandle,
 }
 
 /// A response body: a JSON page, or a live stream.
@@ -70,6 +73,8 @@ pub struct Handles {
     pub hls: crate::hls::Limits,
     /// The recordings' directory, served under `/recordings`.
     pub recordings: Option<std::path::PathBuf>,
+    /// Lists and kicks sessions (`/api/v1/sessions`).
+    pub sessions: SessionsHandle,
 }
 
 /// Serves HTTP until the process ends.
@@ -82,6 +87,7 @@ pub async fn serve(listener: TcpListener, handles: Handles) {
         players: handles.players,
         authorization: handles.token.map(|t| format!("Bearer {t}")),
         recordings: handles.recordings,
+        sessions: handles.sessions,
     });
     loop {
         let (socket, peer) = match listener.accept().await {
@@ -218,6 +224,9 @@ impl Page {
                 StatusCode::OK,
                 serde_json::json!({ "draining": true, "tcUrl": tc_url }),
             );
+        }
+        if req.uri().path().starts_with("/api/v1/") {
+            return self.api(req);
         }
         if req.method() == Method::GET && req.uri().path() == "/recordings" {
             return self.recording_list().await;

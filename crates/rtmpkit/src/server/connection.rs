@@ -8,6 +8,7 @@ use super::context::ServerContext;
 use super::hub::Out;
 use super::metrics::{bump, drop_one};
 use super::publication::Publication;
+use super::sessions::{Registered, SessionKind};
 use super::subscription::Subscription;
 use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
 use crate::error::{Error, Stage};
@@ -38,12 +39,15 @@ enum ServerStop {
     Rejected,
     /// A new publisher took the stream over from this silent one.
     Replaced,
+    /// An operator kicked the session.
+    Kicked,
 }
 
 /// Serves one accepted connection (TCP, or TLS over TCP) until it ends,
 /// then leaves the hub.
 pub(crate) async fn serve<T: Transport>(
     id: u64,
+    kind: SessionKind,
     ctx: Arc<ServerContext>,
     socket: T,
     peer: SocketAddr,
@@ -64,8 +68,9 @@ pub(crate) async fn serve<T: Transport>(
         write_timeout: Some(opts.stuck_timeout),
         ..DriverOptions::default()
     };
+    let registered = ctx.sessions.open(id, kind, Some(peer));
     let mut conn = Connection::new(socket, session, &peer.to_string(), driver)
-        .with_counters(ctx.counters.io.clone());
+        .with_counters(registered.session.io.clone());
     if let Some(g) = gate {
         conn = conn.with_read_gate(g);
     }
@@ -84,6 +89,7 @@ pub(crate) async fn serve<T: Transport>(
         drain: ctx.drain.subscribe(),
         role: Role::None,
         shutdown,
+        registered,
     };
     let end = conn.run(&mut handler).await;
     handler.leave();
@@ -104,6 +110,7 @@ pub(crate) async fn serve<T: Transport>(
         Ok(ServerStop::Replaced) => {
             info!("connection closed: a new publisher took the stream over")
         }
+        Ok(ServerStop::Kicked) => info!("connection closed: kicked by an operator"),
     }
 }
 
@@ -111,6 +118,7 @@ pub(crate) async fn serve<T: Transport>(
 enum Wake {
     QueueReady,
     Replaced,
+    Kicked,
     Drain,
     Shutdown,
 }
@@ -132,6 +140,8 @@ struct ServerHandler {
     drain: watch::Receiver<Option<Option<String>>>,
     role: Role,
     shutdown: watch::Receiver<bool>,
+    /// Its entry in the server's sessions (bytes, role, kick).
+    registered: Registered,
 }
 
 impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
@@ -146,8 +156,10 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
         };
         let shutdown = &mut self.shutdown;
         let drain = &mut self.drain;
+        let kicked = self.registered.session.kicked.notified();
         async move {
             tokio::select! {
+                _ = kicked => Wake::Kicked,
                 Ok(()) = drain.changed() => Wake::Drain,
                 _ = async { queue.as_ref().expect("guarded").notify.notified().await }, if queue.is_some() => Wake::QueueReady,
                 _ = async { replaced.as_ref().expect("guarded").notified().await }, if replaced.is_some() => Wake::Replaced,
@@ -170,6 +182,12 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
                 Ok(Flow::Continue)
             }
             Wake::Replaced => Ok(Flow::Stop(ServerStop::Replaced)),
+            Wake::Kicked => {
+                if let Role::Player { stream_id, .. } = self.role {
+                    let _ = conn.session_mut().send_stream_end(stream_id);
+                }
+                Ok(Flow::Stop(ServerStop::Kicked))
+            }
             Wake::Drain => {
                 let tc_url = self.drain.borrow_and_update().clone().flatten();
                 if self.reconnect_ok {
@@ -291,6 +309,9 @@ impl ServerHandler {
                     caller.swfurl = text("swfUrl").to_owned();
                     caller.pageurl = text("pageUrl").to_owned();
                     caller.tcurl = tc_url.unwrap_or_default();
+                    self.registered
+                        .session
+                        .connected(&caller.flashver, &caller.tcurl);
                     // E-RTMP v2: a client that announced codecs or
                     // multitrack gets every track; others track 0 only.
                     let caps = object
@@ -324,6 +345,7 @@ impl ServerHandler {
                         Ok(publication) => {
                             let _ = session.accept_publish(stream_id);
                             self.started = true;
+                            self.registered.session.publishing(publication.key());
                             self.role = Role::Publisher(Box::new(publication));
                         }
                         Err(refused) => {
@@ -368,6 +390,9 @@ impl ServerHandler {
                     };
                     let _ = session.accept_play(stream_id);
                     self.started = true;
+                    self.registered
+                        .session
+                        .playing(subscription.key(), subscription.queue().clone());
                     self.role = Role::Player {
                         stream_id,
                         subscription,
@@ -392,5 +417,6 @@ impl ServerHandler {
     /// unpublishes, dropping the subscription leaves.
     fn leave(&mut self) {
         self.role = Role::None;
+        self.registered.session.idle();
     }
 }

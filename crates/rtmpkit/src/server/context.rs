@@ -10,6 +10,7 @@ use super::hub::Hub;
 use super::metrics::{self, MetricCounters};
 use super::record::Recordings;
 use super::relay::{self, PullSource};
+use super::sessions::Sessions;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,8 @@ pub(crate) struct ServerContext {
     pub drain: watch::Sender<Option<Option<String>>>,
     /// The recorders and their open files.
     pub recordings: Recordings,
+    /// Every session, for operators.
+    pub sessions: Arc<Sessions>,
 }
 
 impl ServerContext {

@@ -3,17 +3,14 @@
 //! atomics, bumped where things happen; [`Metrics`] is a copy of them
 //! that [`StatsHandle::metrics`](super::StatsHandle::metrics) takes.
 
-use crate::driver::IoCounters;
 use crate::error::{Error, Stage};
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// The counters a server keeps while it runs.
 #[derive(Debug, Default)]
 pub(crate) struct MetricCounters {
-    /// Bytes read from and written to every accepted connection.
-    pub io: Arc<IoCounters>,
     /// Accepted connections open now.
     pub connections: AtomicU64,
     /// Connections publishing now.
@@ -89,7 +86,13 @@ impl MetricCounters {
 
     /// A copy of the counters, with what the hub knows: bytes queued for
     /// players and messages dropped for the players present.
-    pub fn snapshot(&self, queued_bytes: u64, dropped_by_present: u64) -> Metrics {
+    pub fn snapshot(
+        &self,
+        queued_bytes: u64,
+        dropped_by_present: u64,
+        (bytes_received, bytes_sent): (u64, u64),
+        kicks: u64,
+    ) -> Metrics {
         let failures = crate::sync::lock(&self.failures)
             .iter()
             .map(|(&(stage, cause), &count)| FailureCount {
@@ -102,8 +105,9 @@ impl MetricCounters {
             connections: read(&self.connections),
             publishers: read(&self.publishers),
             players: read(&self.players),
-            bytes_received: read(&self.io.read),
-            bytes_sent: read(&self.io.written),
+            bytes_received,
+            bytes_sent,
+            kicks,
             dropped_messages: read(&self.dropped_by_gone) + dropped_by_present,
             queued_bytes,
             failures,
@@ -163,6 +167,8 @@ pub struct Metrics {
     pub pull_reconnects: u64,
     /// Total reconnect requests sent to clients.
     pub reconnect_requests: u64,
+    /// Total sessions kicked by an operator.
+    pub kicks: u64,
     /// Recording files open now.
     pub recordings: u64,
     /// Total recording writes (or file creations) that failed.

@@ -21,6 +21,7 @@ mod player;
 mod publication;
 mod record;
 mod relay;
+mod sessions;
 mod signed;
 mod stats;
 mod subscription;
@@ -31,6 +32,7 @@ pub use drain::DrainHandle;
 pub use metrics::{FailureCount, Metrics};
 pub use player::{Player, PlayerInfo, Players};
 pub use record::{FlvFileWriter, RecordFormat, RecordOptions};
+pub use sessions::{SessionInfo, SessionKind, SessionsHandle};
 pub use signed::{sign_url, token as sign_token};
 pub use stats::{AudioStat, ClusterView, PulledStream, StatsHandle, StreamStat, VideoStat};
 pub use subscription::PlayRefused;
@@ -226,6 +228,7 @@ impl Server {
             shutdown: stop_rx,
             drain: watch::Sender::new(None),
             recordings: Default::default(),
+            sessions: Default::default(),
             opts,
         });
         Ok(Server {
@@ -259,6 +262,11 @@ impl Server {
     /// A handle to move clients elsewhere while it runs.
     pub fn drainer(&self) -> DrainHandle {
         DrainHandle(self.context.clone())
+    }
+
+    /// Lists and kicks sessions on the running server.
+    pub fn sessions(&self) -> SessionsHandle {
+        SessionsHandle(self.context.sessions.clone())
     }
 
     /// Serves until `shutdown` resolves; then players get end-of-stream,
@@ -350,7 +358,7 @@ async fn accept_loop(
             None => tasks.spawn(
                 async move {
                     let gate = crate::driver::ReadGate::new(&socket).ok();
-                    connection::serve(id, sh, socket, peer, rx, gate).await;
+                    connection::serve(id, SessionKind::Rtmp, sh, socket, peer, rx, gate).await;
                     drop(permit);
                 }
                 .instrument(span),
@@ -360,7 +368,9 @@ async fn accept_loop(
                     // The setup timeout covers the TLS handshake.
                     let setup = sh.opts.setup_timeout;
                     match tokio::time::timeout(setup, acceptor.accept(socket)).await {
-                        Ok(Ok(tls)) => connection::serve(id, sh, tls, peer, rx, None).await,
+                        Ok(Ok(tls)) => {
+                            connection::serve(id, SessionKind::Rtmps, sh, tls, peer, rx, None).await
+                        }
                         Ok(Err(e)) => {
                             sh.counters.fail("tls", "handshake_failed");
                             warn!("TLS handshake failed: {}", crate::tls::describe_failure(&e))

@@ -56,6 +56,14 @@ impl ServerContext {
                 code: status::PUBLISH_UNAUTHORIZED,
                 reason,
             })?;
+        if let Some(left) = self.sessions.blocked(&key) {
+            warn!(stream = %key, "publish refused: blocked by an operator for {left:.0?} more");
+            self.counters.fail("publish", "blocked");
+            return Err(PublishRefused {
+                code: status::PUBLISH_BAD_NAME,
+                reason: format!("blocked by an operator for {} s more", left.as_secs() + 1),
+            });
+        }
         if let Some(owner) = self.claim_in_cluster(&key).await {
             warn!(stream = %key, "publish refused: published on {owner}");
             self.counters.fail("publish", "claimed_elsewhere");
@@ -134,6 +142,11 @@ impl Publication {
     }
 
     /// Told when a new publisher takes the stream over.
+    /// `app/stream`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     pub fn replaced(&self) -> &Arc<Notify> {
         &self.replaced
     }

@@ -103,6 +103,11 @@ impl StatsHandle {
         self.0.drain.borrow().is_some() || *self.0.shutdown.borrow()
     }
 
+    /// Whether `app/stream` is being recorded now.
+    pub fn recording(&self, stream: &str) -> bool {
+        self.0.recordings.is_recording(stream)
+    }
+
     /// Every stream with a publisher or a player.
     pub fn streams(&self) -> Vec<StreamStat> {
         self.0
@@ -127,7 +132,14 @@ impl StatsHandle {
         let (queued, dropped) = self.0.hub.list().iter().fold((0, 0), |(q, d), s| {
             (q + s.queued_bytes as u64, d + s.dropped)
         });
-        self.0.counters.snapshot(queued, dropped)
+        let kicks = self
+            .0
+            .sessions
+            .kicks
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .counters
+            .snapshot(queued, dropped, self.0.sessions.totals(), kicks)
     }
 }
 

@@ -107,6 +107,13 @@ pub(crate) struct Recordings {
     sweeper: std::sync::OnceLock<()>,
 }
 
+impl Recordings {
+    /// Whether `stream` has a recorder now.
+    pub(crate) fn is_recording(&self, stream: &str) -> bool {
+        lock(&self.streams).contains(stream)
+    }
+}
+
 impl ServerContext {
     /// A stream started publishing: record it, unless its recorder from
     /// an earlier publish still runs (it goes on with the new one).

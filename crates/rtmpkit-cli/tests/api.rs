@@ -1,0 +1,136 @@
+//! The operator API with real clients: sessions listed with what they
+//! said and did, a kicked player gone within a second, a kicked publisher
+//! blocked from republishing for `block` seconds, both counted in
+//! `/metrics`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn sessions(web: u16) -> Vec<Value> {
+    let (status, body) = http(web, "GET", "/api/v1/sessions");
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["sessions"].as_array().unwrap().clone()
+}
+
+fn with_role(web: u16, role: &str) -> Option<Value> {
+    sessions(web).into_iter().find(|s| s["role"] == role)
+}
+
+fn kicks_counted(web: u16) -> u64 {
+    let (_, body) = http(web, "GET", "/metrics");
+    body.lines()
+        .find(|l| l.starts_with("rtmpkit_kicks_total "))
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn kick_a_player_and_block_a_publisher() {
+    let served = Served::start(&[
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-token".into(),
+        "t0ken".into(),
+    ]);
+    let (port, web) = (served.plain.unwrap(), served.http.unwrap());
+    let url = format!("rtmp://127.0.0.1:{port}/live/cam");
+    let publisher = push_looping(&url);
+    let dir = std::env::temp_dir().join(format!("rtmpkit-api-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut player = pull_to(&url, &dir.join("p.flv"), 60, &[]);
+    let t = Instant::now();
+    while with_role(web, "player").is_none() || with_role(web, "publisher").is_none() {
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", sessions(web));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let p = with_role(web, "player").unwrap();
+    assert_eq!(p["kind"], "rtmp");
+    assert_eq!(p["stream"], "live/cam");
+    assert!(p["flash_ver"].as_str().unwrap().len() > 2, "{p}");
+    assert!(p["tc_url"].as_str().unwrap().ends_with("/live"), "{p}");
+    assert!(p["bytes_out"].as_u64().unwrap() > 10_000, "{p}");
+    let (status, body) = http(web, "GET", &format!("/api/v1/sessions/{}", p["id"]));
+    assert_eq!(status, 200, "{body}");
+    // The stream view names its publisher and counts the player.
+    let (_, body) = http(web, "GET", "/api/v1/streams/live/cam");
+    let s: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        s["publisher"],
+        with_role(web, "publisher").unwrap()["id"],
+        "{s}"
+    );
+    assert_eq!(s["players_by_kind"]["rtmp"], 1, "{s}");
+
+    // Kick the player: gone from the list, and its pull ended, within 1 s.
+    let kicked = Instant::now();
+    let (status, body) = http(web, "DELETE", &format!("/api/v1/sessions/{}", p["id"]));
+    assert_eq!(status, 200, "{body}");
+    while sessions(web).iter().any(|s| s["id"] == p["id"]) {
+        assert!(
+            kicked.elapsed() < Duration::from_secs(1),
+            "the kicked player stays"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        player.wait_timeout(Duration::from_secs(1)).is_some(),
+        "the player's pull goes on"
+    );
+    eprintln!("player gone {:?} after the kick", kicked.elapsed());
+
+    // Kick the publisher with block=10: a republish is refused, then
+    // accepted once the 10 s are over.
+    let pb = with_role(web, "publisher").unwrap();
+    let (status, body) = http(
+        web,
+        "DELETE",
+        &format!("/api/v1/sessions/{}?block=10", pb["id"]),
+    );
+    assert_eq!(status, 200, "{body}");
+    let blocked_at = Instant::now();
+    drop(publisher);
+    let refused = push_fixture(&url, &[]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("blocked"),
+        "{err}"
+    );
+    std::thread::sleep(
+        Duration::from_secs(10).saturating_sub(blocked_at.elapsed()) + Duration::from_millis(300),
+    );
+    let accepted = push_fixture(&url, &["--no-pace"]);
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert_eq!(kicks_counted(web), 2);
+    // Unknown ids and bad blocks.
+    assert_eq!(http(web, "DELETE", "/api/v1/sessions/999999").0, 404);
+    assert_eq!(
+        http(
+            web,
+            "DELETE",
+            &format!("/api/v1/sessions/{}?block=x", pb["id"])
+        )
+        .0,
+        400
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn main() {
+    run_interop(vec![interop(
+        "kick_a_player_and_block_a_publisher",
+        &["ffmpeg"],
+        kick_a_player_and_block_a_publisher,
+    )]);
+}

@@ -1,0 +1,270 @@
+//! Every session of a server, for operators: who is connected (kind, role,
+//! stream, address, bytes, queue, what the client said in `connect`), and
+//! a kick that ends one, optionally blocking its stream's next publishes
+//! for a while. [`SessionsHandle`] is the public face
+//! ([`Server::sessions`](super::Server::sessions)); the HTTP API serves it
+//! under `/api/v1/sessions`.
+
+use super::hub::PlayerQueue;
+use crate::driver::IoCounters;
+use crate::sync::lock;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::Notify;
+
+/// How a client reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    Rtmp,
+    Rtmps,
+    HttpFlv,
+    Hls,
+    /// A relay push of this server.
+    Relay,
+    /// An edge's or cluster node's pull.
+    Pull,
+}
+
+impl SessionKind {
+    /// `rtmp`, `rtmps`, `http-flv`, `hls`, `relay`, `pull`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionKind::Rtmp => "rtmp",
+            SessionKind::Rtmps => "rtmps",
+            SessionKind::HttpFlv => "http-flv",
+            SessionKind::Hls => "hls",
+            SessionKind::Relay => "relay",
+            SessionKind::Pull => "pull",
+        }
+    }
+}
+
+/// One session at one moment.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    pub id: u64,
+    pub kind: SessionKind,
+    /// `publisher` or `player`, once it publishes or plays.
+    pub role: Option<&'static str>,
+    /// `app/stream` it publishes or plays.
+    pub stream: Option<String>,
+    pub peer: Option<SocketAddr>,
+    pub started: SystemTime,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// A player's bytes waiting in its queue.
+    pub queued_bytes: u64,
+    /// Messages a player lost for being behind.
+    pub dropped: u64,
+    /// What the client said in `connect`.
+    pub flash_ver: String,
+    pub tc_url: String,
+}
+
+/// A live session's entry.
+#[derive(Debug)]
+pub(crate) struct Session {
+    id: u64,
+    kind: SessionKind,
+    peer: Option<SocketAddr>,
+    started: SystemTime,
+    /// This session's bytes (the driver counts into them).
+    pub io: Arc<IoCounters>,
+    state: Mutex<State>,
+    /// Told when an operator kicks the session.
+    pub kicked: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    role: Option<&'static str>,
+    stream: Option<String>,
+    flash_ver: String,
+    tc_url: String,
+    queue: Option<Arc<PlayerQueue>>,
+}
+
+impl Session {
+    /// What the client said in `connect`.
+    pub fn connected(&self, flash_ver: &str, tc_url: &str) {
+        let mut st = lock(&self.state);
+        st.flash_ver = flash_ver.to_owned();
+        st.tc_url = tc_url.to_owned();
+    }
+
+    /// It publishes `stream`.
+    pub fn publishing(&self, stream: &str) {
+        let mut st = lock(&self.state);
+        st.role = Some("publisher");
+        st.stream = Some(stream.to_owned());
+        st.queue = None;
+    }
+
+    /// It plays `stream`, with this queue.
+    pub fn playing(&self, stream: &str, queue: Arc<PlayerQueue>) {
+        let mut st = lock(&self.state);
+        st.role = Some("player");
+        st.stream = Some(stream.to_owned());
+        st.queue = Some(queue);
+    }
+
+    /// It stopped publishing or playing (it may start again).
+    pub fn idle(&self) {
+        let mut st = lock(&self.state);
+        st.role = None;
+        st.stream = None;
+        st.queue = None;
+    }
+
+    fn info(&self) -> SessionInfo {
+        let st = lock(&self.state);
+        SessionInfo {
+            id: self.id,
+            kind: self.kind,
+            role: st.role,
+            stream: st.stream.clone(),
+            peer: self.peer,
+            started: self.started,
+            bytes_in: self.io.read.load(Ordering::Relaxed),
+            bytes_out: self.io.written.load(Ordering::Relaxed),
+            queued_bytes: st.queue.as_ref().map_or(0, |q| q.queued_bytes() as u64),
+            dropped: st.queue.as_ref().map_or(0, |q| q.dropped()),
+            flash_ver: st.flash_ver.clone(),
+            tc_url: st.tc_url.clone(),
+        }
+    }
+}
+
+/// Every live session, the bytes of those that ended, and the streams
+/// whose publishes an operator blocked for a while.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    live: Mutex<HashMap<u64, Arc<Session>>>,
+    ended_in: AtomicU64,
+    ended_out: AtomicU64,
+    blocked: Mutex<HashMap<String, Instant>>,
+    /// Sessions kicked by an operator.
+    pub kicks: AtomicU64,
+}
+
+/// A session's place in [`Sessions`] for its life; dropping it removes it
+/// and keeps its bytes in the totals.
+#[derive(Debug)]
+pub(crate) struct Registered {
+    sessions: Arc<Sessions>,
+    pub session: Arc<Session>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let s = &self.session;
+        lock(&self.sessions.live).remove(&s.id);
+        self.sessions
+            .ended_in
+            .fetch_add(s.io.read.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.sessions
+            .ended_out
+            .fetch_add(s.io.written.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+impl Sessions {
+    /// Registers session `id`.
+    pub fn open(
+        self: &Arc<Self>,
+        id: u64,
+        kind: SessionKind,
+        peer: Option<SocketAddr>,
+    ) -> Registered {
+        let session = Arc::new(Session {
+            id,
+            kind,
+            peer,
+            started: SystemTime::now(),
+            io: Arc::default(),
+            state: Mutex::default(),
+            kicked: Notify::new(),
+        });
+        lock(&self.live).insert(id, session.clone());
+        Registered {
+            sessions: self.clone(),
+            session,
+        }
+    }
+
+    /// Bytes read and written by every session, live or ended.
+    pub fn totals(&self) -> (u64, u64) {
+        let live = lock(&self.live);
+        let (mut r, mut w) = (
+            self.ended_in.load(Ordering::Relaxed),
+            self.ended_out.load(Ordering::Relaxed),
+        );
+        for s in live.values() {
+            r += s.io.read.load(Ordering::Relaxed);
+            w += s.io.written.load(Ordering::Relaxed);
+        }
+        (r, w)
+    }
+
+    pub fn list(&self) -> Vec<SessionInfo> {
+        let live: Vec<Arc<Session>> = lock(&self.live).values().cloned().collect();
+        let mut v: Vec<SessionInfo> = live.iter().map(|s| s.info()).collect();
+        v.sort_by_key(|s| s.id);
+        v
+    }
+
+    pub fn get(&self, id: u64) -> Option<SessionInfo> {
+        let s = lock(&self.live).get(&id).cloned();
+        s.map(|s| s.info())
+    }
+
+    /// Ends session `id`; with `block`, its stream's next publishes are
+    /// refused for that long. Whether the session was there.
+    pub fn kick(&self, id: u64, block: Option<Duration>) -> bool {
+        let Some(s) = lock(&self.live).get(&id).cloned() else {
+            return false;
+        };
+        if let (Some(b), Some(stream)) = (block, lock(&s.state).stream.clone()) {
+            lock(&self.blocked).insert(stream, Instant::now() + b);
+        }
+        self.kicks.fetch_add(1, Ordering::Relaxed);
+        s.kicked.notify_one();
+        true
+    }
+
+    /// How long publishes of `stream` stay refused, if they are.
+    pub fn blocked(&self, stream: &str) -> Option<Duration> {
+        let mut b = lock(&self.blocked);
+        let now = Instant::now();
+        b.retain(|_, until| *until > now);
+        b.get(stream).map(|until| *until - now)
+    }
+}
+
+/// The sessions of a running server, for operators (see
+/// [`Server::sessions`](super::Server::sessions)).
+#[derive(Debug, Clone)]
+pub struct SessionsHandle(pub(super) Arc<Sessions>);
+
+impl SessionsHandle {
+    /// Every live session, by id.
+    pub fn list(&self) -> Vec<SessionInfo> {
+        self.0.list()
+    }
+
+    /// One session.
+    pub fn get(&self, id: u64) -> Option<SessionInfo> {
+        self.0.get(id)
+    }
+
+    /// Ends session `id` (a publisher or a player) at once; with `block`,
+    /// its stream's next publishes are refused for that long. `false` if
+    /// there is no such session.
+    pub fn kick(&self, id: u64, block: Option<Duration>) -> bool {
+        self.0.kick(id, block)
+    }
+}
