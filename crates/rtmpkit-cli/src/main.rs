@@ -3,6 +3,7 @@
 mod bench;
 mod client_tls;
 mod flvsrc;
+mod operate;
 mod probe;
 mod pull;
 mod pull_out;
@@ -48,6 +49,10 @@ enum Command {
     Probe(probe::ProbeArgs),
     /// Print a stream URL signed for a server run with --publish-secret / --play-secret.
     Sign(sign::SignArgs),
+    /// List the sessions of a running server (its HTTP API)
+    Sessions(operate::SessionsArgs),
+    /// End a session on a running server (its HTTP API)
+    Kick(operate::KickArgs),
     /// Load tools: connection storms and many players.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -93,6 +98,8 @@ fn main() -> ExitCode {
             Command::Probe(a) => probe::run(a).await,
             Command::Bench(c) => bench::run(c).await,
             Command::Sign(a) => sign::run(a),
+            Command::Sessions(a) => operate::sessions(a).await,
+            Command::Kick(a) => operate::kick(a).await,
         }
     });
     match res {

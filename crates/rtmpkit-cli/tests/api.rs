@@ -69,6 +69,22 @@ fn kick_a_player_and_block_a_publisher() {
     );
     assert_eq!(s["players_by_kind"]["rtmp"], 1, "{s}");
 
+    // The command line sees the same.
+    let listed = run(rtmpkit().args([
+        "sessions",
+        &format!("http://127.0.0.1:{web}"),
+        "--token",
+        "t0ken",
+    ]));
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.contains("publisher") && text.contains("player") && text.contains("live/cam"),
+        "{text}"
+    );
+    let no_token = run(rtmpkit().args(["sessions", &format!("http://127.0.0.1:{web}")]));
+    assert!(!no_token.status.success());
+    assert!(String::from_utf8_lossy(&no_token.stderr).contains("401"));
+
     // Kick the player: gone from the list, and its pull ended, within 1 s.
     let kicked = Instant::now();
     let (status, body) = http(web, "DELETE", &format!("/api/v1/sessions/{}", p["id"]));
@@ -89,12 +105,19 @@ fn kick_a_player_and_block_a_publisher() {
     // Kick the publisher with block=10: a republish is refused, then
     // accepted once the 10 s are over.
     let pb = with_role(web, "publisher").unwrap();
-    let (status, body) = http(
-        web,
-        "DELETE",
-        &format!("/api/v1/sessions/{}?block=10", pb["id"]),
+    // From the command line, the token from the environment.
+    let kicked = run(rtmpkit().env("RTMPKIT_HTTP_TOKEN", "t0ken").args([
+        "kick",
+        &format!("http://127.0.0.1:{web}"),
+        &pb["id"].to_string(),
+        "--block",
+        "10",
+    ]));
+    assert!(
+        kicked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kicked.stderr)
     );
-    assert_eq!(status, 200, "{body}");
     let blocked_at = Instant::now();
     drop(publisher);
     let refused = push_fixture(&url, &[]);
