@@ -150,10 +150,125 @@ fn kick_a_player_and_block_a_publisher() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Every element path of an XML document (`rtmp/server/application/name`),
+/// with the text of its first occurrence.
+fn element_paths(xml: &str) -> std::collections::BTreeMap<String, String> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut path: Vec<String> = Vec::new();
+    let mut out = std::collections::BTreeMap::new();
+    loop {
+        match r.read_event().unwrap() {
+            Event::Start(e) => {
+                path.push(String::from_utf8_lossy(e.name().as_ref()).into_owned());
+                out.entry(path.join("/")).or_insert_with(String::new);
+            }
+            Event::Empty(e) => {
+                let mut p = path.clone();
+                p.push(String::from_utf8_lossy(e.name().as_ref()).into_owned());
+                out.entry(p.join("/")).or_insert_with(String::new);
+            }
+            Event::Text(t) => {
+                let v = t.decode().unwrap().into_owned();
+                if let Some(slot) = out.get_mut(&path.join("/"))
+                    && slot.is_empty()
+                {
+                    *slot = v;
+                }
+            }
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+fn stat_reads_like_nginx_rtmps() {
+    let nginx = Nginx::start();
+    let served = Served::start(&[
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-token".into(),
+        "t0ken".into(),
+    ]);
+    let (port, web) = (served.plain.unwrap(), served.http.unwrap());
+    let ours = format!("rtmp://127.0.0.1:{port}/live/cam");
+    let theirs = nginx.url("cam");
+    // The same stream, a publisher and a player on each; nginx-rtmp
+    // reports bandwidth every 10 s.
+    let _pubs = (push_looping(&ours), push_looping(&theirs));
+    let dir = std::env::temp_dir().join(format!("rtmpkit-stat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _players = (
+        pull_to(&ours, &dir.join("a.flv"), 30, &[]),
+        pull_to(&theirs, &dir.join("b.flv"), 30, &[]),
+    );
+    std::thread::sleep(Duration::from_secs(12));
+    let (status, mine) = http(web, "GET", "/stat");
+    assert_eq!(status, 200, "{mine}");
+    let (status, reference) = http(nginx.stat_port, "GET", "/stat");
+    assert_eq!(status, 200, "{reference}");
+    let (a, b) = (element_paths(&mine), element_paths(&reference));
+    let missing: Vec<&String> = b.keys().filter(|k| !a.contains_key(*k)).collect();
+    let extra: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();
+    eprintln!(
+        "{} element paths in nginx-rtmp's /stat; missing here: {missing:?}; extra here: {extra:?}",
+        b.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "paths nginx-rtmp has and rtmpkit lacks: {missing:?}"
+    );
+    // The same values where the stream decides them.
+    let s = "rtmp/server/application/live/stream";
+    for k in [
+        "rtmp/server/application/name",
+        &format!("{s}/name"),
+        &format!("{s}/nclients"),
+        &format!("{s}/meta/video/width"),
+        &format!("{s}/meta/video/height"),
+        &format!("{s}/meta/video/frame_rate"),
+        &format!("{s}/meta/video/codec"),
+        &format!("{s}/meta/video/profile"),
+        &format!("{s}/meta/video/compat"),
+        &format!("{s}/meta/video/level"),
+        &format!("{s}/meta/audio/codec"),
+        &format!("{s}/meta/audio/profile"),
+        &format!("{s}/meta/audio/channels"),
+        &format!("{s}/meta/audio/sample_rate"),
+    ] {
+        assert_eq!(a.get(k), b.get(k), "{k}");
+    }
+    // Rates within 10 %. nginx-rtmp divides the bytes of a window by 10
+    // s, but its window ends on the first whole second *past* its end
+    // (`sec > intl_end`), so it holds 10-11 s of bytes: its figure reads
+    // up to 10 % high. Ours divides by the window's real length.
+    for k in ["bw_in", "bw_video", "bw_audio"] {
+        let key = format!("{s}/{k}");
+        let (x, y): (f64, f64) = (a[&key].parse().unwrap(), b[&key].parse().unwrap());
+        eprintln!("{k}: rtmpkit {x}, nginx-rtmp {y}");
+        assert!(y > 0.0, "{k}: nginx-rtmp has no figure yet");
+        assert!(x >= y / 1.1 * 0.9 && x <= y * 1.1, "{k}: {x} against {y}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
-    run_interop(vec![interop(
-        "kick_a_player_and_block_a_publisher",
-        &["ffmpeg"],
-        kick_a_player_and_block_a_publisher,
-    )]);
+    run_interop(vec![
+        interop(
+            "kick_a_player_and_block_a_publisher",
+            &["ffmpeg"],
+            kick_a_player_and_block_a_publisher,
+        ),
+        interop(
+            "stat_reads_like_nginx_rtmps",
+            &["ffmpeg", "nginx"],
+            stat_reads_like_nginx_rtmps,
+        ),
+    ]);
 }

@@ -151,6 +151,8 @@ pub struct Nginx {
     _dir: tempfile::TempDir,
     pub port: u16,
     pub tls_port: Option<u16>,
+    /// Its HTTP port, serving `GET /stat` (`rtmp_stat all`).
+    pub stat_port: u16,
 }
 
 /// nginx's stream module (Debian libnginx-mod-stream).
@@ -165,6 +167,7 @@ impl Nginx {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let tls_port = tls.map(|_| free_port());
+        let stat_port = free_port();
         std::fs::create_dir_all(dir.path().join("logs")).unwrap();
         let (stream_module, stream) = match (tls, tls_port) {
             (Some(cert), Some(tls_port)) => (
@@ -185,7 +188,9 @@ impl Nginx {
              pid {d}/nginx.pid;\nerror_log {d}/logs/error.log warn;\n\
              events {{ worker_connections 1024; }}\n\
              rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
-               application live {{ live on; record off; }} }} }}\n{stream}",
+               application live {{ live on; record off; }} }} }}\n\
+             http {{ access_log off; server {{ listen 127.0.0.1:{stat_port};\n\
+               location /stat {{ rtmp_stat all; }} }} }}\n{stream}",
             d = dir.path().display()
         );
         let conf_path = dir.path().join("nginx.conf");
@@ -208,6 +213,7 @@ impl Nginx {
             _dir: dir,
             port,
             tls_port,
+            stat_port,
         }
     }
 

@@ -4,7 +4,8 @@
 //! (HTTP-FLV, behind the play authorization, with CORS), LL-HLS under
 //! `GET /APP/STREAM/`, `GET /stats` as
 //! JSON, `GET /metrics` for Prometheus,
-//! the operator API under `/api/v1` (sessions, kick, streams),
+//! the operator API under `/api/v1` (sessions, kick, streams), nginx-rtmp's
+//! `GET /stat` XML,
 //! the recordings under `GET /recordings` (`serve --record`: files, byte
 //! ranges, an HLS VOD playlist),
 //! `POST /drain[?tcUrl=rtmp://other/app]`, which asks every client that
@@ -23,6 +24,7 @@ mod metrics;
 mod pages;
 mod recordings;
 mod stall;
+mod stat;
 
 use crate::server::{DrainHandle, PlayerInfo, Players, SessionsHandle, StatsHandle};
 use bytes::Bytes;
@@ -227,6 +229,9 @@ impl Page {
         }
         if req.uri().path().starts_with("/api/v1/") {
             return self.api(req);
+        }
+        if req.method() == Method::GET && req.uri().path() == "/stat" {
+            return self.stat();
         }
         if req.method() == Method::GET && req.uri().path() == "/recordings" {
             return self.recording_list().await;

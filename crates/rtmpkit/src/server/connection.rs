@@ -75,6 +75,7 @@ pub(crate) async fn serve<T: Transport>(
         conn = conn.with_read_gate(g);
     }
     bump(&ctx.counters.connections);
+    bump(&ctx.counters.accepted);
     let mut handler = ServerHandler {
         setup_deadline: Instant::now() + opts.setup_timeout,
         ctx: ctx.clone(),

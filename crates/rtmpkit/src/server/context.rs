@@ -36,6 +36,8 @@ pub(crate) struct ServerContext {
     pub recordings: Recordings,
     /// Every session, for operators.
     pub sessions: Arc<Sessions>,
+    /// When the server started.
+    pub started: std::time::Instant,
 }
 
 impl ServerContext {

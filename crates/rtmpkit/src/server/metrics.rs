@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct MetricCounters {
     /// Accepted connections open now.
     pub connections: AtomicU64,
+    /// Connections accepted since the server started.
+    pub accepted: AtomicU64,
     /// Connections publishing now.
     pub publishers: AtomicU64,
     /// Connections playing now.

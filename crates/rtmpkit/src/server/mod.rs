@@ -229,6 +229,7 @@ impl Server {
             drain: watch::Sender::new(None),
             recordings: Default::default(),
             sessions: Default::default(),
+            started: std::time::Instant::now(),
             opts,
         });
         Ok(Server {

@@ -27,6 +27,17 @@ pub struct StreamStat {
     /// What the publisher sent over the last seconds, bits per second
     /// (0 without input).
     pub bits_per_second: u64,
+    /// The same over 10 s windows, and its video's and audio's part (as
+    /// nginx-rtmp's `/stat` measures them).
+    pub bits_per_second_10s: u64,
+    pub video_bits_per_second: u64,
+    pub audio_bits_per_second: u64,
+    /// Frames per second, as the publisher's metadata says.
+    pub frame_rate: Option<u32>,
+    /// The latest media timestamp (ms).
+    pub last_timestamp: u32,
+    /// How long the current publisher has published.
+    pub published_for: Option<std::time::Duration>,
 }
 
 /// A stream's video as its sequence header says.
@@ -40,6 +51,10 @@ pub struct VideoStat {
     pub width: Option<u32>,
     /// Height in pixels (H.264 and HEVC).
     pub height: Option<u32>,
+    /// Level (`3.1`; H.264).
+    pub level: Option<String>,
+    /// The constraint flags byte (H.264).
+    pub compat: Option<u8>,
 }
 
 /// A stream's audio as its sequence header says.
@@ -58,8 +73,9 @@ pub struct AudioStat {
 fn video_stat(seq: &Media) -> Option<VideoStat> {
     let h = VideoTagHeader::parse(&seq.payload).ok()?;
     let rec = seq.payload.get(h.header_len..)?;
+    let avc = h.codec.is_avc().then(|| parse_avc_config(rec)).flatten();
     let (profile, size) = if h.codec.is_avc() {
-        parse_avc_config(rec).map_or((None, None), |a| {
+        avc.as_ref().map_or((None, None), |a| {
             (Some(a.profile_name()), Some((a.width, a.height)))
         })
     } else if h.codec.is_hevc() {
@@ -74,7 +90,21 @@ fn video_stat(seq: &Media) -> Option<VideoStat> {
         profile: profile.map(str::to_owned),
         width: size.map(|s| s.0),
         height: size.map(|s| s.1),
+        level: avc
+            .as_ref()
+            .map(|a| format!("{}.{}", a.level / 10, a.level % 10)),
+        compat: avc.as_ref().map(|a| a.constraints),
     })
+}
+
+/// `framerate` (or `videoframerate`) of the stream's `onMetaData`.
+fn frame_rate(meta: &Media) -> Option<u32> {
+    let data = rtmpkit_proto::message::DataMessage::decode(&meta.payload).ok()?;
+    let obj = data.metadata()?;
+    let fps = ["framerate", "videoframerate"]
+        .iter()
+        .find_map(|k| obj.get(k).and_then(|v| v.as_number()))?;
+    (fps.is_finite() && fps > 0.0 && fps < 1000.0).then(|| fps.round() as u32)
 }
 
 fn audio_stat(seq: &Media) -> Option<AudioStat> {
@@ -103,6 +133,19 @@ impl StatsHandle {
         self.0.drain.borrow().is_some() || *self.0.shutdown.borrow()
     }
 
+    /// How long the server has run.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.0.started.elapsed()
+    }
+
+    /// Connections accepted since the server started.
+    pub fn accepted(&self) -> u64 {
+        self.0
+            .counters
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether `app/stream` is being recorded now.
     pub fn recording(&self, stream: &str) -> bool {
         self.0.recordings.is_recording(stream)
@@ -123,6 +166,12 @@ impl StatsHandle {
                 video: s.video_seq.as_ref().and_then(video_stat),
                 audio: s.audio_seq.as_ref().and_then(audio_stat),
                 bits_per_second: s.bits_per_second,
+                bits_per_second_10s: s.bits_per_second_10s,
+                video_bits_per_second: s.video_bits_per_second,
+                audio_bits_per_second: s.audio_bits_per_second,
+                frame_rate: s.metadata.as_ref().and_then(frame_rate),
+                last_timestamp: s.last_timestamp,
+                published_for: s.published_for,
             })
             .collect()
     }

@@ -49,7 +49,13 @@ pub(crate) struct StreamInfo {
     pub dropped: u64,
     pub video_seq: Option<Media>,
     pub audio_seq: Option<Media>,
+    pub metadata: Option<Media>,
     pub bits_per_second: u64,
+    pub bits_per_second_10s: u64,
+    pub video_bits_per_second: u64,
+    pub audio_bits_per_second: u64,
+    pub last_timestamp: u32,
+    pub published_for: Option<std::time::Duration>,
 }
 
 /// Why a publish was refused.
@@ -170,6 +176,9 @@ impl Hub {
                     q.push(Item::StreamBegin);
                 }
             }
+            if took_over.is_none() {
+                st.published_at = Some(now);
+            }
             st.publisher = Some(Publisher {
                 conn,
                 replaced: replaced.clone(),
@@ -196,6 +205,7 @@ impl Hub {
                 return false;
             }
             st.publisher = None;
+            st.published_at = None;
             st.clear_caches();
             for q in st.players.values() {
                 q.push(Item::StreamEnd);

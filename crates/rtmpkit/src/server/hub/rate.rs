@@ -2,23 +2,40 @@
 
 use std::time::{Duration, Instant};
 
-/// A window closes after this long and gives the rate.
+/// A window closes after this long and gives the rate (by default).
 const WINDOW: Duration = Duration::from_secs(2);
 
 /// Bytes in, and the rate of the last closed window.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Rate {
+    window: Duration,
     start: Option<Instant>,
     bytes: u64,
     last_bps: u64,
 }
 
+impl Default for Rate {
+    fn default() -> Self {
+        Rate::over(WINDOW)
+    }
+}
+
 impl Rate {
+    /// A rate over windows of `window` (nginx-rtmp's `/stat` uses 10 s).
+    pub fn over(window: Duration) -> Self {
+        Rate {
+            window,
+            start: None,
+            bytes: 0,
+            last_bps: 0,
+        }
+    }
+
     pub fn add(&mut self, bytes: usize, now: Instant) {
         let start = *self.start.get_or_insert(now);
         self.bytes += bytes as u64;
         let took = now.duration_since(start);
-        if took >= WINDOW {
+        if took >= self.window {
             self.last_bps = (self.bytes as f64 * 8.0 / took.as_secs_f64()) as u64;
             self.bytes = 0;
             self.start = Some(now);
@@ -29,7 +46,7 @@ impl Rate {
     /// two windows or before the first closed.
     pub fn bits_per_second(&self, now: Instant) -> u64 {
         match self.start {
-            Some(s) if now.duration_since(s) < WINDOW * 2 => self.last_bps,
+            Some(s) if now.duration_since(s) < self.window * 2 => self.last_bps,
             _ => 0,
         }
     }

@@ -90,8 +90,33 @@ pub(super) struct StreamState {
     /// The players' queues as one list, rebuilt when a player joins or
     /// leaves, shared with fan-out by a reference count.
     pub(super) fanout: Arc<[Arc<PlayerQueue>]>,
-    /// The publisher's bit rate.
+    /// The publisher's bit rate; and over 10 s windows as nginx-rtmp's
+    /// `/stat` gives it, all of it, its video and its audio.
     pub(super) rate: rate::Rate,
+    pub(super) slow_rates: SlowRates,
+    /// The latest media timestamp handed out (ms).
+    pub(super) last_timestamp: u32,
+    /// When the current publisher started.
+    pub(super) published_at: Option<Instant>,
+}
+
+/// Rates over 10 s windows.
+#[derive(Debug)]
+pub(super) struct SlowRates {
+    pub all: rate::Rate,
+    pub video: rate::Rate,
+    pub audio: rate::Rate,
+}
+
+impl Default for SlowRates {
+    fn default() -> Self {
+        let ten = std::time::Duration::from_secs(10);
+        SlowRates {
+            all: rate::Rate::over(ten),
+            video: rate::Rate::over(ten),
+            audio: rate::Rate::over(ten),
+        }
+    }
 }
 
 impl StreamState {
@@ -161,7 +186,16 @@ impl Stream {
         }
         st.last_input = Some(now);
         st.rate.add(frame.payload.len(), now);
+        let n = frame.payload.len();
+        let slow = &mut st.slow_rates;
+        slow.all.add(n, now);
+        match frame.kind {
+            MediaKind::Video => slow.video.add(n, now),
+            MediaKind::Audio => slow.audio.add(n, now),
+            MediaKind::Metadata => {}
+        }
         frame.timestamp = st.timeline.place(frame.timestamp, now);
+        st.last_timestamp = frame.timestamp.0;
         if frame.kind == MediaKind::Metadata {
             st.metadata = Some(frame.clone());
         } else if frame.sequence_header && frame.track.is_some() {
@@ -234,14 +268,22 @@ impl Stream {
 
     /// Its state now, for stats and metrics.
     pub(super) fn info(&self) -> StreamInfo {
-        let (publishing, queues, video_seq, audio_seq, bits_per_second) = {
+        let now = Instant::now();
+        let (publishing, queues, video_seq, audio_seq, metadata, rates, at) = {
             let st = lock(&self.state);
             (
                 st.publisher.is_some(),
                 st.fanout.clone(),
                 st.video_seq.clone(),
                 st.audio_seq.clone(),
-                st.rate.bits_per_second(Instant::now()),
+                st.metadata.clone(),
+                [
+                    st.rate.bits_per_second(now),
+                    st.slow_rates.all.bits_per_second(now),
+                    st.slow_rates.video.bits_per_second(now),
+                    st.slow_rates.audio.bits_per_second(now),
+                ],
+                (st.last_timestamp, st.published_at),
             )
         };
         StreamInfo {
@@ -252,7 +294,13 @@ impl Stream {
             dropped: queues.iter().map(|q| q.dropped()).sum(),
             video_seq,
             audio_seq,
-            bits_per_second,
+            metadata,
+            bits_per_second: rates[0],
+            bits_per_second_10s: rates[1],
+            video_bits_per_second: rates[2],
+            audio_bits_per_second: rates[3],
+            last_timestamp: at.0,
+            published_for: at.1.map(|t| now.duration_since(t)),
         }
     }
 
