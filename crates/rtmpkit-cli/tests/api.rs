@@ -102,6 +102,36 @@ fn kick_a_player_and_block_a_publisher() {
     );
     eprintln!("player gone {:?} after the kick", kicked.elapsed());
 
+    // An HTTP-FLV reader is a session too, with its bytes; kicked, its
+    // response ends.
+    let mut reader = Proc(
+        std::process::Command::new("curl")
+            .args(["-s", "-N", "--max-time", "30", "-o"])
+            .arg(dir.join("h.flv"))
+            .arg(format!("http://127.0.0.1:{web}/live/cam.flv"))
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    let h = loop {
+        let found = sessions(web)
+            .into_iter()
+            .find(|s| s["kind"] == "http-flv" && s["bytes_out"].as_u64().unwrap_or(0) > 10_000);
+        if let Some(h) = found {
+            break h;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", sessions(web));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(h["role"], "player");
+    assert_eq!(h["stream"], "live/cam");
+    let (status, _) = http(web, "DELETE", &format!("/api/v1/sessions/{}", h["id"]));
+    assert_eq!(status, 200);
+    assert!(
+        reader.wait_timeout(Duration::from_secs(1)).is_some(),
+        "the kicked HTTP-FLV reader's response goes on"
+    );
+
     // Kick the publisher with block=10: a republish is refused, then
     // accepted once the 10 s are over.
     let pb = with_role(web, "publisher").unwrap();
@@ -135,7 +165,7 @@ fn kick_a_player_and_block_a_publisher() {
         "{}",
         String::from_utf8_lossy(&accepted.stderr)
     );
-    assert_eq!(kicks_counted(web), 2);
+    assert_eq!(kicks_counted(web), 3);
     // Unknown ids and bad blocks.
     assert_eq!(http(web, "DELETE", "/api/v1/sessions/999999").0, 404);
     assert_eq!(
@@ -262,7 +292,7 @@ fn main() {
     run_interop(vec![
         interop(
             "kick_a_player_and_block_a_publisher",
-            &["ffmpeg"],
+            &["ffmpeg", "curl"],
             kick_a_player_and_block_a_publisher,
         ),
         interop(

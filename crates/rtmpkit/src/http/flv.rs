@@ -134,6 +134,7 @@ pub fn body(player: Player) -> impl Stream<Item = Result<Frame<Pieces>, Infallib
             }
             st.done = true;
         }
+        st.player.sent(bytes::Buf::remaining(&out));
         Some((Ok(Frame::data(out)), st))
     })
 }

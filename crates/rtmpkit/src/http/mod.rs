@@ -26,7 +26,7 @@ mod recordings;
 mod stall;
 mod stat;
 
-use crate::server::{DrainHandle, PlayerInfo, Players, SessionsHandle, StatsHandle};
+use crate::server::{DrainHandle, PlayerInfo, Players, SessionKind, SessionsHandle, StatsHandle};
 use bytes::Bytes;
 use flv::Pieces;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -308,7 +308,8 @@ impl Page {
             Some(q) => format!("{name}?{q}"),
             None => name.to_owned(),
         };
-        match self.players.play(app, &name, player_info(req, peer)).await {
+        let who = player_info(req, peer, SessionKind::HttpFlv);
+        match self.players.play(app, &name, who).await {
             Ok(player) => {
                 let body = StreamBody::new(flv::body(player)).boxed_unsync();
                 let mut resp = Response::new(body);
@@ -332,7 +333,7 @@ impl Page {
 }
 
 /// Who asks, as hooks are told.
-fn player_info(req: &Request<Incoming>, peer: SocketAddr) -> PlayerInfo {
+fn player_info(req: &Request<Incoming>, peer: SocketAddr, kind: SessionKind) -> PlayerInfo {
     let text = |h| {
         req.headers()
             .get(h)
@@ -344,6 +345,7 @@ fn player_info(req: &Request<Incoming>, peer: SocketAddr) -> PlayerInfo {
         addr: peer,
         url: format!("http://{}{}", text(hyper::header::HOST), req.uri()),
         page_url: text(hyper::header::REFERER),
+        kind,
     }
 }
 
@@ -365,7 +367,13 @@ impl Page {
         let query = req.uri().query().unwrap_or("");
         match self
             .hls
-            .answer(app, name, file, query, player_info(req, peer))
+            .answer(
+                app,
+                name,
+                file,
+                query,
+                player_info(req, peer, SessionKind::Hls),
+            )
             .await
         {
             crate::hls::Answer::Ok(kind, body) => {

@@ -16,6 +16,7 @@
 use super::flv::Pieces;
 use super::{Body, Page, cors, full, json, player_info};
 use crate::fmp4::fragment_span;
+use crate::server::SessionKind;
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -344,7 +345,7 @@ impl Page {
         };
         if let Err(refused) = self
             .players
-            .authorize(&app, &name, player_info(req, peer))
+            .authorize(&app, &name, player_info(req, peer, SessionKind::HttpFlv))
             .await
         {
             return cors(json(

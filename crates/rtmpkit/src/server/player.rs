@@ -9,6 +9,7 @@
 use super::auth::{Call, Caller, split_query};
 use super::context::ServerContext;
 use super::hub::Out;
+use super::sessions::{Registered, SessionKind};
 use super::subscription::{PlayRefused, Subscription};
 use rtmpkit_proto::media::Media;
 use std::net::SocketAddr;
@@ -27,6 +28,9 @@ pub struct PlayerInfo {
     pub url: String,
     /// Its `Referer`, if any (`pageurl` for hooks).
     pub page_url: String,
+    /// How it reaches the server (`HttpFlv`, `Hls`), as the sessions API
+    /// lists it.
+    pub kind: SessionKind,
 }
 
 impl Players {
@@ -68,16 +72,25 @@ impl Players {
         name: &str,
         who: PlayerInfo,
     ) -> Result<Player, PlayRefused> {
+        let kind = who.kind;
         let caller = Arc::new(caller_of(&self.0, app, who));
+        let registered = self.0.sessions.open(caller.client_id, kind, caller.addr);
+        registered
+            .session
+            .connected(&caller.flashver, &caller.tcurl);
         // Browsers' FLV players know no multitrack messages: track 0 only.
         let subscription = self
             .0
             .join(caller, name, ("start", "-2".into()), true)
             .await?;
+        registered
+            .session
+            .playing(subscription.key(), subscription.queue().clone());
         Ok(Player {
             shutdown: self.0.shutdown.clone(),
             subscription,
             ended: false,
+            registered,
         })
     }
 }
@@ -101,6 +114,8 @@ pub struct Player {
     subscription: Subscription,
     shutdown: tokio::sync::watch::Receiver<bool>,
     ended: bool,
+    /// Its entry in the server's sessions (bytes out, kick).
+    registered: Registered,
 }
 
 impl Player {
@@ -129,9 +144,19 @@ impl Player {
             let queue = self.subscription.queue().clone();
             tokio::select! {
                 _ = queue.notify.notified() => {}
+                _ = self.registered.session.kicked.notified() => self.ended = true,
                 _ = crate::sync::raised(&mut self.shutdown) => self.ended = true,
             }
         }
+    }
+
+    /// Counts `n` bytes handed to the reader (the sessions API shows them).
+    pub fn sent(&self, n: usize) {
+        self.registered
+            .session
+            .io
+            .written
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Messages dropped so far because the reader fell behind.
