@@ -47,6 +47,16 @@ pub struct ServeArgs {
     /// Tell this HTTP URL when a player leaves.
     #[arg(long, value_name = "URL")]
     on_play_done: Option<String>,
+    /// Ask this URL at every connect (nginx-rtmp's on_connect): non-2xx refuses.
+    #[arg(long, value_name = "URL")]
+    on_connect: Option<String>,
+    /// Tell this URL every --notify-update-interval while a session publishes
+    /// or plays (nginx-rtmp's on_update): non-2xx ends the session.
+    #[arg(long, value_name = "URL")]
+    on_update: Option<String>,
+    /// How often on_update is told [default: 30].
+    #[arg(long, value_name = "SECS")]
+    notify_update_interval: Option<f64>,
     /// Seconds a hook may take; no answer refuses [default: 3].
     #[arg(long, value_name = "SECS")]
     hook_timeout: Option<f64>,
@@ -113,6 +123,9 @@ struct FileConfig {
     on_play: Option<String>,
     on_publish_done: Option<String>,
     on_play_done: Option<String>,
+    on_connect: Option<String>,
+    on_update: Option<String>,
+    notify_update_interval_secs: Option<f64>,
     hook_timeout_secs: Option<f64>,
     publish_secret: Option<String>,
     play_secret: Option<String>,
@@ -200,6 +213,14 @@ fn options(args: &ServeArgs) -> Result<(ServerOptions, HttpSettings)> {
     auth.on_play = args.on_play.clone().or(file.on_play);
     auth.on_publish_done = args.on_publish_done.clone().or(file.on_publish_done);
     auth.on_play_done = args.on_play_done.clone().or(file.on_play_done);
+    auth.on_connect = args.on_connect.clone().or(file.on_connect);
+    auth.on_update = args.on_update.clone().or(file.on_update);
+    if let Some(v) = args
+        .notify_update_interval
+        .or(file.notify_update_interval_secs)
+    {
+        auth.update_interval = secs(v, "notify update interval")?;
+    }
     if let Some(v) = args.hook_timeout.or(file.hook_timeout_secs) {
         auth.hook_timeout = secs(v, "hook timeout")?;
     }

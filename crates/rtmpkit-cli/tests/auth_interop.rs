@@ -272,6 +272,65 @@ fn status_page_needs_its_bearer_token() {
     assert_eq!(http_get(http, "/nope", Some("t0ken")).0, 404);
 }
 
+/// nginx-rtmp's on_connect and strict on_update: a connect the hook
+/// refuses is rejected; a publisher and a player whose on_update answers
+/// 403 on its second call are ended then, the first call having `time`
+/// and `timestamp`.
+fn on_connect_refuses_and_on_update_ends_sessions() {
+    let hooks = HookServer::start();
+    let served = Served::start(&[
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--on-connect".into(),
+        hooks.url(),
+        "--on-update".into(),
+        hooks.url(),
+        "--notify-update-interval".into(),
+        "1".into(),
+    ]);
+    let port = served.plain.unwrap();
+    // The hook closes app "closed".
+    let refused = push_fixture(&format!("rtmp://127.0.0.1:{port}/closed/s"), &[]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("app closed"),
+        "{err}"
+    );
+    let c = hooks.wait_call("connect", "");
+    assert_eq!(c["app"], "closed");
+    assert!(c["flashver"].len() > 2, "{c:?}");
+    // A publisher told twice: ended at the second call, about 2 s in.
+    let t = Instant::now();
+    let publisher = push_looping(&format!("rtmp://127.0.0.1:{port}/live/upd"));
+    let first = hooks.wait_call("update_publish", "upd");
+    assert_eq!(first["time"], "1", "{first:?}");
+    assert!(
+        first["timestamp"].parse::<u64>().unwrap() > 500,
+        "{first:?}"
+    );
+    let mut publisher = publisher;
+    assert!(
+        publisher.wait_timeout(Duration::from_secs(5)).is_some(),
+        "the publisher goes on after on_update refused"
+    );
+    let ended = t.elapsed();
+    eprintln!("publisher ended {ended:?} after it started (on_update every 1 s)");
+    assert!(ended >= Duration::from_millis(1900) && ended < Duration::from_secs(5));
+    // A publisher the hook keeps allowing goes on.
+    let ok = push_fixture(&format!("rtmp://127.0.0.1:{port}/live/fine"), &[]);
+    assert!(ok.status.success());
+    assert!(
+        hooks
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|f| f["call"] == "update_publish" && f["name"] == "fine")
+            .count()
+            >= 3
+    );
+}
+
 fn main() {
     run_interop(vec![
         interop(
@@ -283,6 +342,11 @@ fn main() {
             "signed_urls_valid_expired_wrong_missing",
             &["ffprobe"],
             signed_urls_valid_expired_wrong_missing,
+        ),
+        interop(
+            "on_connect_refuses_and_on_update_ends_sessions",
+            &[],
+            on_connect_refuses_and_on_update_ends_sessions,
         ),
         interop(
             "status_page_needs_its_bearer_token",

@@ -52,7 +52,9 @@ fn decode(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-fn answer(call: &str, name: &str, rtmp_port: u16) -> String {
+/// The answer to a hook call; `before` is how many calls of the same kind
+/// for the same stream came before it.
+fn answer(call: &str, name: &str, app: &str, before: usize, rtmp_port: u16) -> String {
     let reply = |status: &str, extra: &str, body: &str| {
         format!(
             "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -72,6 +74,11 @@ fn answer(call: &str, name: &str, rtmp_port: u16) -> String {
             reply("200 OK", "", "")
         }
         ("play", "forbidden") => reply("403 Forbidden", "", "not for you"),
+        ("connect", _) if app == "closed" => reply("403 Forbidden", "", "app closed"),
+        // on_update: fine once, then refused.
+        ("update_publish" | "update_play", "upd") if before >= 1 => {
+            reply("403 Forbidden", "", "time is up")
+        }
         ("play", "alias") => reply("302 Found", "Location: allowed\r\n", ""),
         _ => reply("200 OK", "", ""),
     }
@@ -151,7 +158,14 @@ fn serve_hook(conn: TcpStream, calls: &Mutex<Vec<Form>>, rtmp_port: u16) -> std:
     reader.read_exact(&mut body)?;
     let form = parse_form(&String::from_utf8_lossy(&body));
     assert!(request_line.starts_with("POST /hook "), "{request_line}");
-    let reply = answer(&form["call"], &form["name"], rtmp_port);
-    calls.lock().unwrap().push(form);
+    let mut calls = calls.lock().unwrap();
+    let before = calls
+        .iter()
+        .filter(|f| f.get("call") == form.get("call") && f.get("name") == form.get("name"))
+        .count();
+    let app = form.get("app").cloned().unwrap_or_default();
+    let reply = answer(&form["call"], &form["name"], &app, before, rtmp_port);
+    calls.push(form);
+    drop(calls);
     (&conn).write_all(reply.as_bytes())
 }

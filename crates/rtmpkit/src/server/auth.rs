@@ -32,6 +32,17 @@ pub struct AuthOptions {
     pub on_publish_done: Option<String>,
     /// Told when a player leaves (the answer is ignored).
     pub on_play_done: Option<String>,
+    /// Asked at every `connect` (nginx-rtmp's `on_connect`, `call=connect`):
+    /// a non-2xx answer refuses the connection.
+    pub on_connect: Option<String>,
+    /// Told every `update_interval` while a session publishes or plays
+    /// (nginx-rtmp's `on_update`, `call=update_publish` / `update_play`,
+    /// with `time` and `timestamp`): a non-2xx answer ends the session, as
+    /// nginx-rtmp's strict mode does.
+    pub on_update: Option<String>,
+    /// How often `on_update` is told (default 30 s, as nginx-rtmp's
+    /// `notify_update_timeout`).
+    pub update_interval: Duration,
     /// A hook that has not answered in this time refuses (default 3 s).
     pub hook_timeout: Duration,
     /// Publishing needs `?expires=E&token=T` signed with this secret
@@ -48,6 +59,9 @@ impl Default for AuthOptions {
             on_play: None,
             on_publish_done: None,
             on_play_done: None,
+            on_connect: None,
+            on_update: None,
+            update_interval: Duration::from_secs(30),
             hook_timeout: Duration::from_secs(3),
             publish_secret: None,
             play_secret: None,
@@ -63,6 +77,9 @@ pub(crate) enum Call {
     PublishDone,
     PlayDone,
     RecordDone,
+    Connect,
+    UpdatePublish,
+    UpdatePlay,
 }
 
 impl Call {
@@ -73,6 +90,9 @@ impl Call {
             Call::PublishDone => "publish_done",
             Call::PlayDone => "play_done",
             Call::RecordDone => "record_done",
+            Call::Connect => "connect",
+            Call::UpdatePublish => "update_publish",
+            Call::UpdatePlay => "update_play",
         }
     }
 }
@@ -118,6 +138,8 @@ impl Authorizer {
             ("on_play", opts.on_play.as_ref()),
             ("on_publish_done", opts.on_publish_done.as_ref()),
             ("on_play_done", opts.on_play_done.as_ref()),
+            ("on_connect", opts.on_connect.as_ref()),
+            ("on_update", opts.on_update.as_ref()),
             ("on_record_done", on_record_done),
         ];
         let mut any = false;
@@ -143,7 +165,7 @@ impl Authorizer {
         match call {
             Call::Publish => self.opts.publish_secret.is_none() && self.opts.on_publish.is_none(),
             Call::Play => self.opts.play_secret.is_none() && self.opts.on_play.is_none(),
-            Call::PublishDone | Call::PlayDone | Call::RecordDone => true,
+            _ => true,
         }
     }
 
@@ -262,6 +284,67 @@ impl Authorizer {
         });
     }
 
+    /// Asks `on_connect`, if set; `Err` says why the connection is
+    /// refused.
+    pub async fn check_connect(&self, caller: &Caller) -> Result<(), String> {
+        let Some(hook) = self.opts.on_connect.clone() else {
+            return Ok(());
+        };
+        let form = form(Call::Connect, caller, "", "", None);
+        self.ask(&hook, form, Call::Connect).await
+    }
+
+    /// The `on_update` hook and how often to tell it, if set.
+    pub fn update_interval(&self) -> Option<Duration> {
+        self.opts
+            .on_update
+            .as_ref()
+            .map(|_| self.opts.update_interval)
+    }
+
+    /// Tells `on_update` of a session that publishes (or plays) `name`
+    /// for `time` seconds, at media `timestamp` ms; the answer comes on
+    /// the receiver (`Err`: the session must end, and why).
+    pub fn update(
+        self: &std::sync::Arc<Self>,
+        publishing: bool,
+        caller: &Caller,
+        name: &str,
+        time: u64,
+        timestamp: u32,
+    ) -> Option<tokio::sync::oneshot::Receiver<Result<(), String>>> {
+        let hook = self.opts.on_update.clone()?;
+        let call = if publishing {
+            Call::UpdatePublish
+        } else {
+            Call::UpdatePlay
+        };
+        let (plain, query) = split_query(name);
+        let mut form = form(call, caller, plain, query, Some(("time", time.to_string())));
+        form.push_str("&timestamp=");
+        form.push_str(&timestamp.to_string());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let me = self.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(me.ask(&hook, form, call).await);
+        });
+        Some(rx)
+    }
+
+    /// Posts `form` to `hook`; a 2xx answer is `Ok`.
+    async fn ask(&self, hook: &str, form: String, call: Call) -> Result<(), String> {
+        let what = format!("on_{} hook", call.name());
+        match tokio::time::timeout(self.opts.hook_timeout, self.post(hook, form)).await {
+            Err(_) => Err(format!(
+                "{what} did not answer within {:?}",
+                self.opts.hook_timeout
+            )),
+            Ok(Err(e)) => Err(format!("{what} unreachable: {e}")),
+            Ok(Ok(a)) if (200..300).contains(&a.status) => Ok(()),
+            Ok(Ok(a)) => Err(refusal(&what, &a)),
+        }
+    }
+
     async fn post(&self, url: &str, form: String) -> Result<Answer, String> {
         match &self.http {
             Some(http) => post(http, url, form).await,
@@ -319,7 +402,7 @@ async fn post(
 
 /// nginx-rtmp's reading of a hook's answer.
 fn decide(what: &str, name: &str, answer: Answer) -> Decision {
-    match (answer.status, answer.location) {
+    match (answer.status, answer.location.clone()) {
         (200..=299, _) => Decision::Allow {
             name: name.to_owned(),
             relay: None,
@@ -339,20 +422,25 @@ fn decide(what: &str, name: &str, answer: Answer) -> Decision {
                 }
             }
         }
-        (status, _) => {
-            let body: String = answer.body.trim().chars().take(ANSWER_CHARS).collect();
-            let reason = hyper::StatusCode::from_u16(status)
-                .ok()
-                .and_then(|s| s.canonical_reason())
-                .unwrap_or("");
-            let mut text = format!("refused by the {what}: {status} {reason}");
-            if !body.is_empty() {
-                text.push_str(": ");
-                text.push_str(&body);
-            }
-            Decision::Refuse(text.trim_end().to_owned())
-        }
+        _ => Decision::Refuse(refusal(what, &answer)),
     }
+}
+
+/// Why a hook's non-2xx answer refuses: its status and the start of its
+/// body.
+fn refusal(what: &str, answer: &Answer) -> String {
+    let status = answer.status;
+    let body: String = answer.body.trim().chars().take(ANSWER_CHARS).collect();
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut text = format!("refused by the {what}: {status} {reason}");
+    if !body.is_empty() {
+        text.push_str(": ");
+        text.push_str(&body);
+    }
+    text.trim_end().to_owned()
 }
 
 /// `name?query` into its two parts.

@@ -18,7 +18,7 @@ use rtmpkit_proto::session::{
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -91,6 +91,9 @@ pub(crate) async fn serve<T: Transport>(
         role: Role::None,
         shutdown,
         registered,
+        update_due: None,
+        update_answer: None,
+        role_since: Instant::now(),
     };
     let end = conn.run(&mut handler).await;
     handler.leave();
@@ -120,6 +123,8 @@ enum Wake {
     QueueReady,
     Replaced,
     Kicked,
+    UpdateDue,
+    Updated(Result<(), String>),
     Drain,
     Shutdown,
 }
@@ -143,6 +148,11 @@ struct ServerHandler {
     shutdown: watch::Receiver<bool>,
     /// Its entry in the server's sessions (bytes, role, kick).
     registered: Registered,
+    /// `on_update`: when it is told next, and its answer on the way.
+    update_due: Option<Instant>,
+    update_answer: Option<oneshot::Receiver<Result<(), String>>>,
+    /// When publish / play started (`time` for `on_update`).
+    role_since: Instant,
 }
 
 impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
@@ -158,9 +168,16 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
         let shutdown = &mut self.shutdown;
         let drain = &mut self.drain;
         let kicked = self.registered.session.kicked.notified();
+        let due = self.update_due.filter(|_| self.update_answer.is_none());
+        let answer = self.update_answer.as_mut();
         async move {
             tokio::select! {
                 _ = kicked => Wake::Kicked,
+                _ = async { tokio::time::sleep_until(due.expect("guarded")).await }, if due.is_some() => Wake::UpdateDue,
+                a = async { answer.expect("guarded").await }, if answer.is_some() => {
+                    // A dropped sender (the hook task failed) is no verdict.
+                    Wake::Updated(a.unwrap_or(Ok(())))
+                }
                 Ok(()) = drain.changed() => Wake::Drain,
                 _ = async { queue.as_ref().expect("guarded").notify.notified().await }, if queue.is_some() => Wake::QueueReady,
                 _ = async { replaced.as_ref().expect("guarded").notified().await }, if replaced.is_some() => Wake::Replaced,
@@ -183,6 +200,23 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
                 Ok(Flow::Continue)
             }
             Wake::Replaced => Ok(Flow::Stop(ServerStop::Replaced)),
+            Wake::UpdateDue => {
+                self.tell_update();
+                Ok(Flow::Continue)
+            }
+            Wake::Updated(answer) => {
+                self.update_answer = None;
+                match answer {
+                    Ok(()) => Ok(Flow::Continue),
+                    Err(why) => {
+                        warn!("ending the session: {why}");
+                        if let Role::Player { stream_id, .. } = self.role {
+                            let _ = conn.session_mut().send_stream_end(stream_id);
+                        }
+                        Ok(Flow::Stop(ServerStop::Rejected))
+                    }
+                }
+            }
             Wake::Kicked => {
                 if let Role::Player { stream_id, .. } = self.role {
                     let _ = conn.session_mut().send_stream_end(stream_id);
@@ -262,6 +296,32 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
 }
 
 impl ServerHandler {
+    /// Publish or play started: `on_update` is told from now on.
+    fn started_role(&mut self) {
+        self.role_since = Instant::now();
+        self.update_due = self.ctx.auth.update_interval().map(|i| self.role_since + i);
+    }
+
+    /// Tells `on_update` (in the background); its answer wakes the driver.
+    fn tell_update(&mut self) {
+        let Some(interval) = self.ctx.auth.update_interval() else {
+            return;
+        };
+        self.update_due = Some(Instant::now() + interval);
+        let (publishing, key) = match &self.role {
+            Role::Publisher(p) => (true, p.key().to_owned()),
+            Role::Player { subscription, .. } => (false, subscription.key().to_owned()),
+            Role::None => return,
+        };
+        let name = key.split_once('/').map_or(key.as_str(), |(_, n)| n);
+        let timestamp = self.ctx.hub.get(&key).map_or(0, |s| s.last_timestamp());
+        let time = self.role_since.elapsed().as_secs();
+        self.update_answer = self
+            .ctx
+            .auth
+            .update(publishing, &self.caller, name, time, timestamp);
+    }
+
     /// Moves what is due into the session's output (one batch of up to
     /// 256 KiB, so a fast stream cannot starve the read side).
     fn fill_from_queue(&mut self, session: &mut ServerSession) {
@@ -325,6 +385,12 @@ impl ServerHandler {
                         || caps & CAPS_EX_MULTITRACK != 0;
                     self.reconnect_ok = caps & CAPS_EX_RECONNECT != 0;
                     Arc::make_mut(&mut self.caller).app = app;
+                    if let Err(why) = self.ctx.auth.check_connect(&self.caller).await {
+                        warn!("connect refused: {why}");
+                        self.ctx.counters.fail("connect", "unauthorized");
+                        let _ = session.reject_connect(&why);
+                        return Some(Ok(ServerStop::Rejected));
+                    }
                     if let Err(e) = session.accept_connect() {
                         return Some(Err(e));
                     }
@@ -347,6 +413,7 @@ impl ServerHandler {
                             let _ = session.accept_publish(stream_id);
                             self.started = true;
                             self.registered.session.publishing(publication.key());
+                            self.started_role();
                             self.role = Role::Publisher(Box::new(publication));
                         }
                         Err(refused) => {
@@ -394,6 +461,7 @@ impl ServerHandler {
                     self.registered
                         .session
                         .playing(subscription.key(), subscription.queue().clone());
+                    self.started_role();
                     self.role = Role::Player {
                         stream_id,
                         subscription,
@@ -419,5 +487,7 @@ impl ServerHandler {
     fn leave(&mut self) {
         self.role = Role::None;
         self.registered.session.idle();
+        self.update_due = None;
+        self.update_answer = None;
     }
 }

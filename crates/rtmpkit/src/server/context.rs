@@ -22,7 +22,7 @@ use tracing::warn;
 pub(crate) struct ServerContext {
     pub opts: ServerOptions,
     pub hub: Hub,
-    pub auth: Authorizer,
+    pub auth: Arc<Authorizer>,
     pub counters: MetricCounters,
     pub(super) next_id: AtomicU64,
     pub relay_pulls: Mutex<HashMap<String, Pull>>,

@@ -220,7 +220,7 @@ impl Server {
         };
         let context = Arc::new(ServerContext {
             hub,
-            auth,
+            auth: Arc::new(auth),
             cluster,
             counters: MetricCounters::default(),
             next_id: AtomicU64::new(1),

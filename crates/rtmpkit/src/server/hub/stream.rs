@@ -304,6 +304,11 @@ impl Stream {
         }
     }
 
+    /// The latest media timestamp handed out (ms).
+    pub fn last_timestamp(&self) -> u32 {
+        lock(&self.state).last_timestamp
+    }
+
     /// The connection (or relay) that publishes it.
     pub fn publisher_conn(&self) -> Option<u64> {
         lock(&self.state).publisher.as_ref().map(|p| p.conn)
