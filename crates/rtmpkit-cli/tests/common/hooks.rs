@@ -158,14 +158,17 @@ fn serve_hook(conn: TcpStream, calls: &Mutex<Vec<Form>>, rtmp_port: u16) -> std:
     reader.read_exact(&mut body)?;
     let form = parse_form(&String::from_utf8_lossy(&body));
     assert!(request_line.starts_with("POST /hook "), "{request_line}");
-    let mut calls = calls.lock().unwrap();
-    let before = calls
-        .iter()
-        .filter(|f| f.get("call") == form.get("call") && f.get("name") == form.get("name"))
-        .count();
+    // Counted and kept before answering: a slow answer holds no lock.
+    let before = {
+        let mut calls = calls.lock().unwrap();
+        let before = calls
+            .iter()
+            .filter(|f| f.get("call") == form.get("call") && f.get("name") == form.get("name"))
+            .count();
+        calls.push(form.clone());
+        before
+    };
     let app = form.get("app").cloned().unwrap_or_default();
     let reply = answer(&form["call"], &form["name"], &app, before, rtmp_port);
-    calls.push(form);
-    drop(calls);
     (&conn).write_all(reply.as_bytes())
 }
