@@ -35,6 +35,11 @@ pub struct ServeArgs {
     /// TOML file with any of the settings below (flags win).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Check the settings (the --config file and the flags) and exit, as
+    /// `nginx -t` does: 0 when valid, 1 with the error (line and column for
+    /// the file) when not.
+    #[arg(long)]
+    check_config: bool,
     /// Ask this HTTP URL before a publish starts (nginx-rtmp's on_publish: 2xx allows).
     #[arg(long, value_name = "URL")]
     on_publish: Option<String>,
@@ -384,6 +389,17 @@ fn raise_open_files_limit(max_connections: usize) {
 
 pub async fn run(args: ServeArgs) -> Result<()> {
     let (opts, http) = options(&args)?;
+    if args.check_config {
+        opts.validate()?;
+        match &args.config {
+            Some(p) => println!(
+                "rtmpkit serve: the configuration in {} is valid",
+                p.display()
+            ),
+            None => println!("rtmpkit serve: the settings are valid"),
+        }
+        return Ok(());
+    }
     raise_open_files_limit(opts.max_connections);
     let certificate = opts.tls_certificate.clone();
     let stuck_timeout = opts.stuck_timeout;

@@ -111,6 +111,15 @@ pub struct ServerOptions {
     pub cluster: Option<ClusterOptions>,
 }
 
+impl ServerOptions {
+    /// Checks what [`Server::bind`] would refuse without binding anything:
+    /// the hook URLs (only `http://host[:port]/path`).
+    pub fn validate(&self) -> std::io::Result<()> {
+        let record_hook = self.record.as_ref().and_then(|r| r.on_record_done.as_ref());
+        Authorizer::new(self.auth.clone(), record_hook).map(drop)
+    }
+}
+
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
