@@ -673,12 +673,7 @@ fn main() {
 }
 
 fn a_full_disk_never_touches_the_live_stream() {
-    let Some(disk) = SmallDisk::mount(200) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must be able to mount a tmpfs (run as root)"
-        );
-        eprintln!("SKIPPED: cannot mount a tmpfs here (not root)");
+    let Some(disk) = SmallDisk::mount_or_skip(200) else {
         return;
     };
     let dir = tempdir("full");
