@@ -206,6 +206,9 @@ impl Hls {
         query: &str,
         who: PlayerInfo,
     ) -> Answer {
+        if !self.players.serves_hls(app) {
+            return Answer::Err(404, format!("application {app:?} does not serve HLS"));
+        }
         let live = match self.live(app, name, query, who).await {
             Ok(l) => l,
             Err(a) => return a,

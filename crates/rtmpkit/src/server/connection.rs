@@ -3,8 +3,8 @@
 //! (publisher or player).
 
 use super::ServerOptions;
-use super::auth::Caller;
-use super::context::ServerContext;
+use super::auth::{Authorizer, Caller};
+use super::context::{ServerContext, not_served};
 use super::hub::Out;
 use super::metrics::{bump, drop_one};
 use super::publication::Publication;
@@ -114,7 +114,10 @@ pub(crate) async fn serve<T: Transport>(
         Ok(ServerStop::Replaced) => {
             info!("connection closed: a new publisher took the stream over")
         }
-        Ok(ServerStop::Kicked) => info!("connection closed: kicked by an operator"),
+        Ok(ServerStop::Kicked) => info!(
+            "connection closed: {}",
+            handler.registered.session.closed_because()
+        ),
     }
 }
 
@@ -299,12 +302,25 @@ impl ServerHandler {
     /// Publish or play started: `on_update` is told from now on.
     fn started_role(&mut self) {
         self.role_since = Instant::now();
-        self.update_due = self.ctx.auth.update_interval().map(|i| self.role_since + i);
+        self.update_due = self.hooks().and_then(|h| h.update_interval()).map(|i| self.role_since + i);
+    }
+
+    /// The hooks of the application the session publishes or plays
+    /// under (its policy when it started).
+    fn hooks(&self) -> Option<Arc<Authorizer>> {
+        match &self.role {
+            Role::Publisher(p) => Some(p.app().auth.clone()),
+            Role::Player { subscription, .. } => subscription.app().map(|a| a.auth.clone()),
+            Role::None => None,
+        }
     }
 
     /// Tells `on_update` (in the background); its answer wakes the driver.
     fn tell_update(&mut self) {
-        let Some(interval) = self.ctx.auth.update_interval() else {
+        let Some(hooks) = self.hooks() else {
+            return;
+        };
+        let Some(interval) = hooks.update_interval() else {
             return;
         };
         self.update_due = Some(Instant::now() + interval);
@@ -316,10 +332,7 @@ impl ServerHandler {
         let name = key.split_once('/').map_or(key.as_str(), |(_, n)| n);
         let timestamp = self.ctx.hub.get(&key).map_or(0, |s| s.last_timestamp());
         let time = self.role_since.elapsed().as_secs();
-        self.update_answer = self
-            .ctx
-            .auth
-            .update(publishing, &self.caller, name, time, timestamp);
+        self.update_answer = hooks.update(publishing, &self.caller, name, time, timestamp);
     }
 
     /// Moves what is due into the session's output (one batch of up to
@@ -372,7 +385,7 @@ impl ServerHandler {
                     caller.tcurl = tc_url.unwrap_or_default();
                     self.registered
                         .session
-                        .connected(&caller.flashver, &caller.tcurl);
+                        .connected(&app, &caller.flashver, &caller.tcurl);
                     // E-RTMP v2: a client that announced codecs or
                     // multitrack gets every track; others track 0 only.
                     let caps = object
@@ -384,8 +397,15 @@ impl ServerHandler {
                         || object.get("audioFourCcInfoMap").is_some()
                         || caps & CAPS_EX_MULTITRACK != 0;
                     self.reconnect_ok = caps & CAPS_EX_RECONNECT != 0;
+                    let Some(policy) = self.ctx.app(&app) else {
+                        let why = not_served(&app);
+                        warn!("connect refused: {why}");
+                        self.ctx.counters.fail("connect", "unknown_app");
+                        let _ = session.reject_connect(&why);
+                        return Some(Ok(ServerStop::Rejected));
+                    };
                     Arc::make_mut(&mut self.caller).app = app;
-                    if let Err(why) = self.ctx.auth.check_connect(&self.caller).await {
+                    if let Err(why) = policy.auth.check_connect(&self.caller).await {
                         warn!("connect refused: {why}");
                         self.ctx.counters.fail("connect", "unauthorized");
                         let _ = session.reject_connect(&why);

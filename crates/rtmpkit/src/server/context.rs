@@ -4,10 +4,11 @@
 //! a play (relays started and stopped).
 
 use super::ServerOptions;
-use super::auth::{Authorizer, Call, Caller, Decision, split_query};
+use super::auth::{Call, Caller, Decision, split_query};
 use super::cluster::Cluster;
 use super::hub::Hub;
 use super::metrics::{self, MetricCounters};
+use super::policy::{Action, App, Policy};
 use super::record::Recordings;
 use super::relay::{self, PullSource};
 use super::sessions::Sessions;
@@ -22,7 +23,8 @@ use tracing::warn;
 pub(crate) struct ServerContext {
     pub opts: ServerOptions,
     pub hub: Hub,
-    pub auth: Arc<Authorizer>,
+    /// Every application's policy, replaced whole by a reload.
+    pub policy: Mutex<Arc<Policy>>,
     pub counters: MetricCounters,
     pub(super) next_id: AtomicU64,
     pub relay_pulls: Mutex<HashMap<String, Pull>>,
@@ -41,8 +43,14 @@ pub(crate) struct ServerContext {
 }
 
 impl ServerContext {
-    /// The publish or play authorization of one request (signed URL,
-    /// hook), shared by publishers and players: the stream key
+    /// The policy in force of application `app`; `None`: not served.
+    pub fn app(&self, app: &str) -> Option<Arc<App>> {
+        crate::sync::lock(&self.policy).app(app)
+    }
+
+    /// The publish or play authorization of one request (the
+    /// application's access rules, signed URL, hook), shared by
+    /// publishers and players: the application's policy, the stream key
     /// (`app/name`, the name as a hook may have renamed it) and where a
     /// hook's redirect sends the stream; or the stream key and why it was
     /// refused (logged and counted here).
@@ -52,24 +60,38 @@ impl ServerContext {
         caller: &Caller,
         name: &str,
         extra: (&str, String),
-    ) -> Result<(String, Option<String>), (String, String)> {
+    ) -> Result<Authorized, (String, String)> {
         let plain = split_query(name).0;
-        if self.auth.is_open(call) {
-            return Ok((format!("{}/{plain}", caller.app), None));
+        let (what, action) = match call {
+            Call::Publish => ("publish", Action::Publish),
+            _ => ("play", Action::Play),
+        };
+        let stream = format!("{}/{plain}", caller.app);
+        let refuse = |reason: String, counted: &'static str| {
+            warn!(%stream, peer = ?caller.addr, "{what} refused: {reason}");
+            self.counters.fail(what, counted);
+            Err((stream.clone(), reason))
+        };
+        let Some(app) = self.app(&caller.app) else {
+            return refuse(not_served(&caller.app), "unknown_app");
+        };
+        if let Err(reason) = app.policy.check_access(action, caller.addr.map(|a| a.ip())) {
+            return refuse(reason, "denied");
         }
-        match self.auth.check(call, caller, name, extra).await {
-            Decision::Allow { name, relay } => Ok((format!("{}/{name}", caller.app), relay)),
-            Decision::Refuse(reason) => {
-                let what = if call == Call::Publish {
-                    "publish"
-                } else {
-                    "play"
-                };
-                let stream = format!("{}/{plain}", caller.app);
-                warn!(%stream, peer = ?caller.addr, "{what} refused: {reason}");
-                self.counters.fail(what, "unauthorized");
-                Err((stream, reason))
-            }
+        if app.auth.is_open(call) {
+            return Ok(Authorized {
+                key: stream.clone(),
+                relay: None,
+                app,
+            });
+        }
+        match app.auth.check(call, caller, name, extra).await {
+            Decision::Allow { name, relay } => Ok(Authorized {
+                key: format!("{}/{name}", caller.app),
+                relay,
+                app,
+            }),
+            Decision::Refuse(reason) => refuse(reason, "unauthorized"),
         }
     }
 
@@ -84,9 +106,12 @@ impl ServerContext {
         key: &str,
         redirect: Option<String>,
         caller: &Arc<Caller>,
+        app: &Arc<App>,
         query: &str,
     ) {
-        self.start_recording(key, caller.clone(), query);
+        if app.policy.record {
+            self.start_recording(key, caller.clone(), app, query);
+        }
         for base in &self.opts.relay_push {
             relay::spawn_push(self.clone(), key.to_owned(), relay::stream_url(base, key));
         }
@@ -197,4 +222,20 @@ pub(crate) struct Pull {
     pub source: Option<String>,
     /// Whether it follows the cluster's owner (else a fixed URL).
     pub cluster: bool,
+}
+
+/// A publish or play the authorization let in.
+#[derive(Debug)]
+pub(crate) struct Authorized {
+    /// `app/name`, the name as a hook may have renamed it.
+    pub key: String,
+    /// Where a hook's redirect sends the stream.
+    pub relay: Option<String>,
+    /// The application's policy it was let in under.
+    pub app: Arc<App>,
+}
+
+/// Why a request of an application no policy covers is refused.
+pub(crate) fn not_served(app: &str) -> String {
+    format!("application {app:?} is not served here")
 }

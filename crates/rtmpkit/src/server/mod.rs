@@ -16,11 +16,14 @@ mod connection;
 mod context;
 mod drain;
 mod hub;
+mod listen;
 mod metrics;
 mod player;
+mod policy;
 mod publication;
 mod record;
 mod relay;
+mod reload;
 mod sessions;
 mod signed;
 mod stats;
@@ -31,27 +34,29 @@ pub use cluster::ClusterOptions;
 pub use drain::DrainHandle;
 pub use metrics::{FailureCount, Metrics};
 pub use player::{Player, PlayerInfo, Players};
+pub use policy::{AccessRule, Action, AppPolicy, BadRule};
 pub use record::{FlvFileWriter, RecordFormat, RecordOptions};
+pub use reload::{ReloadReport, Reloader};
 pub use sessions::{SessionInfo, SessionKind, SessionsHandle};
 pub use signed::{sign_url, token as sign_token};
 pub use stats::{AudioStat, ClusterView, PulledStream, StatsHandle, StreamStat, VideoStat};
 pub use subscription::PlayRefused;
 
 use crate::tls::ServerCertificate;
-use auth::Authorizer;
 use cluster::Cluster;
 use context::ServerContext;
 use hub::{FlushClock, GopLimits, Hub, QueueLimits};
 use metrics::MetricCounters;
-use std::collections::HashMap;
+use policy::Policy;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tracing::{Instrument, error, info, warn};
+use listen::{ListenerChange, Listeners, bind};
+use tokio::sync::{mpsc, watch};
+use tracing::info;
 
 /// Settings of a server. Every field has a working default.
 #[derive(Debug, Clone)]
@@ -63,8 +68,15 @@ pub struct ServerOptions {
     /// The certificate the RTMPS listener presents; keep a clone to
     /// [`reload`](ServerCertificate::reload) it.
     pub tls_certificate: Option<ServerCertificate>,
-    /// Who may publish and play (default: anyone).
+    /// Who may publish and play (default: anyone); with `apps`, only
+    /// the defaults of [`app_defaults`](Self::app_defaults).
     pub auth: AuthOptions,
+    /// Per-application policy, by application name, `"*"` for every
+    /// other one (see [`AppPolicy`]). Empty (the default): every
+    /// application is served under the top-level `auth`, `gop_cache`,
+    /// `takeover_after` and `record`. Otherwise an application no entry
+    /// covers is refused at `connect`.
+    pub apps: BTreeMap<String, AppPolicy>,
     /// Our outgoing chunk size (default 4096).
     pub chunk_size: u32,
     /// Most connections at once; more are closed at accept (default 10000).
@@ -115,8 +127,27 @@ impl ServerOptions {
     /// Checks what [`Server::bind`] would refuse without binding anything:
     /// the hook URLs (only `http://host[:port]/path`).
     pub fn validate(&self) -> std::io::Result<()> {
+        self.policy().map(drop)
+    }
+
+    /// An application policy with the top-level settings: no access
+    /// rules, no limits, HLS on, recording when the server records.
+    pub fn app_defaults(&self) -> AppPolicy {
+        AppPolicy {
+            auth: self.auth.clone(),
+            rules: Vec::new(),
+            gop_cache: self.gop_cache,
+            record: self.record.is_some(),
+            hls: true,
+            max_players: None,
+            max_publishers: None,
+            takeover_after: self.takeover_after,
+        }
+    }
+
+    fn policy(&self) -> std::io::Result<Policy> {
         let record_hook = self.record.as_ref().and_then(|r| r.on_record_done.as_ref());
-        Authorizer::new(self.auth.clone(), record_hook).map(drop)
+        Policy::new(&self.apps, self.app_defaults(), record_hook)
     }
 }
 
@@ -127,6 +158,7 @@ impl Default for ServerOptions {
             tls_listen: None,
             tls_certificate: None,
             auth: AuthOptions::default(),
+            apps: BTreeMap::new(),
             chunk_size: 4096,
             max_connections: 10_000,
             setup_timeout: Duration::from_secs(10),
@@ -146,37 +178,12 @@ impl Default for ServerOptions {
     }
 }
 
-/// Connections the kernel completes and queues for accept (capped by
-/// `net.core.somaxconn`): a burst of encoders after a restart, or a storm
-/// of players, waits in the queue instead of retrying SYNs for seconds.
-const LISTEN_BACKLOG: u32 = 4096;
-
-async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let listen = || {
-        let socket = match addr {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-        };
-        socket.set_reuseaddr(true)?;
-        socket.bind(addr)?;
-        socket.listen(LISTEN_BACKLOG)
-    };
-    listen().map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
-}
-
-/// Accepts from a listener; never resolves without one.
-async fn accept(l: Option<&TcpListener>) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
-    match l {
-        Some(l) => l.accept().await,
-        None => std::future::pending().await,
-    }
-}
-
 /// A bound server, ready to run.
 #[derive(Debug)]
 pub struct Server {
-    listener: Option<TcpListener>,
-    tls: Option<(TcpListener, Arc<crate::tls::ServerConfig>)>,
+    listeners: Listeners,
+    changes: mpsc::UnboundedReceiver<ListenerChange>,
+    reloader: Reloader,
     context: Arc<ServerContext>,
     stop_tx: watch::Sender<bool>,
 }
@@ -187,14 +194,13 @@ impl Server {
     pub async fn bind(opts: ServerOptions) -> std::io::Result<Server> {
         let invalid =
             |msg: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, msg.to_owned());
-        let record_hook = opts.record.as_ref().and_then(|r| r.on_record_done.as_ref());
-        let auth = Authorizer::new(opts.auth.clone(), record_hook)?;
+        let policy = opts.policy()?;
         let listener = match opts.listen {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
         let tls = match (opts.tls_listen, &opts.tls_certificate) {
-            (Some(addr), Some(cert)) => Some((bind(addr).await?, cert.server_config())),
+            (Some(addr), Some(_)) => Some(bind(addr).await?),
             (Some(_), None) => {
                 return Err(invalid("an RTMPS listener needs a certificate and key"));
             }
@@ -229,7 +235,7 @@ impl Server {
         };
         let context = Arc::new(ServerContext {
             hub,
-            auth: Arc::new(auth),
+            policy: Mutex::new(Arc::new(policy)),
             cluster,
             counters: MetricCounters::default(),
             next_id: AtomicU64::new(1),
@@ -239,11 +245,23 @@ impl Server {
             recordings: Default::default(),
             sessions: Default::default(),
             started: std::time::Instant::now(),
-            opts,
+            opts: opts.clone(),
         });
-        Ok(Server {
-            listener,
+        let listeners = Listeners {
+            plain: listener,
             tls,
+            tls_config: opts.tls_certificate.as_ref().map(|c| c.server_config()),
+        };
+        let (changes_tx, changes) = mpsc::unbounded_channel();
+        let reloader = Reloader {
+            ctx: context.clone(),
+            changes: changes_tx,
+            current: Arc::new(tokio::sync::Mutex::new(opts)),
+        };
+        Ok(Server {
+            listeners,
+            changes,
+            reloader,
             context,
             stop_tx,
         })
@@ -251,12 +269,12 @@ impl Server {
 
     /// The plain RTMP address actually bound (useful with port 0).
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+        self.listeners.plain.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The RTMPS address actually bound.
     pub fn tls_local_addr(&self) -> Option<SocketAddr> {
-        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
+        self.listeners.tls.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// A handle to read the server's streams while it runs.
@@ -272,6 +290,11 @@ impl Server {
     /// A handle to move clients elsewhere while it runs.
     pub fn drainer(&self) -> DrainHandle {
         DrainHandle(self.context.clone())
+    }
+
+    /// Reloads the settings of the running server (see [`Reloader`]).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// Lists and kicks sessions on the running server.
@@ -297,7 +320,12 @@ impl Server {
             .clone()
             .map(|c| tokio::spawn(c.run(ctx.clone())));
         let (quit_tx, quit_rx) = tokio::sync::oneshot::channel();
-        let acceptor = tokio::spawn(accept_loop(self.listener, self.tls, ctx.clone(), quit_rx));
+        let acceptor = tokio::spawn(listen::accept_loop(
+            self.listeners,
+            self.changes,
+            ctx.clone(),
+            quit_rx,
+        ));
         shutdown.await;
         let _ = quit_tx.send(());
         let mut tasks = acceptor.await.map_err(std::io::Error::other)?;
@@ -317,84 +345,4 @@ impl Server {
         }
         Ok(())
     }
-}
-
-/// Accepts and spawns connections until `quit`; returns them, still running.
-async fn accept_loop(
-    plain: Option<TcpListener>,
-    tls: Option<(TcpListener, Arc<crate::tls::ServerConfig>)>,
-    ctx: Arc<ServerContext>,
-    mut quit: tokio::sync::oneshot::Receiver<()>,
-) -> tokio::task::JoinSet<()> {
-    let stop_rx = ctx.shutdown.clone();
-    let limit = Arc::new(Semaphore::new(ctx.opts.max_connections));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut backoff = Duration::from_millis(5);
-    let acceptor = tls
-        .as_ref()
-        .map(|(_, c)| tokio_rustls::TlsAcceptor::from(c.clone()));
-    let tls = tls.as_ref().map(|(l, _)| l);
-    loop {
-        let (accepted, secure) = tokio::select! {
-            _ = &mut quit => break,
-            r = accept(plain.as_ref()) => (r, false),
-            r = accept(tls) => (r, true),
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
-        };
-        let (socket, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: wait, then try again.
-                error!("accept failed: {e}; retrying in {backoff:?}");
-                ctx.counters.fail("accept", "os_error");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(5);
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            ctx.counters.fail("accept", "connection_limit");
-            warn!(%peer, "connection refused: {} connections already", ctx.opts.max_connections);
-            drop(socket);
-            continue;
-        };
-        // Media is latency-sensitive and the driver batches its writes.
-        let _ = socket.set_nodelay(true);
-        let id = ctx.next_id();
-        let span = tracing::info_span!("conn", id, %peer);
-        let (sh, rx) = (ctx.clone(), stop_rx.clone());
-        match acceptor.clone().filter(|_| secure) {
-            None => tasks.spawn(
-                async move {
-                    let gate = crate::driver::ReadGate::new(&socket).ok();
-                    connection::serve(id, SessionKind::Rtmp, sh, socket, peer, rx, gate).await;
-                    drop(permit);
-                }
-                .instrument(span),
-            ),
-            Some(acceptor) => tasks.spawn(
-                async move {
-                    // The setup timeout covers the TLS handshake.
-                    let setup = sh.opts.setup_timeout;
-                    match tokio::time::timeout(setup, acceptor.accept(socket)).await {
-                        Ok(Ok(tls)) => {
-                            connection::serve(id, SessionKind::Rtmps, sh, tls, peer, rx, None).await
-                        }
-                        Ok(Err(e)) => {
-                            sh.counters.fail("tls", "handshake_failed");
-                            warn!("TLS handshake failed: {}", crate::tls::describe_failure(&e))
-                        }
-                        Err(_) => {
-                            sh.counters.fail("tls", "timeout");
-                            warn!("TLS handshake not done after {setup:?}")
-                        }
-                    }
-                    drop(permit);
-                }
-                .instrument(span),
-            ),
-        };
-    }
-    tasks
 }

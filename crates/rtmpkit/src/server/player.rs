@@ -7,7 +7,7 @@
 //! metrics as a player.
 
 use super::auth::{Call, Caller, split_query};
-use super::context::ServerContext;
+use super::context::{ServerContext, not_served};
 use super::hub::Out;
 use super::sessions::{Registered, SessionKind};
 use super::subscription::{PlayRefused, Subscription};
@@ -38,13 +38,22 @@ impl Players {
     /// without joining: each request of a segmented stream (HLS) carries
     /// it. Hooks are asked only by [`play`](Self::play).
     pub fn check_token(&self, app: &str, name: &str) -> Result<(), PlayRefused> {
-        self.0.auth.check_play_token(app, name).map_err(|reason| {
+        let checked = match self.0.app(app) {
+            Some(policy) => policy.auth.check_play_token(app, name),
+            None => Err(not_served(app)),
+        };
+        checked.map_err(|reason| {
             self.0.counters.fail("play", "unauthorized");
             PlayRefused {
                 stream: format!("{app}/{}", split_query(name).0),
                 reason,
             }
         })
+    }
+
+    /// Whether application `app` serves its streams over LL-HLS.
+    pub fn serves_hls(&self, app: &str) -> bool {
+        self.0.app(app).is_some_and(|a| a.policy.hls)
     }
 
     /// The play authorization of `app/name` (`name` may carry `?query`)
@@ -60,7 +69,7 @@ impl Players {
         self.0
             .authorize(Call::Play, &caller, name, ("start", "-2".into()))
             .await
-            .map(|_| ())
+            .map(drop)
             .map_err(|(stream, reason)| PlayRefused { stream, reason })
     }
 
@@ -77,7 +86,7 @@ impl Players {
         let registered = self.0.sessions.open(caller.client_id, kind, caller.addr);
         registered
             .session
-            .connected(&caller.flashver, &caller.tcurl);
+            .connected(app, &caller.flashver, &caller.tcurl);
         // Browsers' FLV players know no multitrack messages: track 0 only.
         let subscription = self
             .0

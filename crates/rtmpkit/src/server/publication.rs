@@ -7,9 +7,10 @@
 
 use super::auth::{Call, Caller, split_query};
 use super::cluster::Claim;
-use super::context::ServerContext;
+use super::context::{Authorized, ServerContext};
 use super::hub::{PublishError, Stream};
 use super::metrics::{bump, drop_one};
+use super::policy::App;
 use rtmpkit_proto::media::Media;
 use rtmpkit_proto::message::status;
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub(crate) struct Publication {
     key: String,
     id: u64,
     caller: Arc<Caller>,
+    /// The application's policy it was let in under.
+    app: Arc<App>,
     stream: Arc<Stream>,
     /// Told when a new publisher takes the stream over.
     replaced: Arc<Notify>,
@@ -49,13 +52,25 @@ impl ServerContext {
         kind: &str,
     ) -> Result<Publication, PublishRefused> {
         let extra = ("type", kind.to_owned());
-        let (key, redirect) = self
+        let Authorized { key, relay, app } = self
             .authorize(Call::Publish, &caller, name, extra)
             .await
             .map_err(|(_, reason)| PublishRefused {
                 code: status::PUBLISH_UNAUTHORIZED,
                 reason,
             })?;
+        if let Some(max) = app.policy.max_publishers {
+            let prefix = format!("{}/", caller.app);
+            let now = self.hub.publishing_under(&prefix, &key);
+            if now >= max {
+                warn!(stream = %key, "publish refused: {now} streams of {:?} already publish (max_publishers {max})", caller.app);
+                self.counters.fail("publish", "limit");
+                return Err(PublishRefused {
+                    code: status::PUBLISH_BAD_NAME,
+                    reason: format!("this application already has {now} publishers (its most)"),
+                });
+            }
+        }
         if let Some(left) = self.sessions.blocked(&key) {
             warn!(stream = %key, "publish refused: blocked by an operator for {left:.0?} more");
             self.counters.fail("publish", "blocked");
@@ -73,7 +88,11 @@ impl ServerContext {
             });
         }
         let id = caller.client_id;
-        let p = match self.hub.publish(&key, id, self.opts.takeover_after) {
+        let policy = &app.policy;
+        let p = match self
+            .hub
+            .publish(&key, id, policy.takeover_after, policy.gop_cache)
+        {
             Ok(p) => p,
             Err(PublishError::AlreadyPublishing) => {
                 warn!(stream = %key, "publish refused: already publishing");
@@ -94,13 +113,14 @@ impl ServerContext {
         if let Some(cluster) = &self.cluster {
             cluster.own(&key);
         }
-        self.on_publish(&key, redirect, &caller, split_query(name).1);
+        self.on_publish(&key, relay, &caller, &app, split_query(name).1);
         bump(&self.counters.publishers);
         Ok(Publication {
             ctx: self.clone(),
             key,
             id,
             caller,
+            app,
             stream: p.stream,
             replaced: p.replaced,
         })
@@ -141,12 +161,17 @@ impl Publication {
         turns
     }
 
-    /// Told when a new publisher takes the stream over.
     /// `app/stream`.
     pub fn key(&self) -> &str {
         &self.key
     }
 
+    /// The application's policy it was let in under.
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Told when a new publisher takes the stream over.
     pub fn replaced(&self) -> &Arc<Notify> {
         &self.replaced
     }
@@ -163,6 +188,8 @@ impl Drop for Publication {
             cluster.disown(&self.key);
         }
         let name = self.key.split_once('/').map_or(&*self.key, |(_, n)| n);
-        ctx.auth.notify_done(Call::PublishDone, &self.caller, name);
+        self.app
+            .auth
+            .notify_done(Call::PublishDone, &self.caller, name);
     }
 }

@@ -75,23 +75,29 @@ pub(crate) struct Session {
     /// This session's bytes (the driver counts into them).
     pub io: Arc<IoCounters>,
     state: Mutex<State>,
-    /// Told when an operator kicks the session.
+    /// Told when the session must end (an operator kicked it, or a
+    /// reloaded policy denies it); [`Session::closed_because`] says why.
     pub kicked: Notify,
 }
 
 #[derive(Debug, Default)]
 struct State {
+    /// The application it connected to.
+    app: String,
     role: Option<&'static str>,
     stream: Option<String>,
     flash_ver: String,
     tc_url: String,
     queue: Option<Arc<PlayerQueue>>,
+    /// Why it must end, once it must.
+    close_reason: Option<String>,
 }
 
 impl Session {
     /// What the client said in `connect`.
-    pub fn connected(&self, flash_ver: &str, tc_url: &str) {
+    pub fn connected(&self, app: &str, flash_ver: &str, tc_url: &str) {
         let mut st = lock(&self.state);
+        st.app = app.to_owned();
         st.flash_ver = flash_ver.to_owned();
         st.tc_url = tc_url.to_owned();
     }
@@ -118,6 +124,20 @@ impl Session {
         st.role = None;
         st.stream = None;
         st.queue = None;
+    }
+
+    /// Ends the session, for `reason`.
+    pub fn close(&self, reason: String) {
+        lock(&self.state).close_reason = Some(reason);
+        self.kicked.notify_one();
+    }
+
+    /// Why the session was told to end.
+    pub fn closed_because(&self) -> String {
+        lock(&self.state)
+            .close_reason
+            .clone()
+            .unwrap_or_else(|| "closed by the server".into())
     }
 
     fn info(&self) -> SessionInfo {
@@ -232,8 +252,47 @@ impl Sessions {
             lock(&self.blocked).insert(stream, Instant::now() + b);
         }
         self.kicks.fetch_add(1, Ordering::Relaxed);
-        s.kicked.notify_one();
+        s.close("kicked by an operator".into());
         true
+    }
+
+    /// How many players `stream` (`app/name`) has now.
+    pub fn players_of(&self, stream: &str) -> usize {
+        let live: Vec<Arc<Session>> = lock(&self.live).values().cloned().collect();
+        live.iter()
+            .filter(|s| {
+                let st = lock(&s.state);
+                st.role == Some("player") && st.stream.as_deref() == Some(stream)
+            })
+            .count()
+    }
+
+    /// Ends every session `judge` refuses, given its application, role
+    /// (`publish` or `play`, if any) and address; `judge` says why.
+    /// How many were ended.
+    pub fn close_where(
+        &self,
+        judge: impl Fn(&str, Option<&'static str>, Option<SocketAddr>) -> Option<String>,
+    ) -> usize {
+        let live: Vec<Arc<Session>> = lock(&self.live).values().cloned().collect();
+        let mut closed = 0;
+        for s in live {
+            let (app, role, stream) = {
+                let st = lock(&s.state);
+                (st.app.clone(), st.role, st.stream.clone())
+            };
+            if app.is_empty() {
+                continue;
+            }
+            let action = role.map(|r| if r == "publisher" { "publish" } else { "play" });
+            if let Some(why) = judge(&app, action, s.peer) {
+                let what = stream.as_deref().unwrap_or(&app);
+                tracing::warn!(id = s.id, peer = ?s.peer, "closing the session of {what}: {why}");
+                s.close(why);
+                closed += 1;
+            }
+        }
+        closed
     }
 
     /// How long publishes of `stream` stay refused, if they are.

@@ -11,12 +11,13 @@
 //!   tells the `on_play_done` hook.
 
 use super::auth::{Call, Caller, split_query};
-use super::context::ServerContext;
+use super::context::{Authorized, ServerContext};
 use super::hub::{Item, Out, PlayerQueue};
 use super::metrics::{bump, drop_one};
+use super::policy::App;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Why a play was not let in: the secret's or the hook's answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,10 +30,11 @@ pub struct PlayRefused {
 }
 
 /// Who consumes the stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Consumer {
-    /// A player (RTMP or HTTP): authorized, counted, told to the done hook.
-    Player,
+    /// A player (RTMP or HTTP): authorized under its application's
+    /// policy, counted, told to the done hook.
+    Player(Arc<App>),
     /// This server's own consumer (a relay push, the recorder): none of
     /// that.
     Internal,
@@ -62,13 +64,24 @@ impl ServerContext {
         extra: (&str, String),
         track0_only: bool,
     ) -> Result<Subscription, PlayRefused> {
-        let (key, redirect) = self
+        let Authorized { key, relay, app } = self
             .authorize(Call::Play, &caller, name, extra)
             .await
             .map_err(|(stream, reason)| PlayRefused { stream, reason })?;
+        if let Some(max) = app.policy.max_players {
+            let now = self.sessions.players_of(&key);
+            if now >= max {
+                warn!(stream = %key, "play refused: {now} players already (max_players {max})");
+                self.counters.fail("play", "limit");
+                return Err(PlayRefused {
+                    stream: key,
+                    reason: format!("this stream already has {now} players (its most)"),
+                });
+            }
+        }
         info!(stream = %key, flashver = %caller.flashver, "play");
-        let sub = self.subscribe(key, caller, Consumer::Player, track0_only);
-        self.on_play(&sub.key, redirect, split_query(name).1);
+        let sub = self.subscribe(key, caller, Consumer::Player(app), track0_only);
+        self.on_play(&sub.key, relay, split_query(name).1);
         bump(&self.counters.players);
         Ok(sub)
     }
@@ -126,6 +139,14 @@ impl Subscription {
         self.items.shrink_to(32);
     }
 
+    /// The application's policy a player was let in under.
+    pub fn app(&self) -> Option<&Arc<App>> {
+        match &self.consumer {
+            Consumer::Player(app) => Some(app),
+            Consumer::Internal => None,
+        }
+    }
+
     /// Messages dropped so far because the consumer fell behind.
     pub fn dropped(&self) -> u64 {
         self.queue.dropped()
@@ -136,9 +157,9 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let ctx = &self.ctx;
         ctx.hub.stop_playing(&self.key, self.id);
-        if self.consumer == Consumer::Internal {
+        let Consumer::Player(app) = &self.consumer else {
             return;
-        }
+        };
         let dropped = self.queue.dropped();
         drop_one(&ctx.counters.players);
         ctx.counters
@@ -149,6 +170,6 @@ impl Drop for Subscription {
         }
         ctx.on_stop_playing(&self.key);
         let name = self.key.split_once('/').map_or(&*self.key, |(_, n)| n);
-        ctx.auth.notify_done(Call::PlayDone, &self.caller, name);
+        app.auth.notify_done(Call::PlayDone, &self.caller, name);
     }
 }

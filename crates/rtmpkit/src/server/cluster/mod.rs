@@ -29,7 +29,7 @@ pub(crate) use off::Cluster;
 use std::time::Duration;
 
 /// Settings of cluster mode.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterOptions {
     /// The shared directory: `redis://HOST:PORT[/DB]`.
     pub redis: String,

@@ -142,12 +142,14 @@ impl Hub {
     /// stream begins. A publisher that has sent nothing for `takeover_after`
     /// is replaced: it is told through its `replaced`, and the players stay,
     /// continue on the new publisher's first keyframe, and see timestamps
-    /// that keep going forward.
+    /// that keep going forward. `gop_cache`: keep its last GOP (when the
+    /// hub keeps GOPs at all).
     pub fn publish(
         &self,
         key: &str,
         conn: u64,
         takeover_after: Option<Duration>,
+        gop_cache: bool,
     ) -> Result<Publishing, PublishError> {
         let s = self.entry(key);
         let replaced = Arc::new(Notify::new());
@@ -184,6 +186,7 @@ impl Hub {
                 replaced: replaced.clone(),
             });
             st.last_input = Some(now);
+            st.gop_off = !gop_cache;
             st.clear_caches();
             Ok(took_over)
         })?;
@@ -192,6 +195,17 @@ impl Hub {
             replaced,
             took_over,
         })
+    }
+
+    /// How many streams whose key starts with `prefix` (`app/`) have a
+    /// publisher, `except` not counted.
+    pub fn publishing_under(&self, prefix: &str, except: &str) -> usize {
+        let streams: Vec<Arc<Stream>> = lock(&self.streams)
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix) && k.as_str() != except)
+            .map(|(_, s)| s.clone())
+            .collect();
+        streams.iter().filter(|s| s.has_publisher()).count()
     }
 
     /// Ends `conn`'s publishing of `key`: players get StreamEOF and

@@ -73,6 +73,8 @@ pub(super) struct StreamState {
     /// Messages since the last keyframe, the keyframe first.
     pub(super) gop: Vec<Media>,
     pub(super) gop_bytes: usize,
+    /// The publisher's application keeps no GOP.
+    pub(super) gop_off: bool,
     pub(super) players: HashMap<u64, Arc<PlayerQueue>>,
     /// Serial number of the next message published.
     pub(super) next_seq: u64,
@@ -214,7 +216,7 @@ impl Stream {
             } else {
                 st.audio_seq = Some(frame.clone());
             }
-        } else if self.gop.enabled {
+        } else if self.gop.enabled && !st.gop_off {
             if frame.keyframe {
                 st.gop.clear();
                 st.gop_bytes = 0;

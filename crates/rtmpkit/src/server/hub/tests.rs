@@ -50,7 +50,7 @@ fn drain(q: &PlayerQueue) -> Vec<Item> {
 #[test]
 fn late_joiner_starts_with_headers_and_the_last_gop() {
     let h = hub();
-    let s = h.publish("live/a", 1, None).unwrap().stream;
+    let s = h.publish("live/a", 1, None, true).unwrap().stream;
     s.deliver(
         1,
         Media::metadata(Timestamp(0), Bytes::from_static(b"meta")),
@@ -87,9 +87,9 @@ fn late_joiner_starts_with_headers_and_the_last_gop() {
 #[test]
 fn duplicate_publisher_is_refused_and_the_first_keeps_the_stream() {
     let h = hub();
-    let _s = h.publish("live/a", 1, None).unwrap().stream;
+    let _s = h.publish("live/a", 1, None, true).unwrap().stream;
     assert_eq!(
-        h.publish("live/a", 2, None).unwrap_err(),
+        h.publish("live/a", 2, None, true).unwrap_err(),
         PublishError::AlreadyPublishing
     );
     h.unpublish("live/a", 2); // not the publisher: no effect
@@ -103,7 +103,7 @@ fn waiting_player_sees_begin_and_end() {
     let h = hub();
     let (_, q) = h.play("live/a", 7, false);
     assert!(drain(&q).is_empty());
-    let s = h.publish("live/a", 1, None).unwrap().stream;
+    let s = h.publish("live/a", 1, None, true).unwrap().stream;
     s.deliver(1, video(0, true, 50));
     h.unpublish("live/a", 1);
     let items = drain(&q);
@@ -118,7 +118,7 @@ fn waiting_player_sees_begin_and_end() {
 #[test]
 fn slow_player_drops_video_until_a_keyframe_and_keeps_headers() {
     let h = hub();
-    let s = h.publish("live/a", 1, None).unwrap().stream;
+    let s = h.publish("live/a", 1, None, true).unwrap().stream;
     let (_, q) = h.play("live/a", 2, false);
     s.deliver(1, video(0, true, 3000));
     for i in 1..10 {
@@ -163,16 +163,16 @@ fn slow_player_drops_video_until_a_keyframe_and_keeps_headers() {
 #[test]
 fn a_silent_publisher_is_taken_over_and_players_keep_a_forward_timeline() {
     let h = hub();
-    let old = h.publish("live/a", 1, Some(Duration::ZERO)).unwrap();
+    let old = h.publish("live/a", 1, Some(Duration::ZERO), true).unwrap();
     let (_, q) = h.play("live/a", 9, false);
     old.stream.deliver(1, video(0, true, 50));
     old.stream.deliver(1, video(5000, false, 50));
     // A live publisher is refused when takeover is off.
     assert_eq!(
-        h.publish("live/a", 2, None).unwrap_err(),
+        h.publish("live/a", 2, None, true).unwrap_err(),
         PublishError::AlreadyPublishing
     );
-    let new = h.publish("live/a", 2, Some(Duration::ZERO)).unwrap();
+    let new = h.publish("live/a", 2, Some(Duration::ZERO), true).unwrap();
     assert_eq!(new.took_over, Some(1));
     // The old publisher is told, and reaches nobody any more.
     let told = std::pin::pin!(old.replaced.notified());
@@ -208,7 +208,7 @@ fn futures_ready<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> bool {
 #[test]
 fn extra_tracks_reach_only_players_that_announced_them() {
     let h = hub();
-    let s = h.publish("live/m", 1, None).unwrap().stream;
+    let s = h.publish("live/m", 1, None, true).unwrap().stream;
     // Track 0: legacy AAC; track 1: Multitrack OneTrack mp4a (as FFmpeg / OBS).
     s.deliver(
         1,
@@ -250,7 +250,7 @@ fn extra_tracks_reach_only_players_that_announced_them() {
 #[test]
 fn a_player_is_woken_once_per_batch() {
     let h = hub();
-    let s = h.publish("live/w", 1, None).unwrap().stream;
+    let s = h.publish("live/w", 1, None, true).unwrap().stream;
     let (_, q) = h.play("live/w", 2, false);
     for i in 0..10 {
         s.deliver(1, audio(i));
@@ -280,7 +280,7 @@ fn timestamps(items: &[Item]) -> Vec<Option<u32>> {
 fn coalescing_fans_out_one_batch_per_tick_in_order() {
     let clock = Arc::new(FlushClock::new(Duration::from_millis(40)));
     let h = hub().with_clock(clock.clone());
-    let s = h.publish("live/c", 1, None).unwrap().stream;
+    let s = h.publish("live/c", 1, None, true).unwrap().stream;
     let (_, a) = h.play("live/c", 2, false);
     let mut spare = Vec::new();
     s.deliver(1, video(0, true, 100));
@@ -332,7 +332,7 @@ fn phase_groups_are_served_in_turn_and_get_every_batch_once() {
     // 100 ms: four groups, a tick every 25 ms.
     let clock = Arc::new(FlushClock::new(Duration::from_millis(100)));
     let h = hub().with_clock(clock.clone());
-    let s = h.publish("live/p", 1, None).unwrap().stream;
+    let s = h.publish("live/p", 1, None, true).unwrap().stream;
     // Connections 12, 13, 10, 11 are groups 0, 1, 2, 3.
     let players: Vec<_> = [12, 13, 10, 11]
         .into_iter()
@@ -376,7 +376,7 @@ fn phase_groups_are_served_in_turn_and_get_every_batch_once() {
 fn a_coalescing_player_that_falls_behind_still_drops_by_the_rules() {
     let clock = Arc::new(FlushClock::new(Duration::from_millis(40)));
     let h = hub().with_clock(clock.clone());
-    let s = h.publish("live/d", 1, None).unwrap().stream;
+    let s = h.publish("live/d", 1, None, true).unwrap().stream;
     let (_, q) = h.play("live/d", 2, false);
     let mut spare = Vec::new();
     for i in 0..10 {
@@ -398,8 +398,8 @@ fn a_small_stream_is_served_whole_once_per_period_on_its_phase() {
     let clock = Arc::new(FlushClock::new(Duration::from_millis(100)));
     let h = hub().with_clock(clock.clone());
     // Streams take the phases in turn: this second one has phase 1.
-    let _first = h.publish("live/a", 1, None).unwrap().stream;
-    let s = h.publish("live/b", 2, None).unwrap().stream;
+    let _first = h.publish("live/a", 1, None, true).unwrap().stream;
+    let s = h.publish("live/b", 2, None, true).unwrap().stream;
     let players: Vec<_> = [12, 13, 10]
         .into_iter()
         .map(|conn| h.play("live/b", conn, false).1)
@@ -426,7 +426,7 @@ fn a_small_stream_is_served_whole_once_per_period_on_its_phase() {
 fn a_small_stream_read_on_its_turn_is_served_at_once_and_the_clock_lets_go() {
     let clock = Arc::new(FlushClock::new(Duration::from_millis(100)));
     let h = hub().with_clock(clock.clone());
-    let s = h.publish("live/r", 1, None).unwrap().stream;
+    let s = h.publish("live/r", 1, None, true).unwrap().stream;
     let players: Vec<_> = [10, 11]
         .into_iter()
         .map(|c| h.play("live/r", c, false).1)
@@ -459,7 +459,7 @@ fn a_small_stream_read_on_its_turn_is_served_at_once_and_the_clock_lets_go() {
 #[test]
 fn the_gop_is_released_when_its_publisher_leaves() {
     let h = hub();
-    let s = h.publish("live/g", 1, None).unwrap().stream;
+    let s = h.publish("live/g", 1, None, true).unwrap().stream;
     // A player stays: the stream lives on, waiting for a publisher.
     let (_, _q) = h.play("live/g", 2, false);
     for i in 0..20 {

@@ -25,6 +25,7 @@ mod sink;
 
 use super::auth::Caller;
 use super::context::ServerContext;
+use super::policy::App;
 use super::hub::Out;
 use crate::sync::lock;
 use std::collections::HashSet;
@@ -58,7 +59,7 @@ impl RecordFormat {
 }
 
 /// Where and how streams are recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordOptions {
     /// The directory every recording goes under.
     pub dir: PathBuf,
@@ -117,7 +118,13 @@ impl Recordings {
 impl ServerContext {
     /// A stream started publishing: record it, unless its recorder from
     /// an earlier publish still runs (it goes on with the new one).
-    pub(crate) fn start_recording(self: &Arc<Self>, key: &str, caller: Arc<Caller>, query: &str) {
+    pub(crate) fn start_recording(
+        self: &Arc<Self>,
+        key: &str,
+        caller: Arc<Caller>,
+        app: &App,
+        query: &str,
+    ) {
         let Some(opts) = self.opts.record.clone() else {
             return;
         };
@@ -128,7 +135,7 @@ impl ServerContext {
             retention::spawn_sweeper(self.clone(), opts.clone());
         }
         let sub = self.join_internal(key);
-        let rec = Recorder::new(self.clone(), key, opts, caller, query);
+        let rec = Recorder::new(self.clone(), key, opts, caller, app.auth.clone(), query);
         let span = tracing::info_span!("record", stream = %key);
         tokio::spawn(run(self.clone(), key.to_owned(), sub, rec).instrument(span));
     }

@@ -6,7 +6,7 @@ use super::flv::FlvFileWriter;
 use super::naming;
 use super::{RecordFormat, RecordOptions};
 use crate::fmp4::{FileWriter, Written};
-use crate::server::auth::Caller;
+use crate::server::auth::{Authorizer, Caller};
 use crate::server::context::ServerContext;
 use crate::server::metrics::{bump, drop_one};
 use crate::sync::lock;
@@ -46,6 +46,8 @@ pub(crate) struct Recorder {
     stream: String,
     opts: RecordOptions,
     caller: Arc<Caller>,
+    /// Its application's hook client (`on_record_done`).
+    hooks: Arc<Authorizer>,
     query: String,
     writer: Writer,
     open: Option<Open>,
@@ -58,6 +60,7 @@ impl Recorder {
         key: &str,
         opts: RecordOptions,
         caller: Arc<Caller>,
+        hooks: Arc<Authorizer>,
         query: &str,
     ) -> Self {
         let (app, stream) = key.split_once('/').unwrap_or(("", key));
@@ -74,6 +77,7 @@ impl Recorder {
             stream: stream.to_owned(),
             opts,
             caller,
+            hooks,
             query: query.to_owned(),
             writer,
             open: None,
@@ -261,8 +265,7 @@ impl Recorder {
         } else {
             format!("{}?{}", self.stream, self.query)
         };
-        self.ctx
-            .auth
+        self.hooks
             .notify_record_done(hook, &self.caller, &self.app, &name, &fields);
     }
 }
