@@ -25,6 +25,52 @@ pub fn handshaken(port: u16) -> TcpStream {
     s
 }
 
+/// Connects to 127.0.0.1:`port` from the loopback address `local`
+/// (127.0.0.2, ...) and completes a valid handshake.
+pub fn handshaken_from(local: &str, port: u16) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let from: std::net::SocketAddr = format!("{local}:0").parse().unwrap();
+    sock.bind(&from.into()).unwrap();
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    sock.connect(&to.into()).unwrap();
+    let mut s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    handshake(&mut s);
+    s
+}
+
+/// Sends `connect` to `app`, `createStream` and `request` (a publish or
+/// play), each after the server's answer; what the server answered, as
+/// text (status codes and descriptions are readable in it).
+pub fn ask(s: &mut TcpStream, app: &str, request: Command) -> String {
+    let mut enc = ChunkEncoder::new();
+    let setup = [
+        chunked(&mut enc, 3, 0, &connect_msg(app)),
+        chunked(
+            &mut enc,
+            3,
+            0,
+            &Message::command(Command::create_stream(2.0)),
+        ),
+        chunked(&mut enc, 3, 1, &Message::command(request)),
+    ];
+    for step in setup {
+        if s.write_all(&step).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n @ 1..) = s.read(&mut buf) {
+        all.extend_from_slice(&buf[..n]);
+    }
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    String::from_utf8_lossy(&all).into_owned()
+}
+
 /// Completes a valid client handshake on a connected socket.
 pub fn handshake(s: &mut TcpStream) {
     let mut hs = ClientHandshake::new(HandshakeKind::Simple, 0, 1);

@@ -29,7 +29,7 @@ fn track_of(seq: Option<&Media>, id: u32) -> Option<Track> {
 }
 
 /// Settings of the segmenter.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Longest part, ms.
     pub part_ms: u32,

@@ -6,7 +6,9 @@
 //!   kind, role, stream, address, start, bytes in and out, queue, drops
 //!   and what it said in `connect`;
 //! - `DELETE /api/v1/sessions/ID[?block=SECS]`: kicks a session; `block`
-//!   refuses its stream's next publishes for that long.
+//!   refuses its stream's next publishes for that long;
+//! - `POST /api/v1/reload`: the program reads its settings again and
+//!   applies them (see [`Reloader`](crate::server::Reloader)).
 
 use super::{Body, Page, json};
 use crate::server::{SessionInfo, StreamStat};
@@ -74,8 +76,37 @@ impl Page {
         })
     }
 
+    /// Asks the program to reload, and answers with what changed.
+    async fn reload(&self) -> Response<Body> {
+        let unavailable =
+            |why: &str| json(StatusCode::SERVICE_UNAVAILABLE, json!({ "error": why }));
+        let Some(requests) = &self.reload else {
+            return unavailable("this server cannot reload");
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if requests.send(tx).await.is_err() {
+            return unavailable("the reload task has stopped");
+        }
+        match rx.await {
+            Ok(Ok(r)) => json(
+                StatusCode::OK,
+                json!({
+                    "reloaded": true,
+                    "listeners": r.listeners,
+                    "closed_sessions": r.closed_sessions,
+                    "restart_needed": r.restart_needed,
+                }),
+            ),
+            Ok(Err(why)) => json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({ "reloaded": false, "error": why }),
+            ),
+            Err(_) => unavailable("the reload was dropped"),
+        }
+    }
+
     /// A request under `/api/v1/` (the bearer token was checked).
-    pub(super) fn api(&self, req: &Request<Incoming>) -> Response<Body> {
+    pub(super) async fn api(&self, req: &Request<Incoming>) -> Response<Body> {
         let path = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy();
         let rest = path.trim_start_matches("/api/v1/").trim_end_matches('/');
         let (what, arg) = rest.split_once('/').unwrap_or((rest, ""));
@@ -129,8 +160,9 @@ impl Page {
                     None => not_found("no such stream"),
                 }
             }
+            (&Method::POST, "reload") if arg.is_empty() => self.reload().await,
             _ => not_found(
-                "the API is GET /api/v1/streams[/APP/STREAM], GET /api/v1/sessions[/ID] and DELETE /api/v1/sessions/ID[?block=SECS]",
+                "the API is GET /api/v1/streams[/APP/STREAM], GET /api/v1/sessions[/ID], DELETE /api/v1/sessions/ID[?block=SECS] and POST /api/v1/reload",
             ),
         }
     }

@@ -4,7 +4,7 @@
 //! (HTTP-FLV, behind the play authorization, with CORS), LL-HLS under
 //! `GET /APP/STREAM/`, `GET /stats` as
 //! JSON, `GET /metrics` for Prometheus,
-//! the operator API under `/api/v1` (sessions, kick, streams), nginx-rtmp's
+//! the operator API under `/api/v1` (sessions, kick, streams, reload), nginx-rtmp's
 //! `GET /stat` XML,
 //! the recordings under `GET /recordings` (`serve --record`: files, byte
 //! ranges, an HLS VOD playlist),
@@ -53,7 +53,15 @@ struct Page {
     /// Where the recordings are (`serve --record`).
     recordings: Option<std::path::PathBuf>,
     sessions: SessionsHandle,
+    reload: Option<ReloadRequests>,
 }
+
+/// How `POST /api/v1/reload` asks the program to read its settings again
+/// and apply them: each request carries where the answer goes (the
+/// report, or why nothing changed).
+pub type ReloadRequests = tokio::sync::mpsc::Sender<
+    tokio::sync::oneshot::Sender<Result<crate::server::ReloadReport, String>>,
+>;
 
 /// A response body: a JSON page, or a live stream.
 type Body = UnsyncBoxBody<Pieces, Infallible>;
@@ -77,6 +85,8 @@ pub struct Handles {
     pub recordings: Option<std::path::PathBuf>,
     /// Lists and kicks sessions (`/api/v1/sessions`).
     pub sessions: SessionsHandle,
+    /// Where `POST /api/v1/reload` goes (none: the API says it cannot).
+    pub reload: Option<ReloadRequests>,
 }
 
 /// Serves HTTP until the process ends.
@@ -90,6 +100,7 @@ pub async fn serve(listener: TcpListener, handles: Handles) {
         authorization: handles.token.map(|t| format!("Bearer {t}")),
         recordings: handles.recordings,
         sessions: handles.sessions,
+        reload: handles.reload,
     });
     loop {
         let (socket, peer) = match listener.accept().await {
@@ -228,7 +239,7 @@ impl Page {
             );
         }
         if req.uri().path().starts_with("/api/v1/") {
-            return self.api(req);
+            return self.api(req).await;
         }
         if req.method() == Method::GET && req.uri().path() == "/stat" {
             return self.stat();

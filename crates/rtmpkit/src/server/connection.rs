@@ -302,7 +302,10 @@ impl ServerHandler {
     /// Publish or play started: `on_update` is told from now on.
     fn started_role(&mut self) {
         self.role_since = Instant::now();
-        self.update_due = self.hooks().and_then(|h| h.update_interval()).map(|i| self.role_since + i);
+        self.update_due = self
+            .hooks()
+            .and_then(|h| h.update_interval())
+            .map(|i| self.role_since + i);
     }
 
     /// The hooks of the application the session publishes or plays

@@ -46,6 +46,7 @@ use crate::tls::ServerCertificate;
 use cluster::Cluster;
 use context::ServerContext;
 use hub::{FlushClock, GopLimits, Hub, QueueLimits};
+use listen::{ListenerChange, Listeners, bind};
 use metrics::MetricCounters;
 use policy::Policy;
 use std::collections::{BTreeMap, HashMap};
@@ -54,7 +55,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use listen::{ListenerChange, Listeners, bind};
 use tokio::sync::{mpsc, watch};
 use tracing::info;
 
@@ -269,12 +269,18 @@ impl Server {
 
     /// The plain RTMP address actually bound (useful with port 0).
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listeners.plain.as_ref().and_then(|l| l.local_addr().ok())
+        self.listeners
+            .plain
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The RTMPS address actually bound.
     pub fn tls_local_addr(&self) -> Option<SocketAddr> {
-        self.listeners.tls.as_ref().and_then(|l| l.local_addr().ok())
+        self.listeners
+            .tls
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// A handle to read the server's streams while it runs.

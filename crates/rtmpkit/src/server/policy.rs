@@ -91,7 +91,11 @@ impl FromStr for AccessRule {
             line: line.to_owned(),
             why: why.to_owned(),
         };
-        let words: Vec<&str> = line.trim().trim_end_matches(';').split_whitespace().collect();
+        let words: Vec<&str> = line
+            .trim()
+            .trim_end_matches(';')
+            .split_whitespace()
+            .collect();
         let [verdict, action, who] = words[..] else {
             return Err(bad("three words are needed"));
         };
@@ -193,9 +197,8 @@ impl Policy {
         on_record_done: Option<&String>,
     ) -> std::io::Result<Policy> {
         let make = |table: &str, policy: &AppPolicy| -> std::io::Result<Arc<App>> {
-            let auth = Authorizer::new(policy.auth.clone(), on_record_done).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("apps.{table:?}: {e}"))
-            })?;
+            let auth = Authorizer::new(policy.auth.clone(), on_record_done)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("apps.{table:?}: {e}")))?;
             Ok(Arc::new(App {
                 policy: policy.clone(),
                 auth: Arc::new(auth),
@@ -263,7 +266,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(why, "denied by the rule `deny publish all`");
         // IPv4 through an IPv6 socket is IPv4.
-        assert!(p.check_access(Action::Publish, ip("::ffff:10.1.1.1")).is_ok());
+        assert!(
+            p.check_access(Action::Publish, ip("::ffff:10.1.1.1"))
+                .is_ok()
+        );
         assert!(p.check_access(Action::Play, ip("2001:db8::5")).is_err());
         // No rule matches: allowed.
         assert!(p.check_access(Action::Play, ip("192.0.2.1")).is_ok());
@@ -306,7 +312,10 @@ mod tests {
         let strict = Policy::new(&apps, rules(&[]), None).unwrap();
         assert_eq!(strict.app("live").unwrap().policy.rules.len(), 1);
         assert!(strict.app("other").is_none());
-        apps.insert("*".to_owned(), rules(&["allow play all", "deny publish all"]));
+        apps.insert(
+            "*".to_owned(),
+            rules(&["allow play all", "deny publish all"]),
+        );
         let rest = Policy::new(&apps, rules(&[]), None).unwrap();
         assert_eq!(rest.app("other").unwrap().policy.rules.len(), 2);
         assert_eq!(rest.app("live").unwrap().policy.rules.len(), 1);

@@ -134,7 +134,8 @@ pub(crate) fn spawn_pull(
                 }
                 let app = key.split_once('/').map_or(key.as_str(), |(a, _)| a);
                 let gop_cache = ctx.app(app).is_none_or(|a| a.policy.gop_cache);
-                let Ok(stream) = ctx.hub.publish(&key, id, None, gop_cache).map(|p| p.stream) else {
+                let Ok(stream) = ctx.hub.publish(&key, id, None, gop_cache).map(|p| p.stream)
+                else {
                     // Somebody publishes here now: no need to pull.
                     let _ = pull.close().await;
                     break;

@@ -25,8 +25,8 @@ mod sink;
 
 use super::auth::Caller;
 use super::context::ServerContext;
-use super::policy::App;
 use super::hub::Out;
+use super::policy::App;
 use crate::sync::lock;
 use std::collections::HashSet;
 use std::path::PathBuf;
