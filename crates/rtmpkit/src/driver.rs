@@ -17,10 +17,10 @@
 //! - it ends with the handler's stop reason or a typed [`Error`].
 
 mod grid;
+mod tcp_dup;
 
 use crate::error::{Error, Stage};
 use bytes::Bytes;
-pub(crate) use grid::ReadGate;
 use grid::ReadGrid;
 use rtmpkit_proto::session::{
     ClientSession, ClientState, ServerSession, ServerState, Session, Side,
@@ -30,6 +30,7 @@ use std::io::IoSlice;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+pub(crate) use tcp_dup::TcpDup;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -225,7 +226,7 @@ where
     /// while a read grid pauses reads, its receive low-water mark is raised
     /// so that arriving bytes do not wake the runtime for nothing.
     #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's read turns
-    pub(crate) fn with_read_gate(mut self, gate: ReadGate) -> Self {
+    pub(crate) fn with_read_gate(mut self, gate: TcpDup) -> Self {
         self.grid.set_gate(gate);
         self
     }

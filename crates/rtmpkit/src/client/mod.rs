@@ -446,6 +446,13 @@ impl ClientHandle {
         &self.core.key
     }
 
+    /// The session's byte counters, shared (the server's registry shows a
+    /// relay's bytes through them).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn io_counters(&self) -> Arc<IoCounters> {
+        self.core.io.clone()
+    }
+
     /// Counters and the bitrates of the last [`ClientHandle::update_stat`].
     pub fn stat(&self) -> SessionStat {
         self.core.stat()

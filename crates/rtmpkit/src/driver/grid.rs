@@ -9,7 +9,7 @@
 //! in one read. On plain TCP the socket's receive low-water mark is raised
 //! while reads pause, so arriving bytes wake nobody either.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use super::TcpDup;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -36,7 +36,7 @@ pub(super) struct ReadGrid {
     points: Option<(Instant, Duration)>,
     /// No read before this.
     paused_until: Option<Instant>,
-    gate: Option<ReadGate>,
+    gate: Option<TcpDup>,
     /// Whether the low-water mark is raised now.
     raised: bool,
     /// Bytes read since the start of the current period (`window_from`).
@@ -55,7 +55,7 @@ impl ReadGrid {
     }
 
     #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's read turns
-    pub fn set_gate(&mut self, gate: ReadGate) {
+    pub fn set_gate(&mut self, gate: TcpDup) {
         self.gate = Some(gate);
     }
 
@@ -140,40 +140,6 @@ fn next_point(t: Instant, anchor: Instant, period: Duration) -> Instant {
     anchor + Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX))
 }
 
-/// A duplicate of a TCP socket's descriptor, to set its receive low-water
-/// mark (`SO_RCVLOWAT`), which no safe socket API offers.
-#[derive(Debug)]
-pub(crate) struct ReadGate(OwnedFd);
-
-impl ReadGate {
-    /// A gate on `socket`'s receive side.
-    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's read turns
-    pub(crate) fn new(socket: &tokio::net::TcpStream) -> std::io::Result<Self> {
-        Ok(ReadGate(socket.as_fd().try_clone_to_owned()?))
-    }
-
-    #[allow(unsafe_code)]
-    fn set_lowat(&self, bytes: i32) -> std::io::Result<()> {
-        // SAFETY: the descriptor is owned by `self`, so it is open for the
-        // whole call; the value is a c_int that the kernel reads through a
-        // pointer valid for the call, with its exact size.
-        let r = unsafe {
-            libc::setsockopt(
-                self.0.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVLOWAT,
-                (&raw const bytes).cast(),
-                std::mem::size_of::<i32>() as libc::socklen_t,
-            )
-        };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,7 +212,7 @@ mod tests {
         // Read to WouldBlock, which clears the runtime's readiness.
         assert!(rx.try_read(&mut sink).is_err(), "all was read");
         let mut grid = ReadGrid::default();
-        grid.set_gate(ReadGate::new(&rx).expect("gate"));
+        grid.set_gate(TcpDup::new(&rx).expect("gate"));
         grid.set_points(Some((Instant::now(), Duration::from_millis(50))));
         grid.drained(Instant::now());
         assert!(grid.raised, "the mark is raised while paused");

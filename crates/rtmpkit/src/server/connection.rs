@@ -52,7 +52,7 @@ pub(crate) async fn serve<T: Transport>(
     socket: T,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
-    gate: Option<crate::driver::ReadGate>,
+    tcp: Option<crate::driver::TcpDup>,
 ) {
     let opts: &ServerOptions = &ctx.opts;
     let cfg = ServerConfig {
@@ -71,8 +71,10 @@ pub(crate) async fn serve<T: Transport>(
     let registered = ctx.sessions.open(id, kind, Some(peer));
     let mut conn = Connection::new(socket, session, &peer.to_string(), driver)
         .with_counters(registered.session.io.clone());
-    if let Some(g) = gate {
-        conn = conn.with_read_gate(g);
+    registered.session.set_tcp(tcp.clone());
+    // Reads are gated on plain RTMP only; RTMPS reads as bytes come.
+    if let (Some(tcp), SessionKind::Rtmp) = (tcp, kind) {
+        conn = conn.with_read_gate(tcp);
     }
     bump(&ctx.counters.connections);
     bump(&ctx.counters.accepted);

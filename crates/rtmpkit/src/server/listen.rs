@@ -6,6 +6,7 @@
 use super::connection;
 use super::context::ServerContext;
 use super::sessions::SessionKind;
+use crate::driver::TcpDup;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,11 +113,11 @@ pub(crate) async fn accept_loop(
         let id = ctx.next_id();
         let span = tracing::info_span!("conn", id, %peer);
         let (sh, rx) = (ctx.clone(), stop_rx.clone());
+        let tcp = TcpDup::new(&socket).ok();
         match acceptor.clone().filter(|_| secure) {
             None => tasks.spawn(
                 async move {
-                    let gate = crate::driver::ReadGate::new(&socket).ok();
-                    connection::serve(id, SessionKind::Rtmp, sh, socket, peer, rx, gate).await;
+                    connection::serve(id, SessionKind::Rtmp, sh, socket, peer, rx, tcp).await;
                     drop(permit);
                 }
                 .instrument(span),
@@ -127,7 +128,7 @@ pub(crate) async fn accept_loop(
                     let setup = sh.opts.setup_timeout;
                     match tokio::time::timeout(setup, acceptor.accept(socket)).await {
                         Ok(Ok(tls)) => {
-                            connection::serve(id, SessionKind::Rtmps, sh, tls, peer, rx, None).await
+                            connection::serve(id, SessionKind::Rtmps, sh, tls, peer, rx, tcp).await
                         }
                         Ok(Err(e)) => {
                             sh.counters.fail("tls", "handshake_failed");

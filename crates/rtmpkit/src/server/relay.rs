@@ -3,6 +3,7 @@
 
 use super::context::ServerContext;
 use super::hub::Out;
+use super::sessions::SessionKind;
 use super::subscription::Subscription;
 use crate::client::{
     ClientOptions, EndReason, Fed, Feed, PullSession, PushSession, ReconnectPolicy,
@@ -141,12 +142,21 @@ pub(crate) fn spawn_pull(
                     break;
                 };
                 info!("relaying from {url}");
+                let registered =
+                    ctx.sessions
+                        .open_counted(id, SessionKind::Pull, None, pull.io_counters());
+                registered.session.relaying(&key, &url, None);
                 let following = matches!(source, PullSource::Cluster { .. });
                 let mut check = tokio::time::interval(OWNER_CHECK);
                 let mut moved = false;
                 loop {
                     let msg = tokio::select! {
                         m = pull.next_message() => m,
+                        _ = registered.session.kicked.notified() => {
+                            info!("relay from {url}: {}", registered.session.closed_because());
+                            let _ = pull.close().await;
+                            break 'pulling;
+                        }
                         _ = crate::sync::raised(&mut stop) => None,
                         _ = crate::sync::raised(&mut shutdown) => None,
                         _ = check.tick(), if following => {
@@ -216,6 +226,17 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
                 }
             };
             let feed = Box::new(ctx.join_internal(&key));
+            let registered = ctx.sessions.open_counted(
+                ctx.next_id(),
+                SessionKind::Relay,
+                None,
+                push.io_counters(),
+            );
+            registered
+                .session
+                .relaying(&key, &url, Some(feed.queue().clone()));
+            let kicked = registered.session.kicked.notified();
+            tokio::pin!(kicked);
             let mut shutdown = ctx.shutdown.clone();
             let mut check = tokio::time::interval(UNPUBLISHED_CHECK);
             let started = push.start_fed(feed);
@@ -233,6 +254,9 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
                     _ = crate::sync::raised(&mut shutdown) => {
                         let _ = push.dispose();
                     }
+                    _ = &mut kicked => {
+                        let _ = push.dispose();
+                    }
                 }
             };
             if let Err(e) = started {
@@ -243,6 +267,10 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
             let reason = tokio::select! {
                 r = push.wait() => r,
                 _ = crate::sync::raised(&mut shutdown) => {
+                    let _ = push.close().await;
+                    push.wait().await
+                }
+                _ = &mut kicked => {
                     let _ = push.close().await;
                     push.wait().await
                 }

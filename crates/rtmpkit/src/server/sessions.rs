@@ -6,7 +6,7 @@
 //! under `/api/v1/sessions`.
 
 use super::hub::PlayerQueue;
-use crate::driver::IoCounters;
+use crate::driver::{IoCounters, TcpDup};
 use crate::sync::lock;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -63,6 +63,13 @@ pub struct SessionInfo {
     /// What the client said in `connect`.
     pub flash_ver: String,
     pub tc_url: String,
+    /// Bits per second read and written, over the time since the previous
+    /// reading of this session (at least 1 s; at first, since it started).
+    pub bitrate_in: u64,
+    pub bitrate_out: u64,
+    /// The kernel's smoothed round-trip time to the client (RTMP and
+    /// RTMPS sessions).
+    pub round_trip: Option<Duration>,
 }
 
 /// A live session's entry.
@@ -75,6 +82,10 @@ pub(crate) struct Session {
     /// This session's bytes (the driver counts into them).
     pub io: Arc<IoCounters>,
     state: Mutex<State>,
+    /// Its socket, for the round-trip time.
+    tcp: std::sync::OnceLock<TcpDup>,
+    /// The last bitrate reading.
+    rate: Mutex<RateReading>,
     /// Told when the session must end (an operator kicked it, or a
     /// reloaded policy denies it); [`Session::closed_because`] says why.
     pub kicked: Notify,
@@ -93,7 +104,46 @@ struct State {
     close_reason: Option<String>,
 }
 
+/// Bytes at one moment, and the bitrates up to it.
+#[derive(Debug)]
+struct RateReading {
+    at: Instant,
+    read: u64,
+    written: u64,
+    bitrate_in: u64,
+    bitrate_out: u64,
+}
+
 impl Session {
+    /// Its socket, for the round-trip time.
+    pub fn set_tcp(&self, tcp: Option<TcpDup>) {
+        if let Some(t) = tcp {
+            let _ = self.tcp.set(t);
+        }
+    }
+
+    /// Bits per second in and out since the previous reading (at least
+    /// 1 s before).
+    fn bitrates(&self) -> (u64, u64) {
+        let (read, written) = (
+            self.io.read.load(Ordering::Relaxed),
+            self.io.written.load(Ordering::Relaxed),
+        );
+        let mut r = lock(&self.rate);
+        let secs = r.at.elapsed().as_secs_f64();
+        if secs >= 1.0 {
+            let bits = |now: u64, then: u64| (now.saturating_sub(then) as f64 * 8.0 / secs) as u64;
+            *r = RateReading {
+                at: Instant::now(),
+                read,
+                written,
+                bitrate_in: bits(read, r.read),
+                bitrate_out: bits(written, r.written),
+            };
+        }
+        (r.bitrate_in, r.bitrate_out)
+    }
+
     /// What the client said in `connect`.
     pub fn connected(&self, app: &str, flash_ver: &str, tc_url: &str) {
         let mut st = lock(&self.state);
@@ -116,6 +166,20 @@ impl Session {
         st.role = Some("player");
         st.stream = Some(stream.to_owned());
         st.queue = Some(queue);
+    }
+
+    /// A relay of `stream` to or from `url`: it plays the local stream (a
+    /// push) or publishes it (a pull).
+    pub fn relaying(&self, stream: &str, url: &str, queue: Option<Arc<PlayerQueue>>) {
+        let mut st = lock(&self.state);
+        st.role = Some(if queue.is_some() {
+            "player"
+        } else {
+            "publisher"
+        });
+        st.stream = Some(stream.to_owned());
+        st.tc_url = crate::proto::redact_url(url);
+        st.queue = queue;
     }
 
     /// It stopped publishing or playing (it may start again).
@@ -141,6 +205,7 @@ impl Session {
     }
 
     fn info(&self) -> SessionInfo {
+        let (bitrate_in, bitrate_out) = self.bitrates();
         let st = lock(&self.state);
         SessionInfo {
             id: self.id,
@@ -155,6 +220,9 @@ impl Session {
             dropped: st.queue.as_ref().map_or(0, |q| q.dropped()),
             flash_ver: st.flash_ver.clone(),
             tc_url: st.tc_url.clone(),
+            bitrate_in,
+            bitrate_out,
+            round_trip: self.tcp.get().and_then(TcpDup::round_trip),
         }
     }
 }
@@ -200,13 +268,33 @@ impl Sessions {
         kind: SessionKind,
         peer: Option<SocketAddr>,
     ) -> Registered {
+        self.open_counted(id, kind, peer, Arc::default())
+    }
+
+    /// Registers session `id`, whose bytes `io` counts (a relay's client
+    /// session).
+    pub fn open_counted(
+        self: &Arc<Self>,
+        id: u64,
+        kind: SessionKind,
+        peer: Option<SocketAddr>,
+        io: Arc<IoCounters>,
+    ) -> Registered {
         let session = Arc::new(Session {
             id,
             kind,
             peer,
             started: SystemTime::now(),
-            io: Arc::default(),
+            io,
             state: Mutex::default(),
+            tcp: Default::default(),
+            rate: Mutex::new(RateReading {
+                at: Instant::now(),
+                read: 0,
+                written: 0,
+                bitrate_in: 0,
+                bitrate_out: 0,
+            }),
             kicked: Notify::new(),
         });
         lock(&self.live).insert(id, session.clone());
@@ -262,7 +350,9 @@ impl Sessions {
         live.iter()
             .filter(|s| {
                 let st = lock(&s.state);
-                st.role == Some("player") && st.stream.as_deref() == Some(stream)
+                s.kind != SessionKind::Relay
+                    && st.role == Some("player")
+                    && st.stream.as_deref() == Some(stream)
             })
             .count()
     }

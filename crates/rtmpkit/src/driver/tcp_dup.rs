@@ -1,0 +1,65 @@
+//! A duplicate of a TCP socket's descriptor, for what no safe socket API
+//! offers: the receive low-water mark (`SO_RCVLOWAT`, the read grid's
+//! pause) and the kernel's round-trip estimate (`TCP_INFO`, the sessions
+//! API). Clones share one descriptor.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A shared duplicate of a TCP socket's descriptor; it stays open while
+/// any clone lives, so it never names another socket.
+#[derive(Debug, Clone)]
+pub(crate) struct TcpDup(Arc<OwnedFd>);
+
+impl TcpDup {
+    /// A duplicate of `socket`'s descriptor.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's sockets
+    pub(crate) fn new(socket: &tokio::net::TcpStream) -> std::io::Result<Self> {
+        Ok(TcpDup(Arc::new(socket.as_fd().try_clone_to_owned()?)))
+    }
+
+    #[allow(unsafe_code)]
+    pub(super) fn set_lowat(&self, bytes: i32) -> std::io::Result<()> {
+        // SAFETY: the descriptor is owned by `self`, so it is open for the
+        // whole call; the value is a c_int that the kernel reads through a
+        // pointer valid for the call, with its exact size.
+        let r = unsafe {
+            libc::setsockopt(
+                self.0.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                (&raw const bytes).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    /// The kernel's smoothed round-trip time of the connection.
+    #[allow(unsafe_code)]
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the sessions API
+    pub(crate) fn round_trip(&self) -> Option<Duration> {
+        // SAFETY: all-zero bytes are a valid `tcp_info` (plain integers).
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        // SAFETY: the descriptor is owned by `self`, so it is open for the
+        // whole call; the kernel writes at most `len` bytes into `info`,
+        // which is valid for writes of that size, and stores the length it
+        // wrote in `len`.
+        let r = unsafe {
+            libc::getsockopt(
+                self.0.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&raw mut info).cast(),
+                &raw mut len,
+            )
+        };
+        (r == 0 && info.tcpi_rtt > 0).then(|| Duration::from_micros(u64::from(info.tcpi_rtt)))
+    }
+}
