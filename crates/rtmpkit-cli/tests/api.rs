@@ -1,7 +1,8 @@
 //! The operator API with real clients: sessions listed with what they
 //! said and did, a kicked player gone within a second, a kicked publisher
 //! blocked from republishing for `block` seconds, both counted in
-//! `/metrics`.
+//! `/metrics`; the API's bytes and bitrate out match what a raw player
+//! received.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
 
 mod common;
@@ -288,8 +289,93 @@ fn stat_reads_like_nginx_rtmps() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The API's bitrate out of a player against what a raw player counted on
+/// its socket (within 2 %), and its bytes out (exactly).
+fn api_figures_match_what_a_player_received() {
+    use common::raw::{ask_bytes, handshaken_from};
+    use rtmpkit_proto::message::Command;
+    use std::io::Read;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let served = Served::start(&[
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-token".into(),
+        "t0ken".into(),
+        "--max-write-delay-ms".into(),
+        "0".into(),
+    ]);
+    let (port, web) = (served.plain.unwrap(), served.http.unwrap());
+    let mut s = handshaken_from("127.0.0.1", port);
+    let me = s.local_addr().unwrap().to_string();
+    let got = Arc::new(AtomicU64::new(
+        ask_bytes(&mut s, "live", Command::play(3.0, "fig", None)).len() as u64,
+    ));
+    let count = got.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        while let Ok(n @ 1..) = s.read(&mut buf) {
+            count.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        s
+    });
+    let url = format!("rtmp://127.0.0.1:{port}/live/fig");
+    let mut publisher = push_looping(&url);
+    let mine = || {
+        sessions(web)
+            .into_iter()
+            .find(|s| s["peer"] == me.as_str())
+            .expect("the raw player's session")
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    // Bitrate: the API's reading over 8 s against the socket's count.
+    let _ = mine();
+    let (t0, c0) = (Instant::now(), got.load(Ordering::Relaxed));
+    std::thread::sleep(Duration::from_secs(8));
+    let p = mine();
+    let (secs, c1) = (t0.elapsed().as_secs_f64(), got.load(Ordering::Relaxed));
+    let counted_kbps = (c1 - c0) as f64 * 8.0 / secs / 1000.0;
+    let api_kbps = p["bitrate_out_kbps"].as_f64().unwrap();
+    eprintln!("bitrate out: API {api_kbps} kbit/s, player counted {counted_kbps:.1} kbit/s");
+    assert!(
+        (api_kbps - counted_kbps).abs() <= counted_kbps * 0.02 + 1.0,
+        "{api_kbps} against {counted_kbps}"
+    );
+    let (_, body) = http(web, "GET", "/api/v1/streams/live/fig");
+    let stream: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stream["players_by_kind"]["rtmp"], 1, "{stream}");
+    // Bytes: once the stream stopped and the socket went quiet, what the
+    // API says was sent against what arrived.
+    publisher.0.kill().unwrap();
+    let _ = publisher.0.wait();
+    std::thread::sleep(Duration::from_secs(1));
+    let sent = mine()["bytes_out"].as_u64().unwrap();
+    let stream_sent = {
+        let (_, body) = http(web, "GET", "/api/v1/streams/live/fig");
+        serde_json::from_str::<Value>(&body).unwrap()["bytes_out"].as_u64()
+    };
+    // The server's S0+S1+S2 (1 + 2 x 1536 bytes) came before the count.
+    let received = got.load(Ordering::Relaxed) + 3073;
+    eprintln!("bytes out: API {sent}, player received {received}");
+    assert!(received > 300_000, "{received}");
+    assert_eq!(sent, received, "every byte counted, no more");
+    if let Some(stream_sent) = stream_sent {
+        assert_eq!(stream_sent, sent);
+    }
+    drop(served);
+    let _ = reader.join();
+}
+
 fn main() {
     run_interop(vec![
+        interop(
+            "api_figures_match_what_a_player_received",
+            &[],
+            api_figures_match_what_a_player_received,
+        ),
         interop(
             "kick_a_player_and_block_a_publisher",
             &["ffmpeg", "curl"],

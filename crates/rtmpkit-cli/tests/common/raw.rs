@@ -43,6 +43,11 @@ pub fn handshaken_from(local: &str, port: u16) -> TcpStream {
 /// play), each after the server's answer; what the server answered, as
 /// text (status codes and descriptions are readable in it).
 pub fn ask(s: &mut TcpStream, app: &str, request: Command) -> String {
+    String::from_utf8_lossy(&ask_bytes(s, app, request)).into_owned()
+}
+
+/// [`ask`], with the bytes the server sent until it paused for 500 ms.
+pub fn ask_bytes(s: &mut TcpStream, app: &str, request: Command) -> Vec<u8> {
     let mut enc = ChunkEncoder::new();
     let setup = [
         chunked(&mut enc, 3, 0, &connect_msg(app)),
@@ -68,7 +73,7 @@ pub fn ask(s: &mut TcpStream, app: &str, request: Command) -> String {
         all.extend_from_slice(&buf[..n]);
     }
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    String::from_utf8_lossy(&all).into_owned()
+    all
 }
 
 /// Completes a valid client handshake on a connected socket.
