@@ -53,6 +53,8 @@ enum Command {
     Sessions(operate::SessionsArgs),
     /// End a session on a running server (its HTTP API)
     Kick(operate::KickArgs),
+    /// Make a running server read its config again (its HTTP API)
+    Reload(operate::ReloadArgs),
     /// Load tools: connection storms and many players.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
             Command::Sign(a) => sign::run(a),
             Command::Sessions(a) => operate::sessions(a).await,
             Command::Kick(a) => operate::kick(a).await,
+            Command::Reload(a) => operate::reload(a).await,
         }
     });
     match res {

@@ -1,6 +1,6 @@
-//! `rtmpkit sessions URL` and `rtmpkit kick URL ID`: the operator API of a
-//! running `rtmpkit serve --http-listen` from the command line. The token
-//! comes from `--token` or `$RTMPKIT_HTTP_TOKEN`.
+//! `rtmpkit sessions URL`, `rtmpkit kick URL ID` and `rtmpkit reload URL`:
+//! the operator API of a running `rtmpkit serve --http-listen` from the
+//! command line. The token comes from `--token` or `$RTMPKIT_HTTP_TOKEN`.
 
 use crate::units::human_bytes;
 use anyhow::{Context, Result, anyhow, bail};
@@ -40,6 +40,13 @@ pub struct KickArgs {
     /// Refuse the stream's next publishes for SECS.
     #[arg(long, value_name = "SECS")]
     block: Option<f64>,
+}
+
+/// Arguments of `rtmpkit reload`.
+#[derive(Debug, clap::Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
 /// One request to the API; the JSON answer, or an error naming the status.
@@ -103,14 +110,17 @@ pub async fn sessions(args: SessionsArgs) -> Result<()> {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     println!(
-        "{:>6}  {:<8} {:<9} {:<24} {:<21} {:>8} {:>10} {:>10}",
-        "ID", "KIND", "ROLE", "STREAM", "PEER", "AGE", "IN", "OUT"
+        "{:>6}  {:<8} {:<9} {:<24} {:<21} {:>8} {:>10} {:>10} {:>9} {:>9} {:>7}",
+        "ID", "KIND", "ROLE", "STREAM", "PEER", "AGE", "IN", "OUT", "KBIT/S IN", "OUT", "RTT"
     );
     for s in v["sessions"].as_array().into_iter().flatten() {
         let text = |k: &str| s[k].as_str().unwrap_or("-").to_owned();
         let age = now - s["started"].as_f64().unwrap_or(now);
+        let rtt = s["round_trip_ms"]
+            .as_f64()
+            .map_or("-".to_owned(), |ms| format!("{ms:.1}ms"));
         println!(
-            "{:>6}  {:<8} {:<9} {:<24} {:<21} {:>7.0}s {:>10} {:>10}",
+            "{:>6}  {:<8} {:<9} {:<24} {:<21} {:>7.0}s {:>10} {:>10} {:>9} {:>9} {:>7}",
             s["id"].as_u64().unwrap_or(0),
             text("kind"),
             text("role"),
@@ -119,8 +129,35 @@ pub async fn sessions(args: SessionsArgs) -> Result<()> {
             age,
             human_bytes(s["bytes_in"].as_u64().unwrap_or(0)),
             human_bytes(s["bytes_out"].as_u64().unwrap_or(0)),
+            s["bitrate_in_kbps"].as_u64().unwrap_or(0),
+            s["bitrate_out_kbps"].as_u64().unwrap_or(0),
+            rtt,
         );
     }
+    Ok(())
+}
+
+pub async fn reload(args: ReloadArgs) -> Result<()> {
+    let v = call(&args.api, Method::POST, "/api/v1/reload").await?;
+    let list = |k: &str| {
+        let items: Vec<&str> = v[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    println!(
+        "reloaded: listener changes: {}; sessions closed: {}; needs a restart: {}",
+        list("listeners"),
+        v["closed_sessions"].as_u64().unwrap_or(0),
+        list("restart_needed"),
+    );
     Ok(())
 }
 

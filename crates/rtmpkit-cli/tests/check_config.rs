@@ -29,6 +29,18 @@ fn check_config_validates_and_exits() {
     assert!(ok && out.contains("is valid"), "{out}");
     let (ok, _, err) = check("listen = \"127.0.0.1:1935\"\nmax_connections = \"many\"\n");
     assert!(!ok && err.contains("line 2, column"), "{err}");
+    // Per-application tables: a good one, and a rule nginx would not read.
+    let (ok, out, _) = check(
+        "[apps.live]\nrules = [\"allow publish 10.0.0.0/8\", \"deny publish all\"]\nmax_players = 10\n",
+    );
+    assert!(ok && out.contains("is valid"), "{out}");
+    let (ok, _, err) = check("[apps.live]\nrules = [\"allow publish 10.0.0.0/40\"]\n");
+    assert!(
+        !ok && err.contains("line 2, column") && err.contains("10.0.0.0/40"),
+        "{err}"
+    );
+    let (ok, _, err) = check("[apps.live]\nmax_viewers = 3\n");
+    assert!(!ok && err.contains("max_viewers"), "{err}");
     let (ok, _, err) = check("on_play = \"https://example.com/hook\"\n");
     assert!(
         !ok && err.contains("on_play") && err.contains("http://"),

@@ -2,7 +2,8 @@
 //! - `deny publish` for 127.0.0.2 while 127.0.0.1 is allowed (loopback
 //!   aliases): refused with the rule as the reason, and accepted;
 //! - an application no table covers is refused at `connect`;
-//! - `max_players` refuses the next player;
+//! - `max_players` refuses the next player, `max_publishers` the next
+//!   stream; `hls = false` serves no playlist;
 //! - SIGHUP with a changed publish secret: a new publish needs the new
 //!   token; a file with a syntax error is refused, the log names its
 //!   line, and the old config stays;
@@ -83,10 +84,19 @@ rules = ["allow publish 127.0.0.1", "deny publish all", "allow play all"]
 max_players = 1
 
 [apps.open]
+max_publishers = 1
+hls = false
 "#,
     );
-    let served = serve_with(&file);
-    let port = served.plain.unwrap();
+    let served = Served::start(&[
+        "--config".into(),
+        file.display().to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--http-listen".into(),
+        "127.0.0.1:0".into(),
+    ]);
+    let (port, web) = (served.plain.unwrap(), served.http.unwrap());
 
     let refused = publish_from("127.0.0.2", port, "live", "a");
     assert!(
@@ -102,8 +112,21 @@ max_players = 1
     let accepted = publish_from("127.0.0.1", port, "live", "a");
     assert!(accepted.contains("NetStream.Publish.Start"), "{accepted}");
     // 127.0.0.2 may publish in an application without rules.
-    let open = publish_from("127.0.0.2", port, "open", "a");
-    assert!(open.contains("NetStream.Publish.Start"), "{open}");
+    let mut open = handshaken_from("127.0.0.2", port);
+    let answer = ask(&mut open, "open", Command::publish(3.0, "a", "live"));
+    assert!(answer.contains("NetStream.Publish.Start"), "{answer}");
+    // max_publishers = 1: a second stream of "open" waits for the first.
+    let second = publish_from("127.0.0.1", port, "open", "b");
+    assert!(second.contains("already has 1 publishers"), "{second}");
+    // hls = false: no playlist for "open", one for "live".
+    let (status, body) = http(web, "GET", "/open/a/index.m3u8");
+    assert!(
+        status == 404 && body.contains("does not serve HLS"),
+        "{status} {body}"
+    );
+    let (_, body) = http(web, "GET", "/live/a/index.m3u8");
+    assert!(!body.contains("does not serve HLS"), "{body}");
+    drop(open);
 
     let mut s = handshaken_from("127.0.0.1", port);
     let unknown = ask(&mut s, "other", Command::publish(3.0, "a", "live"));

@@ -85,6 +85,38 @@ fn late_joiner_starts_with_headers_and_the_last_gop() {
 }
 
 #[test]
+fn an_application_without_gop_cache_gives_late_joiners_headers_only() {
+    let h = hub();
+    let s = h.publish("live/a", 1, None, false).unwrap().stream;
+    s.deliver(
+        1,
+        Media::video(Timestamp(0), Bytes::from_static(&[0x17, 0, 0, 0, 0])),
+    );
+    s.deliver(1, video(0, true, 100));
+    s.deliver(1, video(40, false, 100));
+    let (_, q) = h.play("live/a", 2, false);
+    let got: Vec<u32> = drain(&q)
+        .iter()
+        .filter_map(|i| match i {
+            Item::Media(f) => Some(f.timestamp.0),
+            _ => None,
+        })
+        .collect();
+    // The sequence header only; the next keyframe starts the picture.
+    assert_eq!(got, vec![0]);
+    s.deliver(1, video(80, false, 100));
+    s.deliver(1, video(120, true, 100));
+    let next: Vec<(u32, bool)> = drain(&q)
+        .iter()
+        .filter_map(|i| match i {
+            Item::Media(f) => Some((f.timestamp.0, f.keyframe)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(next, vec![(120, true)]);
+}
+
+#[test]
 fn duplicate_publisher_is_refused_and_the_first_keeps_the_stream() {
     let h = hub();
     let _s = h.publish("live/a", 1, None, true).unwrap().stream;
