@@ -127,11 +127,10 @@ pub(crate) async fn serve<T: Transport>(
 enum Wake {
     QueueReady,
     Replaced,
-    Kicked,
+    /// The session's `attention`: a kick, a drain or the shutdown.
+    Attention,
     UpdateDue,
     Updated(Result<(), String>),
-    Drain,
-    Shutdown,
 }
 
 struct ServerHandler {
@@ -170,23 +169,19 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
             Role::Publisher(p) => (None, Some(p.replaced().clone())),
             Role::None => (None, None),
         };
-        let shutdown = &mut self.shutdown;
-        let drain = &mut self.drain;
-        let kicked = self.registered.session.kicked.notified();
+        let attention = self.registered.session.attention.notified();
         let due = self.update_due.filter(|_| self.update_answer.is_none());
         let answer = self.update_answer.as_mut();
         async move {
             tokio::select! {
-                _ = kicked => Wake::Kicked,
+                _ = attention => Wake::Attention,
                 _ = async { tokio::time::sleep_until(due.expect("guarded")).await }, if due.is_some() => Wake::UpdateDue,
                 a = async { answer.expect("guarded").await }, if answer.is_some() => {
                     // A dropped sender (the hook task failed) is no verdict.
                     Wake::Updated(a.unwrap_or(Ok(())))
                 }
-                Ok(()) = drain.changed() => Wake::Drain,
                 _ = async { queue.as_ref().expect("guarded").notify.notified().await }, if queue.is_some() => Wake::QueueReady,
                 _ = async { replaced.as_ref().expect("guarded").notified().await }, if replaced.is_some() => Wake::Replaced,
-                _ = crate::sync::raised(shutdown) => Wake::Shutdown,
             }
         }
     }
@@ -222,23 +217,13 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
                     }
                 }
             }
-            Wake::Kicked => {
+            Wake::Attention if self.registered.session.is_closed() => {
                 if let Role::Player { stream_id, .. } = self.role {
                     let _ = conn.session_mut().send_stream_end(stream_id);
                 }
                 Ok(Flow::Stop(ServerStop::Kicked))
             }
-            Wake::Drain => {
-                let tc_url = self.drain.borrow_and_update().clone().flatten();
-                if self.reconnect_ok {
-                    info!(?tc_url, "asking the client to reconnect");
-                    bump(&self.ctx.counters.reconnect_requests);
-                    conn.session_mut()
-                        .send_reconnect_request(tc_url.as_deref(), "the server is draining");
-                }
-                Ok(Flow::Continue)
-            }
-            Wake::Shutdown => {
+            Wake::Attention if *self.shutdown.borrow() => {
                 if self.reconnect_ok {
                     bump(&self.ctx.counters.reconnect_requests);
                     conn.session_mut()
@@ -249,6 +234,18 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
                 }
                 Ok(Flow::Stop(ServerStop::Shutdown))
             }
+            Wake::Attention if self.drain.has_changed().unwrap_or(false) => {
+                let tc_url = self.drain.borrow_and_update().clone().flatten();
+                if self.reconnect_ok {
+                    info!(?tc_url, "asking the client to reconnect");
+                    bump(&self.ctx.counters.reconnect_requests);
+                    conn.session_mut()
+                        .send_reconnect_request(tc_url.as_deref(), "the server is draining");
+                }
+                Ok(Flow::Continue)
+            }
+            // Told before its cause was set, or twice for one cause.
+            Wake::Attention => Ok(Flow::Continue),
         }
     }
 

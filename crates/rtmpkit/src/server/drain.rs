@@ -16,5 +16,6 @@ impl DrainHandle {
     /// left alone.
     pub fn drain(&self, tc_url: Option<String>) {
         self.0.drain.send_replace(Some(tc_url));
+        self.0.sessions.wake_all();
     }
 }

@@ -338,6 +338,7 @@ impl Server {
         info!("shutting down: ending {} connections", tasks.len());
         ctx.hub.end_all();
         let _ = stop_tx.send(true);
+        ctx.sessions.shut_down();
         let drain = async { while tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(3), drain)
             .await

@@ -153,8 +153,9 @@ impl Player {
             let queue = self.subscription.queue().clone();
             tokio::select! {
                 _ = queue.notify.notified() => {}
-                _ = self.registered.session.kicked.notified() => self.ended = true,
-                _ = crate::sync::raised(&mut self.shutdown) => self.ended = true,
+                _ = self.registered.session.attention.notified() => {
+                    self.ended = self.registered.session.is_closed() || *self.shutdown.borrow();
+                }
             }
         }
     }

@@ -152,7 +152,7 @@ pub(crate) fn spawn_pull(
                 loop {
                     let msg = tokio::select! {
                         m = pull.next_message() => m,
-                        _ = registered.session.kicked.notified() => {
+                        _ = registered.session.closed() => {
                             info!("relay from {url}: {}", registered.session.closed_because());
                             let _ = pull.close().await;
                             break 'pulling;
@@ -235,7 +235,7 @@ pub(crate) fn spawn_push(ctx: Arc<ServerContext>, key: String, url: String) {
             registered
                 .session
                 .relaying(&key, &url, Some(feed.queue().clone()));
-            let kicked = registered.session.kicked.notified();
+            let kicked = registered.session.closed();
             tokio::pin!(kicked);
             let mut shutdown = ctx.shutdown.clone();
             let mut check = tokio::time::interval(UNPUBLISHED_CHECK);

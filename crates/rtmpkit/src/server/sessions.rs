@@ -86,9 +86,12 @@ pub(crate) struct Session {
     tcp: std::sync::OnceLock<TcpDup>,
     /// The last bitrate reading.
     rate: Mutex<RateReading>,
-    /// Told when the session must end (an operator kicked it, or a
-    /// reloaded policy denies it); [`Session::closed_because`] says why.
-    pub kicked: Notify,
+    /// Told when the session must look at what the server asks of it: to
+    /// end ([`Session::closed_because`] says why: an operator kicked it,
+    /// or a reloaded policy denies it), to move (a drain), or the
+    /// shutdown. One wake-up source for all three keeps a session's wait
+    /// cheap: it registers with one `Notify`, not three.
+    pub attention: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -193,7 +196,21 @@ impl Session {
     /// Ends the session, for `reason`.
     pub fn close(&self, reason: String) {
         lock(&self.state).close_reason = Some(reason);
-        self.kicked.notify_one();
+        self.attention.notify_one();
+    }
+
+    /// Resolves once it is told to end.
+    pub async fn closed(&self) {
+        while !self.is_closed() {
+            // A permit stored by a `close` between the check and this
+            // wait completes it at once.
+            self.attention.notified().await;
+        }
+    }
+
+    /// Whether it was told to end.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.state).close_reason.is_some()
     }
 
     /// Why the session was told to end.
@@ -237,6 +254,9 @@ pub(crate) struct Sessions {
     blocked: Mutex<HashMap<String, Instant>>,
     /// Sessions kicked by an operator.
     pub kicks: AtomicU64,
+    /// The server is shutting down: a session registered now is told at
+    /// once.
+    shutting_down: std::sync::atomic::AtomicBool,
 }
 
 /// A session's place in [`Sessions`] for its life; dropping it removes it
@@ -295,9 +315,12 @@ impl Sessions {
                 bitrate_in: 0,
                 bitrate_out: 0,
             }),
-            kicked: Notify::new(),
+            attention: Notify::new(),
         });
         lock(&self.live).insert(id, session.clone());
+        if self.shutting_down.load(Ordering::Acquire) {
+            session.attention.notify_one();
+        }
         Registered {
             sessions: self.clone(),
             session,
@@ -342,6 +365,21 @@ impl Sessions {
         self.kicks.fetch_add(1, Ordering::Relaxed);
         s.close("kicked by an operator".into());
         true
+    }
+
+    /// Tells every session, and every one registered from now on, that
+    /// the server shuts down.
+    pub fn shut_down(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        self.wake_all();
+    }
+
+    /// Tells every session to look at the server's signals (a drain).
+    pub fn wake_all(&self) {
+        let live: Vec<Arc<Session>> = lock(&self.live).values().cloned().collect();
+        for s in live {
+            s.attention.notify_one();
+        }
     }
 
     /// How many players `stream` (`app/name`) has now.

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Two builds of `rtmpkit serve` under the same player load, one after the
+# other, alternating: each build's server CPU (% of a core) and RSS, and
+# the ratio B / A. For a change that touches every session (a registry, a
+# lock, a counter), compare the commit before it with the one after.
+#
+#   BIN_A=/old/rtmpkit BIN_B=/new/rtmpkit bench/ab.sh [PLAYERS] [SECONDS] [ROUNDS] [DELAY_MS]
+#   (defaults: 2000 players, 20 s, 2 rounds, --max-write-delay-ms 100)
+#
+# Build the old one in a worktree so that nothing here is rebuilt:
+#   git worktree add /tmp/ab/old REV
+#   (cd /tmp/ab/old && CARGO_TARGET_DIR=/tmp/ab/target cargo build --release -p rtmpkit-cli)
+#
+# The load tool is B's `bench play` for both. Listens on 127.0.0.1 only;
+# every process started here is stopped by pid on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+players=${1:-2000}
+secs=${2:-20}
+rounds=${3:-2}
+delay=${4:-100}
+: "${BIN_A:?BIN_A=/path/to/the/old/rtmpkit}"
+: "${BIN_B:?BIN_B=/path/to/the/new/rtmpkit}"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The "low" stream of the SRS comparison: 320x180 H.264 200k + AAC 32k.
+input=$work/low.flv
+ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=320x180:rate=25" \
+  -f lavfi -i "sine=frequency=440:sample_rate=44100:beep_factor=4" -t 10 \
+  -c:v libx264 -profile:v baseline -preset veryfast -b:v 200k -maxrate 200k -bufsize 400k \
+  -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 32k -ac 2 -f flv "$input"
+
+val() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "port $1 did not open" >&2
+  exit 1
+}
+
+declare -A CPU RSS
+for r in $(seq "$rounds"); do
+  for side in A B; do
+    bin=BIN_$side
+    port=$((20000 + RANDOM % 20000))
+    "${!bin}" -q serve --listen "127.0.0.1:$port" --max-write-delay-ms "$delay" >/dev/null &
+    pid=$!
+    pids+=("$pid")
+    wait_port "$port"
+    out=$("$BIN_B" bench play "rtmp://127.0.0.1:$port/live/ab" -n "$players" --duration "$secs" \
+      --input "$input" --server-pid "$pid" 2>/dev/null | grep '^RESULT' || true)
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    cpu=$(val server_cpu_pct "$out")
+    rss=$(val server_rss_kib "$out")
+    echo "round $r $side: server CPU ${cpu:-?} %, RSS ${rss:-?} KiB, playing $(val playing "$out")/$players, behind $(val behind "$out")"
+    CPU[$side]="${CPU[$side]:-} $cpu"
+    RSS[$side]="${RSS[$side]:-} $rss"
+    sleep 1
+  done
+done
+mean() { awk '{s=0; for (i=1;i<=NF;i++) s+=$i; printf "%.2f", s/NF}' <<<"$1"; }
+a=$(mean "${CPU[A]}")
+b=$(mean "${CPU[B]}")
+echo "mean server CPU: A ${a} %, B ${b} % (B/A $(awk -v a="$a" -v b="$b" 'BEGIN{printf "%.2f", b/a}'))"
+echo "mean RSS: A $(mean "${RSS[A]}") KiB, B $(mean "${RSS[B]}") KiB"
