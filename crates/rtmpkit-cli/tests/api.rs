@@ -347,6 +347,18 @@ fn api_figures_match_what_a_player_received() {
     let (_, body) = http(web, "GET", "/api/v1/streams/live/fig");
     let stream: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(stream["players_by_kind"]["rtmp"], 1, "{stream}");
+    assert!(stream["uptime_secs"].as_f64().unwrap() > 10.0, "{stream}");
+    let tracks: Vec<String> = stream["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("{} {} {}", t["kind"], t["id"], t["codec"]))
+        .collect();
+    assert_eq!(
+        tracks,
+        ["\"video\" 0 \"avc1\"", "\"audio\" 0 \"mp4a\""],
+        "{stream}"
+    );
     // Bytes: once the stream stopped and the socket went quiet, what the
     // API says was sent against what arrived.
     publisher.0.kill().unwrap();

@@ -104,10 +104,25 @@ struct Stream {
     bitrate_out_kbps: u64,
     /// Bytes sent to its present player sessions, summed.
     bytes_out: u64,
+    /// How long its publisher has published, seconds.
+    uptime_secs: Option<f64>,
+    /// Track 0's video and audio.
     video: Option<Video>,
     audio: Option<Audio>,
+    /// Every track (E-RTMP multitrack: several of a kind).
+    tracks: Vec<Track>,
     /// Whether it is being recorded.
     recording: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Track {
+    /// `video` or `audio`.
+    kind: String,
+    /// The E-RTMP track id (0 without multitrack).
+    id: u8,
+    /// The FourCC: `avc1`, `hvc1`, `av01`, `vp09`, `mp4a`, `Opus`, ...
+    codec: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -359,6 +374,16 @@ impl Page {
             bitrate_in_kbps: st.bits_per_second / 1000,
             bitrate_out_kbps: bitrate_out / 1000,
             bytes_out,
+            uptime_secs: st.published_for.map(|d| d.as_secs_f64()),
+            tracks: st
+                .tracks
+                .iter()
+                .map(|t| Track {
+                    kind: if t.audio { "audio" } else { "video" }.to_owned(),
+                    id: t.id,
+                    codec: t.codec.clone(),
+                })
+                .collect(),
             video: st.video.as_ref().map(|v| Video {
                 codec: v.codec.clone(),
                 profile: v.profile.clone(),

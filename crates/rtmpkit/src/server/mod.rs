@@ -39,7 +39,9 @@ pub use record::{FlvFileWriter, RecordFormat, RecordOptions};
 pub use reload::{ReloadReport, Reloader};
 pub use sessions::{SessionInfo, SessionKind, SessionsHandle};
 pub use signed::{sign_url, token as sign_token};
-pub use stats::{AudioStat, ClusterView, PulledStream, StatsHandle, StreamStat, VideoStat};
+pub use stats::{
+    AudioStat, ClusterView, PulledStream, StatsHandle, StreamStat, TrackStat, VideoStat,
+};
 pub use subscription::PlayRefused;
 
 use crate::tls::ServerCertificate;

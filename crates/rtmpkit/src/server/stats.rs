@@ -38,6 +38,43 @@ pub struct StreamStat {
     pub last_timestamp: u32,
     /// How long the current publisher has published.
     pub published_for: Option<std::time::Duration>,
+    /// Every track with a codec configuration: track 0 and, for an
+    /// E-RTMP multitrack stream, the others.
+    pub tracks: Vec<TrackStat>,
+}
+
+/// One track of a stream, from its sequence header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrackStat {
+    /// Whether it is audio (else video).
+    pub audio: bool,
+    /// Its E-RTMP track id (0 without multitrack).
+    pub id: u8,
+    /// Its FourCC (`avc1`, `hvc1`, `av01`, `vp09`, `mp4a`, `Opus`, ...).
+    pub codec: String,
+}
+
+/// The tracks the sequence headers `seqs` configure, video first, by id.
+fn tracks<'a>(seqs: impl Iterator<Item = &'a Media>) -> Vec<TrackStat> {
+    let mut units = Vec::new();
+    for m in seqs {
+        crate::fmp4::demux(m, &mut units);
+    }
+    let mut v: Vec<TrackStat> = units
+        .into_iter()
+        .filter_map(|u| match u {
+            crate::fmp4::Unit::Config { key, fourcc, .. } => Some(TrackStat {
+                audio: key.audio,
+                id: key.id,
+                codec: String::from_utf8_lossy(&fourcc).into_owned(),
+            }),
+            crate::fmp4::Unit::Frame { .. } => None,
+        })
+        .collect();
+    v.sort_by_key(|t| (t.audio, t.id));
+    v.dedup_by_key(|t| (t.audio, t.id));
+    v
 }
 
 /// A stream's video as its sequence header says.
@@ -172,6 +209,7 @@ impl StatsHandle {
                 frame_rate: s.metadata.as_ref().and_then(frame_rate),
                 last_timestamp: s.last_timestamp,
                 published_for: s.published_for,
+                tracks: tracks(s.video_seq.iter().chain(&s.audio_seq).chain(&s.track_seqs)),
             })
             .collect()
     }
@@ -242,5 +280,38 @@ impl StatsHandle {
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use rtmpkit_proto::Timestamp;
+
+    #[test]
+    fn tracks_come_from_every_sequence_header() {
+        let avc = Media::video(
+            Timestamp(0),
+            Bytes::from_static(b"\x17\x00\x00\x00\x00\x01"),
+        );
+        // E-RTMP multitrack audio, ManyTracks of mp4a, SequenceStart:
+        // tracks 0 and 1.
+        let two_aac = Media::audio(
+            Timestamp(0),
+            Bytes::from_static(b"\x95\x10mp4a\x00\x00\x00\x02AA\x01\x00\x00\x01B"),
+        );
+        let got: Vec<(bool, u8, String)> = tracks([&avc, &two_aac].into_iter())
+            .into_iter()
+            .map(|t| (t.audio, t.id, t.codec))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (false, 0, "avc1".into()),
+                (true, 0, "mp4a".into()),
+                (true, 1, "mp4a".into())
+            ]
+        );
     }
 }

@@ -49,6 +49,8 @@ pub(crate) struct StreamInfo {
     pub dropped: u64,
     pub video_seq: Option<Media>,
     pub audio_seq: Option<Media>,
+    /// The extra tracks' sequence headers (E-RTMP multitrack).
+    pub track_seqs: Vec<Media>,
     pub metadata: Option<Media>,
     pub bits_per_second: u64,
     pub bits_per_second_10s: u64,

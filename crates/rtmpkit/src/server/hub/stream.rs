@@ -271,13 +271,16 @@ impl Stream {
     /// Its state now, for stats and metrics.
     pub(super) fn info(&self) -> StreamInfo {
         let now = Instant::now();
-        let (publishing, queues, video_seq, audio_seq, metadata, rates, at) = {
+        let (publishing, queues, (video_seq, audio_seq, track_seqs), metadata, rates, at) = {
             let st = lock(&self.state);
             (
                 st.publisher.is_some(),
                 st.fanout.clone(),
-                st.video_seq.clone(),
-                st.audio_seq.clone(),
+                (
+                    st.video_seq.clone(),
+                    st.audio_seq.clone(),
+                    st.track_seqs.clone(),
+                ),
                 st.metadata.clone(),
                 [
                     st.rate.bits_per_second(now),
@@ -296,6 +299,7 @@ impl Stream {
             dropped: queues.iter().map(|q| q.dropped()).sum(),
             video_seq,
             audio_seq,
+            track_seqs,
             metadata,
             bits_per_second: rates[0],
             bits_per_second_10s: rates[1],
