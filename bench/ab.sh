@@ -22,14 +22,7 @@ delay=${4:-100}
 : "${BIN_A:?BIN_A=/path/to/the/old/rtmpkit}"
 : "${BIN_B:?BIN_B=/path/to/the/new/rtmpkit}"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
 
 # The "low" stream of the SRS comparison: 320x180 H.264 200k + AAC 32k.
 input=$work/low.flv
@@ -38,15 +31,6 @@ ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=320x180:rate=2
   -c:v libx264 -profile:v baseline -preset veryfast -b:v 200k -maxrate 200k -bufsize 400k \
   -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 32k -ac 2 -f flv "$input"
 
-val() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-wait_port() {
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "port $1 did not open" >&2
-  exit 1
-}
 
 declare -A CPU RSS
 for r in $(seq "$rounds"); do

@@ -45,14 +45,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo build --release -q -p rtmpkit-cli
 bin=$PWD/target/release/rtmpkit
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
 
 input=../shared/media/h264-main-720p25-4M-10s.flv
 if [ ! -f "$input" ]; then
@@ -127,24 +120,14 @@ CONF
   echo $!
 }
 
-wait_port() {
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "server did not open port $port" >&2
-  return 1
-}
 
-# Value of key=... in a RESULT line.
-val() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 declare -A R
 run_server() {
   local name=$1 pid
   pid=$(start_"$name")
   pids+=("$pid")
-  wait_port
+  wait_port "$port"
   echo "== $name (pid $pid)" >&2
   local out
   out=$("$bin" bench connect "$base/live/storm" "${tls_flags[@]}" -n 20 --duration 5 --server-pid "$pid" | tail -1)
@@ -202,7 +185,7 @@ if [[ " $servers " == *" rtmpkit "* ]] && [ "$tls" != 1 ]; then
   for d in $delays; do
     pid=$(start_rtmpkit --max-write-delay-ms "$d")
     pids+=("$pid")
-    wait_port
+    wait_port "$port"
     out=$("$bin" bench play "$base/live/d$d" -n "$delay_players" --duration "$play_secs" \
       --input "$input" --server-pid "$pid" 2>&1 | grep '^RESULT' || true)
     echo "delay $d: $out" >&2
@@ -223,7 +206,7 @@ if [[ " $servers " == *" rtmpkit "* ]] && [ "$tls" != 1 ]; then
     hport=$((port + 1))
     pid=$(start_rtmpkit --http-listen 127.0.0.1:$hport)
     pids+=("$pid")
-    wait_port
+    wait_port "$port"
     for proto in rtmp http; do
       extra=()
       [ "$proto" = http ] && extra=(--http-flv 127.0.0.1:$hport)
@@ -257,7 +240,7 @@ if [ -n "$ingest_steps" ] && [ "$tls" != 1 ]; then
     for n in $ingest_steps; do
       pid=$(start_"$s")
       pids+=("$pid")
-      wait_port
+      wait_port "$port"
       out=$("$bin" bench ingest "$base/live/in{i}" -n "$n" --duration "$play_secs" \
         --input "$ingest_input" --server-pid "$pid" 2>&1 | grep '^RESULT' || true)
       echo "ingest $s $n: $out" >&2
@@ -294,7 +277,7 @@ if [ -n "$record_steps" ] && [ "$tls" != 1 ]; then
         if [ "$f" = off ]; then pid=$(start_nginx); else pid=$(NGINX_RECORD="record all; record_path $dir; record_unique on;" start_nginx); fi
       fi
       pids+=("$pid")
-      wait_port
+      wait_port "$port"
       t0=$(date +%s.%N)
       out=$("$bin" bench ingest "$base/live/in{i}" -n "$n" --duration "$play_secs" \
         --input "$ingest_input" --server-pid "$pid" 2>&1 | grep '^RESULT' || true)

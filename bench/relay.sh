@@ -19,14 +19,7 @@ if [ -z "${BIN:-}" ]; then
   cargo build --release -q -p rtmpkit-cli
   BIN=$PWD/target/release/rtmpkit
 fi
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. bench/lib.sh
 
 input=../shared/media/h264-baseline-360p25-500k-10s.flv
 if [ ! -f "$input" ]; then
@@ -40,14 +33,6 @@ fi
 port_a=$((20000 + RANDOM % 20000))
 port_b=$((port_a + 1))
 http_b=$((port_a + 2))
-wait_port() {
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "port $1 did not open" >&2
-  exit 1
-}
 "$BIN" -q serve --listen "127.0.0.1:$port_b" --http-listen "127.0.0.1:$http_b" &
 pids+=($!)
 "$BIN" -q serve --listen "127.0.0.1:$port_a" --relay-push "rtmp://127.0.0.1:$port_b" &

@@ -32,14 +32,7 @@ fn kicks_counted(web: u16) -> u64 {
 }
 
 fn kick_a_player_and_block_a_publisher() {
-    let served = Served::start(&[
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-token".into(),
-        "t0ken".into(),
-    ]);
+    let served = Served::with_api(&[]);
     let (port, web) = (served.plain.unwrap(), served.http.unwrap());
     let url = format!("rtmp://127.0.0.1:{port}/live/cam");
     let publisher = push_looping(&url);
@@ -219,14 +212,7 @@ fn element_paths(xml: &str) -> std::collections::BTreeMap<String, String> {
 
 fn stat_reads_like_nginx_rtmps() {
     let nginx = Nginx::start();
-    let served = Served::start(&[
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-token".into(),
-        "t0ken".into(),
-    ]);
+    let served = Served::with_api(&[]);
     let (port, web) = (served.plain.unwrap(), served.http.unwrap());
     let ours = format!("rtmp://127.0.0.1:{port}/live/cam");
     let theirs = nginx.url("cam");
@@ -297,16 +283,7 @@ fn api_figures_match_what_a_player_received() {
     use std::io::Read;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-    let served = Served::start(&[
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-token".into(),
-        "t0ken".into(),
-        "--max-write-delay-ms".into(),
-        "0".into(),
-    ]);
+    let served = Served::with_api(&["--max-write-delay-ms".into(), "0".into()]);
     let (port, web) = (served.plain.unwrap(), served.http.unwrap());
     let mut s = handshaken_from("127.0.0.1", port);
     let me = s.local_addr().unwrap().to_string();

@@ -244,14 +244,7 @@ fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
 }
 
 fn status_page_needs_its_bearer_token() {
-    let s = Served::start(&[
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-token".into(),
-        "t0ken".into(),
-    ]);
+    let s = Served::with_api(&[]);
     let (rtmp, http) = (s.plain.unwrap(), s.http.unwrap());
     let dir = tempfile::tempdir().unwrap();
     let _player = pull_to(

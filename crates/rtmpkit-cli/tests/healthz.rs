@@ -10,14 +10,7 @@ use std::net::TcpStream;
 
 #[test]
 fn healthz_is_ok_until_the_server_drains() {
-    let s = Served::start(&[
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-token".into(),
-        "t0ken".into(),
-    ]);
+    let s = Served::with_api(&[]);
     let http = s.http.unwrap();
     // No token: /healthz answers, /stats does not.
     let mut c = TcpStream::connect(("127.0.0.1", http)).unwrap();

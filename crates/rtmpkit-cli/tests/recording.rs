@@ -405,13 +405,7 @@ fn retention_deletes_the_oldest_files() {
 fn recordings_over_http_behind_the_play_authorization() {
     let dir = tempdir("http");
     let rec = dir.join("rec");
-    let served = Served::start(&[
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-token".into(),
-        "t0ken".into(),
+    let served = Served::with_api(&[
         "--play-secret".into(),
         "s3cret".into(),
         "--record".into(),

@@ -388,6 +388,23 @@ impl Served {
         Served::start_with(rtmpkit(), args)
     }
 
+    /// `rtmpkit serve` on loopback ports with its HTTP side behind the
+    /// token `t0ken` (what [`http`] sends), then `args`.
+    pub fn with_api(args: &[String]) -> Served {
+        let mut all: Vec<String> = [
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--http-token",
+            "t0ken",
+        ]
+        .map(String::from)
+        .to_vec();
+        all.extend_from_slice(args);
+        Served::start(&all)
+    }
+
     /// `rtmpkit serve ARGS` with at most `nofile` open file descriptors.
     pub fn start_limited(nofile: u32, args: &[String]) -> Served {
         let mut sh = Command::new("sh");

@@ -17,7 +17,9 @@ use super::context::{ServerContext, not_served};
 use super::listen::{ListenerChange, bind};
 use super::policy::Action;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::info;
 
@@ -61,24 +63,15 @@ impl Reloader {
         let mut current = self.current.lock().await;
         let mut report = ReloadReport::default();
         let mut changes = Vec::new();
-        let show = |a: Option<std::net::SocketAddr>| a.map_or("none".into(), |a| a.to_string());
-        if opts.listen != current.listen {
-            let new = match opts.listen {
-                Some(addr) => Some(bind(addr).await?),
-                None => None,
-            };
-            changes.push(ListenerChange::Plain(new));
-            let (old, new) = (show(current.listen), show(opts.listen));
-            report.listeners.push(format!("rtmp {old} -> {new}"));
+        let plain = rebind("rtmp", current.listen, opts.listen).await?;
+        let tls = rebind("rtmps", current.tls_listen, opts.tls_listen).await?;
+        if let Some((listener, said)) = plain {
+            changes.push(ListenerChange::Plain(listener));
+            report.listeners.push(said);
         }
-        if opts.tls_listen != current.tls_listen {
-            let new = match opts.tls_listen {
-                Some(addr) => Some(bind(addr).await?),
-                None => None,
-            };
-            changes.push(ListenerChange::Tls(new));
-            let (old, new) = (show(current.tls_listen), show(opts.tls_listen));
-            report.listeners.push(format!("rtmps {old} -> {new}"));
+        if let Some((listener, said)) = tls {
+            changes.push(ListenerChange::Tls(listener));
+            report.listeners.push(said);
         }
         if let Some(cert) = &opts.tls_certificate {
             changes.push(ListenerChange::TlsConfig(cert.server_config()));
@@ -112,6 +105,27 @@ impl Reloader {
         );
         Ok(report)
     }
+}
+
+/// A listener that moves from `old` to `new`: bound (or `None`: closed),
+/// and the change in words; `None` when it stays.
+async fn rebind(
+    what: &str,
+    old: Option<SocketAddr>,
+    new: Option<SocketAddr>,
+) -> io::Result<Option<(Option<TcpListener>, String)>> {
+    if old == new {
+        return Ok(None);
+    }
+    let listener = match new {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let show = |a: Option<SocketAddr>| a.map_or("none".into(), |a| a.to_string());
+    Ok(Some((
+        listener,
+        format!("{what} {} -> {}", show(old), show(new)),
+    )))
 }
 
 /// Puts back into `new` the settings only a restart applies, so the
