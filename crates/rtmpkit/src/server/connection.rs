@@ -298,7 +298,8 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
 }
 
 impl ServerHandler {
-    /// Publish or play started: `on_update` is told from now on.
+    /// Publish or play started (the role is set): `on_update` is told
+    /// from now on.
     fn started_role(&mut self) {
         self.role_since = Instant::now();
         self.update_due = self
@@ -435,8 +436,8 @@ impl ServerHandler {
                             let _ = session.accept_publish(stream_id);
                             self.started = true;
                             self.registered.session.publishing(publication.key());
-                            self.started_role();
                             self.role = Role::Publisher(Box::new(publication));
+                            self.started_role();
                         }
                         Err(refused) => {
                             let _ =
@@ -483,11 +484,11 @@ impl ServerHandler {
                     self.registered
                         .session
                         .playing(subscription.key(), subscription.queue().clone());
-                    self.started_role();
                     self.role = Role::Player {
                         stream_id,
                         subscription,
                     };
+                    self.started_role();
                     // Send what a late joiner needs right away.
                     self.fill_from_queue(session);
                 }
