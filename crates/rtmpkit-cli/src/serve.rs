@@ -205,8 +205,13 @@ async fn reload_on_request(
         let result = reload(&args, &http, &reloader).await;
         match &result {
             Ok(r) => {
+                let cert = if r.certificate_reloaded {
+                    ", certificate read again"
+                } else {
+                    ""
+                };
                 println!(
-                    "reloaded ({from}): {} listener change(s), {} session(s) closed",
+                    "reloaded ({from}): {} listener change(s){cert}, {} session(s) closed",
                     r.listeners.len(),
                     r.closed_sessions
                 );

@@ -336,7 +336,7 @@ fn sighup_reloads_the_certificate_without_dropping_sessions() {
         .status()
         .unwrap();
     assert!(hup.success());
-    assert!(s.wait_line("reloaded certificate", Duration::from_secs(3)));
+    assert!(s.wait_line("certificate read again", Duration::from_secs(3)));
     let second_pem = second.pem.display().to_string();
     let r = run(rtmpkit()
         .args(["probe", &url, "--duration", "1", "--tls-ca", &second_pem])

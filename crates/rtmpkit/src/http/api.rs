@@ -158,6 +158,8 @@ struct Reloaded {
     reloaded: bool,
     /// Listener changes, e.g. `rtmp 0.0.0.0:1935 -> 0.0.0.0:1936`.
     listeners: Vec<String>,
+    /// Whether the TLS certificate was read again.
+    certificate_reloaded: bool,
     /// Live sessions closed because the new policy denies them.
     closed_sessions: usize,
     /// Changed settings that apply only after a restart.
@@ -286,6 +288,7 @@ async fn reload(page: &Page) -> Response<Body> {
             Reloaded {
                 reloaded: true,
                 listeners: r.listeners,
+                certificate_reloaded: r.certificate_reloaded,
                 closed_sessions: r.closed_sessions,
                 restart_needed: r.restart_needed.iter().map(|s| s.to_string()).collect(),
                 error: None,
@@ -296,6 +299,7 @@ async fn reload(page: &Page) -> Response<Body> {
             Reloaded {
                 reloaded: false,
                 listeners: Vec::new(),
+                certificate_reloaded: false,
                 closed_sessions: 0,
                 restart_needed: Vec::new(),
                 error: Some(why),

@@ -39,6 +39,9 @@ pub struct Reloader {
 pub struct ReloadReport {
     /// Listener changes, e.g. `rtmp 0.0.0.0:1935 -> 0.0.0.0:1936`.
     pub listeners: Vec<String>,
+    /// Whether the TLS certificate and key were read again (an RTMPS
+    /// listener): new handshakes present them.
+    pub certificate_reloaded: bool,
     /// Live sessions closed because the new policy denies them.
     pub closed_sessions: usize,
     /// Settings that changed but apply only after a restart (the old
@@ -75,6 +78,7 @@ impl Reloader {
         }
         if let Some(cert) = &opts.tls_certificate {
             changes.push(ListenerChange::TlsConfig(cert.server_config()));
+            report.certificate_reloaded = true;
         }
         // Every listener is bound: from here on nothing fails.
         for change in changes {
