@@ -35,7 +35,7 @@ mod time;
 mod url;
 
 pub use chunk::{
-    ChunkDecoder, ChunkEncoder, ChunkStreamId, DecoderLimits, MessageStreamId, RawMessage,
+    ChunkDecoder, ChunkEncoder, ChunkRun, ChunkStreamId, DecoderLimits, MessageStreamId, RawMessage,
 };
 pub use error::{DecodeError, Error, HandshakeError, ProtocolError, Result};
 pub use media::{Codec, Media, MediaKind};

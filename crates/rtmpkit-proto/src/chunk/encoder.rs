@@ -132,6 +132,23 @@ impl ChunkEncoder {
         }
     }
 
+    /// Sends `run` on this connection: takes over the header state the run
+    /// leaves on each chunk stream it used, as if this encoder had encoded
+    /// its messages; the caller queues [`ChunkRun::bytes`]. `false`
+    /// (nothing changed) when the run was made at another chunk size.
+    pub fn adopt(&mut self, run: &ChunkRun) -> bool {
+        if run.chunk_size != self.chunk_size {
+            return false;
+        }
+        for &(csid, sent) in &run.last {
+            match self.streams.iter_mut().find(|(c, _)| *c == csid) {
+                Some(slot) => slot.1 = sent,
+                None => self.streams.push((csid, sent)),
+            }
+        }
+        true
+    }
+
     /// Chooses the header of the next message on `csid` and records it.
     fn plan(
         &mut self,
@@ -193,6 +210,62 @@ impl ChunkEncoder {
             stream_id: stream_id.0,
             ext,
         })
+    }
+}
+
+/// The chunks of a run of messages, encoded once for every connection
+/// that sends the same messages at the same chunk size on the same message
+/// stream (a stream's fan-out to its players). Each chunk stream's first
+/// message in the run has a full (fmt 0) header, which any connection may
+/// send whatever it sent before; later ones are compressed against it.
+/// A connection sends it by [`ChunkEncoder::adopt`] and queuing the bytes.
+#[derive(Debug, Clone)]
+pub struct ChunkRun {
+    bytes: Bytes,
+    chunk_size: u32,
+    stream_id: u32,
+    /// The header state the run leaves on each chunk stream it used.
+    last: Vec<(u32, Sent)>,
+}
+
+impl ChunkRun {
+    /// Encodes `messages` (chunk stream, timestamp, type, payload) on
+    /// message stream `stream_id` at `chunk_size`, one contiguous buffer.
+    pub fn encode<'a>(
+        chunk_size: u32,
+        stream_id: MessageStreamId,
+        messages: impl IntoIterator<Item = (ChunkStreamId, Timestamp, u8, &'a [u8])>,
+    ) -> Result<ChunkRun, Error> {
+        let mut enc = ChunkEncoder::new();
+        enc.set_chunk_size(chunk_size)?;
+        let messages: Vec<_> = messages.into_iter().collect();
+        // The exact room, at most: a header of up to 18 bytes a message
+        // and of up to 7 a continuation chunk. The buffer is kept as it is
+        // while every player sends it.
+        let room: usize = messages
+            .iter()
+            .map(|m| m.3.len() + 18 + m.3.len() / chunk_size as usize * 7)
+            .sum();
+        let mut out = BytesMut::with_capacity(room);
+        for (csid, ts, type_id, payload) in messages {
+            enc.encode(csid, ts, type_id, stream_id, payload, &mut out)?;
+        }
+        Ok(ChunkRun {
+            bytes: out.freeze(),
+            chunk_size,
+            stream_id: stream_id.0,
+            last: enc.streams,
+        })
+    }
+
+    /// The chunks, ready to write.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The message stream it was encoded for.
+    pub fn stream_id(&self) -> MessageStreamId {
+        MessageStreamId(self.stream_id)
     }
 }
 

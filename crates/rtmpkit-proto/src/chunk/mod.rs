@@ -9,7 +9,7 @@ mod decoder;
 mod encoder;
 
 pub use decoder::{ChunkDecoder, DecoderLimits};
-pub use encoder::ChunkEncoder;
+pub use encoder::{ChunkEncoder, ChunkRun};
 
 use crate::Timestamp;
 use bytes::Bytes;

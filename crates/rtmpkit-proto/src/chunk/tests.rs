@@ -476,3 +476,56 @@ fn encode_shared_equals_encode_on(csid: ChunkStreamId) {
     let joined: Vec<u8> = segments.iter().flat_map(|s| s.iter().copied()).collect();
     assert_eq!(joined, copied);
 }
+
+/// A run encoded once and adopted by a connection in the middle of its
+/// own messages reads back as if the connection had encoded every message
+/// itself, including the compressed headers after the run.
+#[test]
+fn an_adopted_run_decodes_as_the_connection_own_messages() {
+    let big = vec![7u8; 300];
+    let mut e = ChunkEncoder::new();
+    let mut wire = Vec::new();
+    wire.extend(enc(&mut e, 6, 1000, 9, 1, b"before"));
+    wire.extend(enc(&mut e, 4, 1000, 8, 1, b"a0"));
+    let run = ChunkRun::encode(
+        128,
+        MessageStreamId(1),
+        [
+            (ChunkStreamId(6), Timestamp(1040), 9, &big[..]),
+            (ChunkStreamId(4), Timestamp(1023), 8, &b"a1"[..]),
+            (ChunkStreamId(4), Timestamp(1046), 8, &b"a2"[..]),
+            (ChunkStreamId(6), Timestamp(1080), 9, &b"v2"[..]),
+        ],
+    )
+    .unwrap();
+    assert!(e.adopt(&run));
+    wire.extend_from_slice(run.bytes());
+    // After the run: compressed against the run's last headers.
+    let after = enc(&mut e, 4, 1069, 8, 1, b"a3");
+    assert_eq!(after[0] >> 6, 3, "same delta, length and type: fmt 3");
+    wire.extend(after);
+    wire.extend(enc(&mut e, 6, 1120, 9, 1, b"v3"));
+    let got: Vec<(u32, u32, Vec<u8>)> = decode_all(&mut ChunkDecoder::new(), &wire)
+        .into_iter()
+        .map(|m| (m.csid.0, m.timestamp.0, m.payload.to_vec()))
+        .collect();
+    let want: Vec<(u32, u32, Vec<u8>)> = vec![
+        (6, 1000, b"before".to_vec()),
+        (4, 1000, b"a0".to_vec()),
+        (6, 1040, big.clone()),
+        (4, 1023, b"a1".to_vec()),
+        (4, 1046, b"a2".to_vec()),
+        (6, 1080, b"v2".to_vec()),
+        (4, 1069, b"a3".to_vec()),
+        (6, 1120, b"v3".to_vec()),
+    ];
+    assert_eq!(got, want);
+    // A run made at another chunk size is not taken.
+    let other = ChunkRun::encode(
+        4096,
+        MessageStreamId(1),
+        [(ChunkStreamId(6), Timestamp(0), 9, &b"x"[..])],
+    )
+    .unwrap();
+    assert!(!e.adopt(&other));
+}

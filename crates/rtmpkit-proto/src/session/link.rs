@@ -378,6 +378,9 @@ impl<E> Link<E> {
     }
 
     fn send_raw(&mut self, csid: ChunkStreamId, ts: Timestamp, type_id: u8, msid: u32, p: &[u8]) {
+        if self.out.capacity() == 0 {
+            self.out.reserve(1024);
+        }
         let before = self.out.len();
         // Our own callers pass valid chunk stream ids and payloads shorter than
         // 16 MiB (checked at the public API); an error here is a bug, reported
@@ -422,6 +425,20 @@ impl<E> Link<E> {
         self.sent += added as u64;
     }
 
+    /// Queues a run encoded once for many connections; `false` (nothing
+    /// queued) when it was made at another chunk size.
+    pub(crate) fn send_run(&mut self, run: &crate::chunk::ChunkRun) -> bool {
+        if !self.encoder.adopt(run) {
+            return false;
+        }
+        self.seal_out();
+        let b = run.bytes().clone();
+        self.segments_len += b.len();
+        self.sent += b.len() as u64;
+        self.segments.push_back(b);
+        true
+    }
+
     /// Moves the bytes written so far into the segment queue.
     fn seal_out(&mut self) {
         if !self.out.is_empty() {
@@ -448,8 +465,12 @@ impl<E> Link<E> {
             // A burst (a late joiner's GOP) must not leave every player
             // holding room for hundreds of segments, nor a burst-sized buffer.
             self.segments.shrink_to(16);
-            if self.out.capacity() > 4096 {
-                self.out = BytesMut::with_capacity(1024);
+            // What is left of `out`'s buffer keeps the whole allocation
+            // alive (a late joiner's burst, for the connection's life when
+            // later messages go out as shared runs): let it go, and take a
+            // new buffer at the next message.
+            if self.out.is_empty() {
+                self.out = BytesMut::new();
             }
         }
         moved

@@ -447,6 +447,34 @@ impl ServerSession {
         Ok(())
     }
 
+    /// The chunks of `media` for any player on message stream `stream_id`
+    /// at our chunk size `chunk_size`, encoded once for all of them (see
+    /// [`ServerSession::send_media_run`]).
+    pub fn encode_media_run(
+        chunk_size: u32,
+        stream_id: u32,
+        media: &[Media],
+    ) -> Result<crate::chunk::ChunkRun> {
+        let mut msgs = Vec::with_capacity(media.len());
+        for m in media {
+            let csid = media_csid(m.kind, m.payload.len())?;
+            msgs.push((csid, m.timestamp, m.type_id(), &m.payload[..]));
+        }
+        crate::chunk::ChunkRun::encode(chunk_size, crate::chunk::MessageStreamId(stream_id), msgs)
+    }
+
+    /// Sends media encoded once by [`ServerSession::encode_media_run`], as
+    /// [`ServerSession::send_media`] would each message of it. `false`
+    /// (nothing sent) when the run was made for another stream id or
+    /// chunk size: send its messages one by one then.
+    pub fn send_media_run(&mut self, stream_id: u32, run: &crate::chunk::ChunkRun) -> Result<bool> {
+        self.side.playing(stream_id)?;
+        if run.stream_id().0 != stream_id {
+            return Ok(false);
+        }
+        Ok(self.link.send_run(run))
+    }
+
     /// Tells a player its publisher left: StreamEOF, then
     /// `NetStream.Play.UnpublishNotify` (what nginx-rtmp sends).
     pub fn send_stream_end(&mut self, stream_id: u32) -> Result<()> {

@@ -5,7 +5,7 @@
 use super::ServerOptions;
 use super::auth::{Authorizer, Caller};
 use super::context::{ServerContext, not_served};
-use super::hub::Out;
+use super::hub::{Chunked, Out};
 use super::metrics::{bump, drop_one};
 use super::publication::Publication;
 use super::sessions::{Registered, SessionKind};
@@ -339,7 +339,9 @@ impl ServerHandler {
     }
 
     /// Moves what is due into the session's output (one batch of up to
-    /// 256 KiB, so a fast stream cannot starve the read side).
+    /// 256 KiB, so a fast stream cannot starve the read side). A whole
+    /// batch of the flush clock goes out as the run of chunks encoded once
+    /// for every player of the stream.
     fn fill_from_queue(&mut self, session: &mut ServerSession) {
         let Role::Player {
             stream_id,
@@ -349,11 +351,22 @@ impl ServerHandler {
             return;
         };
         let sid = *stream_id;
-        subscription.drain(256 * 1024, |out| {
-            let r = match out {
-                Out::Media(m) => session.send_media(sid, m),
-                Out::StreamBegin => session.send_stream_begin(sid),
-                Out::StreamEnd => session.send_stream_end(sid),
+        let chunk_size = self.ctx.opts.chunk_size;
+        let send = |session: &mut ServerSession, out: Out<'_>| match out {
+            Out::Media(m) => session.send_media(sid, m),
+            Out::StreamBegin => session.send_stream_begin(sid),
+            Out::StreamEnd => session.send_stream_end(sid),
+        };
+        subscription.drain_batches(256 * 1024, |chunked| {
+            let r = match chunked {
+                Chunked::Batch(b) => match b.run(chunk_size) {
+                    Some(run) if session.send_media_run(sid, run).unwrap_or(false) => Ok(()),
+                    _ => b
+                        .media
+                        .iter()
+                        .try_for_each(|m| send(session, Out::Media(m))),
+                },
+                Chunked::One(out) => send(session, out),
             };
             if let Err(e) = r {
                 debug!("cannot send to player: {e}");

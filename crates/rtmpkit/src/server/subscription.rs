@@ -12,7 +12,7 @@
 
 use super::auth::{Call, Caller, split_query};
 use super::context::{Authorized, ServerContext};
-use super::hub::{Item, Out, PlayerQueue};
+use super::hub::{Chunked, Item, Out, PlayerQueue};
 use super::metrics::{bump, drop_one};
 use super::policy::App;
 use std::sync::Arc;
@@ -145,6 +145,16 @@ impl Subscription {
             Consumer::Player(app) => Some(app),
             Consumer::Internal => None,
         }
+    }
+
+    /// As [`Subscription::drain`], but each whole batch comes as one (an
+    /// RTMP player sends it as one run of chunks, encoded once for all).
+    pub fn drain_batches(&mut self, max_bytes: usize, mut f: impl FnMut(Chunked<'_>)) {
+        self.queue.take(max_bytes, &mut self.items);
+        for item in self.items.drain(..) {
+            item.for_each_batch(&mut f);
+        }
+        self.items.shrink_to(32);
     }
 
     /// Messages dropped so far because the consumer fell behind.

@@ -19,7 +19,7 @@ mod rate;
 mod stream;
 
 pub(crate) use clock::FlushClock;
-pub(crate) use queue::{Item, Out, PlayerQueue, QueueLimits};
+pub(crate) use queue::{Chunked, Item, Out, PlayerQueue, QueueLimits};
 pub(crate) use stream::Stream;
 
 use crate::sync::lock;

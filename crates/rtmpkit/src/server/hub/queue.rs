@@ -2,9 +2,10 @@
 //! and when the task is woken for it: when the queue stops being empty.
 
 use crate::sync::lock;
+use rtmpkit_proto::ChunkRun;
 use rtmpkit_proto::media::{Media, MediaKind};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Notify;
 
 /// What a message costs in a queue: its payload and bookkeeping.
@@ -22,7 +23,14 @@ pub(crate) struct Batch {
     cost: usize,
     /// Some message belongs to an extra track (E-RTMP multitrack).
     has_tracks: bool,
+    /// Its RTMP chunks, encoded once, by the first player that sends it,
+    /// for every player on message stream 1 at the server's chunk size.
+    run: OnceLock<Option<ChunkRun>>,
 }
+
+/// The message stream id our server gives a client's first
+/// `createStream`, which every usual player plays on.
+const RUN_STREAM_ID: u32 = 1;
 
 impl Batch {
     pub(super) fn new(first_seq: u64, media: Vec<Media>) -> Self {
@@ -31,7 +39,23 @@ impl Batch {
             cost: media.iter().map(cost).sum(),
             has_tracks: media.iter().any(|m| m.track.is_some()),
             media,
+            run: OnceLock::new(),
         }
+    }
+
+    /// Its chunks at `chunk_size` on message stream 1, encoded at the
+    /// first call; `None` when they cannot be (a message too long).
+    pub fn run(&self, chunk_size: u32) -> Option<&ChunkRun> {
+        self.run
+            .get_or_init(|| {
+                rtmpkit_proto::ServerSession::encode_media_run(
+                    chunk_size,
+                    RUN_STREAM_ID,
+                    &self.media,
+                )
+                .ok()
+            })
+            .as_ref()
     }
 }
 
@@ -66,6 +90,24 @@ impl Item {
             Item::StreamEnd => f(Out::StreamEnd),
         }
     }
+}
+
+impl Item {
+    /// As [`Item::for_each`], but a whole batch comes as one, for a
+    /// player that can send it as one run of chunks.
+    pub fn for_each_batch(&self, mut f: impl FnMut(Chunked<'_>)) {
+        match self {
+            Item::Batch(b, 0) => f(Chunked::Batch(b)),
+            other => other.for_each(|o| f(Chunked::One(o))),
+        }
+    }
+}
+
+/// What [`Item::for_each_batch`] gives: a whole batch, or one thing.
+#[derive(Debug)]
+pub(crate) enum Chunked<'a> {
+    Batch(&'a Batch),
+    One(Out<'a>),
 }
 
 /// One thing a player is sent, as [`Item::for_each`] gives it.
