@@ -36,7 +36,7 @@ declare -A CPU RSS
 for r in $(seq "$rounds"); do
   for side in A B; do
     bin=BIN_$side
-    port=$((20000 + RANDOM % 20000))
+    port=$((20000 + RANDOM % 12000))
     "${!bin}" -q serve --listen "127.0.0.1:$port" --max-write-delay-ms "$delay" >/dev/null &
     pid=$!
     pids+=("$pid")
