@@ -33,10 +33,7 @@ fi
 . bench/lib.sh
 
 input=$work/low.flv
-ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=320x180:rate=25" \
-  -f lavfi -i "sine=frequency=440:sample_rate=44100:beep_factor=4" -t 10 \
-  -c:v libx264 -profile:v baseline -preset veryfast -b:v 200k -maxrate 200k -bufsize 400k \
-  -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 32k -ac 2 -f flv "$input"
+low_stream "$input"
 
 # Starts server $1 (srs|rtmpkit) at latency $2 ms on port $3; prints its pid.
 start() {
