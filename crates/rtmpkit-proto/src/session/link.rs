@@ -378,9 +378,7 @@ impl<E> Link<E> {
     }
 
     fn send_raw(&mut self, csid: ChunkStreamId, ts: Timestamp, type_id: u8, msid: u32, p: &[u8]) {
-        if self.out.capacity() == 0 {
-            self.out.reserve(1024);
-        }
+        self.room_out();
         let before = self.out.len();
         // Our own callers pass valid chunk stream ids and payloads shorter than
         // 16 MiB (checked at the public API); an error here is a bug, reported
@@ -409,6 +407,7 @@ impl<E> Link<E> {
             return;
         }
         self.seal_out();
+        self.room_out();
         let before = self.segments.len();
         let r = self.encoder.encode_shared(
             csid,
@@ -437,6 +436,14 @@ impl<E> Link<E> {
         self.sent += b.len() as u64;
         self.segments.push_back(b);
         true
+    }
+
+    /// Gives `out` a buffer again after it was let go (headers and small
+    /// messages then share one allocation, not one each).
+    fn room_out(&mut self) {
+        if self.out.capacity() == 0 {
+            self.out.reserve(1024);
+        }
     }
 
     /// Moves the bytes written so far into the segment queue.

@@ -15,7 +15,6 @@
 use super::ServerOptions;
 use super::context::{ServerContext, not_served};
 use super::listen::{ListenerChange, bind};
-use super::policy::Action;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -90,10 +89,7 @@ impl Reloader {
             let Some(app_policy) = policy.app(app) else {
                 return Some(format!("the reloaded config: {}", not_served(app)));
             };
-            let action = match action? {
-                "publish" => Action::Publish,
-                _ => Action::Play,
-            };
+            let action = action?;
             let ip = peer.map(|p| p.ip());
             let why = app_policy.policy.check_access(action, ip).err()?;
             Some(format!("the reloaded config: {} {why}", action.name()))

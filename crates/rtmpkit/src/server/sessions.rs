@@ -6,6 +6,7 @@
 //! under `/api/v1/sessions`.
 
 use super::hub::PlayerQueue;
+use super::policy::Action;
 use crate::driver::{IoCounters, TcpDup};
 use crate::sync::lock;
 use std::collections::HashMap;
@@ -400,7 +401,7 @@ impl Sessions {
     /// How many were ended.
     pub fn close_where(
         &self,
-        judge: impl Fn(&str, Option<&'static str>, Option<SocketAddr>) -> Option<String>,
+        judge: impl Fn(&str, Option<Action>, Option<SocketAddr>) -> Option<String>,
     ) -> usize {
         let live: Vec<Arc<Session>> = lock(&self.live).values().cloned().collect();
         let mut closed = 0;
@@ -412,7 +413,10 @@ impl Sessions {
             if app.is_empty() {
                 continue;
             }
-            let action = role.map(|r| if r == "publisher" { "publish" } else { "play" });
+            let action = role.map(|r| match r {
+                "publisher" => Action::Publish,
+                _ => Action::Play,
+            });
             if let Some(why) = judge(&app, action, s.peer) {
                 let what = stream.as_deref().unwrap_or(&app);
                 tracing::warn!(id = s.id, peer = ?s.peer, "closing the session of {what}: {why}");
