@@ -97,9 +97,9 @@ echo "|---|---|---|---|---|---|"
 declare -A CPU
 fail=0
 for n in $steps; do
-  ip netns exec "$nsb" "$bin" bench play rtmp://10.78.1.2/live/cam -n "$n" --duration $((secs + 4)) >"$work/play-b.txt" 2>&1 &
+  ip netns exec "$nsb" "$bin" bench play rtmp://10.78.1.2/live/cam -n "$n" --duration $((secs + 10)) >"$work/play-b.txt" 2>&1 &
   pb=$!
-  ip netns exec "$nsc" "$bin" bench play rtmp://10.78.2.2/live/cam -n "$n" --duration $((secs + 4)) >"$work/play-c.txt" 2>&1 &
+  ip netns exec "$nsc" "$bin" bench play rtmp://10.78.2.2/live/cam -n "$n" --duration $((secs + 10)) >"$work/play-c.txt" 2>&1 &
   pc=$!
   pids+=($pb $pc)
   sleep 3
