@@ -87,13 +87,32 @@ pub struct PlayArgs {
     tls: crate::client_tls::TlsArgs,
 }
 
-/// CPU ticks (user + system) and RSS of a process, from /proc.
-fn proc_sample(pid: u32) -> Option<(u64, u64)> {
+/// A process's CPU ticks and RSS, from /proc.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProcSample {
+    /// Ticks in user space.
+    pub user: u64,
+    /// Ticks in the kernel.
+    pub sys: u64,
+    /// Resident set, KiB.
+    pub rss: u64,
+}
+
+impl ProcSample {
+    /// Ticks in user space and the kernel together.
+    pub fn ticks(&self) -> u64 {
+        self.user + self.sys
+    }
+}
+
+/// CPU ticks (user and system) and RSS of a process, from /proc.
+fn proc_sample(pid: u32) -> Option<ProcSample> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which may contain spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    let user = f.get(11)?.parse::<u64>().ok()?;
+    let sys = f.get(12)?.parse::<u64>().ok()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss = status
         .lines()
@@ -102,7 +121,7 @@ fn proc_sample(pid: u32) -> Option<(u64, u64)> {
         .nth(1)?
         .parse()
         .ok()?;
-    Some((ticks, rss))
+    Some(ProcSample { user, sys, rss })
 }
 
 /// Clock ticks per second of /proc/PID/stat (USER_HZ: 100 on Linux).
@@ -119,13 +138,13 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 /// Prints this load tool's CPU between two `/proc` samples and adds it to
 /// the RESULT line.
 fn report_tool_cpu(
-    before: Option<(u64, u64)>,
-    after: Option<(u64, u64)>,
+    before: Option<ProcSample>,
+    after: Option<ProcSample>,
     secs: f64,
     result: &mut String,
 ) {
-    if let (Some((c0, _)), Some((c1, _))) = (before, after) {
-        let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / secs * 100.0;
+    if let (Some(s0), Some(s1)) = (before, after) {
+        let cpu = (s1.ticks() - s0.ticks()) as f64 / TICKS_PER_SEC / secs * 100.0;
         println!("this load tool: CPU {cpu:.1}% of a core");
         *result += &format!(" tool_cpu_pct={cpu:.1}");
     }
@@ -285,8 +304,9 @@ async fn connect(a: ConnectArgs) -> Result<()> {
             pct(&f, 0.95)
         );
     }
-    if let (Some((t0c, _)), Some((t1c, rss))) = (before, after) {
-        let cpu_ms = (t1c - t0c) as f64 / TICKS_PER_SEC * 1000.0;
+    if let (Some(s0), Some(s1)) = (before, after) {
+        let rss = s1.rss;
+        let cpu_ms = (s1.ticks() - s0.ticks()) as f64 / TICKS_PER_SEC * 1000.0;
         let per = if n > 0 { cpu_ms / n as f64 } else { f64::NAN };
         println!("server: {cpu_ms:.0} ms of CPU = {per:.3} ms per session, RSS {rss} KiB");
         result += &format!(" server_cpu_ms_per_session={per:.4} server_rss_kib={rss}");
@@ -496,8 +516,8 @@ async fn play(a: PlayArgs) -> Result<()> {
     let mut peak_rss = 0;
     while t0.elapsed().as_secs_f64() < a.duration {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if let Some((_, rss)) = a.server_pid.and_then(proc_sample) {
-            peak_rss = peak_rss.max(rss);
+        if let Some(s) = a.server_pid.and_then(proc_sample) {
+            peak_rss = peak_rss.max(s.rss);
         }
     }
     shared.measuring.store(false, Ordering::Relaxed);
@@ -574,8 +594,14 @@ async fn play(a: PlayArgs) -> Result<()> {
     for (why, count) in &failures {
         println!("failed {count}x: {why}");
     }
-    if let (Some((c0, _)), Some((c1, rss))) = (server_before, server_after) {
-        let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / secs * 100.0;
+    if let (Some(s0), Some(s1)) = (server_before, server_after) {
+        let rss = s1.rss;
+        let pct_of = |ticks: u64| ticks as f64 / TICKS_PER_SEC / secs * 100.0;
+        let cpu = pct_of(s1.ticks() - s0.ticks());
+        let (user, sys) = (pct_of(s1.user - s0.user), pct_of(s1.sys - s0.sys));
+        // Server CPU per message a player received, and its user part.
+        let per_msg = |ticks: u64| ticks as f64 / TICKS_PER_SEC * 1e6 / msgs.max(1) as f64;
+        let (us_msg, user_us_msg) = (per_msg(s1.ticks() - s0.ticks()), per_msg(s1.user - s0.user));
         let per_gbit = if mbps > 0.0 {
             cpu / (mbps / 1000.0)
         } else {
@@ -589,8 +615,11 @@ async fn play(a: PlayArgs) -> Result<()> {
         println!(
             "server: CPU {cpu:.1}% of a core = {per_gbit:.1}% per delivered Gbit/s; RSS {rss} KiB (peak {peak_rss}), {per_player:.1} KiB per player"
         );
+        println!(
+            "server: user {user:.1}% + kernel {sys:.1}%; {us_msg:.2} µs of CPU per delivered message ({user_us_msg:.2} µs in user space)"
+        );
         result += &format!(
-            " server_cpu_pct={cpu:.1} server_cpu_pct_per_gbit={per_gbit:.2} server_rss_kib={rss}"
+            " server_cpu_pct={cpu:.1} server_user_pct={user:.1} server_sys_pct={sys:.1} server_us_per_msg={us_msg:.3} server_user_us_per_msg={user_us_msg:.3} server_cpu_pct_per_gbit={per_gbit:.2} server_rss_kib={rss}"
         );
     }
     report_tool_cpu(self_before, self_after, secs, &mut result);

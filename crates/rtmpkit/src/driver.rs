@@ -84,6 +84,16 @@ pub trait Handler<T: Transport, S: Side>: Send {
         conn: &mut Connection<T, S>,
     ) -> impl Future<Output = Result<Flow<Self::Stop>, Error>> + Send;
 
+    /// Called before the driver writes the session's output (`idle`
+    /// false), and when it is about to wait with nothing left to write
+    /// (`idle` true); also before the last words when the connection
+    /// ends. Other code may write to the transport only between an idle
+    /// call and the next call (the server's fan-out does, and then says
+    /// so with [`Session::written_elsewhere`]). By default nothing.
+    fn on_output(&mut self, session: &mut Session<S>, idle: bool) {
+        let _ = (session, idle);
+    }
+
     /// The application's next deadline (a setup or idle timeout), if any.
     fn deadline(&self, conn: &Connection<T, S>) -> Option<Instant> {
         let _ = conn;
@@ -359,6 +369,7 @@ where
     /// to half a second).
     pub async fn run<H: Handler<T, S>>(&mut self, handler: &mut H) -> Result<H::Stop, Error> {
         let result = self.drive(handler).await;
+        handler.on_output(&mut self.session, false);
         // The last words: a rejection, an end of stream, the status that
         // names a protocol error.
         let _ = tokio::time::timeout(Duration::from_secs(1), self.flush()).await;
@@ -393,7 +404,13 @@ where
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
         loop {
+            if self.session.pending_output() > 0 {
+                handler.on_output(&mut self.session, false);
+            }
             self.write_due().await?;
+            if self.session.pending_output() == 0 {
+                handler.on_output(&mut self.session, true);
+            }
             let session_due = self.session.poll_timeout().map(Instant::from_std);
             let app_due = handler.deadline(self);
             let flush_due = self.held_since.map(|t| t + self.opts.max_write_delay);

@@ -99,3 +99,35 @@ async fn a_late_joiner_gets_the_gop_then_every_message_once() {
     );
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_delay_the_fan_out_writes_every_message_in_order() {
+    // No write delay: each message goes out alone, written to the idle
+    // players' sockets by the fan-out itself. One player keeps up; one
+    // stops reading for a while (its task takes over, then hands back).
+    let srv = start(ServerOptions {
+        max_write_delay: Duration::ZERO,
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut pullers = Vec::new();
+    for pause in [Duration::ZERO, Duration::from_millis(700)] {
+        let pull = PullSession::connect(&srv.url("direct"), ClientOptions::default())
+            .await
+            .expect("play");
+        pullers.push(tokio::spawn(async move {
+            let first = pull.next_message().await;
+            tokio::time::sleep(pause).await;
+            let mut got: Vec<_> = first.into_iter().collect();
+            got.extend(collect_timed(&pull).await.into_iter().map(|(m, _)| m));
+            got
+        }));
+    }
+    let push = publish(&srv.url("direct"), true).await;
+    push.close().await.expect("close");
+    for p in pullers {
+        let got = p.await.expect("pull");
+        assert_eq!(media_of(&got), expected_media(), "every frame, in order");
+    }
+    srv.stop().await;
+}

@@ -135,8 +135,8 @@ pub(super) async fn ingest(a: IngestArgs) -> Result<()> {
     let mut peak_rss = 0;
     while t0.elapsed().as_secs_f64() < a.duration {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if let Some((_, rss)) = a.server_pid.and_then(proc_sample) {
-            peak_rss = peak_rss.max(rss);
+        if let Some(s) = a.server_pid.and_then(proc_sample) {
+            peak_rss = peak_rss.max(s.rss);
         }
     }
     for s in &streams {
@@ -197,10 +197,11 @@ pub(super) async fn ingest(a: IngestArgs) -> Result<()> {
         super::pct(&lats, 0.5),
         super::pct(&lats, 0.99),
     );
-    if let (Some((c0, _)), Some((c1, rss))) = (server_before, server_after) {
-        let cpu = (c1 - c0) as f64 / TICKS_PER_SEC / secs * 100.0;
+    if let (Some(s0), Some(s1)) = (server_before, server_after) {
+        let (ticks, rss) = (s1.ticks() - s0.ticks(), s1.rss);
+        let cpu = ticks as f64 / TICKS_PER_SEC / secs * 100.0;
         let per_msg_us = if msgs_out > 0 {
-            (c1 - c0) as f64 / TICKS_PER_SEC * 1e6 / msgs_out as f64
+            ticks as f64 / TICKS_PER_SEC * 1e6 / msgs_out as f64
         } else {
             f64::NAN
         };

@@ -236,7 +236,12 @@ pub async fn soak(a: SoakArgs) -> Result<()> {
         });
     }
     let sample = |pid: Option<u32>| {
-        pid.map(|p| (proc_sample(p).map_or(0, |s| s.1), open_fds(p).unwrap_or(0)))
+        pid.map(|p| {
+            (
+                proc_sample(p).map_or(0, |s| s.rss),
+                open_fds(p).unwrap_or(0),
+            )
+        })
     };
     let first = sample(a.server_pid);
     let report = |tally: &Tally, first: bool| {

@@ -438,6 +438,19 @@ impl<E> Link<E> {
         true
     }
 
+    /// Someone else wrote to the transport (whole messages, then `rest`
+    /// of one begun): `rest` goes out before anything queued, and every
+    /// chunk stream's next message gets a full header.
+    pub(crate) fn written_elsewhere(&mut self, rest: Bytes) {
+        self.encoder.reset();
+        self.seal_out();
+        if !rest.is_empty() {
+            self.segments_len += rest.len();
+            self.sent += rest.len() as u64;
+            self.segments.push_front(rest);
+        }
+    }
+
     /// Gives `out` a buffer again after it was let go (headers and small
     /// messages then share one allocation, not one each).
     fn room_out(&mut self) {

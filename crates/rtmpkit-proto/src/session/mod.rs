@@ -150,6 +150,18 @@ impl<S: Side> Session<S> {
         self.link.poll_transmit(max_bytes, dst)
     }
 
+    /// Tells the session that other code wrote to its transport while
+    /// nothing of its own was queued or being written: whole messages
+    /// (which the peer's chunk decoder has taken in), then, when a write
+    /// stopped short, `rest` of the last one. `rest` goes out before
+    /// anything queued, and the next message on every chunk stream gets a
+    /// type-0 header (§5.3.1.2.1), which is right whatever the other code
+    /// sent. The server's fan-out uses this to write a stream's shared
+    /// chunks straight to a player's socket.
+    pub fn written_elsewhere(&mut self, rest: Bytes) {
+        self.link.written_elsewhere(rest);
+    }
+
     /// Bytes queued and not yet taken by [`Session::poll_transmit`].
     pub fn pending_output(&self) -> usize {
         self.link.pending_output()

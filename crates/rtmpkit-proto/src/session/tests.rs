@@ -448,3 +448,60 @@ fn poll_transmit_loses_nothing_after_a_burst() {
     }
     assert_eq!(got, sent);
 }
+
+#[test]
+fn after_writes_elsewhere_the_next_messages_decode_right() {
+    // A player's server session sends two frames itself; the server's
+    // fan-out then writes a shared run straight to the socket, the last
+    // message of it short; the session is told, and its next frame must
+    // decode right after the run however its headers were compressed.
+    let t0 = Instant::now();
+    let scfg = ServerConfig::default();
+    let chunk_size = scfg.chunk_size;
+    let mut p = Pair::new(ClientConfig::play(&url()), scfg, t0, 30);
+    settle(&mut p, t0);
+    let sid = p
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::PlayRequested { stream_id, .. } => Some(*stream_id),
+            _ => None,
+        })
+        .expect("play requested");
+    let frame = |ts: u32, len: usize| {
+        crate::media::Media::video(Timestamp(ts), Bytes::from(vec![0x27; len]))
+    };
+    let sent = [
+        frame(0, 100),
+        frame(40, 100),
+        frame(80, 9000),
+        frame(100, 50),
+    ];
+    p.server.send_media(sid, &sent[0]).unwrap();
+    p.server.send_media(sid, &sent[1]).unwrap();
+    p.pump(t0, 1000);
+    let run = ServerSession::encode_media_run(chunk_size, sid, &sent[2..]).unwrap();
+    let (now, rest) = run.bytes().split_at(run.bytes().len() - 700);
+    p.client.handle_input(now, t0).expect("the run, short");
+    p.server.written_elsewhere(Bytes::copy_from_slice(rest));
+    // Same length as the session's last frame, 80 ms after it: without
+    // being told, it would send a header that only holds after frame 40.
+    let last = frame(120, 100);
+    p.server.send_media(sid, &last).unwrap();
+    p.pump(t0, 1000);
+    assert!(p.client_error.is_none(), "{:?}", p.client_error);
+    let got: Vec<(u32, usize)> = p
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Media(m) if m.kind == crate::media::MediaKind::Video => {
+                Some((m.timestamp.0, m.payload.len()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [(0, 100), (40, 100), (80, 9000), (100, 50), (120, 100)]
+    );
+}

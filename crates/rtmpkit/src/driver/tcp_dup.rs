@@ -1,22 +1,35 @@
 //! A duplicate of a TCP socket's descriptor, for what no safe socket API
 //! offers: the receive low-water mark (`SO_RCVLOWAT`, the read grid's
 //! pause) and the kernel's round-trip estimate (`TCP_INFO`, the sessions
-//! API). Clones share one descriptor.
+//! API); and for writes from outside the connection's task (the server's
+//! fan-out, [`TcpDup::try_write`]). Clones share one descriptor.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A shared duplicate of a TCP socket's descriptor; it stays open while
 /// any clone lives, so it never names another socket.
 #[derive(Debug, Clone)]
-pub(crate) struct TcpDup(Arc<OwnedFd>);
+pub(crate) struct TcpDup(Arc<std::net::TcpStream>);
 
 impl TcpDup {
     /// A duplicate of `socket`'s descriptor.
     #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's sockets
     pub(crate) fn new(socket: &tokio::net::TcpStream) -> std::io::Result<Self> {
-        Ok(TcpDup(Arc::new(socket.as_fd().try_clone_to_owned()?)))
+        let fd = socket.as_fd().try_clone_to_owned()?;
+        Ok(TcpDup(Arc::new(std::net::TcpStream::from(fd))))
+    }
+
+    /// Writes what the socket takes now, without waiting: the descriptor
+    /// shares the runtime's non-blocking mode, so a full socket answers
+    /// `WouldBlock`. The runtime's own readiness for the socket stays
+    /// right: a write of the connection's task that finds the socket full
+    /// waits for the kernel's next edge as usual.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's fan-out
+    pub(crate) fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        (&*self.0).write(buf)
     }
 
     #[allow(unsafe_code)]

@@ -5,12 +5,12 @@
 use super::ServerOptions;
 use super::auth::{Authorizer, Caller};
 use super::context::{ServerContext, not_served};
-use super::hub::{Chunked, Out};
+use super::hub::{Chunked, DirectOut, Out};
 use super::metrics::{bump, drop_one};
 use super::publication::Publication;
 use super::sessions::{Registered, SessionKind};
 use super::subscription::Subscription;
-use crate::driver::{Connection, DriverOptions, Flow, Handler, Transport};
+use crate::driver::{Connection, DriverOptions, Flow, Handler, TcpDup, Transport};
 use crate::error::{Error, Stage};
 use rtmpkit_proto::message::status;
 use rtmpkit_proto::session::{
@@ -72,9 +72,11 @@ pub(crate) async fn serve<T: Transport>(
     let mut conn = Connection::new(socket, session, &peer.to_string(), driver)
         .with_counters(registered.session.io.clone());
     registered.session.set_tcp(tcp.clone());
-    // Reads are gated on plain RTMP only; RTMPS reads as bytes come.
-    if let (Some(tcp), SessionKind::Rtmp) = (tcp, kind) {
-        conn = conn.with_read_gate(tcp);
+    // Reads are gated, and players written by the fan-out, on plain RTMP
+    // only; RTMPS reads as bytes come, and its task writes every record.
+    let socket = tcp.filter(|_| kind == SessionKind::Rtmp);
+    if let Some(tcp) = &socket {
+        conn = conn.with_read_gate(tcp.clone());
     }
     bump(&ctx.counters.connections);
     bump(&ctx.counters.accepted);
@@ -96,6 +98,9 @@ pub(crate) async fn serve<T: Transport>(
         update_due: None,
         update_answer: None,
         role_since: Instant::now(),
+        socket,
+        direct_set: false,
+        gate_open: false,
     };
     let end = conn.run(&mut handler).await;
     handler.leave();
@@ -157,6 +162,14 @@ struct ServerHandler {
     update_answer: Option<oneshot::Receiver<Result<(), String>>>,
     /// When publish / play started (`time` for `on_update`).
     role_since: Instant,
+    /// The plain TCP socket, which the fan-out may write to while the
+    /// task is idle ([`DirectOut`]).
+    socket: Option<TcpDup>,
+    /// The player's queue knows the socket.
+    direct_set: bool,
+    /// The fan-out may be writing to the socket: the queue must be asked
+    /// what it wrote before the session queues anything.
+    gate_open: bool,
 }
 
 impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
@@ -191,6 +204,7 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
         conn: &mut Connection<T, ServerSide>,
         wake: Wake,
     ) -> Result<Flow<ServerStop>, Error> {
+        self.close_gate(conn.session_mut());
         match wake {
             Wake::QueueReady => {
                 // Woken when the queue stopped being empty, or by the
@@ -253,6 +267,7 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
         &mut self,
         conn: &mut Connection<T, ServerSide>,
     ) -> Result<Flow<ServerStop>, Error> {
+        self.close_gate(conn.session_mut());
         let flow = self.handle_events(conn.session_mut()).await;
         let turns = match &self.role {
             Role::Publisher(p) => p.next_turn(),
@@ -263,6 +278,17 @@ impl<T: Transport> Handler<T, ServerSide> for ServerHandler {
             Some(Ok(stop)) => Ok(Flow::Stop(stop)),
             Some(Err(e)) => Err(Error::from_core(Stage::ConnectCommand, conn.peer(), e)),
             None => Ok(Flow::Continue),
+        }
+    }
+
+    fn on_output(&mut self, session: &mut ServerSession, idle: bool) {
+        if !idle {
+            self.close_gate(session);
+        } else if !self.gate_open
+            && self.direct_set
+            && let Role::Player { subscription, .. } = &self.role
+        {
+            self.gate_open = subscription.queue().open_direct();
         }
     }
 
@@ -343,6 +369,7 @@ impl ServerHandler {
     /// batch of the flush clock goes out as the run of chunks encoded once
     /// for every player of the stream.
     fn fill_from_queue(&mut self, session: &mut ServerSession) {
+        self.close_gate(session);
         let Role::Player {
             stream_id,
             subscription,
@@ -357,10 +384,14 @@ impl ServerHandler {
             Out::StreamBegin => session.send_stream_begin(sid),
             Out::StreamEnd => session.send_stream_end(sid),
         };
+        let mut runs_sent = false;
         subscription.drain_batches(256 * 1024, |chunked| {
             let r = match chunked {
                 Chunked::Batch(b) => match b.run(chunk_size) {
-                    Some(run) if session.send_media_run(sid, run).unwrap_or(false) => Ok(()),
+                    Some(run) if session.send_media_run(sid, run).unwrap_or(false) => {
+                        runs_sent = true;
+                        Ok(())
+                    }
                     _ => b
                         .media
                         .iter()
@@ -372,6 +403,31 @@ impl ServerHandler {
                 debug!("cannot send to player: {e}");
             }
         });
+        // A shared run went out on this session (its stream id and chunk
+        // size are the run's): the fan-out may write the next ones itself.
+        if runs_sent && !self.direct_set {
+            if let Some(socket) = &self.socket {
+                subscription.queue().set_direct(DirectOut {
+                    socket: socket.clone(),
+                    counters: self.registered.session.io.clone(),
+                    chunk_size,
+                });
+            }
+            self.direct_set = true;
+        }
+    }
+
+    /// Stops the fan-out's writes to the socket, and tells the session
+    /// what they were, before the session queues anything itself.
+    fn close_gate(&mut self, session: &mut ServerSession) {
+        if !std::mem::take(&mut self.gate_open) {
+            return;
+        }
+        if let Role::Player { subscription, .. } = &self.role
+            && let Some(rest) = subscription.queue().close_direct()
+        {
+            session.written_elsewhere(rest);
+        }
     }
 
     /// Acts on session events; returns how the connection must end, if it must.
@@ -510,7 +566,10 @@ impl ServerHandler {
                         p.deliver(media);
                     }
                 }
-                ServerEvent::PublishEnded { .. } | ServerEvent::PlayEnded { .. } => self.leave(),
+                ServerEvent::PublishEnded { .. } | ServerEvent::PlayEnded { .. } => {
+                    self.close_gate(session);
+                    self.leave();
+                }
                 ServerEvent::Notice(n) => debug!("{n}"),
                 other => debug!(?other, "event"),
             }
@@ -522,6 +581,7 @@ impl ServerHandler {
     /// unpublishes, dropping the subscription leaves.
     fn leave(&mut self) {
         self.role = Role::None;
+        self.direct_set = false;
         self.registered.session.idle();
         self.update_due = None;
         self.update_answer = None;

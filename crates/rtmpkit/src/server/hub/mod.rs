@@ -14,12 +14,15 @@
 //! wake-up and one write per player per tick, whatever the message rate.
 
 mod clock;
+#[cfg(test)]
+mod direct_tests;
+mod fanout;
 mod queue;
 mod rate;
 mod stream;
 
 pub(crate) use clock::FlushClock;
-pub(crate) use queue::{Chunked, Item, Out, PlayerQueue, QueueLimits};
+pub(crate) use queue::{Chunked, DirectOut, Item, Out, PlayerQueue, QueueLimits};
 pub(crate) use stream::Stream;
 
 use crate::sync::lock;

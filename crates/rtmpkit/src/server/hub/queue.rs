@@ -1,10 +1,13 @@
 //! One player's bounded queue between the stream and its connection task,
 //! and when the task is woken for it: when the queue stops being empty.
 
+use crate::driver::{IoCounters, TcpDup};
 use crate::sync::lock;
+use bytes::Bytes;
 use rtmpkit_proto::ChunkRun;
 use rtmpkit_proto::media::{Media, MediaKind};
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Notify;
 
@@ -128,6 +131,29 @@ pub(crate) struct QueueLimits {
     pub hard_bytes: usize,
 }
 
+/// A player's socket that the fan-out writes to itself while the
+/// player's task has nothing queued or being written (see
+/// [`PlayerQueue::open_direct`]): a stream's shared run of chunks then
+/// goes out with one non-blocking write on the fan-out's thread, and the
+/// player's task is not woken at all. Plain TCP players on message stream
+/// 1 at the server's chunk size only.
+#[derive(Debug)]
+pub(crate) struct DirectOut {
+    pub socket: TcpDup,
+    /// The connection's byte counters (the sessions API).
+    pub counters: Arc<IoCounters>,
+    pub chunk_size: u32,
+}
+
+/// What the fan-out wrote to a player's socket since its task last
+/// looked: see [`PlayerQueue::close_direct`].
+#[derive(Debug, Default)]
+struct Written {
+    any: bool,
+    /// What a short write left of the last run: it goes out first.
+    rest: Option<Bytes>,
+}
+
 #[derive(Debug, Default)]
 struct QueueState {
     /// Batches before this serial number were given at the join.
@@ -138,6 +164,10 @@ struct QueueState {
     skip_video: bool,
     dropped: u64,
     closed: bool,
+    direct: Option<DirectOut>,
+    /// The fan-out may write to `direct` now.
+    open: bool,
+    written: Written,
 }
 
 /// A bounded queue between the stream and one player's connection task.
@@ -182,6 +212,9 @@ impl PlayerQueue {
             }
             let from = q.from_seq.saturating_sub(batch.first_seq) as usize;
             q.from_seq = end;
+            if from == 0 && q.open && q.items.is_empty() && self.write_direct(&mut q, batch) {
+                continue;
+            }
             let item = Item::Batch(batch.clone(), from);
             let cost = item.cost();
             if !q.skip_video
@@ -201,6 +234,69 @@ impl PlayerQueue {
         if wake {
             self.notify.notify_one();
         }
+    }
+
+    /// Writes a whole batch's run straight to the player's socket (the
+    /// queue is empty and the task idle: `q.open`). `false` when nothing
+    /// was written: the batch is queued as usual. A short write keeps the
+    /// rest for the task, and either closes the way until the task has
+    /// caught up, and wakes it.
+    fn write_direct(&self, q: &mut QueueState, batch: &Arc<Batch>) -> bool {
+        let Some(direct) = &q.direct else {
+            return false;
+        };
+        if q.skip_video || (self.track0_only && batch.has_tracks) {
+            return false;
+        }
+        let Some(run) = batch.run(direct.chunk_size) else {
+            return false;
+        };
+        let bytes = run.bytes();
+        // Full, or failing: the task takes over and meets it itself.
+        let n = direct.socket.try_write(bytes).unwrap_or_default();
+        if n > 0 {
+            direct
+                .counters
+                .written
+                .fetch_add(n as u64, Ordering::Relaxed);
+            q.written.any = true;
+        }
+        if n == bytes.len() {
+            return true;
+        }
+        q.open = false;
+        self.notify.notify_one();
+        if n == 0 {
+            return false;
+        }
+        q.written.rest = Some(bytes.slice(n..));
+        true
+    }
+
+    /// Lets the fan-out write to `direct` whenever the task is idle.
+    pub fn set_direct(&self, direct: DirectOut) {
+        lock(&self.state).direct = Some(direct);
+    }
+
+    /// The player's task has nothing queued or being written: the
+    /// fan-out may write to its socket until [`PlayerQueue::close_direct`].
+    /// Returns whether the way is open (not when items are waiting: the
+    /// task is woken for them).
+    pub fn open_direct(&self) -> bool {
+        let mut q = lock(&self.state);
+        q.open = q.direct.is_some() && !q.closed && q.items.is_empty() && q.written.rest.is_none();
+        q.open
+    }
+
+    /// The player's task is about to write: the fan-out stops writing to
+    /// its socket. Returns, when it wrote since the way opened, what a
+    /// short write left over (empty if nothing): the session must be told
+    /// ([`Session::written_elsewhere`](rtmpkit_proto::session::Session::written_elsewhere)).
+    pub fn close_direct(&self) -> Option<Bytes> {
+        let mut q = lock(&self.state);
+        q.open = false;
+        let w = std::mem::take(&mut q.written);
+        w.any.then(|| w.rest.unwrap_or_default())
     }
 
     /// Queues an item, dropping media at the message level when the player
@@ -291,6 +387,8 @@ impl PlayerQueue {
     pub(super) fn close(&self) {
         let mut q = lock(&self.state);
         q.closed = true;
+        q.open = false;
+        q.direct = None;
         q.items.clear();
         q.bytes = 0;
     }

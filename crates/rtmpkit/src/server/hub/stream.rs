@@ -2,7 +2,8 @@
 //! sequence headers, the GOP), its players, and its fan-out, straight or
 //! through the [`FlushClock`](super::FlushClock)'s turns.
 
-use super::queue::{Batch, Item, PlayerQueue};
+use super::fanout::push_all;
+use super::queue::{Batch, PlayerQueue};
 use super::{FlushClock, GopLimits, StreamInfo, rate};
 use crate::sync::lock;
 use rtmpkit_proto::Timestamp;
@@ -234,6 +235,7 @@ impl Stream {
                 }
             }
         }
+        let seq = st.next_seq;
         st.next_seq += 1;
         if let Some(clock) = &self.clock {
             // Coalescing: the message waits for the tick in the pending batch.
@@ -251,11 +253,15 @@ impl Stream {
             }
             return;
         }
+        // No coalescing: the message goes out alone, but still as a batch,
+        // so that its chunks are encoded once for every player.
         let fanout = st.fanout.clone();
         drop(st);
-        for q in fanout.iter() {
-            q.push(Item::Media(frame.clone()));
+        if fanout.is_empty() {
+            return;
         }
+        let batch = [Arc::new(Batch::new(seq, vec![frame]))];
+        push_all(&fanout, &batch);
     }
 
     /// Phase groups of the flush clock (1 without coalescing).
@@ -380,9 +386,7 @@ impl Stream {
             let batches: Vec<Arc<Batch>> = st.recent.iter().cloned().collect();
             (batches, group)
         };
-        for q in group.iter() {
-            q.push_batches(&batches);
-        }
+        push_all(&group, &batches);
         true
     }
 
@@ -411,9 +415,7 @@ impl Stream {
             let batches: Vec<Arc<Batch>> = st.recent.drain(..).collect();
             (batches, st.fanout.clone())
         };
-        for q in players.iter() {
-            q.push_batches(&batches);
-        }
+        push_all(&players, &batches);
         true
     }
 
@@ -435,9 +437,7 @@ impl Stream {
             let batches: Vec<Arc<Batch>> = st.recent.drain(..).collect();
             (batches, st.fanout.clone())
         };
-        for q in players.iter() {
-            q.push_batches(&batches);
-        }
+        push_all(&players, &batches);
     }
 
     /// Runs `f` (which pushes a notice to the players) after everything
@@ -451,9 +451,7 @@ impl Stream {
         }
         let batches: Vec<Arc<Batch>> = st.recent.iter().cloned().collect();
         if !batches.is_empty() {
-            for q in st.fanout.iter() {
-                q.push_batches(&batches);
-            }
+            push_all(&st.fanout, &batches);
             // Every player has them now.
             st.recent.clear();
         }

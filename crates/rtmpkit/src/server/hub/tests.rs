@@ -6,7 +6,7 @@ use bytes::Bytes;
 use rtmpkit_proto::Timestamp;
 use rtmpkit_proto::media::MediaKind;
 
-fn video(ts: u32, key: bool, len: usize) -> Media {
+pub(super) fn video(ts: u32, key: bool, len: usize) -> Media {
     let mut p = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
     p.resize(len, 0);
     Media::video(Timestamp(ts), Bytes::from(p))
@@ -16,7 +16,7 @@ fn audio(ts: u32) -> Media {
     Media::audio(Timestamp(ts), Bytes::from_static(&[0xaf, 1, 0, 0]))
 }
 
-fn hub() -> Hub {
+pub(super) fn hub() -> Hub {
     Hub::new(
         GopLimits {
             enabled: true,
