@@ -101,12 +101,12 @@ async fn a_late_joiner_gets_the_gop_then_every_message_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_no_delay_the_fan_out_writes_every_message_in_order() {
-    // No write delay: each message goes out alone, written to the idle
-    // players' sockets by the fan-out itself. One player keeps up; one
-    // stops reading for a while (its task takes over, then hands back).
+async fn players_written_by_the_fan_out_get_every_message_in_order() {
+    // The flush clock's batches are written to idle players' sockets by
+    // the fan-out itself. One player keeps up; one stops reading for a
+    // while (its task takes over, then hands back).
     let srv = start(ServerOptions {
-        max_write_delay: Duration::ZERO,
+        max_write_delay: Duration::from_millis(20),
         ..ServerOptions::default()
     })
     .await;

@@ -2,9 +2,9 @@
 //! offers: the receive low-water mark (`SO_RCVLOWAT`, the read grid's
 //! pause) and the kernel's round-trip estimate (`TCP_INFO`, the sessions
 //! API); and for writes from outside the connection's task (the server's
-//! fan-out, [`TcpDup::try_write`]). Clones share one descriptor.
+//! fan-out, [`TcpDup::try_write_vectored`]). Clones share one descriptor.
 
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +28,8 @@ impl TcpDup {
     /// right: a write of the connection's task that finds the socket full
     /// waits for the kernel's next edge as usual.
     #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's fan-out
-    pub(crate) fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
-        (&*self.0).write(buf)
+    pub(crate) fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        (&*self.0).write_vectored(bufs)
     }
 
     #[allow(unsafe_code)]

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use rtmpkit_proto::ChunkRun;
 use rtmpkit_proto::media::{Media, MediaKind};
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::Notify;
@@ -205,16 +206,18 @@ impl PlayerQueue {
             return;
         }
         let was_empty = q.items.is_empty();
-        for batch in batches {
+        let written = if q.open && q.items.is_empty() {
+            self.write_direct(&mut q, batches)
+        } else {
+            0
+        };
+        for batch in &batches[written..] {
             let end = batch.first_seq + batch.media.len() as u64;
             if q.from_seq >= end {
                 continue;
             }
             let from = q.from_seq.saturating_sub(batch.first_seq) as usize;
             q.from_seq = end;
-            if from == 0 && q.open && q.items.is_empty() && self.write_direct(&mut q, batch) {
-                continue;
-            }
             let item = Item::Batch(batch.clone(), from);
             let cost = item.cost();
             if !q.skip_video
@@ -236,24 +239,48 @@ impl PlayerQueue {
         }
     }
 
-    /// Writes a whole batch's run straight to the player's socket (the
-    /// queue is empty and the task idle: `q.open`). `false` when nothing
-    /// was written: the batch is queued as usual. A short write keeps the
-    /// rest for the task, and either closes the way until the task has
-    /// caught up, and wakes it.
-    fn write_direct(&self, q: &mut QueueState, batch: &Arc<Batch>) -> bool {
+    /// Writes the runs of the leading batches the player has not had, as
+    /// they are (whole, and nothing to filter out), straight to its socket
+    /// with one vectored write: the queue is empty and the task idle
+    /// (`q.open`). Returns how many of `batches` are done with (written,
+    /// or had before); the others are queued as usual. A short write
+    /// keeps the rest of the run it stopped in for the task, closes the
+    /// way until the task has caught up, and wakes it.
+    fn write_direct(&self, q: &mut QueueState, batches: &[Arc<Batch>]) -> usize {
+        const MOST: usize = 16;
         let Some(direct) = &q.direct else {
-            return false;
+            return 0;
         };
-        if q.skip_video || (self.track0_only && batch.has_tracks) {
-            return false;
+        if q.skip_video {
+            return 0;
         }
-        let Some(run) = batch.run(direct.chunk_size) else {
-            return false;
-        };
-        let bytes = run.bytes();
+        let mut runs: [(usize, &[u8]); MOST] = [(0, &[]); MOST];
+        let (mut count, mut seq) = (0, q.from_seq);
+        for (i, batch) in batches.iter().enumerate() {
+            let end = batch.first_seq + batch.media.len() as u64;
+            if seq >= end {
+                continue;
+            }
+            let whole = batch.first_seq == seq && !(self.track0_only && batch.has_tracks);
+            let Some(run) = batch
+                .run(direct.chunk_size)
+                .filter(|_| whole && count < MOST)
+            else {
+                break;
+            };
+            runs[count] = (i, run.bytes());
+            count += 1;
+            seq = end;
+        }
+        if count == 0 {
+            return 0;
+        }
+        let iov: [IoSlice<'_>; MOST] = std::array::from_fn(|j| IoSlice::new(runs[j].1));
         // Full, or failing: the task takes over and meets it itself.
-        let n = direct.socket.try_write(bytes).unwrap_or_default();
+        let mut n = direct
+            .socket
+            .try_write_vectored(&iov[..count])
+            .unwrap_or_default();
         if n > 0 {
             direct
                 .counters
@@ -261,16 +288,24 @@ impl PlayerQueue {
                 .fetch_add(n as u64, Ordering::Relaxed);
             q.written.any = true;
         }
-        if n == bytes.len() {
-            return true;
+        for &(i, bytes) in &runs[..count] {
+            let batch = &batches[i];
+            if n >= bytes.len() {
+                n -= bytes.len();
+                q.from_seq = batch.first_seq + batch.media.len() as u64;
+                continue;
+            }
+            q.open = false;
+            self.notify.notify_one();
+            if n == 0 {
+                return i;
+            }
+            let run = batch.run(direct.chunk_size).map(|r| r.bytes().slice(n..));
+            q.written.rest = run;
+            q.from_seq = batch.first_seq + batch.media.len() as u64;
+            return i + 1;
         }
-        q.open = false;
-        self.notify.notify_one();
-        if n == 0 {
-            return false;
-        }
-        q.written.rest = Some(bytes.slice(n..));
-        true
+        batches.len().min(runs[count - 1].0 + 1)
     }
 
     /// Lets the fan-out write to `direct` whenever the task is idle.
