@@ -35,7 +35,8 @@ pub(super) fn push_all(players: &Arc<[Arc<PlayerQueue>]>, batches: &[Arc<Batch>]
     let slice = players.len().div_ceil(helpers.len() + 1);
     let shared: Arc<[Arc<Batch>]> = batches.into();
     let done = Arc::new(Done::default());
-    let mut mine = vec![0..slice];
+    let mut mine: Vec<Range<usize>> = Vec::with_capacity(helpers.len() + 1);
+    mine.push(0..slice);
     for (i, helper) in helpers.iter().enumerate() {
         let range = (i + 1) * slice..((i + 2) * slice).min(players.len());
         if range.is_empty() {
