@@ -4,8 +4,9 @@
 # - SRS with its defaults (merged writes of 350 ms), with `mw_latency 100`,
 #   and with batching off (tcp_nodelay, min_latency, mw_latency 0);
 # - rtmpkit with --max-write-delay-ms 350, 100 (its default) and 0.
-# Prints each one's server CPU (% of a core), RSS and latency p99, and
-# rtmpkit's CPU against SRS's at equal latency.
+# Prints each one's server CPU (% of a core; user and kernel apart, and µs
+# per message a player received), RSS and latency p99, and rtmpkit's CPU
+# against SRS's at equal latency.
 #
 #   bench/srs.sh [PLAYERS] [SECONDS] [ROUNDS]   (default 2000, 20 s, 2 rounds)
 #   SRS_BIN=/path/to/srs   (default ../shared/peers/srs/srs; build it from
@@ -64,7 +65,7 @@ CONF
   echo $!
 }
 
-declare -A CPU RSS LAT
+declare -A CPU USR SYS USM RSS LAT
 configs="srs:350 rtmpkit:350 srs:100 rtmpkit:100 srs:0 rtmpkit:0"
 for r in $(seq "$rounds"); do
   for c in $configs; do
@@ -80,18 +81,21 @@ for r in $(seq "$rounds"); do
     wait "$pid" 2>/dev/null || true
     echo "round $r $kind $delay ms: CPU $(val server_cpu_pct "$out") %, RSS $(val server_rss_kib "$out") KiB, p99 $(val lat_p99_ms "$out") ms, playing $(val playing "$out")/$players, behind $(val behind "$out")"
     CPU[$c]="${CPU[$c]:-} $(val server_cpu_pct "$out")"
+    USR[$c]="${USR[$c]:-} $(val server_user_pct "$out")"
+    SYS[$c]="${SYS[$c]:-} $(val server_sys_pct "$out")"
+    USM[$c]="${USM[$c]:-} $(val server_us_per_msg "$out")"
     RSS[$c]="${RSS[$c]:-} $(val server_rss_kib "$out")"
     LAT[$c]="${LAT[$c]:-} $(val lat_p99_ms "$out")"
     sleep 2
   done
 done
-mean() { awk '{s=0; for (i=1;i<=NF;i++) s+=$i; if (NF) printf "%.1f", s/NF; else printf "?"}' <<<"$1"; }
+mean() { awk '{s=0; for (i=1;i<=NF;i++) s+=$i; if (NF) printf "%.2f", s/NF; else printf "?"}' <<<"$1"; }
 echo
-echo "| server, latency setting | CPU % of a core | RSS KiB per player | latency p99 ms |"
-echo "|---|---|---|---|"
+echo "| server, latency setting | CPU % of a core | user % | kernel % | µs CPU per delivered message | RSS KiB per player | latency p99 ms |"
+echo "|---|---|---|---|---|---|---|"
 for c in $configs; do
   rss=$(mean "${RSS[$c]}")
-  echo "| ${c%%:*}, ${c##*:} ms | $(mean "${CPU[$c]}") | $(awk -v r="$rss" -v n="$players" 'BEGIN{printf "%.1f", r/n}') | $(mean "${LAT[$c]}") |"
+  echo "| ${c%%:*}, ${c##*:} ms | $(mean "${CPU[$c]}") | $(mean "${USR[$c]}") | $(mean "${SYS[$c]}") | $(mean "${USM[$c]}") | $(awk -v r="$rss" -v n="$players" 'BEGIN{printf "%.1f", r/n}') | $(mean "${LAT[$c]}") |"
 done
 echo
 for d in 350 100 0; do
