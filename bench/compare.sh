@@ -21,6 +21,11 @@
 #                                the same with recording off: rtmpkit fMP4 and
 #                                FLV, nginx-rtmp's `record all` (FLV); RECORD=""
 #                                skips it)
+#   LATENCY=0 bench/compare.sh  (skips the last section: bench/latency.sh,
+#                                SRS, nginx-rtmp and rtmpkit at 350, 100 and
+#                                0 ms on the low and big streams; SRS from
+#                                SRS_BIN or ../shared/peers/srs/srs, left out
+#                                with a note without one)
 #   TLS=1 bench/compare.sh      (everything over rtmps://: rtmpkit's own TLS
 #                                listener vs nginx-rtmp behind nginx's stream {}
 #                                TLS, with a CA made here by openssl)
@@ -83,44 +88,6 @@ start_rtmpkit() {
   fi
   echo $!
 }
-
-start_nginx() {
-  mkdir -p "$work/nginx/logs"
-  local rtmp_port=$port front=""
-  if [ "$tls" = 1 ]; then
-    rtmp_port=$((port + 1))
-    front="load_module /usr/lib/nginx/modules/ngx_stream_module.so;
-stream { server { listen 127.0.0.1:$port ssl; ssl_certificate $work/srv.pem;
-  ssl_certificate_key $work/srv.key; proxy_pass 127.0.0.1:$rtmp_port; } }"
-  fi
-  cat >"$work/nginx/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-worker_rlimit_nofile 20000;
-events { worker_connections 16384; }
-rtmp {
-  server {
-    listen 127.0.0.1:$rtmp_port;
-    chunk_size 4096;
-    application live { live on; ${NGINX_RECORD:-record off;} }
-  }
-}
-CONF
-  # load_module must come first: put the stream front's lines in place.
-  if [ -n "$front" ]; then
-    { head -1 "$work/nginx/nginx.conf"; sed -n 1p <<<"$front";
-      tail -n +2 "$work/nginx/nginx.conf"; tail -n +2 <<<"$front"; } >"$work/nginx/nginx.conf.new"
-    mv "$work/nginx/nginx.conf.new" "$work/nginx/nginx.conf"
-  fi
-  nginx -p "$work/nginx/" -c "$work/nginx/nginx.conf" >"$work/nginx/stdout.log" 2>&1 &
-  echo $!
-}
-
-
 
 declare -A R
 run_server() {
@@ -394,4 +361,10 @@ if [ -n "$record_steps" ] && [ ${#rec_modes[@]} -gt 0 ]; then
       echo "| $n | $name | $what | ${REC[$m,$n,server_cpu_pct]:-} | $r | ${REC[$m,$n,kbs]:-} | ${REC[$m,$n,files]:-} | ${REC[$m,$n,lat_p99_ms]:-} | ${REC[$m,$n,behind]:-} |"
     done
   done
+fi
+
+# Each server at each latency setting, SRS as a third server.
+if [ "${LATENCY:-1}" = 1 ] && [ "$tls" != 1 ]; then
+  echo
+  BIN=$bin bench/latency.sh "$play_secs" 1
 fi

@@ -4,7 +4,14 @@
 # - wait_port PORT: waits for 127.0.0.1:PORT to accept (10 s), or fails;
 # - val KEY LINE: the value of KEY=... in a RESULT line;
 # - low_stream FILE: writes the "low" stream of the SRS comparisons, 10 s
-#   of 320x180 H.264 200k + AAC 32k (255 kbit/s), as FLV.
+#   of 320x180 H.264 200k + AAC 32k (255 kbit/s), as FLV;
+# - start_nginx [PORT]: nginx-rtmp (Debian's libnginx-mod-rtmp, one worker,
+#   no batching) on 127.0.0.1:PORT (default $port); with tls=1, behind
+#   nginx's stream {} TLS ($work/srv.pem and srv.key); NGINX_RECORD sets its
+#   record line. Prints its pid;
+# - start_srs PORT DELAY: SRS ($srs) on 127.0.0.1:PORT, its writes merged
+#   for DELAY ms: 350 is its defaults, 0 is batching off (tcp_nodelay on;
+#   min_latency on; mw_latency 0), others `mw_latency DELAY`. Prints its pid.
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -30,4 +37,64 @@ low_stream() {
     -f lavfi -i "sine=frequency=440:sample_rate=44100:beep_factor=4" -t 10 \
     -c:v libx264 -profile:v baseline -preset veryfast -b:v 200k -maxrate 200k -bufsize 400k \
     -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 32k -ac 2 -f flv "$1"
+}
+
+start_nginx() {
+  local port=${1:-$port}
+  mkdir -p "$work/nginx/logs"
+  local rtmp_port=$port front=""
+  if [ "${tls:-0}" = 1 ]; then
+    rtmp_port=$((port + 1))
+    front="load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+stream { server { listen 127.0.0.1:$port ssl; ssl_certificate $work/srv.pem;
+  ssl_certificate_key $work/srv.key; proxy_pass 127.0.0.1:$rtmp_port; } }"
+  fi
+  cat >"$work/nginx/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
+daemon off;
+master_process off;
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+worker_rlimit_nofile 20000;
+events { worker_connections 16384; }
+rtmp {
+  server {
+    listen 127.0.0.1:$rtmp_port;
+    chunk_size 4096;
+    application live { live on; ${NGINX_RECORD:-record off;} }
+  }
+}
+CONF
+  # load_module must come first: put the stream front's lines in place.
+  if [ -n "$front" ]; then
+    { head -1 "$work/nginx/nginx.conf"; sed -n 1p <<<"$front";
+      tail -n +2 "$work/nginx/nginx.conf"; tail -n +2 <<<"$front"; } >"$work/nginx/nginx.conf.new"
+    mv "$work/nginx/nginx.conf.new" "$work/nginx/nginx.conf"
+  fi
+  nginx -p "$work/nginx/" -c "$work/nginx/nginx.conf" >"$work/nginx/stdout.log" 2>&1 &
+  echo $!
+}
+
+start_srs() {
+  local port=$1 delay=$2 vhost=""
+  case $delay in
+    350) ;;
+    0) vhost="tcp_nodelay on; min_latency on; play { mw_latency 0; }" ;;
+    *) vhost="play { mw_latency $delay; }" ;;
+  esac
+  mkdir -p "$work/srs-$port"
+  cat >"$work/srs-$port/srs.conf" <<CONF
+listen              127.0.0.1:$port;
+max_connections     20000;
+daemon              off;
+pid                 $work/srs-$port/srs.pid;
+srs_log_tank        file;
+srs_log_file        $work/srs-$port/srs.log;
+vhost __defaultVhost__ {
+    $vhost
+}
+CONF
+  (cd "$work/srs-$port" && exec "$srs" -c srs.conf >/dev/null 2>&1) &
+  echo $!
 }

@@ -502,3 +502,32 @@ fn the_gop_is_released_when_its_publisher_leaves() {
     let st = lock(&s.state);
     assert_eq!((st.gop.capacity(), st.gop_bytes), (0, 0), "no room kept");
 }
+
+#[test]
+fn a_big_stream_with_no_delay_keeps_every_players_order_through_the_helpers() {
+    // 300 players: each message is handed to the fan-out helpers and the
+    // publisher goes on; the unpublish notice still comes after every
+    // message, for every player.
+    let h = hub();
+    let s = h.publish("live/big", 1, None, true).unwrap().stream;
+    s.deliver(1, video(0, true, 10));
+    let players: Vec<_> = (2..302).map(|c| h.play("live/big", c, false).1).collect();
+    // Within the queue limit: nothing is dropped.
+    for i in 1..100u32 {
+        s.deliver(1, video(i * 40, i % 50 == 0, 10));
+    }
+    h.unpublish("live/big", 1);
+    let want: Vec<Option<u32>> = (0..100).map(|i| Some(i * 40)).chain([None]).collect();
+    for q in &players {
+        let got = drain(q);
+        assert!(
+            matches!(got.last(), Some(Item::StreamEnd)),
+            "the notice last"
+        );
+        assert_eq!(
+            timestamps(&got),
+            want,
+            "every message, in order, then the notice"
+        );
+    }
+}
