@@ -52,15 +52,7 @@ cargo build --release -q -p rtmpkit-cli
 bin=$PWD/target/release/rtmpkit
 . bench/lib.sh
 
-input=../shared/media/h264-main-720p25-4M-10s.flv
-if [ ! -f "$input" ]; then
-  input=$work/720p-4M.flv
-  echo "making a 720p 4 Mbit/s input with ffmpeg..." >&2
-  ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=25" \
-    -f lavfi -i "sine=frequency=1000:sample_rate=48000:beep_factor=4" -t 10 \
-    -c:v libx264 -profile:v main -preset veryfast -b:v 4000k -maxrate 4000k -bufsize 8000k \
-    -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -f flv "$input"
-fi
+input=$(big_stream)
 
 port=$((20000 + RANDOM % 20000))
 tls=${TLS:-0}

@@ -5,12 +5,15 @@
 # - val KEY LINE: the value of KEY=... in a RESULT line;
 # - low_stream FILE: writes the "low" stream of the SRS comparisons, 10 s
 #   of 320x180 H.264 200k + AAC 32k (255 kbit/s), as FLV;
+# - big_stream: prints the path of the "big" stream, the 4.4 Mbit/s 720p
+#   sample of ../shared/media, made in $work with ffmpeg when it is not there;
 # - start_nginx [PORT]: nginx-rtmp (Debian's libnginx-mod-rtmp, one worker,
 #   no batching) on 127.0.0.1:PORT (default $port); with tls=1, behind
 #   nginx's stream {} TLS ($work/srv.pem and srv.key); NGINX_RECORD sets its
 #   record line. Prints its pid;
 # - start_srs PORT DELAY: SRS ($srs) on 127.0.0.1:PORT, its writes merged
-#   for DELAY ms: 350 is its defaults, 0 is batching off (tcp_nodelay on;
+#   for DELAY ms (as many connections as the open-files limit allows):
+#   350 is its defaults, 0 is batching off (tcp_nodelay on;
 #   min_latency on; mw_latency 0), others `mw_latency DELAY`. Prints its pid.
 work=$(mktemp -d)
 pids=()
@@ -37,6 +40,19 @@ low_stream() {
     -f lavfi -i "sine=frequency=440:sample_rate=44100:beep_factor=4" -t 10 \
     -c:v libx264 -profile:v baseline -preset veryfast -b:v 200k -maxrate 200k -bufsize 400k \
     -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 32k -ac 2 -f flv "$1"
+}
+
+big_stream() {
+  local f=../shared/media/h264-main-720p25-4M-10s.flv
+  if [ ! -f "$f" ]; then
+    f=$work/720p-4M.flv
+    echo "making a 720p 4 Mbit/s input with ffmpeg..." >&2
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=25" \
+      -f lavfi -i "sine=frequency=1000:sample_rate=48000:beep_factor=4" -t 10 \
+      -c:v libx264 -profile:v main -preset veryfast -b:v 4000k -maxrate 4000k -bufsize 8000k \
+      -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -f flv "$f"
+  fi
+  echo "$f"
 }
 
 start_nginx() {
@@ -86,7 +102,7 @@ start_srs() {
   mkdir -p "$work/srs-$port"
   cat >"$work/srs-$port/srs.conf" <<CONF
 listen              127.0.0.1:$port;
-max_connections     20000;
+max_connections     $(( $(ulimit -n) - 500 ));
 daemon              off;
 pid                 $work/srs-$port/srs.pid;
 srs_log_tank        file;

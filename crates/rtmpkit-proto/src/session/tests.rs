@@ -394,11 +394,15 @@ fn repeated_result_is_ignored() {
 /// Everything queued comes out of `poll_transmit`, in order, also after a
 /// burst that grew the output buffer (a regression: bytes were dropped),
 /// and also when taken in bounded batches.
-#[test]
-fn poll_transmit_loses_nothing_after_a_burst() {
-    use crate::chunk::ChunkDecoder;
-    let t0 = Instant::now();
-    let mut p = Pair::new(ClientConfig::play(&url()), ServerConfig::default(), t0, 5);
+/// A player connected to a server session (default configs), and the
+/// message stream id it plays on.
+fn playing_pair(t0: Instant, seed: u64) -> (Pair, u32) {
+    let mut p = Pair::new(
+        ClientConfig::play(&url()),
+        ServerConfig::default(),
+        t0,
+        seed,
+    );
     settle(&mut p, t0);
     let sid = p
         .server_events
@@ -407,7 +411,15 @@ fn poll_transmit_loses_nothing_after_a_burst() {
             ServerEvent::PlayRequested { stream_id, .. } => Some(*stream_id),
             _ => None,
         })
-        .unwrap();
+        .expect("play requested");
+    (p, sid)
+}
+
+#[test]
+fn poll_transmit_loses_nothing_after_a_burst() {
+    use crate::chunk::ChunkDecoder;
+    let t0 = Instant::now();
+    let (mut p, sid) = playing_pair(t0, 5);
     let mut dec = ChunkDecoder::new();
     dec.set_chunk_size(4096).unwrap();
     let mut sent = Vec::new();
@@ -456,18 +468,8 @@ fn after_writes_elsewhere_the_next_messages_decode_right() {
     // message of it short; the session is told, and its next frame must
     // decode right after the run however its headers were compressed.
     let t0 = Instant::now();
-    let scfg = ServerConfig::default();
-    let chunk_size = scfg.chunk_size;
-    let mut p = Pair::new(ClientConfig::play(&url()), scfg, t0, 30);
-    settle(&mut p, t0);
-    let sid = p
-        .server_events
-        .iter()
-        .find_map(|e| match e {
-            ServerEvent::PlayRequested { stream_id, .. } => Some(*stream_id),
-            _ => None,
-        })
-        .expect("play requested");
+    let chunk_size = ServerConfig::default().chunk_size;
+    let (mut p, sid) = playing_pair(t0, 30);
     let frame = |ts: u32, len: usize| {
         crate::media::Media::video(Timestamp(ts), Bytes::from(vec![0x27; len]))
     };

@@ -405,7 +405,10 @@ impl ServerHandler {
         });
         // A shared run went out on this session (its stream id and chunk
         // size are the run's): the fan-out may write the next ones itself.
-        if runs_sent && !self.direct_set {
+        // Not with no write delay: a burst to every player for each
+        // message would hold the publisher's task, and the players' own
+        // tasks keep the latency lower there (README, "Fan-out").
+        if runs_sent && !self.direct_set && !self.ctx.opts.max_write_delay.is_zero() {
             if let Some(socket) = &self.socket {
                 subscription.queue().set_direct(DirectOut {
                     socket: socket.clone(),

@@ -123,7 +123,6 @@ impl Hub {
                     gop: self.gop,
                     clock: self.clock.clone(),
                     fan_out: Mutex::new(()),
-                    handed_out: Arc::default(),
                     phase: self.next_phase.fetch_add(1, Ordering::Relaxed),
                     small: true.into(),
                 })

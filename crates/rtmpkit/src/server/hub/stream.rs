@@ -2,7 +2,7 @@
 //! sequence headers, the GOP), its players, and its fan-out, straight or
 //! through the [`FlushClock`](super::FlushClock)'s turns.
 
-use super::fanout::{Done, SHARE_FROM, hand_out, push_all, shard_count};
+use super::fanout::push_all;
 use super::queue::{Batch, PlayerQueue};
 use super::{FlushClock, GopLimits, StreamInfo, rate};
 use crate::sync::lock;
@@ -93,9 +93,6 @@ pub(super) struct StreamState {
     /// The players' queues as one list, rebuilt when a player joins or
     /// leaves, shared with fan-out by a reference count.
     pub(super) fanout: Arc<[Arc<PlayerQueue>]>,
-    /// The players cut into the fan-out helpers' shards, by connection id
-    /// (no write delay, big streams: see `fanout.rs`).
-    pub(super) shards: Vec<Arc<[Arc<PlayerQueue>]>>,
     /// The publisher's bit rate; and over 10 s windows as nginx-rtmp's
     /// `/stat` gives it, all of it, its video and its audio.
     pub(super) rate: rate::Rate,
@@ -139,16 +136,6 @@ impl StreamState {
 
     pub(super) fn rebuild_fanout(&mut self, phases: u64) {
         self.fanout = self.players.values().cloned().collect();
-        let shards = shard_count() as u64;
-        self.shards = (0..shards)
-            .map(|i| {
-                self.players
-                    .iter()
-                    .filter(|(conn, _)| **conn % shards == i)
-                    .map(|(_, q)| q.clone())
-                    .collect()
-            })
-            .collect();
         if phases > 1 {
             self.groups = (0..phases)
                 .map(|g| {
@@ -184,9 +171,6 @@ pub(crate) struct Stream {
     /// Held while a batch is handed out, so batches and notices keep
     /// their order (taken before the state lock, never after it).
     pub(super) fan_out: Mutex<()>,
-    /// Messages handed to the fan-out helpers and not yet served (no
-    /// write delay, big streams).
-    pub(super) handed_out: Arc<Done>,
     /// The flush clock's phase group this stream belongs to while it is
     /// small (see `clock.rs`).
     pub(super) phase: u64,
@@ -198,10 +182,6 @@ impl Stream {
     /// Hands a message of publisher `conn` to the caches and every player;
     /// a publisher that was replaced reaches nobody.
     pub fn deliver(self: &Arc<Self>, conn: u64, mut frame: Media) {
-        if self.clock.is_none() {
-            // The helpers are far behind: wait for them (bounded memory).
-            self.handed_out.wait_for_room();
-        }
         let now = Instant::now();
         let mut st = lock(&self.state);
         if st.publisher.as_ref().map(|p| p.conn) != Some(conn) {
@@ -275,25 +255,13 @@ impl Stream {
         }
         // No coalescing: the message goes out alone, but still as a batch,
         // so that its chunks are encoded once for every player.
-        if st.fanout.is_empty() {
-            return;
-        }
-        let batch = Arc::new(Batch::new(seq, vec![frame]));
-        if st.fanout.len() >= SHARE_FROM && st.shards.len() > 1 {
-            // Many players: the helpers write them while this task goes
-            // on reading; counted before the lock is let go, so a notice
-            // waits for it.
-            let shards = st.shards.clone();
-            self.handed_out.add(shards.len());
-            drop(st);
-            hand_out(&shards, Arc::from([batch]), &self.handed_out);
-            return;
-        }
         let fanout = st.fanout.clone();
         drop(st);
-        // Messages handed out while the stream was bigger go first.
-        self.handed_out.wait();
-        push_all(&fanout, &[batch]);
+        if fanout.is_empty() {
+            return;
+        }
+        let batch = [Arc::new(Batch::new(seq, vec![frame]))];
+        push_all(&fanout, &batch);
     }
 
     /// Phase groups of the flush clock (1 without coalescing).
@@ -477,14 +445,7 @@ impl Stream {
     /// events only: the N queue locks are taken under the stream lock.
     pub(super) fn settle<R>(&self, f: impl FnOnce(&mut StreamState) -> R) -> R {
         let _order = lock(&self.fan_out);
-        // Messages handed to the helpers reach the players first.
-        let mut st = loop {
-            self.handed_out.wait();
-            let st = lock(&self.state);
-            if self.handed_out.is_idle() {
-                break st;
-            }
-        };
+        let mut st = lock(&self.state);
         if let Some(b) = st.take_pending() {
             st.recent.push_back(b);
         }

@@ -504,10 +504,10 @@ fn the_gop_is_released_when_its_publisher_leaves() {
 }
 
 #[test]
-fn a_big_stream_with_no_delay_keeps_every_players_order_through_the_helpers() {
-    // 300 players: each message is handed to the fan-out helpers and the
-    // publisher goes on; the unpublish notice still comes after every
-    // message, for every player.
+fn a_big_stream_with_no_delay_keeps_every_players_order_across_threads() {
+    // 300 players: each message is served on every core at once (one
+    // slice of the players by a helper thread); the unpublish notice
+    // still comes after every message, for every player.
     let h = hub();
     let s = h.publish("live/big", 1, None, true).unwrap().stream;
     s.deliver(1, video(0, true, 10));
