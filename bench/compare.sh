@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Side-by-side load test: rtmpkit serve vs nginx-rtmp (Debian libnginx-mod-rtmp),
-# one after the other, on 127.0.0.1 only, under the same publisher and the same
-# `rtmpkit bench` load. Prints one markdown table with both servers and the ratios.
+# Side-by-side load test: rtmpkit serve vs nginx-rtmp (Debian libnginx-mod-rtmp)
+# and SRS (from SRS_BIN or ../shared/peers/srs/srs, left out with a note
+# without one; run with `mw_latency 100`, the same latency setting as
+# rtmpkit's default), one after the other, on 127.0.0.1 only, under the same
+# publisher and the same `rtmpkit bench` load. Prints one markdown table with
+# every server and rtmpkit's ratio to each other one.
 #
 #   bench/compare.sh [PLAY_SECONDS]        (default 15; whole run about 16 minutes)
-#   SERVERS="rtmpkit" STEPS="100 500" bench/compare.sh 5   (a quicker look)
+#   SERVERS="rtmpkit" STEPS="100 500" bench/compare.sh 5   (a quicker look;
+#                                the default is "rtmpkit nginx srs", srs only
+#                                when its binary is there and not with TLS=1)
 #   SERVE_ARGS="--max-write-delay-ms 40" bench/compare.sh   (extra flags for rtmpkit serve)
 #   DELAYS="0 40 100" DELAY_PLAYERS=500 bench/compare.sh   (the max_write_delay_ms
 #                                sweep: rtmpkit once per value at DELAY_PLAYERS
@@ -45,7 +50,18 @@ delay_players=${DELAY_PLAYERS:-500}
 http_players=${HTTP_PLAYERS-"500 1000"}
 ingest_steps=${INGEST-"100 500"}
 record_steps=${RECORD-"100"}
-servers=${SERVERS:-"rtmpkit nginx"}
+srs=${SRS_BIN:-../shared/peers/srs/srs}
+tls=${TLS:-0}
+if [ -z "${SERVERS:-}" ]; then
+  SERVERS="rtmpkit nginx"
+  if [ -x "$srs" ] && [ "$tls" != 1 ]; then
+    SERVERS+=" srs"
+  elif [ "$tls" != 1 ]; then
+    echo "SKIPPED: SRS (no binary at $srs; set SRS_BIN, see the README for how to build it)" >&2
+  fi
+fi
+servers=$SERVERS
+[ -x "$srs" ] && srs=$(realpath "$srs")
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo build --release -q -p rtmpkit-cli
@@ -55,7 +71,6 @@ bin=$PWD/target/release/rtmpkit
 input=$(big_stream)
 
 port=$((20000 + RANDOM % 20000))
-tls=${TLS:-0}
 base=rtmp://127.0.0.1:$port
 tls_flags=()
 if [ "$tls" = 1 ]; then
@@ -81,10 +96,21 @@ start_rtmpkit() {
   echo $!
 }
 
+# start_server NAME [rtmpkit serve flags]: starts rtmpkit, nginx or srs on
+# $port; prints its pid.
+start_server() {
+  case $1 in
+    srs) start_srs "$port" 100 ;;
+    nginx) start_nginx ;;
+    *) shift; start_rtmpkit "$@" ;;
+  esac
+}
+
 declare -A R
 run_server() {
   local name=$1 pid
-  pid=$(start_"$name")
+  R[$name,ok]=0
+  pid=$(start_server "$name")
   pids+=("$pid")
   wait_port "$port"
   echo "== $name (pid $pid)" >&2
@@ -108,6 +134,7 @@ run_server() {
   echo "$out" >&2
   R[$name,ff50]=$(val first_frame_p50_ms "$out")
   R[$name,ff95]=$(val first_frame_p95_ms "$out")
+  R[$name,ff]="$(val first_frame_p50_ms "$out") / ${R[$name,ff95]}"
   kill "$pusher" 2>/dev/null || true
   wait "$pusher" 2>/dev/null || true
   for n in $steps; do
@@ -120,6 +147,7 @@ run_server() {
     R[$name,$n,cpu_gbit]=$(val server_cpu_pct_per_gbit "$out")
     R[$name,$n,cpu]=$(val server_cpu_pct "$out")
     R[$name,$n,rss]=$(val server_rss_kib "$out")
+    R[$name,$n,rss_pp]=$(awk -v r="${R[$name,$n,rss]:-}" -v n="$n" 'BEGIN { if (r != "") printf "%.1f", r / n }')
     R[$name,$n,lat99]=$(val lat_p99_ms "$out")
     R[$name,$n,ff95]=$(val first_frame_p95_ms "$out")
     R[$name,$n,tool]=$(val tool_cpu_pct "$out")
@@ -197,7 +225,7 @@ if [ -n "$ingest_steps" ] && [ "$tls" != 1 ]; then
   fi
   for s in $servers; do
     for n in $ingest_steps; do
-      pid=$(start_"$s")
+      pid=$(start_server "$s")
       pids+=("$pid")
       wait_port "$port"
       out=$("$bin" bench ingest "$base/live/in{i}" -n "$n" --duration "$play_secs" \
@@ -263,7 +291,7 @@ declare -A FLOOR
 floor_src=../shared/tools/fanout-floor.c
 if [ -f "$floor_src" ] && command -v gcc >/dev/null && gcc -O2 -o "$work/floor" "$floor_src" 2>/dev/null; then
   for n in $steps; do
-    [ -n "${R[rtmpkit,$n,mbps]:-}${R[nginx,$n,mbps]:-}" ] || continue
+    [ -n "${R[rtmpkit,$n,mbps]:-}${R[nginx,$n,mbps]:-}${R[srs,$n,mbps]:-}" ] || continue
     out=$("$work/floor" "$n" 4400000 25 0 "$play_secs" || true)
     echo "floor: $out" >&2
     FLOOR[$n]=$(sed -n 's/.*-> \([0-9.]*\) %\/Gbit.*/\1/p' <<<"$out")
@@ -272,30 +300,50 @@ fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 
+label() { case $1 in nginx) echo nginx-rtmp ;; srs) echo "SRS (mw_latency 100)" ;; *) echo "$1" ;; esac; }
+others=""
+for s in $servers; do [ "$s" = rtmpkit ] || others+=" $s"; done
+# row LABEL KEY [RATIO_KEY]: each server's R[server,KEY], then rtmpkit's
+# R[rtmpkit,RATIO_KEY] (default KEY; "-" for none) over each other server's.
+row() {
+  local line="| $1 |" s rk=${3:-$2}
+  for s in $servers; do line+=" ${R[$s,$2]:-} |"; done
+  for s in $others; do
+    if [ "$rk" = - ]; then line+=" |"; else line+=" $(ratio "${R[rtmpkit,$rk]:-}" "${R[$s,$rk]:-}") |"; fi
+  done
+  echo "$line"
+}
+
 echo
 [ "$tls" = 1 ] && echo "over TLS: rtmpkit --tls-listen vs nginx-rtmp behind nginx stream {} TLS"
-echo "rtmpkit vs nginx-rtmp $(nginx -v 2>&1 | sed 's/.*\///'), $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), ${play_secs}s per step, input $(basename "$input")"
+echo "rtmpkit vs nginx-rtmp $(nginx -v 2>&1 | sed 's/.*\///')$([[ " $servers " == *" srs "* ]] && echo " and SRS $("$srs" -v 2>&1 | tail -1)"), $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), ${play_secs}s per step, input $(basename "$input")"
 echo
-echo "| figure | rtmpkit | nginx-rtmp | ratio (rtmpkit / nginx) |"
-echo "|---|---|---|---|"
-echo "| rtmpkit serve flags | ${SERVE_ARGS:-(defaults)} | | |"
-echo "| connect storm: server CPU per session (ms) | ${R[rtmpkit,connect_cpu]:-} | ${R[nginx,connect_cpu]:-} | $(ratio "${R[rtmpkit,connect_cpu]:-}" "${R[nginx,connect_cpu]:-}") |"
-echo "| connect storm paced to $storm_rate sessions/s: server CPU per session (ms) | ${R[rtmpkit,paced_cpu]:-} | ${R[nginx,paced_cpu]:-} | $(ratio "${R[rtmpkit,paced_cpu]:-}" "${R[nginx,paced_cpu]:-}") |"
-echo "| connect storm: sessions/s (20 in flight) | ${R[rtmpkit,connect_rate]:-} | ${R[nginx,connect_rate]:-} | $(ratio "${R[rtmpkit,connect_rate]:-}" "${R[nginx,connect_rate]:-}") |"
-echo "| one player joining a live stream: connect -> first video frame p50 / p95 (ms) | ${R[rtmpkit,ff50]:-} / ${R[rtmpkit,ff95]:-} | ${R[nginx,ff50]:-} / ${R[nginx,ff95]:-} | $(ratio "${R[rtmpkit,ff95]:-}" "${R[nginx,ff95]:-}") |"
-echo "| most players kept in real time (of ${steps// //}) | ${R[rtmpkit,ok]:-0} | ${R[nginx,ok]:-0} | $(ratio "${R[rtmpkit,ok]:-0}" "${R[nginx,ok]:-0}") |"
+head="| figure |" rule="|---|"
+for s in $servers; do head+=" $(label "$s") |"; rule+="---|"; done
+for s in $others; do head+=" rtmpkit / $(label "$s" | cut -d' ' -f1) |"; rule+="---|"; done
+echo "$head"
+echo "$rule"
+row "rtmpkit serve flags: ${SERVE_ARGS:-(defaults)}" -
+row "connect storm: server CPU per session (ms)" connect_cpu
+row "connect storm paced to $storm_rate sessions/s: server CPU per session (ms)" paced_cpu
+row "connect storm: sessions/s (20 in flight)" connect_rate
+row "one player joining a live stream: connect -> first video frame p50 / p95 (ms)" ff ff95
+row "most players kept in real time (of ${steps// //})" ok
 for n in $steps; do
-  [ -n "${R[rtmpkit,$n,mbps]:-}${R[nginx,$n,mbps]:-}" ] || continue
-  echo "| $n players: delivered Mbit/s | ${R[rtmpkit,$n,mbps]:-} | ${R[nginx,$n,mbps]:-} | $(ratio "${R[rtmpkit,$n,mbps]:-}" "${R[nginx,$n,mbps]:-}") |"
-  echo "| $n players: players behind real time | ${R[rtmpkit,$n,behind]:-} | ${R[nginx,$n,behind]:-} | |"
-  echo "| $n players: server CPU % of a core per delivered Gbit/s | ${R[rtmpkit,$n,cpu_gbit]:-} | ${R[nginx,$n,cpu_gbit]:-} | $(ratio "${R[rtmpkit,$n,cpu_gbit]:-}" "${R[nginx,$n,cpu_gbit]:-}") |"
+  any=""
+  for s in $servers; do any+=${R[$s,$n,mbps]:-}; done
+  [ -n "$any" ] || continue
+  row "$n players: delivered Mbit/s" "$n,mbps"
+  row "$n players: players behind real time" "$n,behind" -
+  row "$n players: server CPU % of a core per delivered Gbit/s" "$n,cpu_gbit"
   if [ -n "${FLOOR[$n]:-}" ]; then
-    echo "| $n sockets: kernel floor, one write per frame (C), CPU % per Gbit/s; each server / floor | ${FLOOR[$n]} | ${FLOOR[$n]} | $(ratio "${R[rtmpkit,$n,cpu_gbit]:-}" "${FLOOR[$n]}") / $(ratio "${R[nginx,$n,cpu_gbit]:-}" "${FLOOR[$n]}") |"
+    for s in $servers; do R[$s,$n,floor]=$(ratio "${R[$s,$n,cpu_gbit]:-}" "${FLOOR[$n]}"); done
+    row "$n sockets: kernel floor, one write per frame (C), ${FLOOR[$n]} CPU % per Gbit/s; each server / floor" "$n,floor" -
   fi
-  echo "| $n players: server RSS KiB per player | $(awk -v r="${R[rtmpkit,$n,rss]:-0}" -v n=$n 'BEGIN{printf "%.1f", r/n}') | $(awk -v r="${R[nginx,$n,rss]:-0}" -v n=$n 'BEGIN{printf "%.1f", r/n}') | $(ratio "${R[rtmpkit,$n,rss]:-}" "${R[nginx,$n,rss]:-}") |"
-  echo "| $n players: latency publisher -> player p99 (ms) | ${R[rtmpkit,$n,lat99]:-} | ${R[nginx,$n,lat99]:-} | $(ratio "${R[rtmpkit,$n,lat99]:-}" "${R[nginx,$n,lat99]:-}") |"
-  echo "| $n players: connect -> first video frame p95 while $n join, 50 at a time (ms) | ${R[rtmpkit,$n,ff95]:-} | ${R[nginx,$n,ff95]:-} | $(ratio "${R[rtmpkit,$n,ff95]:-}" "${R[nginx,$n,ff95]:-}") |"
-  echo "| $n players: load tool CPU % | ${R[rtmpkit,$n,tool]:-} | ${R[nginx,$n,tool]:-} | |"
+  row "$n players: server RSS KiB per player" "$n,rss_pp"
+  row "$n players: latency publisher -> player p99 (ms)" "$n,lat99"
+  row "$n players: connect -> first video frame p95 while $n join, 50 at a time (ms)" "$n,ff95"
+  row "$n players: load tool CPU %" "$n,tool" -
 done
 if [ -n "$delays" ] && [ -n "${D[${delays%% *},cpu_gbit]:-}" ]; then
   echo
@@ -326,7 +374,7 @@ if [ -n "$ingest_steps" ] && [ -n "${I[rtmpkit,${ingest_steps%% *},server_cpu_pc
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for n in $ingest_steps; do
     for s in $servers; do
-      name=$s; [ "$s" = nginx ] && name=nginx-rtmp
+      name=$(label "$s")
       r=""; goal=""
       if [ "$s" = rtmpkit ]; then
         r=$(ratio "${I[rtmpkit,$n,server_cpu_pct]:-}" "${I[nginx,$n,server_cpu_pct]:-}")

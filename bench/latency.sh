@@ -8,12 +8,17 @@
 # For each load it prints each one's server CPU (% of a core, user and
 # kernel apart), µs of server CPU per message a player received, RSS per
 # player and latency p99, then rtmpkit's CPU against the others' at equal
-# latency. Then, with no added latency, the most players of the low stream
-# each server keeps in real time (all playing, none behind, p99 under 1 s).
+# latency. Each load also gets the kernel's floor for its writes: a C program
+# (../shared/tools/fanout-floor.c, built here with gcc when both are there)
+# writing N loopback sockets one write per message, at the stream's message
+# rate and bitrate. Then, with no added latency, the most players of the low
+# stream each server keeps in real time (all playing, none behind, p99
+# under 1 s).
 #
 #   bench/latency.sh [SECONDS] [ROUNDS]       (default 20 s, 1 round)
 #   LOADS="low:2000 low:4000 big:500"         (the default: stream:players)
-#   LADDER="2000 3000 4000 6000"              (the default; LADDER="" skips it)
+#   LADDER="2000 4000 6000 8000 9000"         (the default; LADDER="" skips it;
+#                                              2 descriptors a player here)
 #   SRS_BIN=/path/to/srs   (default ../shared/peers/srs/srs; without a binary
 #                           the SRS rows are left out with a note; build it
 #                           from ossrs/srs with --rtc=off --srt=off, see README)
@@ -28,7 +33,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-20}
 rounds=${2:-1}
 loads=${LOADS:-"low:2000 low:4000 big:500"}
-ladder=${LADDER-"2000 3000 4000 6000"}
+ladder=${LADDER-"2000 4000 6000 8000 9000"}
 srs=${SRS_BIN:-../shared/peers/srs/srs}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ -z "${BIN:-}" ]; then
@@ -92,6 +97,24 @@ for load in $loads; do
   done
 done
 
+# The kernel's floor for each load: one write per message per player, at
+# the stream's rate (low: 68 messages/s, 255 kbit/s; big: 72/s, 4.4 Mbit/s),
+# all sockets written back to back at each message, readers in a second
+# process, as a server with no added latency must.
+declare -A FLOOR
+floor_src=../shared/tools/fanout-floor.c
+if [ -f "$floor_src" ] && command -v gcc >/dev/null && gcc -O2 -o "$work/floor" "$floor_src" 2>/dev/null; then
+  for load in $loads; do
+    n=${load##*:}
+    if [ "${load%%:*}" = big ]; then fout=$("$work/floor" "$n" 4400000 72 0 "$secs" || true)
+    else fout=$("$work/floor" "$n" 255000 68 0 "$secs" || true); fi
+    echo "floor $load: $fout" >&2
+    FLOOR[$load]=$(sed -n 's/.*sender cpu \([0-9.]*\)%.*/\1/p' <<<"$fout")
+  done
+else
+  echo "SKIPPED: the kernel floor rows (needs gcc and $floor_src)" >&2
+fi
+
 # The most players each server keeps in real time with no added latency.
 declare -A MOST
 if [ -n "$ladder" ]; then
@@ -127,11 +150,17 @@ for load in $loads; do
   for c in $configs; do
     echo "| ${c%%:*}, ${c##*:} ms | $(m "$load" "$c" server_cpu_pct) | $(m "$load" "$c" server_user_pct) | $(m "$load" "$c" server_sys_pct) | $(ratio "$(m "$load" "$c" server_user_pct)" "$(m "$load" "$c" server_sys_pct)") | $(m "$load" "$c" server_us_per_msg) | $(awk -v r="$(m "$load" "$c" server_rss_kib)" -v n="$n" 'BEGIN{printf "%.1f", r/n}') | $(m "$load" "$c" lat_p99_ms) | $(m "$load" "$c" behind) |"
   done
+  if [ -n "${FLOOR[$load]:-}" ]; then
+    echo "| kernel floor (C, one write per message per player, no added latency) | ${FLOOR[$load]} | | | | | | | |"
+  fi
   echo
   k=$(m "$load" rtmpkit:0 server_cpu_pct)
   best=$(awk -v a="$(m "$load" nginx:0 server_cpu_pct)" -v b="$(m "$load" srs:0 server_cpu_pct)" \
     'BEGIN { if (b == "?" || a + 0 <= b + 0) print a; else print b }')
   echo "- 0 ms: rtmpkit / the better of nginx-rtmp and SRS = $(ratio "$k" "$best") (goal <= 0.7)"
+  if [ -n "${FLOOR[$load]:-}" ]; then
+    echo "- 0 ms, each / the kernel floor: rtmpkit $(ratio "$k" "${FLOOR[$load]}"), nginx-rtmp $(ratio "$(m "$load" nginx:0 server_cpu_pct)" "${FLOOR[$load]}"), SRS $(ratio "$(m "$load" srs:0 server_cpu_pct)" "${FLOOR[$load]}")"
+  fi
   echo "- 100 ms: rtmpkit / SRS = $(ratio "$(m "$load" rtmpkit:100 server_cpu_pct)" "$(m "$load" srs:100 server_cpu_pct)") (goal <= 0.5)"
   echo "- 350 ms: rtmpkit / SRS = $(ratio "$(m "$load" rtmpkit:350 server_cpu_pct)" "$(m "$load" srs:350 server_cpu_pct)") (goal <= 0.5)"
   echo "- RSS per player: rtmpkit / nginx-rtmp (0 ms) = $(ratio "$(m "$load" rtmpkit:0 server_rss_kib)" "$(m "$load" nginx:0 server_rss_kib)") (goal <= 1)"

@@ -81,6 +81,11 @@ pub struct PlayArgs {
     /// Players connecting at once while ramping up.
     #[arg(long, default_value_t = 50)]
     ramp_concurrency: usize,
+    /// Seconds the ramp may take: players not started by then are counted
+    /// as failed (a server too busy to answer handshakes), and the
+    /// measurement goes on with those playing.
+    #[arg(long, default_value_t = 120.0)]
+    ramp_timeout: f64,
     /// Players use HTTP-FLV from this address (the server's --http-listen):
     /// http://ADDR/APP/STREAM.flv of the URL; --input still publishes over RTMP.
     #[arg(long, value_name = "ADDR")]
@@ -378,6 +383,9 @@ async fn play(a: PlayArgs) -> Result<()> {
     if a.duration.is_nan() || a.duration <= 0.0 || a.players == 0 {
         bail!("--duration and -n must be > 0");
     }
+    if a.ramp_timeout.is_nan() || a.ramp_timeout <= 0.0 {
+        bail!("--ramp-timeout must be > 0");
+    }
     let shared = Arc::new(BenchState {
         measuring: AtomicBool::new(false),
         sent: Mutex::new(HashMap::new()),
@@ -415,8 +423,16 @@ async fn play(a: PlayArgs) -> Result<()> {
     let limit = Arc::new(tokio::sync::Semaphore::new(a.ramp_concurrency.max(1)));
     let mut ok = 0usize;
     let mut failures: HashMap<String, u64> = HashMap::new();
-    for st in &stats {
-        let permit = limit.clone().acquire_owned().await?;
+    let ramp_deadline = ramp + Duration::from_secs_f64(a.ramp_timeout.clamp(1.0, 3600.0));
+    for (i, st) in stats.iter().enumerate() {
+        let Ok(permit) =
+            tokio::time::timeout_at(ramp_deadline, limit.clone().acquire_owned()).await
+        else {
+            let reason = format!("not started: the ramp took over {} s", a.ramp_timeout);
+            *failures.entry(reason).or_default() += (a.players - i) as u64;
+            break;
+        };
+        let permit = permit?;
         let (u, st, sh, tx) = (a.url.clone(), st.clone(), shared.clone(), ready_tx.clone());
         match &http_url {
             Some(url) => background.spawn(http_player::player(url.clone(), st, sh, tx, permit)),

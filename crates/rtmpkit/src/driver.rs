@@ -17,7 +17,7 @@
 //! - it ends with the handler's stop reason or a typed [`Error`].
 
 mod grid;
-mod tcp_dup;
+mod shared_tcp;
 
 use crate::error::{Error, Stage};
 use bytes::Bytes;
@@ -25,12 +25,12 @@ use grid::ReadGrid;
 use rtmpkit_proto::session::{
     ClientSession, ClientState, ServerSession, ServerState, Session, Side,
 };
+pub(crate) use shared_tcp::SharedTcp;
 use std::future::Future;
 use std::io::IoSlice;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-pub(crate) use tcp_dup::TcpDup;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -236,7 +236,7 @@ where
     /// while a read grid pauses reads, its receive low-water mark is raised
     /// so that arriving bytes do not wake the runtime for nothing.
     #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's read turns
-    pub(crate) fn with_read_gate(mut self, gate: TcpDup) -> Self {
+    pub(crate) fn with_read_gate(mut self, gate: SharedTcp) -> Self {
         self.grid.set_gate(gate);
         self
     }

@@ -9,7 +9,7 @@
 //! in one read. On plain TCP the socket's receive low-water mark is raised
 //! while reads pause, so arriving bytes wake nobody either.
 
-use super::TcpDup;
+use super::SharedTcp;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -36,7 +36,7 @@ pub(super) struct ReadGrid {
     points: Option<(Instant, Duration)>,
     /// No read before this.
     paused_until: Option<Instant>,
-    gate: Option<TcpDup>,
+    gate: Option<SharedTcp>,
     /// Whether the low-water mark is raised now.
     raised: bool,
     /// Bytes read since the start of the current period (`window_from`).
@@ -55,7 +55,7 @@ impl ReadGrid {
     }
 
     #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's read turns
-    pub fn set_gate(&mut self, gate: TcpDup) {
+    pub fn set_gate(&mut self, gate: SharedTcp) {
         self.gate = Some(gate);
     }
 
@@ -191,6 +191,8 @@ mod tests {
             .await
             .expect("connect");
         let (rx, _) = l.accept().await.expect("accept");
+        let shared = SharedTcp::new(rx);
+        let rx = shared.socket();
         // Open the receive window first: on loopback one segment can be as
         // large as a new connection's whole window, and a window that small
         // is reported readable whatever the mark.
@@ -212,7 +214,7 @@ mod tests {
         // Read to WouldBlock, which clears the runtime's readiness.
         assert!(rx.try_read(&mut sink).is_err(), "all was read");
         let mut grid = ReadGrid::default();
-        grid.set_gate(TcpDup::new(&rx).expect("gate"));
+        grid.set_gate(shared.clone());
         grid.set_points(Some((Instant::now(), Duration::from_millis(50))));
         grid.drained(Instant::now());
         assert!(grid.raised, "the mark is raised while paused");

@@ -10,7 +10,7 @@ use super::metrics::{bump, drop_one};
 use super::publication::Publication;
 use super::sessions::{Registered, SessionKind};
 use super::subscription::Subscription;
-use crate::driver::{Connection, DriverOptions, Flow, Handler, TcpDup, Transport};
+use crate::driver::{Connection, DriverOptions, Flow, Handler, SharedTcp, Transport};
 use crate::error::{Error, Stage};
 use rtmpkit_proto::message::status;
 use rtmpkit_proto::session::{
@@ -52,7 +52,7 @@ pub(crate) async fn serve<T: Transport>(
     socket: T,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
-    tcp: Option<crate::driver::TcpDup>,
+    tcp: Option<crate::driver::SharedTcp>,
 ) {
     let opts: &ServerOptions = &ctx.opts;
     let cfg = ServerConfig {
@@ -164,7 +164,7 @@ struct ServerHandler {
     role_since: Instant,
     /// The plain TCP socket, which the fan-out may write to while the
     /// task is idle ([`DirectOut`]).
-    socket: Option<TcpDup>,
+    socket: Option<SharedTcp>,
     /// The player's queue knows the socket.
     direct_set: bool,
     /// The fan-out may be writing to the socket: the queue must be asked

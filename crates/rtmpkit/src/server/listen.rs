@@ -6,7 +6,7 @@
 use super::connection;
 use super::context::ServerContext;
 use super::sessions::SessionKind;
-use crate::driver::TcpDup;
+use crate::driver::SharedTcp;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,11 +113,13 @@ pub(crate) async fn accept_loop(
         let id = ctx.next_id();
         let span = tracing::info_span!("conn", id, %peer);
         let (sh, rx) = (ctx.clone(), stop_rx.clone());
-        let tcp = TcpDup::new(&socket).ok();
+        // One socket shared by the task, the fan-out and the sessions API.
+        let tcp = SharedTcp::new(socket);
         match acceptor.clone().filter(|_| secure) {
             None => tasks.spawn(
                 async move {
-                    connection::serve(id, SessionKind::Rtmp, sh, socket, peer, rx, tcp).await;
+                    connection::serve(id, SessionKind::Rtmp, sh, tcp.clone(), peer, rx, Some(tcp))
+                        .await;
                     drop(permit);
                 }
                 .instrument(span),
@@ -126,8 +128,9 @@ pub(crate) async fn accept_loop(
                 async move {
                     // The setup timeout covers the TLS handshake.
                     let setup = sh.opts.setup_timeout;
-                    match tokio::time::timeout(setup, acceptor.accept(socket)).await {
+                    match tokio::time::timeout(setup, acceptor.accept(tcp.clone())).await {
                         Ok(Ok(tls)) => {
+                            let tcp = Some(tcp);
                             connection::serve(id, SessionKind::Rtmps, sh, tls, peer, rx, tcp).await
                         }
                         Ok(Err(e)) => {

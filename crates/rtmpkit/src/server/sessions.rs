@@ -7,7 +7,7 @@
 
 use super::hub::PlayerQueue;
 use super::policy::Action;
-use crate::driver::{IoCounters, TcpDup};
+use crate::driver::{IoCounters, SharedTcp};
 use crate::sync::lock;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -84,7 +84,7 @@ pub(crate) struct Session {
     pub io: Arc<IoCounters>,
     state: Mutex<State>,
     /// Its socket, for the round-trip time.
-    tcp: std::sync::OnceLock<TcpDup>,
+    tcp: std::sync::OnceLock<SharedTcp>,
     /// The last bitrate reading.
     rate: Mutex<RateReading>,
     /// Told when the session must look at what the server asks of it: to
@@ -120,7 +120,7 @@ struct RateReading {
 
 impl Session {
     /// Its socket, for the round-trip time.
-    pub fn set_tcp(&self, tcp: Option<TcpDup>) {
+    pub fn set_tcp(&self, tcp: Option<SharedTcp>) {
         if let Some(t) = tcp {
             let _ = self.tcp.set(t);
         }
@@ -240,7 +240,7 @@ impl Session {
             tc_url: st.tc_url.clone(),
             bitrate_in,
             bitrate_out,
-            round_trip: self.tcp.get().and_then(TcpDup::round_trip),
+            round_trip: self.tcp.get().and_then(SharedTcp::round_trip),
         }
     }
 }

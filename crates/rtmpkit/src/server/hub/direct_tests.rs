@@ -4,7 +4,7 @@
 
 use super::queue::DirectOut;
 use super::tests::{hub, video};
-use crate::driver::{IoCounters, TcpDup};
+use crate::driver::{IoCounters, SharedTcp};
 use rtmpkit_proto::ChunkDecoder;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -36,7 +36,7 @@ async fn direct_writes_short_writes_and_the_queue_add_up_to_the_stream() {
     let (_, q) = h.play("live/direct", 2, false);
     let counters = Arc::new(IoCounters::default());
     q.set_direct(DirectOut {
-        socket: TcpDup::new(&server).expect("dup"),
+        socket: SharedTcp::new(server),
         counters: counters.clone(),
         chunk_size: 128,
     });

@@ -1,7 +1,7 @@
 //! One player's bounded queue between the stream and its connection task,
 //! and when the task is woken for it: when the queue stops being empty.
 
-use crate::driver::{IoCounters, TcpDup};
+use crate::driver::{IoCounters, SharedTcp};
 use crate::sync::lock;
 use bytes::Bytes;
 use rtmpkit_proto::ChunkRun;
@@ -140,7 +140,7 @@ pub(crate) struct QueueLimits {
 /// 1 at the server's chunk size only.
 #[derive(Debug)]
 pub(crate) struct DirectOut {
-    pub socket: TcpDup,
+    pub socket: SharedTcp,
     /// The connection's byte counters (the sessions API).
     pub counters: Arc<IoCounters>,
     pub chunk_size: u32,
