@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
+mod hls;
 mod http_player;
 mod ingest;
 mod player;
@@ -33,6 +34,9 @@ pub enum BenchCmd {
     /// A long run: steady players counting lost frames, players and
     /// publishers coming and going, the server's RSS and fds each minute.
     Soak(soak::SoakArgs),
+    /// N LL-HLS viewers of one stream (spread over a ladder's variants),
+    /// each reading part after part with blocking playlist reloads.
+    Hls(hls::HlsArgs),
 }
 
 /// Arguments of `rtmpkit bench connect`.
@@ -120,6 +124,7 @@ pub async fn run(cmd: BenchCmd) -> Result<()> {
         BenchCmd::Play(a) => play(a).await,
         BenchCmd::Ingest(a) => ingest::ingest(a).await,
         BenchCmd::Soak(a) => soak::soak(a).await,
+        BenchCmd::Hls(a) => hls::hls(a).await,
     }
 }
 

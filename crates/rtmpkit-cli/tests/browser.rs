@@ -10,30 +10,17 @@
 
 mod common;
 
+use common::web::{PUPPETEER, browser, shots};
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-const WEB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/web");
-const PUPPETEER: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/web/node_modules/puppeteer-core"
-);
 
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-}
-
-/// Where screenshots go (kept after the run, for a person to look at).
-fn shots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// ffmpeg publishing a 640x360 25 fps test picture with a tone, the
@@ -73,32 +60,6 @@ fn timecoded_publisher(url: &str, base: u64) -> Proc {
             .spawn()
             .unwrap(),
     )
-}
-
-/// Runs `watch.mjs ARGS` (bounded) and returns what it printed.
-fn browser(args: &[&str]) -> Value {
-    let mut child = Command::new("node")
-        .arg(Path::new(WEB).join("watch.mjs"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut out, &mut s).unwrap();
-        s
-    });
-    let mut proc = Proc(child);
-    proc.wait_timeout(Duration::from_secs(90))
-        .expect("the browser did not finish within 90 s");
-    let text = reader.join().unwrap();
-    let v: Value = serde_json::from_str(text.trim())
-        .unwrap_or_else(|e| panic!("watch.mjs printed no JSON ({e}): {text}"));
-    assert!(v.get("error").is_none(), "browser: {}", v["error"]);
-    v
 }
 
 /// Latencies (ms) of the frames shown at or after `from` (wall ms), sorted.

@@ -354,6 +354,7 @@ fn ffmpeg_reader(
 
 pub mod pki;
 pub mod raw;
+pub mod web;
 
 /// A running `rtmpkit serve`: its ports, and its stdout / stderr lines as
 /// they come (read by threads, so the server never writes to a closed pipe).

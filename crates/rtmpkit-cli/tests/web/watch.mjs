@@ -13,6 +13,11 @@
 //   node watch.mjs recording URL SHOT.png SECONDS
 //     Opens a watch page, waits for its list of recordings, plays the first
 //     listed and follows the <video> for SECONDS.
+//   node watch.mjs ladder URL SHOT.png SECONDS
+//     Opens the watch page of a multitrack stream, waits for its quality
+//     menu, then picks each rendition in turn (as a viewer would, in the
+//     menu) and follows the <video> up to SECONDS each: the picture size it
+//     reached and the longest time the picture stood still; then "auto".
 import puppeteer from "puppeteer-core";
 
 const [mode, url, shot, seconds, base] = process.argv.slice(2);
@@ -141,8 +146,51 @@ try {
     })));
     Object.assign(result, { maxReady, samples });
     await page.screenshot({ path: shot });
+  } else if (mode === "ladder") {
+    await page.goto(url, { waitUntil: "domcontentloaded" });
+    await page.waitForFunction(() => window.rtmpkitPlayer.levels.length > 1, { timeout: 20000 });
+    result.levels = await page.evaluate(() => window.rtmpkitPlayer.levels);
+    result.menu = await page.evaluate(() => [...document.querySelectorAll("#levels option")].map((o) => o.textContent));
+    // Playing first.
+    await page.waitForFunction(() => document.querySelector("video").currentTime > 0.5, { timeout: 20000 });
+    result.picked = [];
+    const order = [...result.levels.keys()].reverse().concat([-1]);
+    for (const level of order) {
+      await page.select("#levels", String(level));
+      const want = level < 0 ? null : result.levels[level];
+      const picked = { level, want, samples: 0 };
+      let last = null;
+      let stillSince = Date.now();
+      let longestStill = 0;
+      const end = Date.now() + Number(seconds) * 1000;
+      let reachedAt = null;
+      while (Date.now() < end) {
+        const s = await page.evaluate(() => {
+          const v = document.querySelector("video");
+          return { time: v.currentTime, size: v.videoWidth + "x" + v.videoHeight, playing: window.rtmpkitPlayer.level };
+        });
+        picked.samples++;
+        const now = Date.now();
+        if (last === null || s.time !== last) {
+          longestStill = Math.max(longestStill, now - stillSince);
+          stillSince = now;
+          last = s.time;
+        }
+        picked.size = s.size;
+        picked.playing = s.playing;
+        if (want && s.size === want && reachedAt === null) reachedAt = now;
+        // Once at the new size, follow it for 2 s more.
+        if (reachedAt !== null && now - reachedAt > 2000) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      picked.longestStillMs = Math.max(longestStill, Date.now() - stillSince);
+      picked.status = await page.evaluate(() => document.getElementById("status").textContent);
+      result.picked.push(picked);
+    }
+    result.errors = await page.evaluate(() => window.rtmpkitPlayer.errors);
+    await page.screenshot({ path: shot });
   } else {
-    throw new Error("modes: watch, list, recording");
+    throw new Error("modes: watch, list, recording, ladder");
   }
 } catch (e) {
   result.error = String(e && e.stack ? e.stack : e);

@@ -15,12 +15,14 @@ mod codec;
 mod ex;
 mod hevc;
 mod message;
+mod rendition;
 
 pub use additional::{ADDITIONAL_MEDIA, ON_EXPECT_ADDITIONAL_MEDIA, additional_media_audio};
 pub use codec::{AacInfo, AvcInfo, parse_aac_config, parse_avc_config};
 pub use ex::{ExHeader, ExTrack, ExTracks, MultitrackType};
 pub use hevc::{HevcInfo, parse_hevc_config};
 pub use message::{Codec, Media, MediaKind};
+pub use rendition::rendition;
 
 use crate::error::DecodeError;
 

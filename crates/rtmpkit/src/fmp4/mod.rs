@@ -4,6 +4,7 @@
 //! and the recorder both write through it.
 
 mod boxes;
+mod codecs;
 mod demux;
 mod scan;
 mod writer;

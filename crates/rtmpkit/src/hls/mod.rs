@@ -2,15 +2,23 @@
 //! `GET /APP/STREAM/index.m3u8` (with blocking reload, `_HLS_msn` /
 //! `_HLS_part`), `init.mp4`, `segN.m4s` and `partN.I.m4s`.
 //!
+//! A stream published with several video tracks (E-RTMP multitrack, a
+//! quality ladder) is served as adaptive bitrate: `index.m3u8` is then a
+//! multivariant playlist with one variant per video track, whose media
+//! playlist is `vT.m3u8` and whose files are `vT-init.mp4`, `vT-segN.m4s`
+//! and `vT-partN.I.m4s` (see [`ladder`]).
+//!
 //! A stream is segmented only while somebody asks for it: the first
 //! request starts a [`Player`](crate::server::Player) (the play
 //! authorization applies), and segmenting stops 30 s after the last
 //! request. Segments live in memory, a few per stream.
 
+mod ladder;
 mod segmenter;
 
 use crate::server::{PlayerInfo, Players};
 use crate::sync::lock;
+use ladder::Ladder;
 pub use segmenter::Limits;
 use segmenter::Segmenter;
 use std::collections::HashMap;
@@ -40,7 +48,7 @@ pub enum Answer {
 /// One stream being segmented.
 #[derive(Debug)]
 struct Live {
-    seg: Mutex<Segmenter>,
+    seg: Mutex<Ladder>,
     /// Bumped at every new part (blocking requests wait on it).
     version: watch::Sender<u64>,
     last_request: Mutex<Instant>,
@@ -143,11 +151,11 @@ impl Hls {
     ) -> Result<Arc<Live>, Answer> {
         let mut player = self
             .players
-            .play(app, full, who)
+            .play_every_track(app, full, who)
             .await
             .map_err(|e| Answer::Err(403, e.to_string()))?;
         let live = Arc::new(Live {
-            seg: Mutex::new(Segmenter::new(self.limits)),
+            seg: Mutex::new(Ladder::new(self.limits)),
             version: watch::Sender::new(0),
             last_request: Mutex::new(Instant::now()),
             ended: false.into(),
@@ -219,40 +227,47 @@ impl Hls {
                 .and_then(|(_, v)| v.parse::<u64>().ok())
         };
         let wait = Duration::from_millis(u64::from(self.limits.segment_ms) * 3);
+        let ended = || live.ended.load(std::sync::atomic::Ordering::Relaxed);
+        let (variant, file) = split_variant(file);
+        let prefix = variant.map_or(String::new(), |t| format!("v{t}-"));
         let found = match file {
             "index.m3u8" => {
                 // Blocking reload: hold until that part (or segment) exists.
                 let (msn, part) = (arg("_HLS_msn"), arg("_HLS_part"));
-                let ready = |s: &Segmenter| match msn {
-                    None => s.init.is_some(),
-                    Some(m) => has_part(s, m, part),
-                };
-                wait_for(&live, wait, |s| {
-                    ready(s).then(|| {
-                        playlist(
-                            s,
-                            &self.limits,
-                            live.ended.load(std::sync::atomic::Ordering::Relaxed),
-                        )
-                    })
+                let multivariant = variant.is_none() && msn.is_none();
+                wait_for(&live, wait, |l| {
+                    let s = pick_segmenter(l, variant)?;
+                    let ready = match msn {
+                        None => s.init.is_some(),
+                        Some(m) => has_part(s, m, part),
+                    };
+                    if !ready {
+                        return None;
+                    }
+                    if multivariant && l.is_ladder() {
+                        return multivariant_playlist(l);
+                    }
+                    Some(playlist(s, &self.limits, ended(), &prefix))
                 })
                 .await
                 .map(|p| Answer::Ok("application/vnd.apple.mpegurl", p.into()))
             }
-            "init.mp4" => wait_for(&live, wait, |s| s.init.clone())
+            "init.mp4" => wait_for(&live, wait, |l| pick_segmenter(l, variant)?.init.clone())
                 .await
                 .map(|b| Answer::Ok("video/mp4", b)),
             f => match parse_media_name(f) {
-                Some((msn, None)) => wait_for(&live, wait, |s| {
-                    s.segments
+                Some((msn, None)) => wait_for(&live, wait, |l| {
+                    pick_segmenter(l, variant)?
+                        .segments
                         .iter()
                         .find(|x| x.msn == msn)
                         .and_then(|x| x.data.clone())
                 })
                 .await
                 .map(|b| Answer::Ok("video/mp4", b)),
-                Some((msn, Some(i))) => wait_for(&live, wait, |s| {
-                    s.segments
+                Some((msn, Some(i))) => wait_for(&live, wait, |l| {
+                    pick_segmenter(l, variant)?
+                        .segments
                         .iter()
                         .find(|x| x.msn == msn)
                         .and_then(|x| x.parts.get(i as usize))
@@ -264,6 +279,29 @@ impl Hls {
             },
         };
         found.unwrap_or_else(|| Answer::Err(404, format!("{file} is not (or no longer) there")))
+    }
+}
+
+/// The segmenter a request is about: track 0's, or variant `variant`'s.
+fn pick_segmenter(l: &Ladder, variant: Option<u8>) -> Option<&Segmenter> {
+    match variant {
+        None => Some(l.main()),
+        Some(t) => l.variant(t).map(|v| &v.seg),
+    }
+}
+
+/// `vT.m3u8` -> (Some(T), "index.m3u8"); `vT-FILE` -> (Some(T), FILE);
+/// anything else is track 0's.
+fn split_variant(f: &str) -> (Option<u8>, &str) {
+    let Some(rest) = f.strip_prefix('v') else {
+        return (None, f);
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let (n, tail) = rest.split_at(digits);
+    match (n.parse::<u8>(), tail) {
+        (Ok(t), ".m3u8") => (Some(t), "index.m3u8"),
+        (Ok(t), tail) if tail.len() > 1 && tail.starts_with('-') => (Some(t), &tail[1..]),
+        _ => (None, f),
     }
 }
 
@@ -286,12 +324,9 @@ fn has_part(s: &Segmenter, msn: u64, part: Option<u64>) -> bool {
     })
 }
 
-/// Runs `f` on the segmenter until it gives something or `limit` passes.
-async fn wait_for<T>(
-    live: &Live,
-    limit: Duration,
-    f: impl Fn(&Segmenter) -> Option<T>,
-) -> Option<T> {
+/// Runs `f` on the stream's segmenters until it gives something or
+/// `limit` passes.
+async fn wait_for<T>(live: &Live, limit: Duration, f: impl Fn(&Ladder) -> Option<T>) -> Option<T> {
     let mut rx = live.version.subscribe();
     let deadline = tokio::time::Instant::now() + limit;
     loop {
@@ -314,8 +349,9 @@ fn secs(ms: u32) -> String {
     format!("{:.3}", f64::from(ms) / 1000.0)
 }
 
-/// The LL-HLS media playlist (RFC 8216bis, version 9).
-fn playlist(s: &Segmenter, limits: &Limits, ended: bool) -> String {
+/// The LL-HLS media playlist (RFC 8216bis, version 9); `prefix` comes
+/// before each file's name (a variant's `vT-`).
+fn playlist(s: &Segmenter, limits: &Limits, ended: bool, prefix: &str) -> String {
     let mut p = String::new();
     let target = s.longest_ms.max(limits.segment_ms).div_ceil(1000);
     let part = limits.part_ms;
@@ -332,7 +368,7 @@ fn playlist(s: &Segmenter, limits: &Limits, ended: bool) -> String {
     let first = s.segments.front().map_or(0, |x| x.msn);
     let _ = writeln!(
         p,
-        "#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-MAP:URI=\"init.mp4\""
+        "#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-MAP:URI=\"{prefix}init.mp4\""
     );
     for seg in &s.segments {
         if let (Some((wall, first)), Some(dts)) = (s.clock, seg.start_dts) {
@@ -346,7 +382,7 @@ fn playlist(s: &Segmenter, limits: &Limits, ended: bool) -> String {
         for (i, part) in seg.parts.iter().enumerate() {
             let _ = writeln!(
                 p,
-                "#EXT-X-PART:DURATION={},URI=\"part{}.{i}.m4s\"{}",
+                "#EXT-X-PART:DURATION={},URI=\"{prefix}part{}.{i}.m4s\"{}",
                 secs(part.duration_ms),
                 seg.msn,
                 if part.independent {
@@ -357,11 +393,16 @@ fn playlist(s: &Segmenter, limits: &Limits, ended: bool) -> String {
             );
         }
         if seg.data.is_some() {
-            let _ = writeln!(p, "#EXTINF:{},\nseg{}.m4s", secs(seg.duration_ms), seg.msn);
+            let _ = writeln!(
+                p,
+                "#EXTINF:{},\n{prefix}seg{}.m4s",
+                secs(seg.duration_ms),
+                seg.msn
+            );
         } else if !ended {
             let _ = writeln!(
                 p,
-                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part{}.{}.m4s\"",
+                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{prefix}part{}.{}.m4s\"",
                 seg.msn,
                 seg.parts.len()
             );
@@ -371,4 +412,34 @@ fn playlist(s: &Segmenter, limits: &Limits, ended: bool) -> String {
         p.push_str("#EXT-X-ENDLIST\n");
     }
     p
+}
+
+/// The multivariant playlist of a ladder (RFC 8216bis §4.4.6.2): one
+/// `EXT-X-STREAM-INF` per video track, with the bandwidth measured on its
+/// segments (audio included), and its codecs and size from its sequence
+/// headers. `None` until every variant has started and has a part.
+fn multivariant_playlist(l: &Ladder) -> Option<String> {
+    let mut p = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for v in &l.variants {
+        let (peak, average) = v.bandwidth()?;
+        let codecs: Vec<String> = v
+            .seg
+            .tracks
+            .iter()
+            .filter_map(|t| t.codec_string())
+            .collect();
+        let _ = write!(
+            p,
+            "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},CODECS=\"{}\"",
+            codecs.join(",")
+        );
+        if let Some(video) = v.seg.tracks.first().filter(|t| t.width > 0) {
+            let _ = write!(p, ",RESOLUTION={}x{}", video.width, video.height);
+        }
+        if let Some(fps) = v.frame_rate() {
+            let _ = write!(p, ",FRAME-RATE={fps:.3}");
+        }
+        let _ = writeln!(p, "\nv{}.m3u8", v.track);
+    }
+    Some(p)
 }

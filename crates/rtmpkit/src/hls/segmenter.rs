@@ -82,6 +82,8 @@ pub struct Segmenter {
     /// Whether the init segment has an audio track.
     has_audio: bool,
     pub init: Option<Bytes>,
+    /// The tracks of the init segment: video, and audio if any.
+    pub tracks: Vec<Track>,
     pub segments: VecDeque<Segment>,
     held_video: Option<Held>,
     held_audio: Option<Held>,
@@ -105,6 +107,7 @@ impl Segmenter {
             audio_seq: None,
             has_audio: false,
             init: None,
+            tracks: Vec::new(),
             segments: VecDeque::new(),
             held_video: None,
             held_audio: None,
@@ -165,6 +168,7 @@ impl Segmenter {
             self.has_audio = audio.is_some();
             let tracks: Vec<Track> = std::iter::once(video).chain(audio).collect();
             self.init = Some(fmp4::init_segment(&tracks));
+            self.tracks = tracks;
             self.clock = Some((std::time::SystemTime::now(), dts));
             self.open_segment(0);
         }

@@ -123,6 +123,17 @@ struct Track {
     id: u8,
     /// The FourCC: `avc1`, `hvc1`, `av01`, `vp09`, `mp4a`, `Opus`, ...
     codec: String,
+    /// A video track's picture size, when its sequence header tells it
+    /// (H.264, HEVC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
+    /// A video track of a multitrack stream (a rendition of a ladder):
+    /// what the publisher sends of it, over 10 s windows. Play one
+    /// rendition as a plain stream with `STREAM?track=ID`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bitrate_kbps: Option<u64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -386,6 +397,10 @@ impl Page {
                     kind: if t.audio { "audio" } else { "video" }.to_owned(),
                     id: t.id,
                     codec: t.codec.clone(),
+                    width: (t.width > 0).then_some(t.width),
+                    height: (t.height > 0).then_some(t.height),
+                    bitrate_kbps: (st.tracks.iter().filter(|x| !x.audio).count() > 1 && !t.audio)
+                        .then_some(t.bits_per_second / 1000),
                 })
                 .collect(),
             video: st.video.as_ref().map(|v| Video {

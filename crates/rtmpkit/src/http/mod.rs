@@ -261,27 +261,43 @@ impl Page {
                 serde_json::json!({"error": "try GET /, GET /stats, GET /metrics, GET /healthz or POST /drain"}),
             );
         }
-        let streams: Vec<serde_json::Value> = self
-            .stats
-            .streams()
-            .into_iter()
-            .map(|s| {
-                serde_json::json!({
-                    "name": s.name,
-                    "publishing": s.publishing,
-                    "players": s.players,
-                    "bitrate_kbps": s.bits_per_second / 1000,
-                    "video": s.video.map(|v| serde_json::json!({
-                        "codec": v.codec, "profile": v.profile,
-                        "width": v.width, "height": v.height,
-                    })),
-                    "audio": s.audio.map(|a| serde_json::json!({
-                        "codec": a.codec, "profile": a.profile,
-                        "sample_rate": a.sample_rate, "channels": a.channels,
-                    })),
+        let streams: Vec<serde_json::Value> =
+            self.stats
+                .streams()
+                .into_iter()
+                .map(|s| {
+                    // A multitrack stream's video tracks: the renditions that
+                    // `STREAM?track=ID` plays.
+                    let video: Vec<_> = s.tracks.iter().filter(|t| !t.audio).collect();
+                    let renditions: Vec<serde_json::Value> =
+                        if video.len() > 1 {
+                            video
+                        .iter()
+                        .map(|t| serde_json::json!({
+                            "track": t.id, "codec": t.codec, "width": t.width,
+                            "height": t.height, "bitrate_kbps": t.bits_per_second / 1000,
+                        }))
+                        .collect()
+                        } else {
+                            Vec::new()
+                        };
+                    serde_json::json!({
+                        "name": s.name,
+                        "publishing": s.publishing,
+                        "players": s.players,
+                        "bitrate_kbps": s.bits_per_second / 1000,
+                        "renditions": renditions,
+                        "video": s.video.map(|v| serde_json::json!({
+                            "codec": v.codec, "profile": v.profile,
+                            "width": v.width, "height": v.height,
+                        })),
+                        "audio": s.audio.map(|a| serde_json::json!({
+                            "codec": a.codec, "profile": a.profile,
+                            "sample_rate": a.sample_rate, "channels": a.channels,
+                        })),
+                    })
                 })
-            })
-            .collect();
+                .collect();
         let mut body = serde_json::json!({ "streams": streams });
         if let Some(c) = self.stats.cluster() {
             let pulled: Vec<serde_json::Value> = c

@@ -36,6 +36,8 @@ pub(crate) struct ServerContext {
     pub drain: watch::Sender<Option<Option<String>>>,
     /// The recorders and their open files.
     pub recordings: Recordings,
+    /// The renditions running (their hub names), see [`super::rendition`].
+    pub renditions: Mutex<std::collections::HashSet<String>>,
     /// Every session, for operators.
     pub sessions: Arc<Sessions>,
     /// When the server started.

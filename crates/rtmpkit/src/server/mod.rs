@@ -24,6 +24,7 @@ mod publication;
 mod record;
 mod relay;
 mod reload;
+mod rendition;
 mod sessions;
 mod signed;
 mod stats;
@@ -245,6 +246,7 @@ impl Server {
             shutdown: stop_rx,
             drain: watch::Sender::new(None),
             recordings: Default::default(),
+            renditions: Default::default(),
             sessions: Default::default(),
             started: std::time::Instant::now(),
             opts: opts.clone(),

@@ -74,12 +74,35 @@ impl Players {
     }
 
     /// Joins `app/name` (`name` may carry `?query`, e.g. a signed URL's
-    /// token), after the play authorization.
+    /// token, or `track=N` for one rendition of a multitrack stream),
+    /// after the play authorization. The player gets track 0 only:
+    /// browsers' FLV players know no multitrack messages.
     pub async fn play(
         &self,
         app: &str,
         name: &str,
         who: PlayerInfo,
+    ) -> Result<Player, PlayRefused> {
+        self.join(app, name, who, true).await
+    }
+
+    /// As [`Players::play`], with every track of a multitrack stream (the
+    /// LL-HLS segmenter makes a variant of each video track).
+    pub(crate) async fn play_every_track(
+        &self,
+        app: &str,
+        name: &str,
+        who: PlayerInfo,
+    ) -> Result<Player, PlayRefused> {
+        self.join(app, name, who, false).await
+    }
+
+    async fn join(
+        &self,
+        app: &str,
+        name: &str,
+        who: PlayerInfo,
+        track0_only: bool,
     ) -> Result<Player, PlayRefused> {
         let kind = who.kind;
         let caller = Arc::new(caller_of(&self.0, app, who));
@@ -87,10 +110,9 @@ impl Players {
         registered
             .session
             .connected(app, &caller.flashver, &caller.tcurl);
-        // Browsers' FLV players know no multitrack messages: track 0 only.
         let subscription = self
             .0
-            .join(caller, name, ("start", "-2".into()), true)
+            .join(caller, name, ("start", "-2".into()), track0_only)
             .await?;
         registered
             .session

@@ -53,10 +53,17 @@ pub struct TrackStat {
     pub id: u8,
     /// Its FourCC (`avc1`, `hvc1`, `av01`, `vp09`, `mp4a`, `Opus`, ...).
     pub codec: String,
+    /// A video track's picture size (H.264 and HEVC; 0 when unknown).
+    pub width: u32,
+    pub height: u32,
+    /// A video track's bits per second over 10 s windows, measured for
+    /// each track of a multitrack stream (a ladder's rungs); 0 otherwise.
+    pub bits_per_second: u64,
 }
 
-/// The tracks the sequence headers `seqs` configure, video first, by id.
-fn tracks<'a>(seqs: impl Iterator<Item = &'a Media>) -> Vec<TrackStat> {
+/// The tracks the sequence headers `seqs` configure, video first, by id,
+/// with the video tracks' measured `rates` (track id, bits per second).
+fn tracks<'a>(seqs: impl Iterator<Item = &'a Media>, rates: &[(u8, u64)]) -> Vec<TrackStat> {
     let mut units = Vec::new();
     for m in seqs {
         crate::fmp4::demux(m, &mut units);
@@ -64,11 +71,26 @@ fn tracks<'a>(seqs: impl Iterator<Item = &'a Media>) -> Vec<TrackStat> {
     let mut v: Vec<TrackStat> = units
         .into_iter()
         .filter_map(|u| match u {
-            crate::fmp4::Unit::Config { key, fourcc, .. } => Some(TrackStat {
-                audio: key.audio,
-                id: key.id,
-                codec: String::from_utf8_lossy(&fourcc).into_owned(),
-            }),
+            crate::fmp4::Unit::Config { key, fourcc, body } => {
+                let size = match &fourcc {
+                    b"avc1" => parse_avc_config(&body).map(|i| (i.width, i.height)),
+                    b"hvc1" => parse_hevc_config(&body).map(|i| (i.width, i.height)),
+                    _ => None,
+                };
+                let (width, height) = size.filter(|_| !key.audio).unwrap_or((0, 0));
+                let bits_per_second = rates
+                    .iter()
+                    .find(|(id, _)| !key.audio && *id == key.id)
+                    .map_or(0, |r| r.1);
+                Some(TrackStat {
+                    audio: key.audio,
+                    id: key.id,
+                    codec: String::from_utf8_lossy(&fourcc).into_owned(),
+                    width,
+                    height,
+                    bits_per_second,
+                })
+            }
             crate::fmp4::Unit::Frame { .. } => None,
         })
         .collect();
@@ -209,7 +231,10 @@ impl StatsHandle {
                 frame_rate: s.metadata.as_ref().and_then(frame_rate),
                 last_timestamp: s.last_timestamp,
                 published_for: s.published_for,
-                tracks: tracks(s.video_seq.iter().chain(&s.audio_seq).chain(&s.track_seqs)),
+                tracks: tracks(
+                    s.video_seq.iter().chain(&s.audio_seq).chain(&s.track_seqs),
+                    &s.video_track_bits_per_second,
+                ),
             })
             .collect()
     }
@@ -301,7 +326,7 @@ mod tests {
             Timestamp(0),
             Bytes::from_static(b"\x95\x10mp4a\x00\x00\x00\x02AA\x01\x00\x00\x01B"),
         );
-        let got: Vec<(bool, u8, String)> = tracks([&avc, &two_aac].into_iter())
+        let got: Vec<(bool, u8, String)> = tracks([&avc, &two_aac].into_iter(), &[])
             .into_iter()
             .map(|t| (t.audio, t.id, t.codec))
             .collect();

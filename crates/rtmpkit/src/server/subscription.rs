@@ -15,6 +15,7 @@ use super::context::{Authorized, ServerContext};
 use super::hub::{Chunked, Item, Out, PlayerQueue};
 use super::metrics::{bump, drop_one};
 use super::policy::App;
+use super::rendition::{asked_track, rendition_key};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tracing::{info, warn};
@@ -45,6 +46,8 @@ pub(crate) enum Consumer {
 pub(crate) struct Subscription {
     ctx: Arc<ServerContext>,
     key: String,
+    /// The hub stream it plays: `key`, or one of its renditions.
+    hub_key: String,
     id: u64,
     caller: Arc<Caller>,
     consumer: Consumer,
@@ -56,7 +59,8 @@ impl ServerContext {
     /// Joins `app/name` (`name` may carry `?query`) as the player
     /// `caller`, after the play authorization; `extra` is the hook field
     /// the request adds (`start`). `track0_only`: no E-RTMP multitrack
-    /// messages (a player that did not announce E-RTMP).
+    /// messages (a player that did not announce E-RTMP). A query with
+    /// `track=N` plays rendition N (see [`super::rendition`]).
     pub(crate) async fn join(
         self: &Arc<Self>,
         caller: Arc<Caller>,
@@ -68,6 +72,13 @@ impl ServerContext {
             .authorize(Call::Play, &caller, name, extra)
             .await
             .map_err(|(stream, reason)| PlayRefused { stream, reason })?;
+        let track = asked_track(split_query(name).1).map_err(|reason| {
+            self.counters.fail("play", "bad_request");
+            PlayRefused {
+                stream: key.clone(),
+                reason,
+            }
+        })?;
         if let Some(max) = app.policy.max_players {
             let now = self.sessions.players_of(&key);
             if now >= max {
@@ -80,7 +91,7 @@ impl ServerContext {
             }
         }
         info!(stream = %key, flashver = %caller.flashver, "play");
-        let sub = self.subscribe(key, caller, Consumer::Player(app), track0_only);
+        let sub = self.subscribe(key, caller, Consumer::Player(app), track0_only, track);
         self.on_play(&sub.key, relay, split_query(name).1);
         bump(&self.counters.players);
         Ok(sub)
@@ -93,7 +104,7 @@ impl ServerContext {
             client_id: self.next_id(),
             ..Caller::default()
         });
-        self.subscribe(key.to_owned(), caller, Consumer::Internal, false)
+        self.subscribe(key.to_owned(), caller, Consumer::Internal, false, None)
     }
 
     fn subscribe(
@@ -102,12 +113,21 @@ impl ServerContext {
         caller: Arc<Caller>,
         consumer: Consumer,
         track0_only: bool,
+        track: Option<u8>,
     ) -> Subscription {
         let id = caller.client_id;
-        let (_stream, queue) = self.hub.play(&key, id, track0_only);
+        let (hub_key, queue) = match track {
+            None => (key.clone(), self.hub.play(&key, id, track0_only).1),
+            Some(n) => {
+                let rkey = rendition_key(&key, n);
+                let queue = self.play_rendition(&key, &rkey, n, id);
+                (rkey, queue)
+            }
+        };
         Subscription {
             ctx: self.clone(),
             key,
+            hub_key,
             id,
             caller,
             consumer,
@@ -166,7 +186,7 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let ctx = &self.ctx;
-        ctx.hub.stop_playing(&self.key, self.id);
+        ctx.hub.stop_playing(&self.hub_key, self.id);
         let Consumer::Player(app) = &self.consumer else {
             return;
         };

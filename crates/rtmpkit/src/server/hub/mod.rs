@@ -59,6 +59,9 @@ pub(crate) struct StreamInfo {
     pub bits_per_second_10s: u64,
     pub video_bits_per_second: u64,
     pub audio_bits_per_second: u64,
+    /// Each video track's bits per second (10 s windows), for a
+    /// multitrack stream.
+    pub video_track_bits_per_second: Vec<(u8, u64)>,
     pub last_timestamp: u32,
     pub published_for: Option<std::time::Duration>,
 }
@@ -207,7 +210,8 @@ impl Hub {
     pub fn publishing_under(&self, prefix: &str, except: &str) -> usize {
         let streams: Vec<Arc<Stream>> = lock(&self.streams)
             .iter()
-            .filter(|(k, _)| k.starts_with(prefix) && k.as_str() != except)
+            // A rendition (`app/name?track=N`) is not a publish.
+            .filter(|(k, _)| k.starts_with(prefix) && k.as_str() != except && !k.contains('?'))
             .map(|(_, s)| s.clone())
             .collect();
         streams.iter().filter(|s| s.has_publisher()).count()

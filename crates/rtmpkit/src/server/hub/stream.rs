@@ -109,6 +109,32 @@ pub(super) struct SlowRates {
     pub all: rate::Rate,
     pub video: rate::Rate,
     pub audio: rate::Rate,
+    /// Each video track's, once the stream is multitrack (a ladder's
+    /// rungs); empty for a one-track stream.
+    pub video_tracks: Vec<(u8, rate::Rate)>,
+}
+
+/// Video tracks measured apart, at most.
+const MEASURED_TRACKS: usize = 16;
+
+impl SlowRates {
+    fn add_video(&mut self, track: Option<u8>, bytes: usize, now: Instant) {
+        self.video.add(bytes, now);
+        if track.is_none() && self.video_tracks.is_empty() {
+            return;
+        }
+        let id = track.unwrap_or(0);
+        let known = self.video_tracks.iter().position(|(t, _)| *t == id);
+        match known {
+            Some(i) => self.video_tracks[i].1.add(bytes, now),
+            None if self.video_tracks.len() < MEASURED_TRACKS => {
+                let mut r = rate::Rate::over(std::time::Duration::from_secs(10));
+                r.add(bytes, now);
+                self.video_tracks.push((id, r));
+            }
+            None => {}
+        }
+    }
 }
 
 impl Default for SlowRates {
@@ -118,6 +144,7 @@ impl Default for SlowRates {
             all: rate::Rate::over(ten),
             video: rate::Rate::over(ten),
             audio: rate::Rate::over(ten),
+            video_tracks: Vec::new(),
         }
     }
 }
@@ -193,7 +220,7 @@ impl Stream {
         let slow = &mut st.slow_rates;
         slow.all.add(n, now);
         match frame.kind {
-            MediaKind::Video => slow.video.add(n, now),
+            MediaKind::Video => slow.add_video(frame.track, n, now),
             MediaKind::Audio => slow.audio.add(n, now),
             MediaKind::Metadata => {}
         }
@@ -277,7 +304,15 @@ impl Stream {
     /// Its state now, for stats and metrics.
     pub(super) fn info(&self) -> StreamInfo {
         let now = Instant::now();
-        let (publishing, queues, (video_seq, audio_seq, track_seqs), metadata, rates, at) = {
+        let (
+            publishing,
+            queues,
+            (video_seq, audio_seq, track_seqs),
+            metadata,
+            rates,
+            per_track,
+            at,
+        ) = {
             let st = lock(&self.state);
             (
                 st.publisher.is_some(),
@@ -294,6 +329,11 @@ impl Stream {
                     st.slow_rates.video.bits_per_second(now),
                     st.slow_rates.audio.bits_per_second(now),
                 ],
+                st.slow_rates
+                    .video_tracks
+                    .iter()
+                    .map(|(t, r)| (*t, r.bits_per_second(now)))
+                    .collect(),
                 (st.last_timestamp, st.published_at),
             )
         };
@@ -311,6 +351,7 @@ impl Stream {
             bits_per_second_10s: rates[1],
             video_bits_per_second: rates[2],
             audio_bits_per_second: rates[3],
+            video_track_bits_per_second: per_track,
             last_timestamp: at.0,
             published_for: at.1.map(|t| now.duration_since(t)),
         }
