@@ -245,6 +245,16 @@ fn the_ladder_is_served_as_adaptive_hls() {
             codecs.starts_with("avc1.64") && codecs.ends_with(",mp4a.40.2"),
             "{codecs}"
         );
+        assert_eq!(
+            attr(list, "AUDIO"),
+            "audio",
+            "variant {i} plays with the audio group"
+        );
+        assert_eq!(
+            attr(list, "AUDIO"),
+            "audio",
+            "variant {i} plays with the audio group"
+        );
         // The encoder's settings: the rung's video and 64 kbit/s of audio.
         let want = f64::from(kbps + 64) * 1000.0;
         let average: f64 = attr(list, "AVERAGE-BANDWIDTH").parse().unwrap();
@@ -313,6 +323,69 @@ fn the_ladder_is_served_as_adaptive_hls() {
     assert!(
         boundaries.windows(2).all(|w| w[0] == w[1]),
         "{boundaries:?}"
+    );
+
+    // The audio: one rendition (the ladder has one audio track), its
+    // segments numbered as the video's and as long within an AAC frame.
+    let media: Vec<Vec<(String, String)>> = lines
+        .iter()
+        .filter(|l| l.starts_with("#EXT-X-MEDIA:"))
+        .map(|l| attributes(l))
+        .collect();
+    assert_eq!(media.len(), 1, "{top}");
+    assert_eq!(attr(&media[0], "TYPE"), "AUDIO");
+    assert_eq!(attr(&media[0], "DEFAULT"), "YES");
+    let uri = attr(&media[0], "URI");
+    let audio = get_text(web, &format!("/live/abr/{uri}"));
+    check_playlist(&audio, false);
+    let map = audio
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-MAP:"))
+        .map(|l| attr(&attributes(l), "URI"))
+        .unwrap();
+    let mut bytes = get(web, &format!("/live/abr/{map}")).1;
+    let mut audio_secs = 0.0;
+    let (video_segments, video_durations) = &boundaries[0];
+    for (line, next) in audio.lines().zip(audio.lines().skip(1)) {
+        let Some(d) = line.strip_prefix("#EXTINF:") else {
+            continue;
+        };
+        let d: f64 = d.trim_end_matches(',').parse().unwrap();
+        let name = next.split_once('-').unwrap().1;
+        if let Some(k) = video_segments.iter().position(|s| s == name) {
+            let v: f64 = video_durations[k][8..]
+                .trim_end_matches(',')
+                .parse()
+                .unwrap();
+            eprintln!("{name}: audio {d} s, video {v} s");
+            // The first may start a few AAC frames late: what the encoder
+            // sent just before the keyframe a late joiner starts on.
+            let late = if k == 0 { 0.2 } else { 0.0 };
+            assert!(
+                d - v < 0.05 && v - d < 0.05 + late,
+                "{name}: audio {d} s, video {v} s"
+            );
+        }
+        let (status, body) = get(web, &format!("/live/abr/{next}"));
+        assert_eq!(status, 200, "{next}");
+        bytes.extend_from_slice(&body);
+        audio_secs += d;
+    }
+    assert!(audio_secs > 3.0, "{audio}");
+    let out = dir.path().join("audio.mp4");
+    std::fs::write(&out, &bytes).unwrap();
+    let (streams, errors) = decoded(&out);
+    eprintln!("audio: {streams:?}, {audio_secs} s");
+    assert!(
+        errors.trim().is_empty(),
+        "the audio decodes without errors: {errors}"
+    );
+    assert_eq!(streams.len(), 1, "audio alone: {streams:?}");
+    let frames = streams[0].3 as f64;
+    // AAC at 48 kHz: 1024 samples a frame.
+    assert!(
+        (frames - audio_secs * 48000.0 / 1024.0).abs() <= 2.0,
+        "{frames} frames in {audio_secs} s"
     );
     assert!(publisher.wait_timeout(Duration::from_secs(20)).is_some());
 }

@@ -22,7 +22,7 @@ pub use codec::{AacInfo, AvcInfo, parse_aac_config, parse_avc_config};
 pub use ex::{ExHeader, ExTrack, ExTracks, MultitrackType};
 pub use hevc::{HevcInfo, parse_hevc_config};
 pub use message::{Codec, Media, MediaKind};
-pub use rendition::rendition;
+pub use rendition::{audio_rendition, rendition};
 
 use crate::error::DecodeError;
 

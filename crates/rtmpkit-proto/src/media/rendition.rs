@@ -34,11 +34,22 @@ const AAC_BYTE: u8 = 0xaf;
 /// A message that does not parse passes unchanged on track 0, and is left
 /// out of the other renditions.
 pub fn rendition(m: &Media, video_track: u8) -> Option<Media> {
-    let want = match m.kind {
-        MediaKind::Metadata => return Some(m.clone()),
-        MediaKind::Video => video_track,
-        MediaKind::Audio => 0,
-    };
+    match m.kind {
+        MediaKind::Metadata => Some(m.clone()),
+        MediaKind::Video => one_track(m, video_track),
+        MediaKind::Audio => one_track(m, 0),
+    }
+}
+
+/// Audio track `track` of message `m` as a plain one-track audio message
+/// (legacy AAC, or an Enhanced RTMP header without the wrapper); `None`
+/// for any other message.
+pub fn audio_rendition(m: &Media, track: u8) -> Option<Media> {
+    (m.kind == MediaKind::Audio).then(|| one_track(m, track))?
+}
+
+/// Track `want` of audio or video message `m`, out of its wrapper.
+fn one_track(m: &Media, want: u8) -> Option<Media> {
     let is_video = m.kind == MediaKind::Video;
     let p = &m.payload;
     let enhanced = p
@@ -160,6 +171,21 @@ mod tests {
         let extra = Media::audio(Timestamp(0), Bytes::from(p));
         assert_eq!(rendition(&extra, 0), None);
         assert_eq!(rendition(&extra, 1), None);
+    }
+
+    #[test]
+    fn an_extra_audio_track_becomes_a_legacy_aac_tag() {
+        let mut p = vec![0x90 | 5, AUDIO_CODED_FRAMES];
+        p.extend_from_slice(b"mp4a");
+        p.extend_from_slice(&[1, 0x21, 0x10]);
+        let extra = Media::audio(Timestamp(20), Bytes::from(p));
+        let r = audio_rendition(&extra, 1).expect("audio track 1");
+        assert_eq!(&r.payload[..], &[0xaf, 1, 0x21, 0x10]);
+        assert_eq!(audio_rendition(&extra, 0), None);
+        let main = Media::audio(Timestamp(0), Bytes::from_static(&[0xaf, 1, 7]));
+        assert_eq!(audio_rendition(&main, 0), Some(main.clone()));
+        let video = Media::video(Timestamp(0), Bytes::from_static(&[0x17, 1, 0, 0, 0, 9]));
+        assert_eq!(audio_rendition(&video, 0), None);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! quality ladder) is served as adaptive bitrate: `index.m3u8` is then a
 //! multivariant playlist with one variant per video track, whose media
 //! playlist is `vT.m3u8` and whose files are `vT-init.mp4`, `vT-segN.m4s`
-//! and `vT-partN.I.m4s` (see [`ladder`]).
+//! and `vT-partN.I.m4s`, and one audio rendition per audio track, `aT.m3u8`
+//! and `aT-...` (see [`ladder`]).
 //!
 //! A stream is segmented only while somebody asks for it: the first
 //! request starts a [`Player`](crate::server::Player) (the play
@@ -229,7 +230,11 @@ impl Hls {
         let wait = Duration::from_millis(u64::from(self.limits.segment_ms) * 3);
         let ended = || live.ended.load(std::sync::atomic::Ordering::Relaxed);
         let (variant, file) = split_variant(file);
-        let prefix = variant.map_or(String::new(), |t| format!("v{t}-"));
+        let prefix = match variant {
+            None => String::new(),
+            Some(Rendition::Video(t)) => format!("v{t}-"),
+            Some(Rendition::Audio(t)) => format!("a{t}-"),
+        };
         let found = match file {
             "index.m3u8" => {
                 // Blocking reload: hold until that part (or segment) exists.
@@ -282,25 +287,37 @@ impl Hls {
     }
 }
 
-/// The segmenter a request is about: track 0's, or variant `variant`'s.
-fn pick_segmenter(l: &Ladder, variant: Option<u8>) -> Option<&Segmenter> {
+/// A ladder's media playlist: a video variant or an audio rendition, by
+/// track id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rendition {
+    Video(u8),
+    Audio(u8),
+}
+
+/// The segmenter a request is about: track 0's, or a ladder's rendition.
+fn pick_segmenter(l: &Ladder, variant: Option<Rendition>) -> Option<&Segmenter> {
     match variant {
         None => Some(l.main()),
-        Some(t) => l.variant(t).map(|v| &v.seg),
+        Some(Rendition::Video(t)) => l.variant(t).map(|v| &v.seg),
+        Some(Rendition::Audio(t)) => l.audio(t).map(|v| &v.seg),
     }
 }
 
-/// `vT.m3u8` -> (Some(T), "index.m3u8"); `vT-FILE` -> (Some(T), FILE);
-/// anything else is track 0's.
-fn split_variant(f: &str) -> (Option<u8>, &str) {
-    let Some(rest) = f.strip_prefix('v') else {
-        return (None, f);
+/// `vT.m3u8` -> (video T, "index.m3u8"); `vT-FILE` -> (video T, FILE);
+/// the same with `a` for audio; anything else is track 0's.
+fn split_variant(f: &str) -> (Option<Rendition>, &str) {
+    let kind = match f.as_bytes().first() {
+        Some(b'v') => Rendition::Video,
+        Some(b'a') => Rendition::Audio,
+        _ => return (None, f),
     };
+    let rest = &f[1..];
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     let (n, tail) = rest.split_at(digits);
     match (n.parse::<u8>(), tail) {
-        (Ok(t), ".m3u8") => (Some(t), "index.m3u8"),
-        (Ok(t), tail) if tail.len() > 1 && tail.starts_with('-') => (Some(t), &tail[1..]),
+        (Ok(t), ".m3u8") => (Some(kind(t)), "index.m3u8"),
+        (Ok(t), tail) if tail.len() > 1 && tail.starts_with('-') => (Some(kind(t)), &tail[1..]),
         _ => (None, f),
     }
 }
@@ -414,12 +431,32 @@ fn playlist(s: &Segmenter, limits: &Limits, ended: bool, prefix: &str) -> String
     p
 }
 
-/// The multivariant playlist of a ladder (RFC 8216bis §4.4.6.2): one
-/// `EXT-X-STREAM-INF` per video track, with the bandwidth measured on its
-/// segments (audio included), and its codecs and size from its sequence
-/// headers. `None` until every variant has started and has a part.
+/// The multivariant playlist of a ladder (RFC 8216bis §4.4.6): the audio
+/// renditions as one `EXT-X-MEDIA` group, then one `EXT-X-STREAM-INF` per
+/// video track, with the bandwidth measured on its segments plus the
+/// audio's, and its codecs and size from its sequence headers. `None`
+/// until every rendition has started and has a part.
 fn multivariant_playlist(l: &Ladder) -> Option<String> {
     let mut p = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let (mut audio_peak, mut audio_average) = (0, 0);
+    let mut audio_codecs: Vec<String> = Vec::new();
+    for (i, a) in l.audios.iter().enumerate() {
+        let (peak, average) = a.bandwidth()?;
+        audio_peak = audio_peak.max(peak);
+        audio_average = audio_average.max(average);
+        let track = a.seg.tracks.first()?;
+        if let Some(c) = track.codec_string().filter(|c| !audio_codecs.contains(c)) {
+            audio_codecs.push(c);
+        }
+        let default = if i == 0 { "YES" } else { "NO" };
+        let _ = writeln!(
+            p,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio {}\",DEFAULT={default},AUTOSELECT=YES,CHANNELS=\"{}\",URI=\"a{}.m3u8\"",
+            a.track,
+            track.channels.max(1),
+            a.track
+        );
+    }
     for v in &l.variants {
         let (peak, average) = v.bandwidth()?;
         let codecs: Vec<String> = v
@@ -427,10 +464,13 @@ fn multivariant_playlist(l: &Ladder) -> Option<String> {
             .tracks
             .iter()
             .filter_map(|t| t.codec_string())
+            .chain(audio_codecs.iter().cloned())
             .collect();
         let _ = write!(
             p,
-            "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},CODECS=\"{}\"",
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"",
+            peak + audio_peak,
+            average + audio_average,
             codecs.join(",")
         );
         if let Some(video) = v.seg.tracks.first().filter(|t| t.width > 0) {
@@ -438,6 +478,9 @@ fn multivariant_playlist(l: &Ladder) -> Option<String> {
         }
         if let Some(fps) = v.frame_rate() {
             let _ = write!(p, ",FRAME-RATE={fps:.3}");
+        }
+        if !l.audios.is_empty() {
+            p.push_str(",AUDIO=\"audio\"");
         }
         let _ = writeln!(p, "\nv{}.m3u8", v.track);
     }

@@ -2,6 +2,12 @@
 //! Segments start on video keyframes; a part is cut before it would
 //! outgrow the part target. Only the last few segments are kept, and the
 //! parts only of the newest ones.
+//!
+//! A segmenter carries video and audio together (a one-track stream),
+//! video alone (a variant of a ladder), or audio alone (an audio
+//! rendition of a ladder), whose parts and segments are cut where the
+//! video's were: the video segmenter tells its cuts ([`Segmenter::cuts`])
+//! and the audio one takes them ([`Segmenter::cut_at`]).
 
 use crate::fmp4::{self, Sample, Track, Unit};
 use bytes::{Bytes, BytesMut};
@@ -26,6 +32,17 @@ fn track_of(seq: Option<&Media>, id: u32) -> Option<Track> {
         _ => matches!(t.entry, fmp4::Entry::Aac(_) | fmp4::Entry::Opus(_)),
     };
     carried.then_some(t)
+}
+
+/// What a segmenter puts in its fragments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carries {
+    /// Video and its audio (a one-track stream).
+    Both,
+    /// Video alone; it records where it cuts.
+    Video,
+    /// Audio alone, cut where it is told.
+    Audio,
 }
 
 /// Settings of the segmenter.
@@ -77,6 +94,11 @@ struct Held {
 #[derive(Debug)]
 pub struct Segmenter {
     limits: Limits,
+    carries: Carries,
+    /// Video alone: where each part it made ends (the decode time where
+    /// the next starts) and whether a segment ended there too; the first
+    /// is where segment 0 starts. Audio alone: the cuts to make.
+    pub cuts: VecDeque<(u32, bool)>,
     video_seq: Option<Media>,
     audio_seq: Option<Media>,
     /// Whether the init segment has an audio track.
@@ -100,9 +122,17 @@ pub struct Segmenter {
 }
 
 impl Segmenter {
+    #[cfg(test)]
     pub fn new(limits: Limits) -> Self {
+        Segmenter::carrying(limits, Carries::Both)
+    }
+
+    /// A segmenter of video alone, or audio alone.
+    pub fn carrying(limits: Limits, carries: Carries) -> Self {
         Segmenter {
             limits,
+            carries,
+            cuts: VecDeque::new(),
             video_seq: None,
             audio_seq: None,
             has_audio: false,
@@ -129,6 +159,8 @@ impl Segmenter {
             MediaKind::Metadata => {}
             MediaKind::Video if m.sequence_header => self.video_seq = Some(m.clone()),
             MediaKind::Audio if m.sequence_header => self.audio_seq = Some(m.clone()),
+            MediaKind::Video if self.carries == Carries::Audio => {}
+            MediaKind::Audio if self.carries == Carries::Video => {}
             MediaKind::Video => {
                 let Ok(h) = VideoTagHeader::parse(&m.payload) else {
                     return;
@@ -164,8 +196,14 @@ impl Segmenter {
             let Some(video) = track_of(self.video_seq.as_ref(), VIDEO) else {
                 return;
             };
-            let audio = track_of(self.audio_seq.as_ref(), AUDIO);
+            let audio = match self.carries {
+                Carries::Both => track_of(self.audio_seq.as_ref(), AUDIO),
+                _ => None,
+            };
             self.has_audio = audio.is_some();
+            if self.carries == Carries::Video {
+                self.cuts.push_back((dts, true));
+            }
             let tracks: Vec<Track> = std::iter::once(video).chain(audio).collect();
             self.init = Some(fmp4::init_segment(&tracks));
             self.tracks = tracks;
@@ -205,11 +243,68 @@ impl Segmenter {
         });
     }
 
+    /// The cuts of the video this audio goes with: a part (and with
+    /// `true` a segment) ends where the decode time `at` starts. The first
+    /// is where segment 0 starts.
+    pub fn cut_at(&mut self, at: u32, segment: bool) {
+        if self.cuts.len() < 1000 {
+            self.cuts.push_back((at, segment));
+        }
+    }
+
+    /// Audio alone: makes the cuts due before `dts`.
+    fn cut_audio(&mut self, dts: u32) {
+        while let Some(&(at, segment)) = self.cuts.front() {
+            // Wrapping compare: `at` is not after `dts`.
+            if (dts.wrapping_sub(at) as i32) < 0 {
+                break;
+            }
+            self.cuts.pop_front();
+            if self.init.is_none() {
+                // Where the video's segment 0 starts.
+                let Some(audio) = track_of(self.audio_seq.as_ref(), AUDIO) else {
+                    continue;
+                };
+                self.init = Some(fmp4::init_segment(std::slice::from_ref(&audio)));
+                self.tracks = vec![audio];
+                self.has_audio = true;
+                self.clock = Some((std::time::SystemTime::now(), at));
+                self.open_segment(0);
+                continue;
+            }
+            self.cut_part();
+            if segment {
+                self.close_segment();
+            }
+        }
+    }
+
     fn audio_frame(&mut self, m: &Media, header_len: usize) {
+        let dts = m.timestamp.0;
+        if self.carries == Carries::Audio {
+            if let Some(h) = self.held_audio.take() {
+                let mut s = h.sample;
+                s.duration = dts.wrapping_sub(h.dts).clamp(1, 10_000);
+                self.part_ms += s.duration;
+                self.audio.push((h.dts, s));
+            }
+            self.cut_audio(dts);
+        }
         if self.init.is_none() || !self.has_audio {
             return;
         }
-        let dts = m.timestamp.0;
+        if self.carries == Carries::Audio {
+            self.held_audio = Some(Held {
+                dts,
+                sample: Sample {
+                    duration: 0,
+                    cts: 0,
+                    keyframe: true,
+                    data: m.payload.slice(header_len..),
+                },
+            });
+            return;
+        }
         if let Some(h) = self.held_audio.take() {
             let mut s = h.sample;
             s.duration = dts.wrapping_sub(h.dts).clamp(1, 10_000);
@@ -238,12 +333,19 @@ impl Segmenter {
 
     /// Makes a part of what waits (if anything) and adds it to the open segment.
     fn cut_part(&mut self) {
-        if self.video.is_empty() {
+        let leader = match self.carries {
+            Carries::Audio => &self.audio,
+            _ => &self.video,
+        };
+        let Some(&(first_dts, _)) = leader.first() else {
             return;
-        }
+        };
         let video: Vec<Sample> = self.video.iter().map(|(_, s)| s.clone()).collect();
         let audio: Vec<Sample> = self.audio.iter().map(|(_, s)| s.clone()).collect();
-        let mut tracks = vec![(VIDEO, u64::from(self.video[0].0), &video[..])];
+        let mut tracks = Vec::with_capacity(2);
+        if let Some((dts, _)) = self.video.first() {
+            tracks.push((VIDEO, u64::from(*dts), &video[..]));
+        }
         if let Some((dts, _)) = self.audio.first() {
             tracks.push((AUDIO, u64::from(*dts), &audio[..]));
         }
@@ -251,10 +353,13 @@ impl Segmenter {
         self.fragment_seq += 1;
         let part = Part {
             duration_ms: self.part_ms,
-            independent: video[0].keyframe,
+            independent: video.first().is_none_or(|s| s.keyframe),
             data,
         };
-        let first_dts = self.video[0].0;
+        if self.carries == Carries::Video && self.cuts.len() < 1000 {
+            self.cuts
+                .push_back((first_dts.wrapping_add(self.part_ms), false));
+        }
         self.video.clear();
         self.audio.clear();
         self.part_ms = 0;
@@ -266,6 +371,11 @@ impl Segmenter {
     }
 
     fn close_segment(&mut self) {
+        if self.carries == Carries::Video
+            && let Some(cut) = self.cuts.back_mut()
+        {
+            cut.1 = true;
+        }
         let Some(seg) = self.segments.back_mut() else {
             return;
         };
@@ -300,6 +410,9 @@ impl Segmenter {
         if let Some(h) = self.held_audio.take() {
             let mut s = h.sample;
             s.duration = 23;
+            if self.carries == Carries::Audio {
+                self.part_ms += 23;
+            }
             self.audio.push((h.dts, s));
         }
         self.cut_part();

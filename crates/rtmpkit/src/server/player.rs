@@ -88,6 +88,7 @@ impl Players {
 
     /// As [`Players::play`], with every track of a multitrack stream (the
     /// LL-HLS segmenter makes a variant of each video track).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the LL-HLS segmenter
     pub(crate) async fn play_every_track(
         &self,
         app: &str,
