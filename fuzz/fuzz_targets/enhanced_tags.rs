@@ -1,9 +1,11 @@
 //! Enhanced RTMP and legacy tag headers: arbitrary bytes. Parsers return,
-//! and every track slice of a multitrack tag lies inside the input.
+//! and every track slice of a multitrack tag lies inside the input. One
+//! track taken out of a message (a rendition) is no larger than the
+//! message and a few header bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rtmpkit_proto::media::{AudioTagHeader, ExHeader, VideoTagHeader};
+use rtmpkit_proto::media::{AudioTagHeader, ExHeader, VideoTagHeader, audio_rendition, rendition};
 use rtmpkit_proto::{Media, MediaKind, Timestamp};
 
 fuzz_target!(|data: &[u8]| {
@@ -22,6 +24,18 @@ fuzz_target!(|data: &[u8]| {
     let _ = VideoTagHeader::parse(data);
     let _ = AudioTagHeader::parse(data);
     let bytes = bytes::Bytes::copy_from_slice(data);
-    let _ = Media::new(MediaKind::Video, Timestamp(0), bytes.clone());
-    let _ = Media::new(MediaKind::Audio, Timestamp(0), bytes);
+    let video = Media::new(MediaKind::Video, Timestamp(0), bytes.clone());
+    let audio = Media::new(MediaKind::Audio, Timestamp(0), bytes);
+    for track in [0, 1, 2, 255] {
+        for r in [
+            rendition(&video, track),
+            rendition(&audio, track),
+            audio_rendition(&audio, track),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert!(r.payload.len() <= data.len() + 5);
+        }
+    }
 });

@@ -2,7 +2,9 @@
 //! keep-alive HTTP/1.1 connection, as hls.js in low-latency mode reads:
 //! the playlist, then a blocking reload for the next part
 //! (`_HLS_msn`/`_HLS_part`) and each new part. With a multivariant
-//! playlist (a ladder), the viewers are spread over its variants.
+//! playlist (a ladder), the viewers are spread over its variants, and each
+//! also reads the default audio rendition, on a second connection, as
+//! hls.js does.
 
 use super::procstat::{TICKS_PER_SEC, proc_sample, report_tool_cpu};
 use anyhow::{Context, Result, bail};
@@ -66,26 +68,35 @@ pub async fn hls(a: HlsArgs) -> Result<()> {
     } else {
         variants
     };
+    let audio: Option<String> = lines
+        .iter()
+        .filter(|l| l.starts_with("#EXT-X-MEDIA:") && l.contains("TYPE=AUDIO"))
+        .find(|l| l.contains("DEFAULT=YES"))
+        .and_then(|l| l.split("URI=\"").nth(1)?.split('"').next())
+        .map(|u| format!("{base}/{u}"));
     eprintln!(
-        "{} viewers over {} playlist(s): {}",
+        "{} viewers over {} playlist(s): {}{}",
         a.viewers,
         playlists.len(),
-        playlists.join(", ")
+        playlists.join(", "),
+        audio
+            .as_deref()
+            .map_or(String::new(), |u| format!(", each with the audio {u}"))
     );
     let counts = Arc::new(Counts::default());
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..a.viewers {
-        let (url, counts, authority) = (
-            playlists[i % playlists.len()].clone(),
-            counts.clone(),
-            authority.clone(),
-        );
-        tasks.spawn(async move {
-            if let Err(e) = viewer(&authority, &url, &counts).await {
-                counts.errors.fetch_add(1, Ordering::Relaxed);
-                eprintln!("viewer: {e:#}");
-            }
-        });
+        let video = playlists[i % playlists.len()].clone();
+        let reads = std::iter::once((video, true)).chain(audio.clone().map(|u| (u, false)));
+        for (url, main) in reads {
+            let (counts, authority) = (counts.clone(), authority.clone());
+            tasks.spawn(async move {
+                if let Err(e) = viewer(&authority, &url, &counts, main).await {
+                    counts.errors.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("viewer: {e:#}");
+                }
+            });
+        }
         // A gentle ramp: 50 viewers a second.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -159,8 +170,10 @@ async fn get(c: &mut SendRequest<Empty<Bytes>>, authority: &str, path: &str) -> 
     Ok(body)
 }
 
-/// One viewer: the media playlist, then each next part as it comes.
-async fn viewer(authority: &str, url: &str, counts: &Counts) -> Result<()> {
+/// One viewer's reading of one media playlist: the playlist, then each
+/// next part as it comes. `main`: its first part counts the viewer as
+/// started (the audio rendition's does not).
+async fn viewer(authority: &str, url: &str, counts: &Counts, main: bool) -> Result<()> {
     let uri: hyper::Uri = url.parse()?;
     let path = uri.path().to_owned();
     let dir = path.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
@@ -181,10 +194,10 @@ async fn viewer(authority: &str, url: &str, counts: &Counts) -> Result<()> {
             counts.parts.fetch_add(1, Ordering::Relaxed);
             counts.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
             fetched = Some((*msn, *i));
-            if first {
-                first = false;
+            if first && main {
                 counts.started.fetch_add(1, Ordering::Relaxed);
             }
+            first = false;
         }
         // Ask for the part after the last one had, blocking until it is.
         let (msn, part) = match fetched {
