@@ -434,6 +434,30 @@ fn the_watch_page_switches_between_the_rungs() {
             );
         }
     }
+    // Half a minute in: /stats lists the renditions with their measured
+    // bit rates (10 s windows), each near the encoder's setting.
+    let stats: serde_json::Value = serde_json::from_str(&get_text(web, "/stats")).unwrap();
+    let stream = stats["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "live/abr")
+        .unwrap()
+        .clone();
+    let renditions = stream["renditions"].as_array().unwrap();
+    assert_eq!(renditions.len(), 3, "{stream}");
+    for (r, (w, h, kbps)) in renditions.iter().zip(RUNGS) {
+        assert_eq!(
+            (r["width"].as_u64(), r["height"].as_u64()),
+            (Some(w.into()), Some(h.into()))
+        );
+        let got = r["bitrate_kbps"].as_f64().unwrap();
+        let want = f64::from(kbps);
+        assert!(
+            (got - want).abs() <= want * 0.25,
+            "{r}: {got} kbit/s against {want}"
+        );
+    }
     publisher.0.kill().ok();
 }
 
