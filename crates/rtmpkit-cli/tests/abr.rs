@@ -64,6 +64,12 @@ fn ladder(dir: &Path, secs: u32) -> PathBuf {
     out
 }
 
+/// `rtmpkit serve` with RTMP and HTTP on loopback ports.
+fn serve_with_http() -> Served {
+    let args = ["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"];
+    Served::start(&args.map(String::from))
+}
+
 /// FFmpeg 9 publishing the first `secs` of the ladder live (`-re`, its
 /// own RTMP muxer), every track; running.
 fn publisher(url: &str, secs: u32) -> Proc {
@@ -209,12 +215,7 @@ fn attr(list: &[(String, String)], name: &str) -> String {
 fn the_ladder_is_served_as_adaptive_hls() {
     ladder_file();
     let dir = tempfile::tempdir().unwrap();
-    let s = Served::start(&[
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-listen".into(),
-        "127.0.0.1:0".into(),
-    ]);
+    let s = serve_with_http();
     let (port, web) = (s.plain.unwrap(), s.http.unwrap());
     let url = format!("rtmp://127.0.0.1:{port}/live/abr");
     let mut publisher = publisher(&url, 12);
@@ -395,12 +396,7 @@ fn the_ladder_is_served_as_adaptive_hls() {
 /// picture to that size with no stall over 1 s; then back to automatic.
 fn the_watch_page_switches_between_the_rungs() {
     ladder_file();
-    let s = Served::start(&[
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--http-listen".into(),
-        "127.0.0.1:0".into(),
-    ]);
+    let s = serve_with_http();
     let (port, web) = (s.plain.unwrap(), s.http.unwrap());
     let mut publisher = publisher(&format!("rtmp://127.0.0.1:{port}/live/abr"), 40);
     std::thread::sleep(Duration::from_millis(1500));

@@ -225,33 +225,21 @@ impl Ladder {
 mod tests {
     use super::*;
     use bytes::{BufMut, BytesMut};
-    use rtmpkit_proto::Timestamp;
-    use rtmpkit_proto::flv::FlvReader;
 
     /// The sample FLV (H.264 25 fps, keyframe every second, AAC), its
     /// video sent again as E-RTMP multitrack track 1 (as FFmpeg sends an
     /// extra rung), every message of track 1 right after track 0's. With
     /// `shift_keys`, track 1's keyframes are marked one frame late.
     fn two_rungs(shift_keys: bool) -> Vec<Media> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/sample-5s.flv"
-        );
-        let mut r = FlvReader::new();
-        r.push(&std::fs::read(path).unwrap());
         let mut out = Vec::new();
         let mut late_key = false;
-        while let Some(t) = r.next_tag().unwrap() {
-            let Some(kind) = MediaKind::from_type_id(t.tag_type) else {
-                continue;
-            };
-            let m = Media::new(kind, t.timestamp, t.data.clone());
+        for m in crate::hls::segmenter::tests::fixture(u32::MAX, 0) {
             out.push(m.clone());
-            if kind != MediaKind::Video {
+            if m.kind != MediaKind::Video {
                 continue;
             }
             // Legacy AVC: frame type | 7, packet type, SI24 cts, data.
-            let p = &t.data;
+            let p = &m.payload;
             let mut frame_type = p[0] >> 4;
             if shift_keys && !m.sequence_header {
                 let key = frame_type == 1;
@@ -271,7 +259,7 @@ mod tests {
                 b.put_u8(1);
                 b.put_slice(&p[2..]);
             }
-            out.push(Media::video(Timestamp(t.timestamp.0), b.freeze()));
+            out.push(Media::video(m.timestamp, b.freeze()));
         }
         out
     }

@@ -282,33 +282,16 @@ impl Segmenter {
     fn audio_frame(&mut self, m: &Media, header_len: usize) {
         let dts = m.timestamp.0;
         if self.carries == Carries::Audio {
-            if let Some(h) = self.held_audio.take() {
-                let mut s = h.sample;
-                s.duration = dts.wrapping_sub(h.dts).clamp(1, 10_000);
-                self.part_ms += s.duration;
-                self.audio.push((h.dts, s));
-            }
+            // Audio alone: the held sample ends here, then come the cuts
+            // due before this one.
+            self.end_held_audio(dts);
             self.cut_audio(dts);
         }
         if self.init.is_none() || !self.has_audio {
             return;
         }
-        if self.carries == Carries::Audio {
-            self.held_audio = Some(Held {
-                dts,
-                sample: Sample {
-                    duration: 0,
-                    cts: 0,
-                    keyframe: true,
-                    data: m.payload.slice(header_len..),
-                },
-            });
-            return;
-        }
-        if let Some(h) = self.held_audio.take() {
-            let mut s = h.sample;
-            s.duration = dts.wrapping_sub(h.dts).clamp(1, 10_000);
-            self.audio.push((h.dts, s));
+        if self.carries != Carries::Audio {
+            self.end_held_audio(dts);
         }
         self.held_audio = Some(Held {
             dts,
@@ -319,6 +302,19 @@ impl Segmenter {
                 data: m.payload.slice(header_len..),
             },
         });
+    }
+
+    /// The held audio sample lasts until `dts`: it joins the part being
+    /// made (whose length it makes, when audio is alone).
+    fn end_held_audio(&mut self, dts: u32) {
+        if let Some(h) = self.held_audio.take() {
+            let mut s = h.sample;
+            s.duration = dts.wrapping_sub(h.dts).clamp(1, 10_000);
+            if self.carries == Carries::Audio {
+                self.part_ms += s.duration;
+            }
+            self.audio.push((h.dts, s));
+        }
     }
 
     fn open_segment(&mut self, msn: u64) {
@@ -423,14 +419,14 @@ impl Segmenter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use rtmpkit_proto::Timestamp;
     use rtmpkit_proto::flv::FlvReader;
 
     /// The sample FLV's messages (H.264 25 fps, AAC), video timestamps
     /// from `gap_at` on moved `gap` ms later.
-    fn fixture(gap_at: u32, gap: u32) -> Vec<Media> {
+    pub(in crate::hls) fn fixture(gap_at: u32, gap: u32) -> Vec<Media> {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../tests/fixtures/sample-5s.flv"
