@@ -110,21 +110,27 @@ fn decoded(file: &Path) -> (Vec<(String, u32, u32, u64)>, String) {
     (streams, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-/// Debian's ffmpeg 5.1 (no E-RTMP) plays `STREAM?track=1`, and `rtmpkit
-/// pull` plays `?track=2`: each is a plain one-track stream of that rung's
-/// size, and every frame decodes. A plain play still gets track 0.
+/// Debian's ffmpeg 5.1 (no E-RTMP) plays `STREAM?track=1` over RTMP and
+/// `STREAM.flv?track=2` over HTTP-FLV, and `rtmpkit pull` (an E-RTMP
+/// player) plays `?track=2`: each is a plain one-track stream of that
+/// rung's size, and every frame decodes. A plain play still gets track 0.
 fn legacy_players_pick_one_rung_with_track_n() {
     ladder_file();
     let dir = tempfile::tempdir().unwrap();
-    let s = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
+    let s = serve_with_http();
     let url = format!("rtmp://127.0.0.1:{}/live/abr", s.plain.unwrap());
-    let outs: Vec<PathBuf> = (0..3)
-        .map(|i| dir.path().join(format!("track{i}.flv")))
+    let flv = format!("http://127.0.0.1:{}/live/abr.flv", s.http.unwrap());
+    // (file, the rung it must be)
+    let outs: Vec<(PathBuf, usize)> = ["track0", "track1", "track2", "track2-http"]
+        .iter()
+        .zip([0, 1, 2, 2])
+        .map(|(name, rung)| (dir.path().join(format!("{name}.flv")), rung))
         .collect();
     let mut players = vec![
-        ffmpeg_player(&url, &outs[0]),
-        ffmpeg_player(&format!("{url}?track=1"), &outs[1]),
-        pull_to(&format!("{url}?track=2"), &outs[2], 20, &[]),
+        ffmpeg_player(&url, &outs[0].0),
+        ffmpeg_player(&format!("{url}?track=1"), &outs[1].0),
+        pull_to(&format!("{url}?track=2"), &outs[2].0, 20, &[]),
+        ffmpeg_player(&format!("{flv}?track=2"), &outs[3].0),
     ];
     std::thread::sleep(Duration::from_millis(800));
     let mut ffmpeg9 = publisher(&url, 6);
@@ -139,7 +145,8 @@ fn legacy_players_pick_one_rung_with_track_n() {
             "player ends"
         );
     }
-    for (i, out) in outs.iter().enumerate() {
+    for (out, i) in &outs {
+        let i = *i;
         let (streams, errors) = decoded(out);
         eprintln!("track {i}: {streams:?}");
         assert!(

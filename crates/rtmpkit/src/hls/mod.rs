@@ -7,7 +7,7 @@
 //! multivariant playlist with one variant per video track, whose media
 //! playlist is `vT.m3u8` and whose files are `vT-init.mp4`, `vT-segN.m4s`
 //! and `vT-partN.I.m4s`, and one audio rendition per audio track, `aT.m3u8`
-//! and `aT-...` (see [`ladder`]).
+//! and `aT-...` (see `hls/ladder.rs`).
 //!
 //! A stream is segmented only while somebody asks for it: the first
 //! request starts a [`Player`](crate::server::Player) (the play
