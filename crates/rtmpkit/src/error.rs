@@ -129,6 +129,10 @@ pub enum Error {
     /// Not supported (yet).
     #[error("{0}")]
     Unsupported(&'static str),
+    /// A frame given to a frame-level write cannot be sent (no parameter
+    /// sets yet, malformed NAL units, ...).
+    #[error("the frame cannot be sent: {0}")]
+    Frame(rtmpkit_proto::media::FrameError),
 }
 
 fn fmt_duration(d: Duration) -> String {

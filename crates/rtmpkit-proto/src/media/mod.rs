@@ -13,6 +13,7 @@
 mod additional;
 mod codec;
 mod ex;
+mod h264;
 mod hevc;
 mod message;
 mod rendition;
@@ -20,6 +21,7 @@ mod rendition;
 pub use additional::{ADDITIONAL_MEDIA, ON_EXPECT_ADDITIONAL_MEDIA, additional_media_audio};
 pub use codec::{AacInfo, AvcInfo, parse_aac_config, parse_avc_config};
 pub use ex::{ExHeader, ExTrack, ExTracks, MultitrackType};
+pub use h264::{FrameError, H264Packager, avc_config, nal_units};
 pub use hevc::{HevcInfo, parse_hevc_config};
 pub use message::{Codec, Media, MediaKind};
 pub use rendition::{audio_rendition, rendition};

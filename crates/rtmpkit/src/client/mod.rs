@@ -7,26 +7,25 @@
 //! counters from atomics: nothing is locked around the session or the
 //! socket.
 
+mod faces;
 mod feed;
 mod handler;
 mod options;
 mod request;
 mod task;
 
+pub use faces::{PullSession, PushSession};
 pub use options::{ALL_FOURCCS, ClientOptions, ReconnectPolicy};
 
 use crate::driver::IoCounters;
 use crate::error::{Error, Stage};
-use bytes::Bytes;
 #[cfg(feature = "server")]
 pub(crate) use feed::Fed;
 pub(crate) use feed::Feed;
 use request::Request;
 use rtmpkit_proto::RtmpUrl;
-use rtmpkit_proto::amf0::Amf0Object;
 use rtmpkit_proto::media::Media;
 use rtmpkit_proto::session::ClientMode;
-use rtmpkit_proto::{MediaKind, Timestamp};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -472,121 +471,5 @@ impl ClientHandle {
     /// Whether the session has started and not ended.
     pub fn is_running(&self) -> bool {
         self.core.phase() == Phase::Running
-    }
-}
-
-/// Publishes a live stream to a server.
-///
-/// ```no_run
-/// # async fn f() -> Result<(), rtmpkit::Error> {
-/// use rtmpkit::client::{ClientOptions, PushSession};
-/// let push = PushSession::new("rtmp://127.0.0.1/live/test", ClientOptions::default())?;
-/// push.start().await?;
-/// push.write_video(0.into(), bytes::Bytes::from_static(&[0x17, 0, 0, 0, 0])).await?;
-/// push.close().await?;
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct PushSession {
-    handle: ClientHandle,
-}
-
-/// Plays a live stream from a server.
-#[derive(Debug, Clone)]
-pub struct PullSession {
-    handle: ClientHandle,
-}
-
-impl std::ops::Deref for PushSession {
-    type Target = ClientHandle;
-    fn deref(&self) -> &ClientHandle {
-        &self.handle
-    }
-}
-
-impl std::ops::Deref for PullSession {
-    type Target = ClientHandle;
-    fn deref(&self) -> &ClientHandle {
-        &self.handle
-    }
-}
-
-impl PushSession {
-    /// A session for `url`; nothing happens until [`ClientHandle::start`].
-    /// A URL without an app or stream name is an error here.
-    pub fn new(url: &str, options: ClientOptions) -> Result<Self, Error> {
-        Ok(PushSession {
-            handle: ClientHandle::new(ClientMode::Publish, url, options)?,
-        })
-    }
-
-    /// `new` + `start`.
-    pub async fn connect(url: &str, options: ClientOptions) -> Result<Self, Error> {
-        let s = Self::new(url, options)?;
-        s.start().await?;
-        Ok(s)
-    }
-
-    /// Starts as [`ClientHandle::start`] does, with `feed` as the source of
-    /// the media: the session task takes it straight from there.
-    #[cfg_attr(not(feature = "server"), allow(dead_code))]
-    pub(crate) async fn start_fed(&self, feed: Box<dyn Feed>) -> Result<(), Error> {
-        self.core.start(Some(feed)).await
-    }
-
-    /// Sends one media message (metadata goes out as `@setDataFrame`).
-    pub async fn write_media(&self, media: Media) -> Result<(), Error> {
-        self.core.submit(|reply| Request::Media(media, reply)).await
-    }
-
-    /// Sends an FLV audio tag body.
-    pub async fn write_audio(&self, timestamp: Timestamp, payload: Bytes) -> Result<(), Error> {
-        self.write_media(Media::audio(timestamp, payload)).await
-    }
-
-    /// Sends an FLV video tag body.
-    pub async fn write_video(&self, timestamp: Timestamp, payload: Bytes) -> Result<(), Error> {
-        self.write_media(Media::video(timestamp, payload)).await
-    }
-
-    /// Sends an FLV script tag body (`onMetaData ...`) as metadata, bytes
-    /// as they are.
-    pub async fn write_script_tag(&self, body: Bytes) -> Result<(), Error> {
-        self.write_media(Media::new(MediaKind::Metadata, Timestamp::ZERO, body))
-            .await
-    }
-
-    /// Sends metadata as `@setDataFrame onMetaData`.
-    pub async fn write_metadata(&self, metadata: Amf0Object) -> Result<(), Error> {
-        self.core
-            .submit(|reply| Request::Metadata(metadata, reply))
-            .await
-    }
-
-    /// Sends everything buffered.
-    pub async fn flush(&self) -> Result<(), Error> {
-        self.core.call(Request::Flush).await
-    }
-}
-
-impl PullSession {
-    /// A session for `url`; nothing happens until [`ClientHandle::start`].
-    pub fn new(url: &str, options: ClientOptions) -> Result<Self, Error> {
-        Ok(PullSession {
-            handle: ClientHandle::new(ClientMode::Play, url, options)?,
-        })
-    }
-
-    /// `new` + `start`.
-    pub async fn connect(url: &str, options: ClientOptions) -> Result<Self, Error> {
-        let s = Self::new(url, options)?;
-        s.start().await?;
-        Ok(s)
-    }
-
-    /// The next metadata / audio / video message in order; `None` once the
-    /// session ended (see [`ClientHandle::wait`] for why).
-    pub async fn next_message(&self) -> Option<Media> {
-        self.core.media_rx.recv().await.ok()
     }
 }

@@ -1,0 +1,165 @@
+//! The two faces of the client core: [`PushSession`] publishes, and
+//! [`PullSession`] plays (spec `client-session.md`, "one core, two
+//! faces"). Both are a [`ClientHandle`] with their own writes or reads.
+
+use super::feed::Feed;
+use super::request::Request;
+use super::{ClientHandle, ClientOptions};
+use crate::error::Error;
+use bytes::Bytes;
+use rtmpkit_proto::amf0::Amf0Object;
+use rtmpkit_proto::media::{H264Packager, Media};
+use rtmpkit_proto::session::ClientMode;
+use rtmpkit_proto::{MediaKind, Timestamp};
+use std::sync::Arc;
+
+/// Publishes a live stream to a server.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), rtmpkit::Error> {
+/// use rtmpkit::client::{ClientOptions, PushSession};
+/// let push = PushSession::new("rtmp://127.0.0.1/live/test", ClientOptions::default())?;
+/// push.start().await?;
+/// push.write_video(0.into(), bytes::Bytes::from_static(&[0x17, 0, 0, 0, 0])).await?;
+/// push.close().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PushSession {
+    handle: ClientHandle,
+    /// What [`PushSession::write_h264`] has sent (the parameter sets).
+    h264: Arc<std::sync::Mutex<H264Packager>>,
+}
+
+/// Plays a live stream from a server.
+#[derive(Debug, Clone)]
+pub struct PullSession {
+    handle: ClientHandle,
+}
+
+impl std::ops::Deref for PushSession {
+    type Target = ClientHandle;
+    fn deref(&self) -> &ClientHandle {
+        &self.handle
+    }
+}
+
+impl std::ops::Deref for PullSession {
+    type Target = ClientHandle;
+    fn deref(&self) -> &ClientHandle {
+        &self.handle
+    }
+}
+
+impl PushSession {
+    /// A session for `url`; nothing happens until [`ClientHandle::start`].
+    /// A URL without an app or stream name is an error here.
+    pub fn new(url: &str, options: ClientOptions) -> Result<Self, Error> {
+        Ok(PushSession {
+            handle: ClientHandle::new(ClientMode::Publish, url, options)?,
+            h264: Arc::default(),
+        })
+    }
+
+    /// `new` + `start`.
+    pub async fn connect(url: &str, options: ClientOptions) -> Result<Self, Error> {
+        let s = Self::new(url, options)?;
+        s.start().await?;
+        Ok(s)
+    }
+
+    /// Starts as [`ClientHandle::start`] does, with `feed` as the source of
+    /// the media: the session task takes it straight from there.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) async fn start_fed(&self, feed: Box<dyn Feed>) -> Result<(), Error> {
+        self.core.start(Some(feed)).await
+    }
+
+    /// Sends one media message (metadata goes out as `@setDataFrame`).
+    pub async fn write_media(&self, media: Media) -> Result<(), Error> {
+        self.core.submit(|reply| Request::Media(media, reply)).await
+    }
+
+    /// Sends an FLV audio tag body.
+    pub async fn write_audio(&self, timestamp: Timestamp, payload: Bytes) -> Result<(), Error> {
+        self.write_media(Media::audio(timestamp, payload)).await
+    }
+
+    /// Sends an FLV video tag body.
+    pub async fn write_video(&self, timestamp: Timestamp, payload: Bytes) -> Result<(), Error> {
+        self.write_media(Media::video(timestamp, payload)).await
+    }
+
+    /// Sends one H.264 access unit as an encoder gives it: Annex B (NAL
+    /// units after start codes) or 4-byte length-prefixed NAL units,
+    /// presented at `pts` and decoded at `dts`. The first call must carry
+    /// the SPS and PPS; a sequence header (the AVCDecoderConfigurationRecord,
+    /// ISO/IEC 14496-15 §5.2.4.1) goes out before the first frame and again
+    /// whenever they change, as with a new resolution. The frame goes out as
+    /// an FLV video tag (FLV E.4.3.1): keyframe when it holds an IDR slice,
+    /// composition time pts - dts, the NAL units each after its length,
+    /// parameter sets and delimiters left out.
+    ///
+    /// ```no_run
+    /// # async fn f(push: rtmpkit::PushSession, au: &[u8]) -> Result<(), rtmpkit::Error> {
+    /// use rtmpkit::Timestamp;
+    /// // An encoder's output at 40 ms, no B-frames.
+    /// push.write_h264(Timestamp(40), Timestamp(40), au).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn write_h264(
+        &self,
+        pts: Timestamp,
+        dts: Timestamp,
+        access_unit: &[u8],
+    ) -> Result<(), Error> {
+        let tags = crate::sync::lock(&self.h264)
+            .package(pts.0, dts.0, access_unit)
+            .map_err(Error::Frame)?;
+        for m in tags {
+            self.write_media(m).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends an FLV script tag body (`onMetaData ...`) as metadata, bytes
+    /// as they are.
+    pub async fn write_script_tag(&self, body: Bytes) -> Result<(), Error> {
+        self.write_media(Media::new(MediaKind::Metadata, Timestamp::ZERO, body))
+            .await
+    }
+
+    /// Sends metadata as `@setDataFrame onMetaData`.
+    pub async fn write_metadata(&self, metadata: Amf0Object) -> Result<(), Error> {
+        self.core
+            .submit(|reply| Request::Metadata(metadata, reply))
+            .await
+    }
+
+    /// Sends everything buffered.
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.core.call(Request::Flush).await
+    }
+}
+
+impl PullSession {
+    /// A session for `url`; nothing happens until [`ClientHandle::start`].
+    pub fn new(url: &str, options: ClientOptions) -> Result<Self, Error> {
+        Ok(PullSession {
+            handle: ClientHandle::new(ClientMode::Play, url, options)?,
+        })
+    }
+
+    /// `new` + `start`.
+    pub async fn connect(url: &str, options: ClientOptions) -> Result<Self, Error> {
+        let s = Self::new(url, options)?;
+        s.start().await?;
+        Ok(s)
+    }
+
+    /// The next metadata / audio / video message in order; `None` once the
+    /// session ended (see [`ClientHandle::wait`] for why).
+    pub async fn next_message(&self) -> Option<Media> {
+        self.core.media_rx.recv().await.ok()
+    }
+}
