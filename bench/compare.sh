@@ -288,13 +288,11 @@ fi
 # loopback sockets one frame-sized write per video frame (25/s), paired with
 # its own readers (../shared/tools/fanout-floor.c, when it is there).
 declare -A FLOOR
-floor_src=../shared/tools/fanout-floor.c
-if [ -f "$floor_src" ] && command -v gcc >/dev/null && gcc -O2 -o "$work/floor" "$floor_src" 2>/dev/null; then
+if have_floor; then
   for n in $steps; do
     [ -n "${R[rtmpkit,$n,mbps]:-}${R[nginx,$n,mbps]:-}${R[srs,$n,mbps]:-}" ] || continue
-    out=$("$work/floor" "$n" 4400000 25 0 "$play_secs" || true)
-    echo "floor: $out" >&2
-    FLOOR[$n]=$(sed -n 's/.*-> \([0-9.]*\) %\/Gbit.*/\1/p' <<<"$out")
+    f=$(floor_cpu "$n" 4400000 25 "$play_secs")
+    FLOOR[$n]=${f##* }
   done
 fi
 

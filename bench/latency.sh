@@ -102,17 +102,15 @@ done
 # all sockets written back to back at each message, readers in a second
 # process, as a server with no added latency must.
 declare -A FLOOR
-floor_src=../shared/tools/fanout-floor.c
-if [ -f "$floor_src" ] && command -v gcc >/dev/null && gcc -O2 -o "$work/floor" "$floor_src" 2>/dev/null; then
+if have_floor; then
   for load in $loads; do
     n=${load##*:}
-    if [ "${load%%:*}" = big ]; then fout=$("$work/floor" "$n" 4400000 72 0 "$secs" || true)
-    else fout=$("$work/floor" "$n" 255000 68 0 "$secs" || true); fi
-    echo "floor $load: $fout" >&2
-    FLOOR[$load]=$(sed -n 's/.*sender cpu \([0-9.]*\)%.*/\1/p' <<<"$fout")
+    if [ "${load%%:*}" = big ]; then f=$(floor_cpu "$n" 4400000 72 "$secs")
+    else f=$(floor_cpu "$n" 255000 68 "$secs"); fi
+    FLOOR[$load]=${f%% *}
   done
 else
-  echo "SKIPPED: the kernel floor rows (needs gcc and $floor_src)" >&2
+  echo "SKIPPED: the kernel floor rows (needs gcc and ../shared/tools/fanout-floor.c)" >&2
 fi
 
 # The most players each server keeps in real time with no added latency.

@@ -14,7 +14,15 @@
 # - start_srs PORT DELAY: SRS ($srs) on 127.0.0.1:PORT, its writes merged
 #   for DELAY ms (as many connections as the open-files limit allows):
 #   350 is its defaults, 0 is batching off (tcp_nodelay on;
-#   min_latency on; mw_latency 0), others `mw_latency DELAY`. Prints its pid.
+#   min_latency on; mw_latency 0), others `mw_latency DELAY`. Prints its pid;
+# - have_floor: builds ../shared/tools/fanout-floor.c (the kernel's floor
+#   for writing N loopback sockets) into $work/floor with gcc; fails
+#   without either;
+# - floor_cpu N BITS_PER_S WRITES_PER_S SECS: runs it (one write of
+#   BITS_PER_S / 8 / WRITES_PER_S bytes per socket WRITES_PER_S times a
+#   second, readers in a second process) and prints "CPU PER_GBIT": the
+#   sender's CPU % of a core and % per delivered Gbit/s; its line goes to
+#   stderr.
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -113,4 +121,17 @@ vhost __defaultVhost__ {
 CONF
   (cd "$work/srs-$port" && exec "$srs" -c srs.conf >/dev/null 2>&1) &
   echo $!
+}
+
+have_floor() {
+  [ -x "$work/floor" ] && return 0
+  local src=../shared/tools/fanout-floor.c
+  [ -f "$src" ] && command -v gcc >/dev/null && gcc -O2 -o "$work/floor" "$src" 2>/dev/null
+}
+
+floor_cpu() {
+  local out
+  out=$("$work/floor" "$1" "$2" "$3" 0 "$4" || true)
+  echo "floor: $out" >&2
+  sed -n 's/.*sender cpu \([0-9.]*\)% -> \([0-9.]*\) %\/Gbit.*/\1 \2/p' <<<"$out"
 }
