@@ -1,6 +1,6 @@
 use super::*;
 use crate::flv::FlvReader;
-use crate::media::{MediaKind, parse_avc_config};
+use crate::media::{MediaKind, nal_units, parse_avc_config};
 
 /// The fixture's video tags: (dts, tag body).
 fn video_tags() -> Vec<(u32, Bytes)> {
@@ -151,7 +151,7 @@ fn what_cannot_be_sent_says_why() {
     );
     assert_eq!(
         p.package(0, 0, &[0, 0, 1, 0xe5, 0x88]),
-        Err(FrameError::NotH264)
+        Err(FrameError::ForbiddenBit)
     );
     // A slice with no SPS and PPS before it.
     assert_eq!(

@@ -2,6 +2,10 @@
 //! the picture size its SPS gives (H.265 §7.3.2.2).
 
 use super::codec::{Bits, unescape};
+use super::frame_error::FrameError;
+use super::message::Media;
+use super::nal::{NalPackager, NalRole, NalSyntax, put_si24};
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// What an HEVC sequence header (HEVCDecoderConfigurationRecord with its
 /// first SPS) says.
@@ -52,18 +56,40 @@ pub fn parse_hevc_config(rec: &[u8]) -> Option<HevcInfo> {
             at += 2 + len;
             if nal_type == 33 {
                 // Skip the two-byte NAL unit header.
-                return parse_sps(&unescape(nal.get(2..)?));
+                let sps = parse_sps(&unescape(nal.get(2..)?))?;
+                return Some(HevcInfo {
+                    profile: sps.profile,
+                    level: sps.level,
+                    width: sps.width,
+                    height: sps.height,
+                });
             }
         }
     }
     None
 }
 
-fn parse_sps(rbsp: &[u8]) -> Option<HevcInfo> {
+/// The fields of an SPS that the record and the picture size need.
+#[derive(Debug, Clone, Copy)]
+struct SpsFields {
+    profile: u8,
+    level: u8,
+    width: u32,
+    height: u32,
+    sub_layers: u32,
+    nesting: u32,
+    chroma_format_idc: u32,
+    luma_depth: u32,
+    chroma_depth: u32,
+}
+
+/// The SPS from its RBSP (after the NAL unit header), up to the bit
+/// depths (H.265 §7.3.2.2.1).
+fn parse_sps(rbsp: &[u8]) -> Option<SpsFields> {
     let mut r = Bits { data: rbsp, pos: 0 };
     r.bits(4)?; // sps_video_parameter_set_id
     let sub_layers = r.bits(3)?; // sps_max_sub_layers_minus1
-    r.bit()?; // sps_temporal_id_nesting_flag
+    let nesting = r.bit()?; // sps_temporal_id_nesting_flag
     // profile_tier_level(1, sub_layers): the general part is 96 bits.
     r.bits(3)?; // profile space, tier
     let profile = r.bits(5)? as u8;
@@ -109,12 +135,124 @@ fn parse_sps(rbsp: &[u8]) -> Option<HevcInfo> {
         width = width.checked_sub(left.checked_add(right)?.checked_mul(sub_w)?)?;
         height = height.checked_sub(top.checked_add(bottom)?.checked_mul(sub_h)?)?;
     }
-    Some(HevcInfo {
+    let (luma_depth, chroma_depth) = (r.ue()?, r.ue()?);
+    Some(SpsFields {
         profile,
         level,
         width,
         height,
+        sub_layers,
+        nesting,
+        chroma_format_idc,
+        luma_depth,
+        chroma_depth,
     })
+}
+
+/// NAL unit types (H.265 Table 7-1) that matter here.
+const VPS: u8 = 32;
+const SPS: u8 = 33;
+const PPS: u8 = 34;
+const AUD: u8 = 35;
+
+/// The HEVCDecoderConfigurationRecord of one VPS, SPS and PPS (ISO/IEC
+/// 14496-15 §8.3.3.1), as FFmpeg writes it: arrays not marked complete,
+/// no frame rate, 4-byte lengths.
+pub fn hevc_config(vps: &[u8], sps: &[u8], pps: &[u8]) -> Result<Bytes, FrameError> {
+    let too_long = |n: &[u8]| n.len() < 3 || n.len() > 0xffff;
+    if too_long(vps) || too_long(sps) || too_long(pps) {
+        return Err(FrameError::BadSps);
+    }
+    let rbsp = unescape(&sps[2..]);
+    let f = parse_sps(&rbsp).ok_or(FrameError::BadSps)?;
+    if f.chroma_format_idc > 3 || f.luma_depth > 7 || f.chroma_depth > 7 {
+        return Err(FrameError::BadSps);
+    }
+    let mut r = BytesMut::with_capacity(vps.len() + sps.len() + pps.len() + 40);
+    r.put_u8(1);
+    // The general profile_tier_level: 12 bytes after the SPS's first.
+    r.put_slice(rbsp.get(1..13).ok_or(FrameError::BadSps)?);
+    r.put_u16(0xf000); // min_spatial_segmentation_idc 0
+    r.put_u8(0xfc); // parallelismType 0
+    r.put_u8(0xfc | f.chroma_format_idc as u8);
+    r.put_u8(0xf8 | f.luma_depth as u8);
+    r.put_u8(0xf8 | f.chroma_depth as u8);
+    r.put_u16(0); // avgFrameRate
+    r.put_u8(((f.sub_layers as u8 + 1) << 3) | ((f.nesting as u8) << 2) | 3);
+    r.put_u8(3);
+    for (t, nal) in [(VPS, vps), (SPS, sps), (PPS, pps)] {
+        r.put_u8(t);
+        r.put_u16(1);
+        r.put_u16(nal.len() as u16);
+        r.put_slice(nal);
+    }
+    let record = r.freeze();
+    parse_hevc_config(&record).ok_or(FrameError::BadSps)?;
+    Ok(record)
+}
+
+/// HEVC to [`NalPackager`]: Enhanced RTMP `hvc1` tags.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Hvc;
+
+impl NalSyntax for Hvc {
+    const SETS: usize = 3;
+
+    fn role(nal: &[u8]) -> NalRole {
+        match (nal[0] >> 1) & 0x3f {
+            VPS => NalRole::ParameterSet(0),
+            SPS => NalRole::ParameterSet(1),
+            PPS => NalRole::ParameterSet(2),
+            AUD => NalRole::Dropped,
+            // IRAP pictures: BLA, IDR, CRA (and the reserved 22, 23).
+            16..=23 => NalRole::Key,
+            _ => NalRole::Other,
+        }
+    }
+
+    fn config(sets: &[Bytes]) -> Result<Bytes, FrameError> {
+        hevc_config(&sets[0], &sets[1], &sets[2])
+    }
+
+    fn sequence_header() -> &'static [u8] {
+        // isEx, FrameType 1, SequenceStart.
+        b"\x90hvc1"
+    }
+
+    fn frame_header(keyframe: bool, cts: i32, out: &mut BytesMut) {
+        let frame_type = if keyframe { 0x10 } else { 0x20 };
+        if cts == 0 {
+            // CodedFramesX: the composition time is implied 0.
+            out.put_u8(0x80 | frame_type | 3);
+            out.put_slice(b"hvc1");
+        } else {
+            out.put_u8(0x80 | frame_type | 1);
+            out.put_slice(b"hvc1");
+            put_si24(out, cts);
+        }
+    }
+}
+
+/// Turns HEVC access units into Enhanced RTMP `hvc1` video tag bodies,
+/// sending a SequenceStart before the first frame and again whenever a
+/// parameter set changes. Frames go out as CodedFramesX when pts equals
+/// dts, else as CodedFrames with the composition time.
+#[derive(Debug, Default, Clone)]
+pub struct HevcPackager(NalPackager<Hvc>);
+
+impl HevcPackager {
+    /// A packager that has sent nothing yet.
+    pub fn new() -> Self {
+        HevcPackager::default()
+    }
+
+    /// The video messages for access unit `au` (Annex B or length-
+    /// prefixed) presented at `pts` and decoded at `dts` (ms). VPS, SPS,
+    /// PPS and delimiters are kept out of the frame; a frame with an IRAP
+    /// slice is a keyframe.
+    pub fn package(&mut self, pts: u32, dts: u32, au: &[u8]) -> Result<Vec<Media>, FrameError> {
+        self.0.package(pts, dts, au)
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +278,66 @@ mod tests {
         assert_eq!((i.width, i.height), (640, 360));
         assert_eq!((i.profile, i.level), (1, 63));
         assert_eq!(i.profile_name(), "Main");
+    }
+
+    /// The record's parameter sets, VPS, SPS and PPS.
+    fn sets() -> Vec<Vec<u8>> {
+        let mut at = 23;
+        let mut out = Vec::new();
+        for _ in 0..X265_640X360[22] {
+            let len = usize::from(u16::from_be_bytes([
+                X265_640X360[at + 3],
+                X265_640X360[at + 4],
+            ]));
+            out.push(X265_640X360[at + 5..at + 5 + len].to_vec());
+            at += 5 + len;
+        }
+        out
+    }
+
+    #[test]
+    fn the_record_built_from_x265s_parameter_sets_is_x265s() {
+        let s = sets();
+        assert_eq!(
+            &hevc_config(&s[0], &s[1], &s[2]).unwrap()[..],
+            &X265_640X360[..]
+        );
+        assert_eq!(
+            hevc_config(&s[0], &s[1][..6], &s[2]),
+            Err(FrameError::BadSps)
+        );
+    }
+
+    #[test]
+    fn access_units_become_hvc1_tags() {
+        let s = sets();
+        let mut au = Vec::new();
+        for n in s
+            .iter()
+            .map(Vec::as_slice)
+            .chain([&[0x26, 0x01, 0xaf, 0x1f][..]])
+        {
+            au.extend_from_slice(&[0, 0, 0, 1]);
+            au.extend_from_slice(n);
+        }
+        let mut p = HevcPackager::new();
+        let out = p.package(80, 40, &au).unwrap();
+        assert_eq!(out.len(), 2);
+        let seq = crate::media::VideoTagHeader::parse(&out[0].payload).unwrap();
+        assert!(seq.is_sequence_header() && seq.codec.is_hevc());
+        assert_eq!(&out[0].payload[5..], &X265_640X360[..]);
+        let key = crate::media::VideoTagHeader::parse(&out[1].payload).unwrap();
+        assert!(key.is_keyframe());
+        assert_eq!(key.composition_time, 40);
+        assert_eq!(
+            &out[1].payload[key.header_len..],
+            &[0, 0, 0, 4, 0x26, 0x01, 0xaf, 0x1f]
+        );
+        // A trailing picture (type 1), pts = dts: CodedFramesX.
+        let out = p.package(120, 120, &[0, 0, 1, 0x02, 0x01, 0xd0]).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].payload[0], 0x80 | 0x20 | 3);
+        assert!(!out[0].keyframe);
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! faces"). Both are a [`ClientHandle`] with their own writes or reads.
 
 use super::feed::Feed;
+use super::frames::Packagers;
 use super::request::Request;
 use super::{ClientHandle, ClientOptions};
 use crate::error::Error;
 use bytes::Bytes;
 use rtmpkit_proto::amf0::Amf0Object;
-use rtmpkit_proto::media::{H264Packager, Media};
+use rtmpkit_proto::media::Media;
 use rtmpkit_proto::session::ClientMode;
 use rtmpkit_proto::{MediaKind, Timestamp};
 use std::sync::Arc;
@@ -27,8 +28,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct PushSession {
     handle: ClientHandle,
-    /// What [`PushSession::write_h264`] has sent (the parameter sets).
-    h264: Arc<std::sync::Mutex<H264Packager>>,
+    /// What the frame-level writes have sent (parameter sets, configs,
+    /// the metadata said for the user).
+    pub(super) frames: Arc<std::sync::Mutex<Packagers>>,
 }
 
 /// Plays a live stream from a server.
@@ -57,7 +59,7 @@ impl PushSession {
     pub fn new(url: &str, options: ClientOptions) -> Result<Self, Error> {
         Ok(PushSession {
             handle: ClientHandle::new(ClientMode::Publish, url, options)?,
-            h264: Arc::default(),
+            frames: Arc::default(),
         })
     }
 
@@ -90,47 +92,17 @@ impl PushSession {
         self.write_media(Media::video(timestamp, payload)).await
     }
 
-    /// Sends one H.264 access unit as an encoder gives it: Annex B (NAL
-    /// units after start codes) or 4-byte length-prefixed NAL units,
-    /// presented at `pts` and decoded at `dts`. The first call must carry
-    /// the SPS and PPS; a sequence header (the AVCDecoderConfigurationRecord,
-    /// ISO/IEC 14496-15 §5.2.4.1) goes out before the first frame and again
-    /// whenever they change, as with a new resolution. The frame goes out as
-    /// an FLV video tag (FLV E.4.3.1): keyframe when it holds an IDR slice,
-    /// composition time pts - dts, the NAL units each after its length,
-    /// parameter sets and delimiters left out.
-    ///
-    /// ```no_run
-    /// # async fn f(push: rtmpkit::PushSession, au: &[u8]) -> Result<(), rtmpkit::Error> {
-    /// use rtmpkit::Timestamp;
-    /// // An encoder's output at 40 ms, no B-frames.
-    /// push.write_h264(Timestamp(40), Timestamp(40), au).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn write_h264(
-        &self,
-        pts: Timestamp,
-        dts: Timestamp,
-        access_unit: &[u8],
-    ) -> Result<(), Error> {
-        let tags = crate::sync::lock(&self.h264)
-            .package(pts.0, dts.0, access_unit)
-            .map_err(Error::Frame)?;
-        for m in tags {
-            self.write_media(m).await?;
-        }
-        Ok(())
-    }
-
     /// Sends an FLV script tag body (`onMetaData ...`) as metadata, bytes
     /// as they are.
     pub async fn write_script_tag(&self, body: Bytes) -> Result<(), Error> {
+        self.user_metadata();
         self.write_media(Media::new(MediaKind::Metadata, Timestamp::ZERO, body))
             .await
     }
 
     /// Sends metadata as `@setDataFrame onMetaData`.
     pub async fn write_metadata(&self, metadata: Amf0Object) -> Result<(), Error> {
+        self.user_metadata();
         self.core
             .submit(|reply| Request::Metadata(metadata, reply))
             .await

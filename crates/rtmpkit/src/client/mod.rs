@@ -9,6 +9,7 @@
 
 mod faces;
 mod feed;
+mod frames;
 mod handler;
 mod options;
 mod request;
