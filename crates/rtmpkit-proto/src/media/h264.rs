@@ -58,6 +58,50 @@ fn high_profile_fields(sps: &[u8]) -> Option<(u32, u32, u32)> {
     (chroma <= 3 && luma <= 7 && chroma_depth <= 7).then_some((chroma, luma, chroma_depth))
 }
 
+/// Splits an H.264 Annex B byte stream (what `ffmpeg -f h264` writes)
+/// into access units, each with its start codes, ready for
+/// [`H264Packager::package`]. A new access unit begins (H.264
+/// §7.4.1.2.3) at a delimiter; at an SPS, PPS or SEI after a slice; and at
+/// a slice whose `first_mb_in_slice` is 0 after a slice.
+pub fn h264_access_units(stream: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut unit_start = None;
+    let mut has_slice = false;
+    let mut i = 0;
+    while i + 3 < stream.len() {
+        if stream[i] != 0 || stream[i + 1] != 0 || stream[i + 2] != 1 {
+            i += 1;
+            continue;
+        }
+        let code = if i > 0 && stream[i - 1] == 0 {
+            i - 1
+        } else {
+            i
+        };
+        let nal = i + 3;
+        i = nal;
+        let t = stream[nal] & 0x1f;
+        // first_mb_in_slice is ue(v): 0 is the single bit 1.
+        let first_mb_zero = stream.get(nal + 1).is_some_and(|b| b & 0x80 != 0);
+        let begins = match t {
+            AUD => true,
+            6 | SPS | PPS | 13..=18 => has_slice,
+            1 | IDR => has_slice && first_mb_zero,
+            _ => false,
+        };
+        if begins && let Some(s) = unit_start.replace(code) {
+            out.push(&stream[s..code]);
+            has_slice = false;
+        }
+        unit_start.get_or_insert(code);
+        has_slice |= (1..=IDR).contains(&t);
+    }
+    if let Some(s) = unit_start {
+        out.push(&stream[s..]);
+    }
+    out
+}
+
 /// H.264 to [`NalPackager`].
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Avc;

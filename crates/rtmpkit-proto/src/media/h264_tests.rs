@@ -166,3 +166,30 @@ fn what_cannot_be_sent_says_why() {
     let units = nal_units(&[0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2]).unwrap();
     assert_eq!(units, vec![&[0x67, 1][..], &[0x68, 2][..]]);
 }
+
+#[test]
+fn an_annex_b_stream_splits_into_the_access_units_it_was_made_of() {
+    let tags = video_tags();
+    let sets = parameter_sets(&tags[0].1[5..]);
+    let mut stream = Vec::new();
+    let mut units = Vec::new();
+    for (_, body) in tags[1..].iter().filter(|(_, b)| b[1] == 1) {
+        let key = body[0] >> 4 == 1;
+        let au = annex_b(body, key.then_some(&sets));
+        // Without delimiters too: the splitter must find the slices' starts.
+        let au = if units.len() % 2 == 0 {
+            au
+        } else {
+            au[6..].to_vec()
+        };
+        stream.extend_from_slice(&au);
+        units.push(au);
+    }
+    let split = h264_access_units(&stream);
+    assert_eq!(split.len(), units.len());
+    for (got, want) in split.iter().zip(&units) {
+        assert_eq!(nal_units(got).unwrap(), nal_units(want).unwrap());
+    }
+    assert!(h264_access_units(&[]).is_empty());
+    assert_eq!(h264_access_units(&[0, 0, 1, 0x65, 0x88]).len(), 1);
+}

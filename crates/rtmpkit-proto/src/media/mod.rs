@@ -32,7 +32,7 @@ pub use codec::{AacInfo, AvcInfo, parse_aac_config, parse_avc_config};
 pub use describe::Describer;
 pub use ex::{ExHeader, ExTrack, ExTracks, MultitrackType};
 pub use frame_error::FrameError;
-pub use h264::{H264Packager, avc_config};
+pub use h264::{H264Packager, avc_config, h264_access_units};
 pub use hevc::{HevcInfo, HevcPackager, hevc_config, parse_hevc_config};
 pub use message::{Codec, Media, MediaKind};
 pub use nal::nal_units;

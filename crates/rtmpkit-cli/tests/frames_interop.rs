@@ -1,0 +1,205 @@
+//! The frame-level client's examples against `rtmpkit serve`, with real
+//! peers on both sides: Debian's ffmpeg writes the raw files the Annex B
+//! example publishes, and records what it plays; ffprobe counts and
+//! decodes what arrived.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
+
+mod common;
+
+use common::*;
+use rtmpkit_proto::flv::FlvReader;
+use rtmpkit_proto::media::{VideoTagHeader, parse_avc_config};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// An example of the `rtmpkit` crate, as `cargo test --workspace` built it.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run cargo test --workspace, or cargo build -p rtmpkit --examples",
+        path.display()
+    );
+    path
+}
+
+/// Debian's ffmpeg, quiet, to its end.
+fn ffmpeg(args: &[&str]) {
+    let out = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .stdin(Stdio::null()));
+    assert!(out.status.success(), "ffmpeg {args:?} failed");
+}
+
+/// Frames of each stream of `file`, as ffprobe counts its packets.
+fn stream_packets(file: &Path) -> Vec<u64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-show_entries"])
+        .args(["stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// Decoding `file` to the end says nothing on stderr.
+fn assert_decodes(file: &Path) {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && errors.trim().is_empty(),
+        "{} does not decode cleanly: {errors}",
+        file.display()
+    );
+}
+
+/// The picture sizes ffprobe decodes in `file`, with their frame counts.
+fn decoded_sizes(file: &Path) -> Vec<(String, usize)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+        .args(["frame=width,height", "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let mut sizes: Vec<(String, usize)> = Vec::new();
+    for l in String::from_utf8(out.stdout).unwrap().lines() {
+        let size = l.trim_end_matches(',').to_owned();
+        if size.is_empty() {
+            continue;
+        }
+        match sizes.last_mut() {
+            Some((s, n)) if *s == size => *n += 1,
+            _ => sizes.push((size, 1)),
+        }
+    }
+    sizes
+}
+
+/// The picture sizes of the AVC sequence headers in an FLV file, in order.
+fn sequence_header_sizes(file: &Path) -> Vec<(u32, u32)> {
+    let mut r = FlvReader::new();
+    r.push(&std::fs::read(file).unwrap());
+    let mut out = Vec::new();
+    while let Some(t) = r.next_tag().unwrap() {
+        if t.tag_type == 9 && VideoTagHeader::parse(&t.data).unwrap().is_sequence_header() {
+            let i = parse_avc_config(&t.data[5..]).unwrap();
+            out.push((i.width, i.height));
+        }
+    }
+    out
+}
+
+/// `ffmpeg -f h264` and `-f adts` files of the fixture, the video in two
+/// halves of different sizes: Annex B files concatenate, so the second
+/// half brings its own SPS and PPS.
+fn raw_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let fixture = fixture();
+    let fx = fixture.to_str().unwrap();
+    let (a, b) = (dir.join("a.h264"), dir.join("b.h264"));
+    let x264 = [
+        "-an", "-c:v", "libx264", "-bf", "0", "-g", "25", "-f", "h264",
+    ];
+    let half = |from: &[&str], size: &str, out: &Path| {
+        let mut args = from.to_vec();
+        args.extend(["-i", fx]);
+        args.extend(x264);
+        args.extend(["-s", size, out.to_str().unwrap()]);
+        ffmpeg(&args);
+    };
+    half(&["-t", "2.5"][..], "320x180", &a);
+    half(&["-ss", "2.5"][..], "480x270", &b);
+    let video = dir.join("video.h264");
+    let mut joined = std::fs::read(&a).unwrap();
+    joined.extend(std::fs::read(&b).unwrap());
+    std::fs::write(&video, joined).unwrap();
+    let audio = dir.join("audio.aac");
+    ffmpeg(&[
+        "-i",
+        fx,
+        "-vn",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-f",
+        "adts",
+        audio.to_str().unwrap(),
+    ]);
+    (video, audio)
+}
+
+fn annex_b_files_arrive_frame_for_frame_through_a_resolution_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (video, audio) = raw_files(dir.path());
+    let want = [stream_packets(&video), stream_packets(&audio)].concat();
+    eprintln!("input: {} video frames, {} audio frames", want[0], want[1]);
+    assert!(want[0] > 100 && want[1] > 150, "the inputs: {want:?}");
+
+    let served = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
+    let url = format!("rtmp://127.0.0.1:{}/live/annexb", served.plain.unwrap());
+    let by_ffmpeg = dir.path().join("ffmpeg.flv");
+    let by_rtmpkit = dir.path().join("rtmpkit.flv");
+    let player = ffmpeg_player(&url, &by_ffmpeg);
+    let puller = pull_to(&url, &by_rtmpkit, 30, &[]);
+    std::thread::sleep(Duration::from_millis(800));
+    let out = run(Command::new(example("annexb_push"))
+        .arg(&video)
+        .arg(&audio)
+        .args(["25", &url])
+        .stdin(Stdio::null()));
+    assert!(out.status.success(), "the example failed");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("{} video and {} audio frames", want[0], want[1])),
+        "the example sent every frame: {said}"
+    );
+    // ffmpeg ends on its read timeout (3 s) after the publisher left; the
+    // pull on the stream's end.
+    for mut p in [player, puller] {
+        let t = std::time::Instant::now();
+        while p.0.try_wait().unwrap().is_none() && t.elapsed() < Duration::from_secs(15) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    for rec in [&by_ffmpeg, &by_rtmpkit] {
+        let got = stream_packets(rec);
+        eprintln!("{}: {got:?} frames", rec.display());
+        assert_eq!(got, want, "{}: the same number of frames", rec.display());
+        assert_decodes(rec);
+        let sizes = decoded_sizes(rec);
+        eprintln!("{}: decoded {sizes:?}", rec.display());
+        let names: Vec<&str> = sizes.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(names, ["320,180", "480,270"], "{}", rec.display());
+    }
+    assert_eq!(
+        sequence_header_sizes(&by_rtmpkit),
+        [(320, 180), (480, 270)],
+        "a new sequence header at the new SPS and PPS"
+    );
+}
+
+fn main() {
+    run_interop(vec![interop(
+        "annex_b_files_arrive_frame_for_frame_through_a_resolution_change",
+        &["ffmpeg", "ffprobe"],
+        annex_b_files_arrive_frame_for_frame_through_a_resolution_change,
+    )]);
+}
