@@ -30,6 +30,16 @@ pub struct PushArgs {
     /// with `{i}` (0 to N-1) in the URL, e.g. rtmp://h/live/cam{i}.
     #[arg(short = 'n', long = "sessions", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     sessions: u32,
+    /// Drop video when this much media is not delivered yet, in OBS's
+    /// order: new non-key frames up to the next keyframe past N ms, the
+    /// queued ones too past N+200 ms; audio and keyframes never (OBS's
+    /// default is 700). Without it nothing is dropped and sending waits.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    drop_after_ms: Option<u64>,
+    /// Also print a stats line every SECS seconds (media time, send rate,
+    /// queued ms, frames dropped), terminal or not: for logs and scripts.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    stats_every: Option<u64>,
     #[command(flatten)]
     session: crate::session_args::SessionArgs,
 }
@@ -43,6 +53,43 @@ struct PushTally {
     reconnects: AtomicU64,
     /// The last reconnect gap of any session, in ms (`u64::MAX`: none).
     gap_ms: AtomicU64,
+    /// Media not delivered yet, in ms, as the latest write saw it.
+    queued_ms: AtomicU64,
+    /// The most seen.
+    max_queued_ms: AtomicU64,
+    /// kbit/s the server acknowledged, as the latest write saw it.
+    send_kbits: AtomicU64,
+    dropped: AtomicU64,
+    purged: AtomicU64,
+}
+
+impl PushTally {
+    /// What a session's stat adds since `last` (its dropped and purged
+    /// counts then).
+    fn note(&self, st: &rtmpkit::SessionStat, last: &mut (u64, u64)) {
+        self.queued_ms.store(st.queued_ms, Ordering::Relaxed);
+        self.max_queued_ms
+            .fetch_max(st.queued_ms, Ordering::Relaxed);
+        self.send_kbits
+            .store(st.send_bitrate_kbits, Ordering::Relaxed);
+        let (d, p) = (st.dropped_inter_frames, st.purged_inter_frames);
+        self.dropped.fetch_add(d - last.0, Ordering::Relaxed);
+        self.purged.fetch_add(p - last.1, Ordering::Relaxed);
+        *last = (d, p);
+    }
+
+    /// ", queued N ms, dropped D + P frames" when a drop policy is on.
+    fn drops(&self, on: bool) -> String {
+        if !on {
+            return String::new();
+        }
+        format!(
+            ", queued {} ms, dropped {} + {} frames",
+            self.queued_ms.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+            self.purged.load(Ordering::Relaxed)
+        )
+    }
 }
 
 pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
@@ -67,6 +114,7 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
         let url = crate::units::session_url(&args.url, i);
         tasks.spawn(async move { push_one(&a, &url, &c, s).await });
     }
+    let dropping = args.drop_after_ms.is_some();
     let progress = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let c = counters.clone();
         let n = args.sessions;
@@ -77,11 +125,31 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
                 tick.tick().await;
                 let secs = wall0.elapsed().as_secs_f64();
                 eprint!(
-                    "\rpush: {:.1}s of media sent, {}, {}/{} sessions publishing   ",
+                    "\rpush: {:.1}s of media sent, {}, {}/{} sessions publishing{}   ",
                     c.media_ms.load(Ordering::Relaxed) as f64 / 1000.0,
                     kbits(c.payload.load(Ordering::Relaxed), secs),
                     c.started.load(Ordering::Relaxed),
-                    n
+                    n,
+                    c.drops(dropping)
+                );
+            }
+        })
+    });
+    let stats = args.stats_every.map(|every| {
+        let c = counters.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(every));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                eprintln!(
+                    "push-stats t={:.1} media_s={:.1} send_kbps={} queued_ms={} dropped_inter={} purged_inter={}",
+                    wall0.elapsed().as_secs_f64(),
+                    c.media_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+                    c.send_kbits.load(Ordering::Relaxed),
+                    c.queued_ms.load(Ordering::Relaxed),
+                    c.dropped.load(Ordering::Relaxed),
+                    c.purged.load(Ordering::Relaxed)
                 );
             }
         })
@@ -117,10 +185,13 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
         p.abort();
         eprintln!();
     }
+    if let Some(s) = stats {
+        s.abort();
+    }
     let secs = wall0.elapsed().as_secs_f64();
     if !quiet {
         eprintln!(
-            "push: sent {} tags ({}, {:.1}s of media) to {} in {:.1}s ({}){}{}",
+            "push: sent {} tags ({}, {:.1}s of media) to {} in {:.1}s ({}){}{}{}",
             counters.tags.load(Ordering::Relaxed),
             human_bytes(counters.payload.load(Ordering::Relaxed)),
             counters.media_ms.load(Ordering::Relaxed) as f64 / 1000.0,
@@ -131,6 +202,16 @@ pub async fn run(args: PushArgs, quiet: bool) -> Result<()> {
                 counters.reconnects.load(Ordering::Relaxed),
                 Some(counters.gap_ms.load(Ordering::Relaxed)).filter(|g| *g != u64::MAX),
             ),
+            if dropping {
+                format!(
+                    ", at most {} ms queued, dropped {} non-key frames as they came and {} queued",
+                    counters.max_queued_ms.load(Ordering::Relaxed),
+                    counters.dropped.load(Ordering::Relaxed),
+                    counters.purged.load(Ordering::Relaxed)
+                )
+            } else {
+                String::new()
+            },
             if args.sessions > 1 {
                 format!(", {} sessions, {} failed", args.sessions, failures)
             } else {
@@ -157,7 +238,12 @@ async fn push_one(
     c: &PushTally,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
-    let session = PushSession::new(url, args.session.options()?)?;
+    let mut options = args.session.options()?;
+    options.drop_policy = args
+        .drop_after_ms
+        .map(|ms| rtmpkit::DropPolicy::after(Duration::from_millis(ms)));
+    let session = PushSession::new(url, options)?;
+    let mut last_drops = (0, 0);
     tokio::select! {
         r = session.start() => r?,
         _ = stop.wait_for(|s| *s) => {
@@ -246,6 +332,9 @@ async fn push_one(
         }
         c.tags.fetch_add(1, Ordering::Relaxed);
         c.payload.fetch_add(len, Ordering::Relaxed);
+        if args.drop_after_ms.is_some() {
+            c.note(&session.stat(), &mut last_drops);
+        }
         let m = ts.wrapping_sub(media0.unwrap_or(first_raw.unwrap_or(0)));
         if m > max_media && (m as i32) > 0 {
             c.media_ms
@@ -255,6 +344,9 @@ async fn push_one(
     }
     session.close().await?;
     let st = session.stat();
+    if args.drop_after_ms.is_some() {
+        c.note(&st, &mut last_drops);
+    }
     c.reconnects.fetch_add(st.reconnects, Ordering::Relaxed);
     if let Some(ms) = st.last_reconnect_gap_ms {
         c.gap_ms.store(ms, Ordering::Relaxed);

@@ -279,7 +279,8 @@ where
                 self.batch.shrink_to(64);
                 return Ok(());
             }
-            let write = write_all_vectored(&mut self.transport, &self.batch);
+            let written = &self.counters.written;
+            let write = write_all_vectored(&mut self.transport, &self.batch, written);
             match self.opts.write_timeout {
                 Some(after) => {
                     tokio::time::timeout(after, write)
@@ -292,7 +293,6 @@ where
                 None => write.await,
             }
             .map_err(|e| Error::io(self.session.stage(), &self.peer, e))?;
-            self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -449,10 +449,13 @@ where
     }
 }
 
-/// Writes every piece in order with vectored writes, up to 64 slices a call.
+/// Writes every piece in order with vectored writes, up to 64 slices a
+/// call, counting each call's bytes into `written` as it returns (a push's
+/// queue measure reads it while a batch is half written).
 async fn write_all_vectored<T: AsyncWrite + Unpin>(
     w: &mut T,
     pieces: &[Bytes],
+    written: &AtomicU64,
 ) -> std::io::Result<()> {
     let (mut idx, mut off) = (0usize, 0usize);
     let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(64.min(pieces.len()));
@@ -464,6 +467,7 @@ async fn write_all_vectored<T: AsyncWrite + Unpin>(
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        written.fetch_add(n as u64, Ordering::Relaxed);
         while n > 0 && idx < pieces.len() {
             let left = pieces[idx].len() - off;
             if n >= left {
@@ -501,7 +505,11 @@ mod tests {
             let mut got = Vec::new();
             b.read_to_end(&mut got).await.map(|_| got)
         });
-        write_all_vectored(&mut a, &pieces).await.expect("write");
+        let written = AtomicU64::new(0);
+        write_all_vectored(&mut a, &pieces, &written)
+            .await
+            .expect("write");
+        assert_eq!(written.load(Ordering::Relaxed), expect.len() as u64);
         drop(a);
         assert_eq!(reader.await.expect("join").expect("read"), expect);
     }

@@ -47,7 +47,8 @@ mod sync;
 pub mod tls;
 
 pub use client::{
-    ClientHandle, ClientOptions, EndReason, PullSession, PushSession, ReconnectPolicy, SessionStat,
+    ClientHandle, ClientOptions, Congestion, CongestionLevel, DropPolicy, EndReason, PullSession,
+    PushSession, ReconnectPolicy, SessionStat,
 };
 pub use error::{Error, Stage};
 pub use rtmpkit_proto as proto;

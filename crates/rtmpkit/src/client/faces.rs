@@ -2,6 +2,7 @@
 //! [`PullSession`] plays (spec `client-session.md`, "one core, two
 //! faces"). Both are a [`ClientHandle`] with their own writes or reads.
 
+use super::congestion::{Congestion, Queued};
 use super::feed::Feed;
 use super::frames::Packagers;
 use super::request::Request;
@@ -78,8 +79,41 @@ impl PushSession {
     }
 
     /// Sends one media message (metadata goes out as `@setDataFrame`).
+    ///
+    /// With a [`DropPolicy`](super::DropPolicy) it goes into the session's
+    /// send queue and the call returns at once (unless the queue is full);
+    /// the policy may drop it. Without one, the call returns once the
+    /// message was written (or taken into the `write_queue_size` queue).
     pub async fn write_media(&self, media: Media) -> Result<(), Error> {
-        self.core.submit(|reply| Request::Media(media, reply)).await
+        match &self.core.queue {
+            Some(q) => self.core.enqueue(q, Queued::Media(media)).await,
+            None => self.core.submit(|reply| Request::Media(media, reply)).await,
+        }
+    }
+
+    /// Metadata, in order with the media.
+    pub(super) async fn send_metadata(&self, metadata: Amf0Object) -> Result<(), Error> {
+        match &self.core.queue {
+            Some(q) => self.core.enqueue(q, Queued::Metadata(metadata)).await,
+            None => {
+                self.core
+                    .submit(|reply| Request::Metadata(metadata, reply))
+                    .await
+            }
+        }
+    }
+
+    /// Told whenever the [`CongestionLevel`](super::CongestionLevel) of
+    /// the send queue changes, with the media time queued then: an
+    /// encoder lowers its bitrate on
+    /// [`Rising`](super::CongestionLevel::Rising) and raises it again
+    /// after a while at [`Clear`](super::CongestionLevel::Clear). Without
+    /// a [`DropPolicy`](super::DropPolicy) it stays `Clear`.
+    pub fn congestion(&self) -> tokio::sync::watch::Receiver<Congestion> {
+        match &self.core.queue {
+            Some(q) => q.subscribe(),
+            None => tokio::sync::watch::channel(Congestion::default()).1,
+        }
     }
 
     /// Sends an FLV audio tag body.
@@ -103,9 +137,7 @@ impl PushSession {
     /// Sends metadata as `@setDataFrame onMetaData`.
     pub async fn write_metadata(&self, metadata: Amf0Object) -> Result<(), Error> {
         self.user_metadata();
-        self.core
-            .submit(|reply| Request::Metadata(metadata, reply))
-            .await
+        self.send_metadata(metadata).await
     }
 
     /// Sends everything buffered.

@@ -6,7 +6,6 @@
 //! keyframe flags, composition times, and `onMetaData` for the user.
 
 use super::faces::PushSession;
-use super::request::Request;
 use crate::error::Error;
 use rtmpkit_proto::Timestamp;
 use rtmpkit_proto::media::{
@@ -50,11 +49,7 @@ impl PushSession {
         for item in out {
             match item {
                 Ok(m) => self.write_media(m).await?,
-                Err(meta) => {
-                    self.core
-                        .submit(|reply| Request::Metadata(meta, reply))
-                        .await?
-                }
+                Err(meta) => self.send_metadata(meta).await?,
             }
         }
         Ok(())

@@ -4,6 +4,7 @@
 //! keeps what a new connection needs after a reconnect (the headers a push
 //! sent, the timeline a pull handed on).
 
+use super::congestion::Queued;
 use super::feed::{Fed, Feed};
 use super::request::{Reply, Request};
 use super::{ClientCore, EndReason, Phase};
@@ -25,6 +26,8 @@ pub(crate) enum Signal {
     Request(Option<Request>),
     /// The feed has media due.
     Fed,
+    /// A push with a drop policy has media in its send queue.
+    Queued,
     Disposed,
 }
 
@@ -37,6 +40,9 @@ enum Verdict {
     /// A move the server asked for happens here: this connection stops.
     Move,
 }
+
+/// Bytes a push with a drop policy takes from its send queue at a time.
+const SEND_SLICE: usize = 16 * 1024;
 
 /// Longest a push asked to move keeps streaming here, waiting for a keyframe.
 const MOVE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -226,6 +232,64 @@ impl ClientHandler {
         }
     }
 
+    /// A push with a drop policy: the next items of its send queue (about
+    /// [`SEND_SLICE`] bytes, so that the policy decides on the rest as
+    /// late as it can) go into the session and are written.
+    async fn send_queued<T: Transport>(
+        &mut self,
+        conn: &mut Connection<T, ClientSide>,
+    ) -> Result<Flow<EndReason>, Error> {
+        let Some(queue) = self.core.queue.clone() else {
+            return Ok(Flow::Continue);
+        };
+        let mut items = Vec::new();
+        queue.take(SEND_SLICE, &mut items);
+        let mut items = items.into_iter();
+        while let Some(item) = items.next() {
+            let m = match item {
+                Queued::Metadata(obj) => {
+                    self.headers.metadata = Some(obj.clone());
+                    if let Err(e) = conn.session_mut().send_metadata(obj) {
+                        warn!("metadata not sent: {e}");
+                    }
+                    continue;
+                }
+                Queued::Media(m) => m,
+            };
+            match self.judge_media(conn.session_mut(), m, None) {
+                Verdict::Send(m, _) => match conn.session_mut().send_media(&m) {
+                    Ok(()) => {
+                        let end = self.core.io.written.load(Ordering::Relaxed)
+                            + conn.session().pending_output() as u64;
+                        queue.written(&m, end);
+                    }
+                    Err(e) => warn!("dropped a message: {e}"),
+                },
+                Verdict::Held => {}
+                Verdict::Move => {
+                    // The rest goes to the next server.
+                    queue.put_back(items.collect());
+                    return Ok(Flow::Stop(EndReason::Closed));
+                }
+            }
+        }
+        conn.write_due().await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Sends everything in the send queue (a close or flush loses nothing).
+    async fn drain_queue<T: Transport>(
+        &mut self,
+        conn: &mut Connection<T, ClientSide>,
+    ) -> Result<Flow<EndReason>, Error> {
+        while self.core.queue.as_ref().is_some_and(|q| q.has_queued()) {
+            if let Flow::Stop(r) = self.send_queued(conn).await? {
+                return Ok(Flow::Stop(r));
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
     /// A fed push: everything due goes into the session at once; the
     /// driver writes it in one go.
     fn take_fed(&mut self, session: &mut ClientSession) -> Flow<EndReason> {
@@ -377,8 +441,17 @@ impl<T: Transport> Handler<T, ClientSide> for ClientHandler {
         let starting = self.starting;
         let left_over = !self.fed.is_empty();
         let due = self.feed.as_deref().map(|f| f.due());
+        let queue = self.core.queue.clone();
+        let waiting = queue.as_ref().is_some_and(|q| q.has_queued());
         let (requests, dispose) = (&mut self.requests, &mut self.dispose);
         async move {
+            let queued = async move {
+                match &queue {
+                    _ if waiting => {}
+                    Some(q) => q.ready.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             let fed = async move {
                 match due {
                     _ if left_over => {}
@@ -389,6 +462,7 @@ impl<T: Transport> Handler<T, ClientSide> for ClientHandler {
             tokio::select! {
                 c = requests.recv(), if !starting => Signal::Request(c),
                 _ = fed, if !starting => Signal::Fed,
+                _ = queued, if !starting => Signal::Queued,
                 _ = crate::sync::raised(dispose) => Signal::Disposed,
             }
         }
@@ -405,6 +479,7 @@ impl<T: Transport> Handler<T, ClientSide> for ClientHandler {
             Signal::Request(None) => return Ok(Flow::Continue),
             Signal::Request(Some(c)) => c,
             Signal::Fed => return Ok(self.take_fed(conn.session_mut())),
+            Signal::Queued => return self.send_queued(conn).await,
         };
         match cmd {
             Request::Media(m, reply) => self.write_media(conn, m, reply).await,
@@ -413,10 +488,19 @@ impl<T: Transport> Handler<T, ClientSide> for ClientHandler {
                 self.write(conn, |s| s.send_metadata(m), reply).await
             }
             Request::Flush(reply) => {
+                if let Flow::Stop(r) = self.drain_queue(conn).await? {
+                    let _ = reply.send(Ok(()));
+                    return Ok(Flow::Stop(r));
+                }
                 let _ = reply.send(conn.flush().await);
                 Ok(Flow::Continue)
             }
             Request::Close(reply) => {
+                // Nothing queued is lost to a clean close.
+                if let Flow::Stop(r) = self.drain_queue(conn).await? {
+                    let _ = reply.send(Ok(()));
+                    return Ok(Flow::Stop(r));
+                }
                 conn.session_mut().close();
                 let r = conn.flush().await;
                 let _ = reply.send(r);

@@ -7,6 +7,7 @@
 //! counters from atomics: nothing is locked around the session or the
 //! socket.
 
+mod congestion;
 mod faces;
 mod feed;
 mod frames;
@@ -15,11 +16,13 @@ mod options;
 mod request;
 mod task;
 
+pub use congestion::{Congestion, CongestionLevel};
 pub use faces::{PullSession, PushSession};
-pub use options::{ALL_FOURCCS, ClientOptions, ReconnectPolicy};
+pub use options::{ALL_FOURCCS, ClientOptions, DropPolicy, ReconnectPolicy};
 
 use crate::driver::IoCounters;
 use crate::error::{Error, Stage};
+use congestion::{Put, Queued, SendQueue};
 #[cfg(feature = "server")]
 pub(crate) use feed::Fed;
 pub(crate) use feed::Feed;
@@ -98,6 +101,22 @@ pub struct SessionStat {
     /// before it to the first written after; for a pull, from the last
     /// media received to the first received again.
     pub last_reconnect_gap_ms: Option<u64>,
+    /// A push with a [`DropPolicy`]: media time not delivered yet, in ms
+    /// (queued in the session, or written and not acknowledged by the
+    /// server). 0 without a policy, where the writer waits instead.
+    pub queued_ms: u64,
+    /// A push with a [`DropPolicy`]: kbit/s the server acknowledged over
+    /// the last two seconds, what the link carries now. Without one, the
+    /// same as `write_bitrate_kbits`.
+    pub send_bitrate_kbits: u64,
+    /// Non-key video frames the [`DropPolicy`] did not send as they came:
+    /// the first above [`DropPolicy::drop_inter_after`] and the frames
+    /// after it up to the next keyframe. Keyframes and audio are never
+    /// dropped.
+    pub dropped_inter_frames: u64,
+    /// Non-key video frames already queued that the [`DropPolicy`] dropped
+    /// above [`DropPolicy::purge_after`].
+    pub purged_inter_frames: u64,
 }
 
 /// Where a session is in its life, kept in an atomic.
@@ -150,6 +169,8 @@ struct ClientCore {
     reconnects: AtomicU64,
     /// `UNSEEN` until a reconnect.
     last_gap_ms: AtomicU64,
+    /// A push with a drop policy: its send queue.
+    queue: Option<Arc<SendQueue>>,
 }
 
 impl ClientCore {
@@ -163,6 +184,13 @@ impl ClientCore {
         let url_text = url.to_string();
         let span = tracing::info_span!("rtmp", key = %key);
         span.in_scope(|| info!(url = %url_text, "new session"));
+        let io: Arc<IoCounters> = Arc::default();
+        let queue = match (&opts.drop_policy, mode) {
+            (Some(policy), ClientMode::Publish) => {
+                Some(Arc::new(SendQueue::new(policy.clone(), io.clone())))
+            }
+            _ => None,
+        };
         let (media_tx, media_rx) = async_channel::bounded(match mode {
             ClientMode::Play => opts.pull_queue_size.max(1),
             ClientMode::Publish => 1,
@@ -182,7 +210,8 @@ impl ClientCore {
             media_rx,
             start_time: SystemTime::now(),
             remote: OnceLock::new(),
-            io: Arc::default(),
+            io,
+            queue,
             reconnects: AtomicU64::new(0),
             last_gap_ms: AtomicU64::new(UNSEEN),
             rates: Rates {
@@ -299,6 +328,32 @@ impl ClientCore {
         tx.send(make(None)).await.map_err(|_| self.closed())
     }
 
+    /// A push with a drop policy: into its send queue, where the policy
+    /// may drop it; waits only while the queue is full.
+    async fn enqueue(&self, queue: &SendQueue, mut item: Queued) -> Result<(), Error> {
+        let mut end = self.end_tx.subscribe();
+        loop {
+            match self.phase() {
+                Phase::Running => {}
+                Phase::New | Phase::Starting => {
+                    return Err(Error::Misuse("the session has not started"));
+                }
+                Phase::Ended => return Err(self.closed()),
+            }
+            let room = queue.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match queue.put(item) {
+                Put::Queued | Put::Dropped => return Ok(()),
+                Put::Full(back) => item = back,
+            }
+            tokio::select! {
+                _ = room => {}
+                _ = end.wait_for(Option::is_some) => {}
+            }
+        }
+    }
+
     /// Sends a command and waits for its answer, whatever the queue size.
     async fn call(&self, make: impl FnOnce(request::Reply) -> Request) -> Result<(), Error> {
         let Some(tx) = self.requests.get() else {
@@ -326,7 +381,12 @@ impl ClientCore {
             self.rates.read_kbits.load(Ordering::Relaxed),
             self.rates.write_kbits.load(Ordering::Relaxed),
         );
+        let (dropped, purged) = self.queue.as_ref().map_or((0, 0), |q| q.drops());
         SessionStat {
+            queued_ms: self.queue.as_ref().map_or(0, |q| q.queued_ms()),
+            send_bitrate_kbits: self.queue.as_ref().map_or(wk, |q| q.delivered_kbits()),
+            dropped_inter_frames: dropped,
+            purged_inter_frames: purged,
             key: self.key.clone(),
             protocol: "RTMP",
             start_time: self.start_time,

@@ -42,6 +42,9 @@ pub struct ClientOptions {
     /// client also announces multitrack (`capsEx`), so a server sends it
     /// every track; empty (the default): a legacy client, track 0 only.
     pub fourcc_list: Vec<String>,
+    /// What a push drops when it falls behind (`None`, the default: it
+    /// drops nothing and the writer waits, as `write_queue_size` says).
+    pub drop_policy: Option<DropPolicy>,
 }
 
 /// Every codec an FLV file can carry: what a client that writes FLV (or
@@ -76,6 +79,58 @@ impl Default for ClientOptions {
             tls: None,
             reconnect: None,
             fourcc_list: Vec::new(),
+            drop_policy: None,
+        }
+    }
+}
+
+/// A push's answer to a link slower than its stream, after OBS's
+/// (`obs-outputs/rtmp-stream.c`): it measures the media time queued and
+/// not yet delivered (from the oldest frame the peer has not acknowledged
+/// to the newest one written), and drops video frames in a fixed order.
+/// Audio, sequence headers, metadata and keyframes are never dropped.
+///
+/// With a policy, a write returns at once: frames wait in the session's
+/// own queue (its memory bounded by [`DropPolicy::max_queued_bytes`],
+/// beyond which the writer waits), and the kernel keeps few bytes unsent
+/// (`TCP_NOTSENT_LOWAT`), so that what waits, waits where it can be
+/// dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropPolicy {
+    /// Above this much queued, a new non-key video frame is not sent, nor
+    /// any video frame after it up to the next keyframe (they depend on
+    /// it). OBS's `drop_threshold_ms` default: 700 ms.
+    pub drop_inter_after: Duration,
+    /// Above this much queued, the non-key video frames already queued are
+    /// dropped too, leaving keyframes and audio. OBS's
+    /// `pframe_drop_threshold_ms` default: 900 ms, and OBS keeps it at
+    /// least 200 ms above the first threshold.
+    pub purge_after: Duration,
+    /// Above this much queued, [`PushSession::congestion`](super::PushSession::congestion)
+    /// says [`CongestionLevel::Rising`](super::CongestionLevel::Rising): time for an
+    /// encoder to lower its bitrate. OBS's dynamic bitrate acts at 200 ms
+    /// (`DBR_TRIGGER_USEC`).
+    pub warn_after: Duration,
+    /// The most bytes the queue holds before a writer waits.
+    pub max_queued_bytes: usize,
+}
+
+impl Default for DropPolicy {
+    fn default() -> Self {
+        DropPolicy::after(Duration::from_millis(700))
+    }
+}
+
+impl DropPolicy {
+    /// Drops non-key video above `drop_inter_after`, purges the queue 200
+    /// ms later (OBS's rule), warns at 200 ms (or sooner, for a shorter
+    /// first threshold).
+    pub fn after(drop_inter_after: Duration) -> Self {
+        DropPolicy {
+            drop_inter_after,
+            purge_after: drop_inter_after + Duration::from_millis(200),
+            warn_after: (drop_inter_after / 2).min(Duration::from_millis(200)),
+            max_queued_bytes: 32 << 20,
         }
     }
 }

@@ -7,7 +7,7 @@ use super::feed::Feed;
 use super::handler::ClientHandler;
 use super::request::Request;
 use super::{ClientCore, EndReason};
-use crate::driver::{Connection, DriverOptions, Transport};
+use crate::driver::{Connection, DriverOptions, SharedTcp, Transport};
 use crate::error::{Error, Stage};
 use rtmpkit_proto::RtmpUrl;
 use rtmpkit_proto::handshake::HandshakeKind;
@@ -22,6 +22,9 @@ use tokio::time::Instant;
 #[cfg(feature = "tls")]
 use tokio_rustls::{TlsConnector, client::TlsStream};
 use tracing::{Instrument, debug, warn};
+
+/// Bytes a push with a drop policy lets the kernel hold unsent.
+const UNSENT_IN_KERNEL: i32 = 16 * 1024;
 
 /// The session task: connect, drive, and with a reconnect policy connect
 /// again after a break; record why it ended. `started` always gets an
@@ -57,6 +60,10 @@ pub(crate) async fn run(
                 Ok(Dialed::Tls(tls)) => drive(connection(&core, &target, *tls), &mut h).await,
                 Err(e) => start_failed(e),
             };
+            if let Some(q) = &core.queue {
+                // What this connection had not delivered is gone with it.
+                q.connected(None);
+            }
             if let Some(tc_url) = h.move_to.take() {
                 // The server asked us to move (E-RTMP ReconnectRequest): at
                 // once, to the named server or the same one.
@@ -186,9 +193,9 @@ async fn drive<T: Transport>(
 
 /// A connected socket, plain or TLS.
 enum Dialed {
-    Plain(TcpStream),
+    Plain(SharedTcp),
     #[cfg(feature = "tls")]
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<SharedTcp>>),
 }
 
 /// DNS, TCP connect and (for rtmps) the TLS handshake, within the start
@@ -223,6 +230,15 @@ async fn dial(
         let _ = core.remote.set(addr);
     }
     debug!(remote = ?stream.peer_addr().ok(), "tcp connected");
+    let stream = SharedTcp::new(stream);
+    if let Some(q) = &core.queue {
+        // A drop policy: what waits should wait in the session's queue,
+        // where it can be dropped, not unsent in the kernel.
+        if let Err(e) = stream.set_notsent_lowat(UNSENT_IN_KERNEL) {
+            debug!("TCP_NOTSENT_LOWAT not set: {e}");
+        }
+        q.connected(Some(stream.clone()));
+    }
     if !url.tls {
         return Ok(Dialed::Plain(stream));
     }
@@ -234,7 +250,7 @@ async fn dial(
 async fn tls_handshake(
     core: &ClientCore,
     target: &Target,
-    stream: TcpStream,
+    stream: SharedTcp,
     deadline: Option<Instant>,
 ) -> Result<Dialed, Error> {
     let (peer, url) = (target.text.as_str(), &target.url);
@@ -271,7 +287,7 @@ async fn tls_handshake(
 async fn tls_handshake(
     _core: &ClientCore,
     target: &Target,
-    _stream: TcpStream,
+    _stream: SharedTcp,
     _deadline: Option<Instant>,
 ) -> Result<Dialed, Error> {
     Err(Error::Tls {

@@ -25,7 +25,6 @@ pub(crate) struct SharedTcp(Arc<TcpStream>);
 
 impl SharedTcp {
     /// Shares `socket`.
-    #[cfg_attr(not(feature = "server"), allow(dead_code))] // the server's sockets
     pub(crate) fn new(socket: TcpStream) -> Self {
         SharedTcp(Arc::new(socket))
     }
@@ -44,17 +43,31 @@ impl SharedTcp {
         &self.0
     }
 
-    #[allow(unsafe_code)]
     pub(super) fn set_lowat(&self, bytes: i32) -> Result<()> {
+        self.set_option(libc::SOL_SOCKET, libc::SO_RCVLOWAT, bytes)
+    }
+
+    /// Keeps at most `bytes` not yet sent in the kernel (`TCP_NOTSENT_LOWAT`):
+    /// beyond that the socket is not writable, so what waits, waits where
+    /// its owner can still drop it. Bytes sent and not yet acknowledged
+    /// are not counted: the congestion window bounds those.
+    pub(crate) fn set_notsent_lowat(&self, bytes: i32) -> Result<()> {
+        /// linux/tcp.h; the libc crate does not name it.
+        const TCP_NOTSENT_LOWAT: libc::c_int = 25;
+        self.set_option(libc::IPPROTO_TCP, TCP_NOTSENT_LOWAT, bytes)
+    }
+
+    #[allow(unsafe_code)]
+    fn set_option(&self, level: libc::c_int, name: libc::c_int, value: i32) -> Result<()> {
         // SAFETY: the descriptor is owned by `self`, so it is open for the
         // whole call; the value is a c_int that the kernel reads through a
         // pointer valid for the call, with its exact size.
         let r = unsafe {
             libc::setsockopt(
                 self.0.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVLOWAT,
-                (&raw const bytes).cast(),
+                level,
+                name,
+                (&raw const value).cast(),
                 std::mem::size_of::<i32>() as libc::socklen_t,
             )
         };
@@ -63,6 +76,18 @@ impl SharedTcp {
         } else {
             Err(std::io::Error::last_os_error())
         }
+    }
+
+    /// Bytes written to the socket that the peer has not acknowledged yet,
+    /// sent or not (`SIOCOUTQ`).
+    #[allow(unsafe_code)]
+    pub(crate) fn unacknowledged(&self) -> Option<u64> {
+        let mut bytes: libc::c_int = 0;
+        // SAFETY: the descriptor is owned by `self`, so it is open for the
+        // whole call; SIOCOUTQ (TIOCOUTQ on sockets) writes one c_int
+        // through the pointer, which is valid for that write.
+        let r = unsafe { libc::ioctl(self.0.as_raw_fd(), libc::TIOCOUTQ, &raw mut bytes) };
+        (r == 0).then(|| u64::try_from(bytes).unwrap_or(0))
     }
 
     /// The kernel's smoothed round-trip time of the connection.
