@@ -104,3 +104,74 @@ async fn a_frame_before_any_parameter_set_is_refused_with_the_reason() {
     push.close().await.expect("close");
     srv.stop().await;
 }
+
+/// A push as a `Sink` and a pull as a `Stream` of frames: the fixture goes
+/// in tag by tag with `SinkExt::send`, and comes out as decoder
+/// configurations and access units with the fixture's pts and dts.
+#[tokio::test]
+async fn a_sink_in_and_a_frame_stream_out() {
+    use futures_util::{SinkExt, StreamExt};
+    use rtmpkit::proto::media::{Frame, FrameCodec};
+
+    let tags = sample_tags();
+    let srv = start(ServerOptions::default()).await;
+    let pull = PullSession::connect(&srv.url("sink"), ClientOptions::default())
+        .await
+        .expect("play");
+    let frames = tokio::spawn(async move { pull.frames().collect::<Vec<Frame>>().await });
+    let push = PushSession::connect(&srv.url("sink"), ClientOptions::default())
+        .await
+        .expect("publish");
+    let mut sink = push.sink();
+    for t in tags.iter().filter(|t| t.tag_type != 18) {
+        sink.send(tag_media(t)).await.expect("send");
+    }
+    sink.close().await.expect("close");
+    let got = tokio::time::timeout(std::time::Duration::from_secs(15), frames)
+        .await
+        .expect("the stream ends with the session")
+        .expect("join");
+
+    let video: Vec<_> = tags
+        .iter()
+        .filter(|t| t.tag_type == 9 && t.data[1] == 1)
+        .collect();
+    let coded: Vec<_> = got
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Coded(c) if c.codec == FrameCodec::H264 => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(coded.len(), video.len(), "every video frame");
+    for (c, t) in coded.iter().zip(&video) {
+        let cts = i32::from_be_bytes([t.data[2], t.data[3], t.data[4], 0]) >> 8;
+        assert_eq!(c.dts, t.timestamp.0);
+        assert_eq!(c.pts, i64::from(t.timestamp.0) + i64::from(cts));
+        assert_eq!(&c.data[..], &t.data[5..]);
+    }
+    let Some(Frame::Config(config)) = got
+        .iter()
+        .find(|f| matches!(f, Frame::Config(c) if c.codec == FrameCodec::H264))
+    else {
+        panic!("a decoder configuration")
+    };
+    let sps = &config.parameter_sets[0];
+    assert_eq!(sps[0] & 0x1f, 7, "the SPS first");
+    // A keyframe in Annex B carries the parameter sets, so a decoder can
+    // start on it.
+    let key = coded.iter().find(|c| c.keyframe).expect("a keyframe");
+    let au = key.annex_b(Some(config)).expect("H.264");
+    assert!(au.starts_with(&[0, 0, 0, 1]) && au[4..].starts_with(sps));
+    let audio = got
+        .iter()
+        .filter(|f| matches!(f, Frame::Coded(c) if c.codec == FrameCodec::Aac))
+        .count();
+    assert_eq!(
+        audio,
+        tags.iter()
+            .filter(|t| t.tag_type == 8 && t.data[1] == 1)
+            .count()
+    );
+    srv.stop().await;
+}

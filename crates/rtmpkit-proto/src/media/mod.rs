@@ -22,6 +22,7 @@ mod hevc;
 mod message;
 mod nal;
 mod rendition;
+mod unpack;
 
 pub use aac::{
     AacPackager, AdtsHeader, OpusPackager, aac_config, adts_frames, is_adts, opus_head, parse_adts,
@@ -37,6 +38,7 @@ pub use hevc::{HevcInfo, HevcPackager, hevc_config, parse_hevc_config};
 pub use message::{Codec, Media, MediaKind};
 pub use nal::nal_units;
 pub use rendition::{audio_rendition, rendition};
+pub use unpack::{CodedFrame, DecoderConfig, Frame, FrameCodec, frame};
 
 use crate::error::DecodeError;
 

@@ -14,11 +14,13 @@ mod frames;
 mod handler;
 mod options;
 mod request;
+mod streams;
 mod task;
 
 pub use congestion::{Congestion, CongestionLevel};
 pub use faces::{PullSession, PushSession};
 pub use options::{ALL_FOURCCS, ClientOptions, DropPolicy, ReconnectPolicy};
+pub use streams::{FrameStream, MediaSink, MediaStream};
 
 use crate::driver::IoCounters;
 use crate::error::{Error, Stage};
