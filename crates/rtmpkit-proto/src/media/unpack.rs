@@ -259,16 +259,16 @@ mod tests {
         let mut a = AacPackager::new();
         a.set_config(&[0x11, 0x90]).unwrap();
         let tags = a.package(40, &[0x21, 0x00, 0x03]).unwrap();
-        assert!(matches!(frame(&tags[0]), Some(Frame::Config(c)) if &c.record[..] == [0x11, 0x90]));
+        assert!(matches!(frame(&tags[0]), Some(Frame::Config(c)) if c.record[..] == [0x11, 0x90]));
         assert!(
-            matches!(frame(&tags[1]), Some(Frame::Coded(f)) if &f.data[..] == [0x21, 0, 3] && f.pts == 40)
+            matches!(frame(&tags[1]), Some(Frame::Coded(f)) if f.data[..] == [0x21, 0, 3] && f.pts == 40)
         );
 
         let tags = OpusPackager::new().package(60, &[0xfc, 1]).unwrap();
         assert!(
             matches!(frame(&tags[0]), Some(Frame::Config(c)) if c.codec == FrameCodec::Opus && c.record.starts_with(b"OpusHead"))
         );
-        assert!(matches!(frame(&tags[1]), Some(Frame::Coded(f)) if &f.data[..] == [0xfc, 1]));
+        assert!(matches!(frame(&tags[1]), Some(Frame::Coded(f)) if f.data[..] == [0xfc, 1]));
     }
 
     #[test]
