@@ -170,14 +170,8 @@ fn annex_b_files_arrive_frame_for_frame_through_a_resolution_change() {
         said.contains(&format!("{} video and {} audio frames", want[0], want[1])),
         "the example sent every frame: {said}"
     );
-    // ffmpeg ends on its read timeout (3 s) after the publisher left; the
-    // pull on the stream's end.
-    for mut p in [player, puller] {
-        let t = std::time::Instant::now();
-        while p.0.try_wait().unwrap().is_none() && t.elapsed() < Duration::from_secs(15) {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    wait_end(player);
+    wait_end(puller);
 
     for rec in [&by_ffmpeg, &by_rtmpkit] {
         let got = stream_packets(rec);
@@ -196,10 +190,51 @@ fn annex_b_files_arrive_frame_for_frame_through_a_resolution_change() {
     );
 }
 
+/// Waits up to 15 s for a player to end (ffmpeg on its read timeout, 3 s
+/// after the publisher left; a pull at the stream's end).
+fn wait_end(mut p: Proc) {
+    let t = std::time::Instant::now();
+    while p.0.try_wait().unwrap().is_none() && t.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn the_encoder_example_publishes_ten_seconds_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
+    let url = format!("rtmp://127.0.0.1:{}/live/encoded", served.plain.unwrap());
+    let rec = dir.path().join("encoded.flv");
+    let player = ffmpeg_player(&url, &rec);
+    std::thread::sleep(Duration::from_millis(800));
+    let t = std::time::Instant::now();
+    let out = run(Command::new(example("encode_push"))
+        .args([&url, "10"])
+        .stdin(Stdio::null()));
+    let took = t.elapsed();
+    assert!(out.status.success(), "the example failed");
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+    wait_end(player);
+    let frames = stream_packets(&rec);
+    eprintln!("the player recorded {frames:?} frames; the example ran {took:.1?}");
+    assert!(
+        (245..=250).contains(&frames[0]),
+        "about 250 frames in 10 s: {frames:?}"
+    );
+    assert_decodes(&rec);
+    assert_eq!(decoded_sizes(&rec)[0].0, "640,360");
+}
+
 fn main() {
-    run_interop(vec![interop(
-        "annex_b_files_arrive_frame_for_frame_through_a_resolution_change",
-        &["ffmpeg", "ffprobe"],
-        annex_b_files_arrive_frame_for_frame_through_a_resolution_change,
-    )]);
+    run_interop(vec![
+        interop(
+            "annex_b_files_arrive_frame_for_frame_through_a_resolution_change",
+            &["ffmpeg", "ffprobe"],
+            annex_b_files_arrive_frame_for_frame_through_a_resolution_change,
+        ),
+        interop(
+            "the_encoder_example_publishes_ten_seconds_live",
+            &["ffmpeg", "ffprobe"],
+            the_encoder_example_publishes_ten_seconds_live,
+        ),
+    ]);
 }
