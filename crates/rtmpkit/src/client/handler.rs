@@ -6,12 +6,12 @@
 
 use super::congestion::Queued;
 use super::feed::{Fed, Feed};
+use super::headers::Headers;
 use super::request::{Reply, Request};
 use super::{ClientCore, EndReason, Phase};
 use crate::driver::{Connection, Flow, Handler, Staged, Transport};
 use crate::error::{Error, Stage};
 use rtmpkit_proto::Timestamp;
-use rtmpkit_proto::amf0::Amf0Object;
 use rtmpkit_proto::media::{Media, MediaKind};
 use rtmpkit_proto::session::{ClientEvent, ClientMode, ClientSession, ClientSide};
 use std::collections::VecDeque;
@@ -46,43 +46,6 @@ const SEND_SLICE: usize = 16 * 1024;
 
 /// Longest a push asked to move keeps streaming here, waiting for a keyframe.
 const MOVE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// What a push sent that a new connection must send again first.
-#[derive(Debug, Default)]
-struct Headers {
-    metadata: Option<Amf0Object>,
-    script: Option<Media>,
-    video: Option<Media>,
-    audio: Option<Media>,
-    /// The latest audio and video timestamps written: resent headers carry
-    /// their kind's, so no track steps back.
-    last_audio: Option<Timestamp>,
-    last_video: Option<Timestamp>,
-}
-
-impl Headers {
-    fn wrote(&mut self, m: &Media) {
-        match m.kind {
-            MediaKind::Audio => self.last_audio = Some(m.timestamp),
-            MediaKind::Video => self.last_video = Some(m.timestamp),
-            MediaKind::Metadata => {}
-        }
-    }
-
-    /// `m` again, at its kind's latest timestamp.
-    fn again(&self, m: &Media) -> Media {
-        let ts = match m.kind {
-            MediaKind::Audio => self.last_audio,
-            MediaKind::Video => self.last_video,
-            MediaKind::Metadata => self.last_audio.min(self.last_video),
-        };
-        let mut m = m.clone();
-        if let Some(ts) = ts {
-            m.timestamp = ts;
-        }
-        m
-    }
-}
 
 pub(crate) struct ClientHandler {
     pub core: Arc<ClientCore>,

@@ -12,6 +12,7 @@ mod faces;
 mod feed;
 mod frames;
 mod handler;
+mod headers;
 mod options;
 mod request;
 mod streams;
