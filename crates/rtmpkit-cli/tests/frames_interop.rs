@@ -190,6 +190,98 @@ fn annex_b_files_arrive_frame_for_frame_through_a_resolution_change() {
     );
 }
 
+/// FFmpeg 9 (the E-RTMP peer), quiet, to its end.
+fn ffmpeg9(args: &[&str]) -> std::process::Output {
+    run(Command::new(common::ffmpeg9().unwrap())
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .stdin(Stdio::null()))
+}
+
+/// Video frames of an FLV file, as FFmpeg 9 (which reads E-RTMP) counts
+/// them, and whether they decode without a word on stderr.
+fn e_rtmp_frames(file: &Path) -> (usize, String) {
+    let f = file.to_str().unwrap();
+    let out = ffmpeg9(&["-i", f, "-map", "0:v", "-c", "copy", "-f", "framecrc", "-"]);
+    let frames = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .count();
+    let decode = ffmpeg9(&["-i", f, "-f", "null", "-"]);
+    (
+        frames,
+        String::from_utf8_lossy(&decode.stderr).trim().to_owned(),
+    )
+}
+
+/// HEVC (`-f hevc`, x265) and AV1 (`-f obu`, SVT-AV1) raw files from
+/// FFmpeg 9, published by the example with `write_hevc` / `write_av1`, and
+/// played by FFmpeg 9 as Enhanced RTMP: every frame arrives and decodes.
+fn hevc_and_av1_files_arrive_as_enhanced_rtmp() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
+    let source = [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-frames:v",
+        "75",
+    ];
+    let codecs: [(&str, &[&str]); 2] = [
+        (
+            "hevc",
+            &[
+                "-c:v",
+                "libx265",
+                "-x265-params",
+                "bframes=0:keyint=25:log-level=error",
+                "-f",
+                "hevc",
+            ],
+        ),
+        (
+            "obu",
+            &[
+                "-c:v",
+                "libsvtav1",
+                "-g",
+                "25",
+                "-svtav1-params",
+                "pred-struct=1",
+                "-f",
+                "obu",
+            ],
+        ),
+    ];
+    for (ext, encode) in codecs {
+        let raw = dir.path().join(format!("video.{ext}"));
+        let mut args = source.to_vec();
+        args.extend_from_slice(encode);
+        args.push(raw.to_str().unwrap());
+        assert!(ffmpeg9(&args).status.success(), "FFmpeg 9 encodes {ext}");
+        let url = format!("rtmp://127.0.0.1:{}/live/{ext}", served.plain.unwrap());
+        let rec = dir.path().join(format!("{ext}.flv"));
+        let player = ffmpeg9_player(&url, &rec, "hvc1,av01");
+        std::thread::sleep(Duration::from_millis(800));
+        let out = run(Command::new(example("annexb_push"))
+            .arg(&raw)
+            .args(["none", "25", &url])
+            .stdin(Stdio::null()));
+        assert!(out.status.success(), "the example failed on {ext}");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains("75 video and 0 audio frames"),
+            "{ext}: {said}"
+        );
+        wait_end(player);
+        let (frames, errors) = e_rtmp_frames(&rec);
+        eprintln!("{ext}: FFmpeg 9 recorded {frames} frames; decoding said {errors:?}");
+        assert_eq!(frames, 75, "{ext}: every frame");
+        assert!(errors.is_empty(), "{ext}: {errors}");
+    }
+}
+
 /// Waits up to 15 s for a player to end (ffmpeg on its read timeout, 3 s
 /// after the publisher left; a pull at the stream's end).
 fn wait_end(mut p: Proc) {
@@ -230,6 +322,11 @@ fn main() {
             "annex_b_files_arrive_frame_for_frame_through_a_resolution_change",
             &["ffmpeg", "ffprobe"],
             annex_b_files_arrive_frame_for_frame_through_a_resolution_change,
+        ),
+        interop(
+            "hevc_and_av1_files_arrive_as_enhanced_rtmp",
+            &[FFMPEG9],
+            hevc_and_av1_files_arrive_as_enhanced_rtmp,
         ),
         interop(
             "the_encoder_example_publishes_ten_seconds_live",

@@ -1,5 +1,6 @@
-//! Publish an encoder's raw output: an H.264 Annex B file and an AAC ADTS
-//! file, as `ffmpeg -f h264` and `ffmpeg -f adts` write them, at real time.
+//! Publish an encoder's raw output at real time: an H.264 or HEVC Annex B
+//! file or an AV1 OBU file, and an AAC ADTS file, as `ffmpeg -f h264`,
+//! `-f hevc`, `-f obu` and `-f adts` write them.
 //!
 //! ```text
 //! ffmpeg -i input.mp4 -an -c:v libx264 -bf 0 -f h264 video.h264
@@ -7,30 +8,58 @@
 //! cargo run -p rtmpkit --example annexb_push -- video.h264 audio.aac 25 rtmp://127.0.0.1/live/test
 //! ```
 //!
+//! The video's codec is told by its extension: `.h264`/`.264`, `.hevc`/
+//! `.h265`/`.265`, `.obu`. `none` for the audio publishes video alone.
 //! Raw files carry no timestamps: video frame `n` is presented at `n / fps`
 //! (the stream must have no B-frames, so that decode order is
 //! presentation order), and each AAC frame lasts 1024 samples at the rate
-//! its ADTS header gives. The session makes the FLV sequence headers
-//! (again when the stream changes resolution), keyframe flags and
-//! `onMetaData` from the frames themselves.
+//! its ADTS header gives. The session makes the sequence headers (again
+//! when the stream changes resolution), keyframe flags and `onMetaData`
+//! from the frames themselves; HEVC and AV1 go out as Enhanced RTMP.
 
-use rtmpkit::proto::media::{adts_frames, h264_access_units};
+use rtmpkit::proto::media::{
+    adts_frames, av1_temporal_units, h264_access_units, hevc_access_units,
+};
 use rtmpkit::{ClientOptions, PushSession, Timestamp};
 use std::time::Duration;
+
+/// The video file's codec.
+#[derive(Clone, Copy)]
+enum Codec {
+    H264,
+    Hevc,
+    Av1,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [video, audio, fps, url] = args.as_slice() else {
-        eprintln!("usage: annexb_push VIDEO.h264 AUDIO.aac FPS rtmp://host/app/stream");
+        eprintln!(
+            "usage: annexb_push VIDEO.{{h264,hevc,obu}} AUDIO.aac|none FPS rtmp://host/app/stream"
+        );
         std::process::exit(2);
     };
     let fps: f64 = fps.parse()?;
+    let codec = match video.rsplit('.').next().unwrap_or_default() {
+        "h264" | "264" => Codec::H264,
+        "hevc" | "h265" | "265" => Codec::Hevc,
+        "obu" => Codec::Av1,
+        other => return Err(format!("{video}: .{other} is not .h264, .hevc or .obu").into()),
+    };
     let video = std::fs::read(video)?;
-    let audio = std::fs::read(audio)?;
+    let audio = match audio.as_str() {
+        "none" => Vec::new(),
+        path => std::fs::read(path)?,
+    };
+    let units = match codec {
+        Codec::H264 => h264_access_units(&video),
+        Codec::Hevc => hevc_access_units(&video),
+        Codec::Av1 => av1_temporal_units(&video)?,
+    };
 
     // (time ms, is video, bytes), in time order.
-    let mut frames: Vec<(u32, bool, &[u8])> = h264_access_units(&video)
+    let mut frames: Vec<(u32, bool, &[u8])> = units
         .into_iter()
         .enumerate()
         .map(|(n, au)| ((n as f64 * 1000.0 / fps).round() as u32, true, au))
@@ -52,11 +81,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut sent_video, mut sent_audio) = (0, 0);
     for (ms, is_video, bytes) in frames {
         tokio::time::sleep_until(start + Duration::from_millis(ms.into())).await;
+        let ts = Timestamp(ms);
         if is_video {
-            push.write_h264(Timestamp(ms), Timestamp(ms), bytes).await?;
+            match codec {
+                Codec::H264 => push.write_h264(ts, ts, bytes).await?,
+                Codec::Hevc => push.write_hevc(ts, ts, bytes).await?,
+                Codec::Av1 => push.write_av1(ts, bytes).await?,
+            }
             sent_video += 1;
         } else {
-            push.write_aac(Timestamp(ms), bytes).await?;
+            push.write_aac(ts, bytes).await?;
             sent_audio += 1;
         }
     }

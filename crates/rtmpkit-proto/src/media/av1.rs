@@ -263,6 +263,26 @@ pub fn parse_av1_config(rec: &[u8]) -> Option<Av1Info> {
     parse_sequence_header(seq.payload)
 }
 
+/// Splits a low overhead AV1 bitstream (what `ffmpeg -f obu` writes: OBUs
+/// with size fields) into temporal units, each beginning at its temporal
+/// delimiter, ready for [`Av1Packager::package`].
+pub fn av1_temporal_units(stream: &[u8]) -> Result<Vec<&[u8]>, FrameError> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut at = 0;
+    for o in obus(stream)? {
+        if o.kind == OBU_TEMPORAL_DELIMITER && at > start {
+            out.push(&stream[start..at]);
+            start = at;
+        }
+        at += o.bytes.len();
+    }
+    if at > start {
+        out.push(&stream[start..at]);
+    }
+    Ok(out)
+}
+
 /// Turns temporal units into `av01` video tag bodies, sending a
 /// SequenceStart before the first frame and again whenever the sequence
 /// header changes.
@@ -409,6 +429,19 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert!(!out[0].keyframe);
         assert_eq!(out[0].payload[0], 0xa1);
+    }
+
+    #[test]
+    fn a_bitstream_splits_at_its_temporal_delimiters() {
+        let seq = sequence_header();
+        let mut stream = vec![0x12, 0];
+        stream.extend_from_slice(&seq);
+        stream.extend_from_slice(&[(OBU_FRAME << 3) | 2, 3, 0x10, 0xaa, 0xbb]);
+        stream.extend_from_slice(&[0x12, 0, (OBU_FRAME << 3) | 2, 2, 0x30, 1]);
+        let units = av1_temporal_units(&stream).unwrap();
+        assert_eq!(units.len(), 2);
+        assert_eq!(units[1], &[0x12, 0, (OBU_FRAME << 3) | 2, 2, 0x30, 1]);
+        assert!(av1_temporal_units(&[0x12, 5]).is_err());
     }
 
     #[test]

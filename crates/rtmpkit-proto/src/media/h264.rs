@@ -4,7 +4,7 @@
 
 use super::frame_error::FrameError;
 use super::message::Media;
-use super::nal::{NalPackager, NalRole, NalSyntax, put_si24};
+use super::nal::{Boundary, NalPackager, NalRole, NalSyntax, put_si24, split_access_units};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// NAL unit types (H.264 Table 7-1) that matter here.
@@ -64,42 +64,16 @@ fn high_profile_fields(sps: &[u8]) -> Option<(u32, u32, u32)> {
 /// §7.4.1.2.3) at a delimiter; at an SPS, PPS or SEI after a slice; and at
 /// a slice whose `first_mb_in_slice` is 0 after a slice.
 pub fn h264_access_units(stream: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut unit_start = None;
-    let mut has_slice = false;
-    let mut i = 0;
-    while i + 3 < stream.len() {
-        if stream[i] != 0 || stream[i + 1] != 0 || stream[i + 2] != 1 {
-            i += 1;
-            continue;
-        }
-        let code = if i > 0 && stream[i - 1] == 0 {
-            i - 1
-        } else {
-            i
-        };
-        let nal = i + 3;
-        i = nal;
-        let t = stream[nal] & 0x1f;
+    split_access_units(stream, |nal| match nal[0] & 0x1f {
+        AUD => Boundary::Starts,
+        6 | SPS | PPS | 13..=18 => Boundary::StartsAfterSlice,
         // first_mb_in_slice is ue(v): 0 is the single bit 1.
-        let first_mb_zero = stream.get(nal + 1).is_some_and(|b| b & 0x80 != 0);
-        let begins = match t {
-            AUD => true,
-            6 | SPS | PPS | 13..=18 => has_slice,
-            1 | IDR => has_slice && first_mb_zero,
-            _ => false,
-        };
-        if begins && let Some(s) = unit_start.replace(code) {
-            out.push(&stream[s..code]);
-            has_slice = false;
-        }
-        unit_start.get_or_insert(code);
-        has_slice |= (1..=IDR).contains(&t);
-    }
-    if let Some(s) = unit_start {
-        out.push(&stream[s..]);
-    }
-    out
+        1 | IDR => Boundary::Slice {
+            first: nal.get(1).is_some_and(|b| b & 0x80 != 0),
+        },
+        2..=4 => Boundary::Slice { first: false },
+        _ => Boundary::Inside,
+    })
 }
 
 /// H.264 to [`NalPackager`].

@@ -4,7 +4,7 @@
 use super::codec::{Bits, unescape};
 use super::frame_error::FrameError;
 use super::message::Media;
-use super::nal::{NalPackager, NalRole, NalSyntax, put_si24};
+use super::nal::{Boundary, NalPackager, NalRole, NalSyntax, put_si24, split_access_units};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// What an HEVC sequence header (HEVCDecoderConfigurationRecord with its
@@ -191,6 +191,22 @@ pub fn hevc_config(vps: &[u8], sps: &[u8], pps: &[u8]) -> Result<Bytes, FrameErr
     Ok(record)
 }
 
+/// Splits an HEVC Annex B byte stream (what `ffmpeg -f hevc` writes) into
+/// access units, each with its start codes, ready for
+/// [`HevcPackager::package`]. A new access unit begins (H.265 §7.4.2.4.4)
+/// at a delimiter; at a VPS, SPS, PPS or prefix SEI after a slice; and at
+/// a slice with `first_slice_segment_in_pic_flag` after a slice.
+pub fn hevc_access_units(stream: &[u8]) -> Vec<&[u8]> {
+    split_access_units(stream, |nal| match (nal[0] >> 1) & 0x3f {
+        AUD => Boundary::Starts,
+        VPS | SPS | PPS | 39 | 41..=44 | 48..=55 => Boundary::StartsAfterSlice,
+        0..=31 => Boundary::Slice {
+            first: nal.get(2).is_some_and(|b| b & 0x80 != 0),
+        },
+        _ => Boundary::Inside,
+    })
+}
+
 /// HEVC to [`NalPackager`]: Enhanced RTMP `hvc1` tags.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Hvc;
@@ -338,6 +354,37 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].payload[0], 0x80 | 0x20 | 3);
         assert!(!out[0].keyframe);
+    }
+
+    #[test]
+    fn an_annex_b_stream_splits_at_each_picture() {
+        let s = sets();
+        let mut stream = Vec::new();
+        for n in s.iter().map(Vec::as_slice) {
+            stream.extend_from_slice(&[0, 0, 0, 1]);
+            stream.extend_from_slice(n);
+        }
+        // An IDR in two slice segments, then two trailing pictures.
+        for nal in [
+            &[0x26, 0x01, 0x80, 0x11][..],
+            &[0x26, 0x01, 0x40, 0x22],
+            &[0x02, 0x01, 0x80],
+            &[0x02, 0x01, 0x80],
+        ] {
+            stream.extend_from_slice(&[0, 0, 1]);
+            stream.extend_from_slice(nal);
+        }
+        let units = hevc_access_units(&stream);
+        assert_eq!(units.len(), 3);
+        let mut p = HevcPackager::new();
+        let first = p.package(0, 0, units[0]).unwrap();
+        assert_eq!(
+            first.len(),
+            2,
+            "the parameter sets and both segments in the first"
+        );
+        assert!(first[1].keyframe);
+        assert_eq!(p.package(40, 40, units[1]).unwrap().len(), 1);
     }
 
     #[test]

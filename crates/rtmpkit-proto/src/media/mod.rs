@@ -28,13 +28,15 @@ pub use aac::{
     AacPackager, AdtsHeader, OpusPackager, aac_config, adts_frames, is_adts, opus_head, parse_adts,
 };
 pub use additional::{ADDITIONAL_MEDIA, ON_EXPECT_ADDITIONAL_MEDIA, additional_media_audio};
-pub use av1::{Av1Info, Av1Packager, av1_config, parse_av1_config, parse_sequence_header};
+pub use av1::{
+    Av1Info, Av1Packager, av1_config, av1_temporal_units, parse_av1_config, parse_sequence_header,
+};
 pub use codec::{AacInfo, AvcInfo, parse_aac_config, parse_avc_config};
 pub use describe::Describer;
 pub use ex::{ExHeader, ExTrack, ExTracks, MultitrackType};
 pub use frame_error::FrameError;
 pub use h264::{H264Packager, avc_config, h264_access_units};
-pub use hevc::{HevcInfo, HevcPackager, hevc_config, parse_hevc_config};
+pub use hevc::{HevcInfo, HevcPackager, hevc_access_units, hevc_config, parse_hevc_config};
 pub use message::{Codec, Media, MediaKind};
 pub use nal::nal_units;
 pub use rendition::{audio_rendition, rendition};

@@ -174,3 +174,58 @@ impl<S: NalSyntax> NalPackager<S> {
 pub(crate) fn put_si24(out: &mut BytesMut, v: i32) {
     out.put_slice(&v.to_be_bytes()[1..]);
 }
+
+/// Where a NAL unit stands in an access unit (H.264 §7.4.1.2.3, H.265
+/// §7.4.2.4.4), to split a byte stream.
+pub(crate) enum Boundary {
+    /// It begins one (a delimiter).
+    Starts,
+    /// It begins one when a slice came before it in this one (parameter
+    /// sets, prefix SEI).
+    StartsAfterSlice,
+    /// A slice; `first` of its picture, which begins an access unit after
+    /// a slice.
+    Slice { first: bool },
+    /// It belongs to the access unit it is in.
+    Inside,
+}
+
+/// The access units of an Annex B byte stream, each with its start codes,
+/// cut where `classify` says a NAL unit (header first) begins one.
+pub(crate) fn split_access_units(
+    stream: &[u8],
+    classify: impl Fn(&[u8]) -> Boundary,
+) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut unit_start = None;
+    let mut has_slice = false;
+    let mut i = 0;
+    while i + 3 < stream.len() {
+        if stream[i] != 0 || stream[i + 1] != 0 || stream[i + 2] != 1 {
+            i += 1;
+            continue;
+        }
+        let code = if i > 0 && stream[i - 1] == 0 {
+            i - 1
+        } else {
+            i
+        };
+        i += 3;
+        let (begins, slice) = match classify(&stream[i..]) {
+            Boundary::Starts => (true, false),
+            Boundary::StartsAfterSlice => (has_slice, false),
+            Boundary::Slice { first } => (has_slice && first, true),
+            Boundary::Inside => (false, false),
+        };
+        if begins && let Some(s) = unit_start.replace(code) {
+            out.push(&stream[s..code]);
+            has_slice = false;
+        }
+        unit_start.get_or_insert(code);
+        has_slice |= slice;
+    }
+    if let Some(s) = unit_start {
+        out.push(&stream[s..]);
+    }
+    out
+}
