@@ -277,6 +277,21 @@ fn hevc_and_av1_files_arrive_as_enhanced_rtmp() {
         wait_end(player);
         let (frames, errors) = e_rtmp_frames(&rec);
         eprintln!("{ext}: FFmpeg 9 recorded {frames} frames; decoding said {errors:?}");
+        let probe = Command::new(common::ffmpeg9().unwrap())
+            .arg("-i")
+            .arg(&rec)
+            .output()
+            .unwrap();
+        let probe = String::from_utf8_lossy(&probe.stderr);
+        let name = if ext == "hevc" {
+            "Video: hevc"
+        } else {
+            "Video: av1"
+        };
+        assert!(
+            probe.contains(name) && probe.contains("320x240"),
+            "{ext}: {probe}"
+        );
         assert_eq!(frames, 75, "{ext}: every frame");
         assert!(errors.is_empty(), "{ext}: {errors}");
     }
