@@ -13,41 +13,12 @@
 # it starts is stopped by pid. Where namespaces cannot be made, it says why
 # and exits 0 (SKIPPED), or 1 with REQUIRE_NETNS=1.
 set -uo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/netns.sh"
 delay=${DELAY_MS:-100}
 loss=${LOSS_PCT:-2}
-srv=rtmpkit-netem-srv-$$
-pub=rtmpkit-netem-pub-$$
-work=$(mktemp -d)
-pids=()
-
-skip() {
-  echo "SKIPPED: $1"
-  [ "${REQUIRE_NETNS:-0}" = 1 ] && exit 1
-  exit 0
-}
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  ip netns del "$pub" 2>/dev/null
-  ip netns del "$srv" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
-command -v ip >/dev/null && command -v tc >/dev/null || skip "needs iproute2 (ip, tc)"
-cargo build --release -q -p rtmpkit-cli --manifest-path "$root/Cargo.toml" || exit 1
-bin="$root/target/release/rtmpkit"
+netns_pair rk 10.77.0
 input="$root/tests/fixtures/sample-5s.flv"
 
-ip netns add "$srv" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns add "$pub" || exit 1
-ip link add veth-rk-s netns "$srv" type veth peer name veth-rk-p netns "$pub" || skip "cannot create a veth pair"
-ip -n "$srv" addr add 10.77.0.1/24 dev veth-rk-s
-ip -n "$pub" addr add 10.77.0.2/24 dev veth-rk-p
-for ns in "$srv" "$pub"; do ip -n "$ns" link set lo up; done
-ip -n "$srv" link set veth-rk-s up
-ip -n "$pub" link set veth-rk-p up
 # Each direction: netem delay + loss where the kernel has netem; without it
 # (some VM kernels have no sch_netem), loss by nftables (numgen random) and a
 # tbf rate limit, with no added delay, and the script says so.
@@ -66,8 +37,8 @@ impair() { # NS DEV
   mode=nft
 }
 mode=""
-impair "$srv" veth-rk-s
-impair "$pub" veth-rk-p
+impair "$srv" "$srv_dev"
+impair "$pub" "$pub_dev"
 if [ "$mode" = netem ]; then
   echo "== link (tc netem): ${delay} ms each way (RTT $((2 * delay)) ms), ${loss}% loss each way"
 else

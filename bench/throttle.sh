@@ -4,15 +4,20 @@
 # over a veth pair limited to RATE (1 Mbit/s) by tc (tbf) in the upload
 # direction; a player on the server's side records what arrives.
 #
-#   sudo bench/throttle.sh        (RATE=1mbit SECS=12 DROP_MS=700 BOUND_MS=1600)
+#   sudo bench/throttle.sh        (RATE=1mbit SECS=12 DROP_MS=700 BOUND_MS=2000)
 #
 # Two runs of the same file:
 # - `--drop-after-ms DROP_MS`: the push never waits. It prints the media
-#   time queued each second; that must stay under BOUND_MS. Non-key video
+#   time queued each second; that must stay under BOUND_MS: the purge
+#   threshold (DROP_MS + 200) plus the time one keyframe takes on the link
+#   (this stream's are 58-105 KB: 0.5-0.8 s at 1 Mbit/s). Non-key video
 #   frames are dropped, every keyframe and audio frame arrives, and the
 #   recording decodes without errors.
 # - no drop policy: every frame arrives, and the push waits for the link
 #   (it takes far longer than the media lasts).
+# - the encoder example (OpenH264 at 800 kbit/s, examples/encode_push.rs)
+#   over ENC_RATE (600 kbit/s): it halves its bitrate when the congestion
+#   watch leaves Clear (back up after 4 s of Clear), and what arrives decodes.
 #
 # Needs root, iproute2 (ip, tc with tbf) and ffmpeg. The namespaces, the
 # veth pair and their addresses (10.78.0.0/24) exist only inside namespaces
@@ -20,39 +25,20 @@
 # stopped by pid. Where namespaces cannot be made, it says why and exits 0
 # (SKIPPED), or 1 with REQUIRE_NETNS=1.
 set -uo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/netns.sh"
 rate=${RATE:-1mbit}
 secs=${SECS:-12}
 drop_ms=${DROP_MS:-700}
-bound_ms=${BOUND_MS:-1600}
-srv=rtmpkit-thr-srv-$$
-pub=rtmpkit-thr-pub-$$
-work=$(mktemp -d)
-pids=()
+bound_ms=${BOUND_MS:-2000}
 failed=0
 
-skip() {
-  echo "SKIPPED: $1"
-  [ "${REQUIRE_NETNS:-0}" = 1 ] && exit 1
-  exit 0
-}
 fail() {
   echo "FAIL: $1"
   failed=1
 }
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-  ip netns del "$pub" 2>/dev/null
-  ip netns del "$srv" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
-[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
-command -v ip >/dev/null && command -v tc >/dev/null || skip "needs iproute2 (ip, tc)"
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || skip "needs ffmpeg and ffprobe"
-cargo build --release -q -p rtmpkit-cli --manifest-path "$root/Cargo.toml" || exit 1
-bin="$root/target/release/rtmpkit"
+netns_pair rt 10.78.0
 
 # The stream: 720p25 with noise (so that x264 spends its whole rate),
 # 2.4 Mbit/s video with a keyframe every 2 s, 96 kbit/s AAC.
@@ -63,16 +49,8 @@ ffmpeg -hide_banner -loglevel error -f lavfi -i "testsrc2=size=1280x720:rate=25,
   -g 50 -keyint_min 50 -sc_threshold 0 -c:a aac -b:a 96k -f flv "$input" || exit 1
 kbps=$(($(stat -c %s "$input") * 8 / secs / 1000))
 
-ip netns add "$srv" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns add "$pub" || exit 1
-ip link add veth-rt-s netns "$srv" type veth peer name veth-rt-p netns "$pub" || skip "cannot create a veth pair"
-ip -n "$srv" addr add 10.78.0.1/24 dev veth-rt-s
-ip -n "$pub" addr add 10.78.0.2/24 dev veth-rt-p
-for ns in "$srv" "$pub"; do ip -n "$ns" link set lo up; done
-ip -n "$srv" link set veth-rt-s up
-ip -n "$pub" link set veth-rt-p up
 # The upload: a token bucket at RATE, with 100 ms of queue.
-ip netns exec "$pub" tc qdisc add dev veth-rt-p root tbf rate "$rate" burst 32kbit latency 100ms ||
+ip netns exec "$pub" tc qdisc add dev "$pub_dev" root tbf rate "$rate" burst 32kbit latency 100ms ||
   skip "no tbf qdisc"
 echo "== stream: ${secs} s, ${kbps} kbit/s (x264 2400k, keyframe every 2 s, AAC 96k); uplink: tbf ${rate}, 100 ms of queue"
 
@@ -134,6 +112,24 @@ echo "recorded: $off_v video frames ($off_k keyframes), $off_a audio frames; the
 [ "$(cat "$work/off.wall")" -gt $((secs * 1500)) ] || fail "off: the push did not wait for the link"
 errors=$(ffmpeg -v error -i "$work/off.flv" -f null - 2>&1 | head -5)
 [ -z "$errors" ] || fail "off: the recording does not decode cleanly: $errors"
+
+enc_rate=${ENC_RATE:-600kbit}
+echo "== the encoder example (OpenH264 at 800 kbit/s) with --drop-after-ms $drop_ms, uplink tbf ${enc_rate}: it halves its bitrate when the congestion watch leaves Clear"
+cargo build --release -q -p rtmpkit --example encode_push --manifest-path "$root/Cargo.toml" || exit 1
+ip netns exec "$pub" tc qdisc change dev "$pub_dev" root tbf rate "$enc_rate" burst 32kbit latency 100ms || fail "tbf change"
+ip netns exec "$srv" "$bin" -q pull rtmp://127.0.0.1/live/enc -o "$work/enc.flv" --duration 300 &
+player=$!
+pids+=("$player")
+sleep 0.5
+ip netns exec "$pub" "$root/target/release/examples/encode_push" rtmp://10.78.0.1/live/enc "$secs" \
+  --drop-after-ms "$drop_ms" >"$work/enc.log" 2>/dev/null || fail "encode_push exited $?"
+for _ in $(seq 1 150); do kill -0 "$player" 2>/dev/null || break; sleep 0.2; done
+grep -E '^(at|done)' "$work/enc.log"
+read -r enc_v _ enc_k <<<"$(frames "$work/enc.flv")"
+echo "recorded: $enc_v video frames ($enc_k keyframes)"
+grep -q 'bitrate 400000' "$work/enc.log" || fail "encode: the bitrate was never lowered"
+errors=$(ffmpeg -v error -i "$work/enc.flv" -f null - 2>&1 | head -5)
+[ -z "$errors" ] || fail "encode: the recording does not decode cleanly: $errors"
 
 [ $failed = 0 ] && echo "throttle: OK"
 exit $failed

@@ -9,8 +9,9 @@
 //! The encoder hands out Annex B access units; the session makes the FLV
 //! sequence header from their SPS and PPS, the keyframe flags and the
 //! `onMetaData`. With `--drop-after-ms N` the push drops video when the
-//! link falls N ms behind, and the example lowers the encoder's bitrate
-//! while the congestion watch says so.
+//! link falls N ms behind, and the example halves the encoder's bitrate
+//! when the congestion watch leaves `Clear`, raising it again after 4 s
+//! of `Clear`.
 
 use openh264::OpenH264API;
 use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod};
@@ -22,6 +23,8 @@ const WIDTH: usize = 640;
 const HEIGHT: usize = 360;
 const FPS: u32 = 25;
 const BITRATE: u32 = 800_000;
+/// How long the link must be clear before the bitrate goes back up.
+const RAISE_AFTER: Duration = Duration::from_secs(4);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,20 +55,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut encoder = Encoder::with_api_config(OpenH264API::from_source(), config)?;
     let mut yuv = vec![0u8; WIDTH * HEIGHT * 3 / 2];
     let mut bitrate = BITRATE;
+    let mut clear_since = None;
 
     let start = tokio::time::Instant::now();
     let (mut frames, mut keyframes) = (0u32, 0u32);
     for n in 0..secs * FPS {
         let ms = n * 1000 / FPS;
         tokio::time::sleep_until(start + Duration::from_millis(ms.into())).await;
-        // Halve the bitrate while the link is behind, back when it is not.
-        let want = match congestion.borrow().level {
-            CongestionLevel::Clear => BITRATE,
-            _ => BITRATE / 2,
+        // Halve the bitrate as soon as the link falls behind; back up only
+        // after it was clear for a while (OBS waits 30 s: DBR_INC_TIMER).
+        let clear = congestion.borrow().level == CongestionLevel::Clear;
+        let now = tokio::time::Instant::now();
+        let want = match (clear, clear_since) {
+            (false, _) => {
+                clear_since = None;
+                BITRATE / 2
+            }
+            (true, None) => {
+                clear_since = Some(now);
+                bitrate
+            }
+            (true, Some(t)) if now - t >= RAISE_AFTER => BITRATE,
+            (true, Some(_)) => bitrate,
         };
         if want != bitrate {
             bitrate = want;
             println!("at {ms} ms: bitrate {bitrate} bit/s");
+            // A new encoder starts with a keyframe and its SPS and PPS.
             let config = config.bitrate(BitRate::from_bps(bitrate));
             encoder = Encoder::with_api_config(OpenH264API::from_source(), config)?;
         }
