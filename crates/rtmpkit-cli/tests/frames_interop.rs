@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use rtmpkit_proto::flv::FlvReader;
-use rtmpkit_proto::media::{VideoTagHeader, parse_avc_config};
+use rtmpkit_proto::media::{AudioTagHeader, VideoPacketKind, VideoTagHeader, parse_avc_config};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -297,6 +297,134 @@ fn hevc_and_av1_files_arrive_as_enhanced_rtmp() {
     }
 }
 
+/// (video, audio) coded frames in an FLV file's tags. (FFmpeg 9's own
+/// count of a file it remuxed varies by one Opus packet with the order
+/// its streams came in, for the same tags.)
+fn coded_frames(file: &Path) -> (usize, usize) {
+    let mut r = FlvReader::new();
+    r.push(&std::fs::read(file).unwrap());
+    let (mut video, mut audio) = (0, 0);
+    while let Some(t) = r.next_tag().unwrap() {
+        match t.tag_type {
+            9 => {
+                video += usize::from(
+                    VideoTagHeader::parse(&t.data).is_ok_and(|h| h.kind == VideoPacketKind::Frame),
+                )
+            }
+            8 => audio += usize::from(AudioTagHeader::parse(&t.data).is_ok_and(|h| h.coded)),
+            _ => {}
+        }
+    }
+    (video, audio)
+}
+
+/// The restream example plays what FFmpeg 9 publishes (x264 + Opus,
+/// x265 + AAC, SVT-AV1 + Opus) as frames, and publishes them again with
+/// the frame-level writes: FFmpeg 9 records both streams, and the second
+/// has every frame of the first, of the same codecs, decoding cleanly.
+fn restreamed_frames_keep_every_frame_of_each_codec() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
+    let port = served.plain.unwrap();
+    let sources: [(&str, &[&str], &str, &str); 3] = [
+        (
+            "h264",
+            &[
+                "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-c:a", "libopus", "-b:a",
+                "64k",
+            ],
+            "h264",
+            "opus",
+        ),
+        (
+            "hevc",
+            &[
+                "-c:v",
+                "libx265",
+                "-x265-params",
+                "keyint=50:log-level=error",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+            ],
+            "hevc",
+            "aac",
+        ),
+        (
+            "av1",
+            &[
+                "-c:v",
+                "libsvtav1",
+                "-g",
+                "50",
+                "-c:a",
+                "libopus",
+                "-b:a",
+                "64k",
+            ],
+            "av1",
+            "opus",
+        ),
+    ];
+    let all = "hvc1,av01,avc1,Opus,mp4a";
+    for (name, codecs, video, audio) in sources {
+        let src = format!("rtmp://127.0.0.1:{port}/live/{name}-in");
+        let dst = format!("rtmp://127.0.0.1:{port}/live/{name}-out");
+        let (a, b) = (
+            dir.path().join(format!("{name}-in.flv")),
+            dir.path().join(format!("{name}-out.flv")),
+        );
+        let rec_in = ffmpeg9_player(&src, &a, all);
+        let rec_out = ffmpeg9_player(&dst, &b, all);
+        let restream = Proc(
+            Command::new(example("restream"))
+                .args([&src, &dst])
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        std::thread::sleep(Duration::from_millis(800));
+        let mut publish = vec!["-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"];
+        publish.extend([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "4",
+        ]);
+        publish.extend_from_slice(codecs);
+        publish.extend(["-f", "flv", &src]);
+        assert!(
+            ffmpeg9(&publish).status.success(),
+            "FFmpeg 9 publishes {name}"
+        );
+        for p in [restream, rec_in, rec_out] {
+            wait_end(p);
+        }
+        let (sent, got) = (coded_frames(&a), coded_frames(&b));
+        eprintln!("{name}: the source had {sent:?} (video, audio) frames, the restream {got:?}");
+        assert!(sent.0 >= 95 && sent.1 >= 150, "{name}: the source {sent:?}");
+        assert_eq!(got, sent, "{name}: every frame restreamed");
+        let probe = Command::new(common::ffmpeg9().unwrap())
+            .arg("-i")
+            .arg(&b)
+            .output()
+            .unwrap();
+        let probe = String::from_utf8_lossy(&probe.stderr);
+        for codec in [video, audio] {
+            assert!(
+                probe.contains(&format!(": {codec}")),
+                "{name}: {codec} in {probe}"
+            );
+        }
+        let decode = ffmpeg9(&["-i", b.to_str().unwrap(), "-f", "null", "-"]);
+        let errors = String::from_utf8_lossy(&decode.stderr);
+        assert!(errors.trim().is_empty(), "{name}: {errors}");
+    }
+}
+
 /// Waits up to 15 s for a player to end (ffmpeg on its read timeout, 3 s
 /// after the publisher left; a pull at the stream's end).
 fn wait_end(mut p: Proc) {
@@ -342,6 +470,11 @@ fn main() {
             "hevc_and_av1_files_arrive_as_enhanced_rtmp",
             &[FFMPEG9],
             hevc_and_av1_files_arrive_as_enhanced_rtmp,
+        ),
+        interop(
+            "restreamed_frames_keep_every_frame_of_each_codec",
+            &[FFMPEG9],
+            restreamed_frames_keep_every_frame_of_each_codec,
         ),
         interop(
             "the_encoder_example_publishes_ten_seconds_live",

@@ -216,7 +216,8 @@ impl OpusPackager {
         OpusPackager::default()
     }
 
-    /// The ID header to send (it goes out again before the next packet).
+    /// The ID header to send (a new one goes out before the next packet;
+    /// the one in use again changes nothing).
     /// Without one, the first packet's TOC byte says mono or stereo, and
     /// the pre-skip is 0.
     pub fn set_head(&mut self, head: &[u8]) -> Result<(), FrameError> {
@@ -225,8 +226,10 @@ impl OpusPackager {
                 "an ID header starts \"OpusHead\", 19 bytes or more",
             ));
         }
-        self.head = Some(Bytes::copy_from_slice(head));
-        self.sent = false;
+        if self.head.as_deref() != Some(head) {
+            self.head = Some(Bytes::copy_from_slice(head));
+            self.sent = false;
+        }
         Ok(())
     }
 
@@ -342,5 +345,11 @@ mod tests {
         assert!(p.set_head(b"OpusTags").is_err());
         p.set_head(&opus_head(1, 312)).unwrap();
         assert_eq!(p.package(60, &[0xf8]).unwrap().len(), 2);
+        p.set_head(&opus_head(1, 312)).unwrap();
+        assert_eq!(
+            p.package(80, &[0xf8]).unwrap().len(),
+            1,
+            "the same head again"
+        );
     }
 }
