@@ -3,13 +3,14 @@
 //! 3 AAC, 4 Opus); the rest is a run of 2-byte lengths, each followed by
 //! that many bytes of frame. Packaging returns an error or tags, never
 //! panics; every tag's header parses, a frame tag holds no more bytes
-//! than went in, and the metadata describer takes every tag.
+//! than went in, a player's view of it (`media::frame`) gives those bytes
+//! back, and the metadata describer takes every tag.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rtmpkit_proto::media::{
-    AacPackager, AudioTagHeader, Av1Packager, Describer, H264Packager, HevcPackager, MediaKind,
-    OpusPackager, VideoTagHeader, nal_units,
+    AacPackager, AudioTagHeader, Av1Packager, Describer, Frame, H264Packager, HevcPackager,
+    MediaKind, OpusPackager, VideoTagHeader, nal_units,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -54,6 +55,10 @@ fuzz_target!(|data: &[u8]| {
                 continue;
             }
             let body = &t.payload[header_len..];
+            match rtmpkit_proto::media::frame(t) {
+                Some(Frame::Coded(c)) => assert_eq!(&c.data[..], body),
+                other => panic!("a coded frame unpacks as one: {other:?}"),
+            }
             if pick % 5 < 2 {
                 let nals = nal_units(body).expect("a frame tag's NAL units parse");
                 assert!(nals.iter().map(|n| n.len()).sum::<usize>() <= frame.len());
