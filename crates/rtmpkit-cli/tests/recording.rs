@@ -4,9 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
 
 mod common;
+#[path = "recording/faults.rs"]
+mod faults;
+#[path = "recording/pull_files.rs"]
+mod pull_files;
 
 use common::hooks::HookServer;
 use common::*;
+use faults::{
+    a_full_disk_never_touches_the_live_stream,
+    a_takeover_goes_on_in_the_same_file_with_time_going_forward,
+};
+use pull_files::pull_writes_fmp4_and_cuts_segments;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,7 +38,7 @@ fn frames(file: &Path) -> BTreeMap<u32, usize> {
 }
 
 /// Every recording under `dir`, oldest name first.
-fn recordings(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn recordings(dir: &Path) -> Vec<PathBuf> {
     fn walk(d: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
             let p = e.path();
@@ -46,7 +55,7 @@ fn recordings(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn tempdir(name: &str) -> PathBuf {
+pub(crate) fn tempdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("rtmpkit-rec-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
@@ -494,133 +503,6 @@ fn recordings_over_http_behind_the_play_authorization() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Video and audio frames of a file, as ffprobe counts them.
-fn probe_counts(file: &Path) -> (usize, usize) {
-    let out = run(Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_type,nb_read_frames",
-        ])
-        .args(["-of", "csv=p=0"])
-        .arg(file));
-    let (mut v, mut a) = (0, 0);
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let (kind, n) = line.split_once(',').unwrap();
-        let n: usize = n.trim().parse().unwrap_or(0);
-        match kind {
-            "video" => v += n,
-            "audio" => a += n,
-            _ => {}
-        }
-    }
-    (v, a)
-}
-
-fn pull_writes_fmp4_and_cuts_segments() {
-    let dir = tempdir("pull");
-    let served = Served::start(&["--listen".into(), "127.0.0.1:0".into()]);
-    let url = format!("rtmp://127.0.0.1:{}/live/cam", served.plain.unwrap());
-    let one = dir.join("one.mp4");
-    let cut = dir.join("cut.mp4");
-    let cut_flv = dir.join("cut.flv");
-    let pulls = [
-        pull_to(&url, &one, 12, &[]),
-        pull_to(&url, &cut, 12, &["--segment", "2"]),
-        pull_to(&url, &cut_flv, 12, &["--segment", "2"]),
-    ];
-    std::thread::sleep(Duration::from_millis(700));
-    assert!(push_fixture(&url, &[]).status.success());
-    for mut p in pulls {
-        assert!(
-            p.wait_timeout(Duration::from_secs(15))
-                .is_some_and(|s| s.success())
-        );
-    }
-    let want = counts(&fixture());
-    assert_eq!(probe_counts(&one), want, "one fMP4 file");
-    for (name, ext) in [("cut", "mp4"), ("cut", "flv")] {
-        let parts: Vec<PathBuf> = (1..=9)
-            .map(|n| dir.join(format!("{name}-{n:04}.{ext}")))
-            .take_while(|p| p.exists())
-            .collect();
-        assert!(parts.len() >= 2, "{ext}: {parts:?}");
-        let mut sum = (0, 0);
-        for p in &parts {
-            let (v, a) = probe_counts(p);
-            sum = (sum.0 + v, sum.1 + a);
-        }
-        eprintln!("{ext}: {} files, {sum:?} frames", parts.len());
-        assert_eq!(sum, want, "{ext} segments");
-    }
-    drop(served);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Decode times per stream index of `file`, in file order.
-fn dts(file: &Path) -> BTreeMap<u32, Vec<i64>> {
-    let out = run(Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "packet=stream_index,dts",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(file));
-    let mut m: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let mut f = line.split(',');
-        let (Some(i), Some(d)) = (f.next(), f.next()) else {
-            continue;
-        };
-        if let (Ok(i), Ok(d)) = (i.trim().parse(), d.trim().parse()) {
-            m.entry(i).or_default().push(d);
-        }
-    }
-    m
-}
-
-fn a_takeover_goes_on_in_the_same_file_with_time_going_forward() {
-    let dir = tempdir("takeover");
-    let rec = dir.join("rec");
-    let served = Served::start(&[
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--record".into(),
-        rec.display().to_string(),
-        "--takeover-after".into(),
-        "1".into(),
-    ]);
-    let url = format!("rtmp://127.0.0.1:{}/live/cam", served.plain.unwrap());
-    // The first encoder hangs after 2 s (stopped, its socket open); a
-    // second one takes the stream over.
-    let first = push_looping(&url);
-    std::thread::sleep(Duration::from_secs(2));
-    run(Command::new("kill").args(["-STOP", &first.0.id().to_string()]));
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(push_fixture(&url, &[]).status.success());
-    drop(first);
-    std::thread::sleep(Duration::from_millis(500));
-    drop(served);
-    let files = recordings(&rec);
-    assert_eq!(files.len(), 1, "one file through the takeover: {files:?}");
-    let d = dts(&files[0]);
-    for (idx, times) in &d {
-        assert!(
-            times.windows(2).all(|w| w[1] >= w[0]),
-            "stream {idx}: time went back"
-        );
-    }
-    let video = d.get(&0).map_or(0, Vec::len);
-    eprintln!("one file, {video} video frames, time never going back");
-    assert!(video >= 125 + 40, "both publishers' video: {video}");
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
 fn main() {
     run_interop(vec![
         interop(
@@ -664,73 +546,4 @@ fn main() {
             a_full_disk_never_touches_the_live_stream,
         ),
     ]);
-}
-
-fn a_full_disk_never_touches_the_live_stream() {
-    let Some(disk) = SmallDisk::mount_or_skip(200) else {
-        return;
-    };
-    let dir = tempdir("full");
-    let rec = disk.0.path().to_path_buf();
-    let served = Served::start(&[
-        "-v".into(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--record".into(),
-        rec.display().to_string(),
-        "--record-segment".into(),
-        "1".into(),
-    ]);
-    let port = served.plain.unwrap();
-    let url = format!("rtmp://127.0.0.1:{port}/live/cam");
-    // A player watches the whole time; the 5 s sample at real time fills
-    // 200 KiB after about 3 s.
-    let out = dir.join("played.flv");
-    let mut player = pull_to(&url, &out, 30, &[]);
-    std::thread::sleep(Duration::from_millis(500));
-    let pusher = std::thread::spawn({
-        let url = url.clone();
-        move || push_fixture(&url, &[])
-    });
-    let t = Instant::now();
-    while served.count_lines("cannot write") == 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "the disk never filled"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Room again while the stream goes on: the next file records.
-    let size = |dir: &Path| -> u64 {
-        recordings(dir)
-            .iter()
-            .filter_map(|f| std::fs::metadata(f).ok())
-            .map(|m| m.len())
-            .sum()
-    };
-    let full = size(&rec);
-    run(Command::new("mount")
-        .args(["-o", "remount,size=4m"])
-        .arg(&rec));
-    assert!(
-        pusher.join().unwrap().status.success(),
-        "the publisher went on"
-    );
-    let _ = player.wait_timeout(Duration::from_secs(15));
-    let errors = served.count_lines("cannot write");
-    let after = size(&rec);
-    eprintln!(
-        "write errors logged: {errors}; {full} bytes when full, {after} after the room came back"
-    );
-    assert!(
-        after > full + 10_000,
-        "recording resumed when space was back"
-    );
-    // One line per failed file at most: the stream is 5 s in 1 s files.
-    assert!(errors <= 6, "{errors} error lines");
-    // The player lost nothing.
-    assert_same_media(&fixture(), &out);
-    drop(served);
-    drop(disk);
-    let _ = std::fs::remove_dir_all(&dir);
 }
